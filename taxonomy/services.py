@@ -1,0 +1,101 @@
+"""Writes to the taxonomy: the WordNet import."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from django.db import connection, transaction
+
+from taxonomy.models import Synset, SynsetClosure, SynsetEdge
+from taxonomy.wordnet_source import PERSON_OFFSET, NounGraph, depths
+
+# Rows per INSERT: large enough to amortise round trips, small enough for SQLite's variable limit.
+BATCH_SIZE = 4000
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    created_synsets: int
+    created_links: int
+    total_synsets: int
+    total_links: int
+
+
+def _batches(rows: Iterator, size: int = BATCH_SIZE) -> Iterator[list]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+def _insert_rows(model, columns: tuple[str, ...], rows: Iterator[tuple]) -> None:
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY streams rows in one statement: ~5x faster than executemany on PostgreSQL.
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        for batch in _batches(rows, 20000):
+            cursor.executemany(sql, batch)
+
+
+def wordnet_import(
+    *,
+    graph: NounGraph,
+    closure: dict[int, dict[int, int]],
+    offsets: set[int],
+    progress: Callable[[int], None] = lambda n: None,
+) -> ImportSummary:
+    """Create the chosen synsets that are not in the database yet, with every is-a link and closure row
+    that their arrival completes.
+
+    Invariant kept by every run: the database holds exactly WordNet's is-a links and ancestor pairs among
+    the synsets present. So a re-run creates nothing, and a larger selection later (``--all`` after
+    ``--root dog.n.01``) adds only the new synsets and the links and pairs that touch them.
+    ``progress`` is called with the number of synsets written per batch.
+    """
+    depth = depths(graph, closure)
+    with transaction.atomic():
+        existing = set(Synset.objects.values_list("id", flat=True))
+        new = offsets - existing
+        present = existing | new
+        synsets = (
+            Synset(
+                id=o,
+                name=graph.synsets[o].name,
+                words=graph.synsets[o].words,
+                gloss=graph.synsets[o].gloss,
+                lexname=graph.synsets[o].lexname,
+                depth=depth[o],
+                sensitive=o == PERSON_OFFSET or PERSON_OFFSET in closure[o],
+            )
+            for o in sorted(new)
+        )
+        for batch in _batches(synsets):
+            Synset.objects.bulk_create(batch)
+            progress(len(batch))
+        edges = [
+            (parent, child, kind)
+            for child in sorted(present)
+            for parent, kind in graph.parents[child]
+            if parent in present and (child in new or parent in new)
+        ]
+        _insert_rows(SynsetEdge, ("parent_id", "child_id", "kind"), iter(edges))
+        # The closure is ~9 rows per synset (743,241 for all nouns): plain executemany (COPY on PostgreSQL)
+        # is several times faster than building model instances for bulk_create.
+        rows = (
+            (ancestor, descendant, distance)
+            for descendant in sorted(present)
+            for ancestor, distance in closure[descendant].items()
+            if ancestor in present and (descendant in new or ancestor in new)
+        )
+        _insert_rows(SynsetClosure, ("ancestor_id", "descendant_id", "distance"), rows)
+    return ImportSummary(
+        created_synsets=len(new),
+        created_links=len(edges),
+        total_synsets=Synset.objects.count(),
+        total_links=SynsetEdge.objects.count(),
+    )

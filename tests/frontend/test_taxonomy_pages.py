@@ -1,0 +1,29 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_search_page_lists_matches(client):
+    response = client.get("/taxonomy/", {"q": "whippet"})
+
+    assert response.status_code == 200
+    assert b"n02091134" in response.content
+    assert b"1 synset match" in response.content
+
+
+def test_synset_page_shows_gloss_path_and_children(client):
+    response = client.get("/taxonomy/n02084071/")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "a member of the genus Canis" in body
+    assert 'href="/taxonomy/n00001740/"' in body  # entity, on the path to the root
+    assert 'href="/taxonomy/n01322604/"' in body  # puppy, a child
+    assert "189 descendants in all" in body
+
+
+def test_synset_page_errors(client):
+    assert client.get("/taxonomy/n99999999/").status_code == 404
+    malformed = client.get("/taxonomy/notawnid/")
+    assert malformed.status_code == 400
+    assert b"expected &#x27;n&#x27; followed by 8 digits" in malformed.content

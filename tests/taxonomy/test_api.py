@@ -1,0 +1,138 @@
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+ILSVRC = Path(__file__).parent.parent / "data" / "ilsvrc2012_wnids.txt"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def test_search_by_lemma_ranks_exact_lemma_first(api):
+    response = api.get("/api/v1/synsets/", {"q": "whippet"})
+
+    assert response.status_code == 200
+    assert response.data["count"] == 1
+    first = response.data["results"][0]
+    assert first["wnid"] == "n02091134"
+    assert first["name"] == "whippet.n.01"
+    assert first["lemmas"] == ["whippet"]
+
+
+def test_search_by_wnid_and_by_gloss_words(api):
+    by_wnid = api.get("/api/v1/synsets/", {"q": "n02084071"})
+    by_gloss = api.get("/api/v1/synsets/", {"q": "slender greyhound"})
+
+    assert [s["name"] for s in by_wnid.data["results"]] == ["dog.n.01"]
+    assert "whippet.n.01" in [s["name"] for s in by_gloss.data["results"]]
+
+
+def test_search_is_paginated(api):
+    response = api.get("/api/v1/synsets/", {"q": "dog"})
+
+    assert response.data["count"] > 50
+    assert len(response.data["results"]) == 50
+    assert response.data["results"][0]["name"] == "dog.n.01"
+    assert response.data["next"] is not None
+
+
+def test_search_without_term_is_400_with_a_sentence(api):
+    response = api.get("/api/v1/synsets/")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "q: Give a search term: a lemma, gloss words or a wnid."
+
+
+def test_detail_has_parents_children_and_paths_to_root(api):
+    response = api.get("/api/v1/synsets/n02084071/")
+
+    assert response.status_code == 200
+    data = response.json()
+    assert data["name"] == "dog.n.01"
+    assert sorted(p["name"] for p in data["parents"]) == ["canine.n.02", "domestic_animal.n.01"]
+    assert "puppy.n.01" in [c["name"] for c in data["children"]]
+    assert len(data["paths_to_root"]) == 2
+    assert all(path[0] == "n00001740" and path[-1] == "n02084071" for path in data["paths_to_root"])
+    assert data["descendant_count"] == 189
+
+
+def test_query_terms_combine_lemmas_with_ancestor_words_in_the_gloss(api):
+    data = api.get("/api/v1/synsets/n02091134/").json()  # whippet: "a small slender dog of greyhound type…"
+
+    assert data["query_terms"] == ["whippet", "whippet greyhound", "whippet dog"]
+
+
+def test_descendants_with_counts_and_leaves_only(api):
+    everything = api.get("/api/v1/synsets/n00007846/descendants/")
+    leaves = api.get("/api/v1/synsets/n00007846/descendants/", {"leaves": "true"})
+
+    assert everything.data["count"] == 10_296
+    assert 0 < leaves.data["count"] < 10_296
+    leaf = leaves.data["results"][0]["wnid"]
+    assert api.get(f"/api/v1/synsets/{leaf}/").json()["children"] == []
+
+
+def test_unknown_wnid_is_404_and_malformed_is_400(api):
+    unknown = api.get("/api/v1/synsets/n99999999/")
+    malformed = api.get("/api/v1/synsets/dog/")
+    malformed_descendants = api.get("/api/v1/synsets/n0208407/descendants/")
+
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "No synset n99999999 in this database.", "code": "not_found"}
+    assert malformed.status_code == 400
+    assert malformed.json()["code"] == "invalid_wnid"
+    assert "expected 'n' followed by 8 digits" in malformed.json()["detail"]
+    assert malformed_descendants.status_code == 400
+
+
+def test_ilsvrc_classes_do_not_overlap(api):
+    wnids = ILSVRC.read_text().split()
+
+    response = api.post("/api/v1/label-sets/check/", {"wnids": wnids}, format="json")
+
+    assert response.status_code == 200
+    # ILSVRC-2012 keeps three people classes: ballplayer, groom, scuba diver.
+    assert response.json() == {
+        "ok": True,
+        "count": 1000,
+        "unknown": [],
+        "overlaps": [],
+        "sensitive": ["n09835506", "n10148035", "n10565667"],
+    }
+
+
+def test_label_set_check_lists_conflicting_pairs_unknown_and_sensitive(api):
+    wnids = ["n02084071", "n02091134", "n02085620", "n00007846", "n99999999"]  # dog, whippet, Chihuahua, person
+
+    data = api.post("/api/v1/label-sets/check/", {"wnids": wnids}, format="json").json()
+
+    assert data["ok"] is False
+    assert data["overlaps"] == [["n02084071", "n02085620"], ["n02084071", "n02091134"]]
+    assert data["unknown"] == ["n99999999"]
+    assert data["sensitive"] == ["n00007846"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"wnids": []}, {"wnids": "n02084071"}, {"wnids": ["dog"]}, {"wnids": [123]}],
+)
+def test_label_set_check_rejects_bad_input_with_a_sentence(api, payload):
+    response = api.post("/api/v1/label-sets/check/", payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("wnids")
+
+
+def test_openapi_schema_and_docs_page(api):
+    schema = api.get("/api/v1/schema/", {"format": "json"})
+    docs = api.get("/api/v1/docs/")
+
+    assert schema.status_code == 200
+    assert "/api/v1/synsets/{wnid}/descendants/" in schema.json()["paths"]
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    assert b"cdn" not in docs.content.lower()

@@ -1,0 +1,177 @@
+"""WordNet provisioning from Debian's packages (no database, no network)."""
+
+import gzip
+import warnings
+import zipfile
+from pathlib import Path
+
+import nltk
+import pytest
+from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+from taxonomy import wordnet_data
+from taxonomy.wordnet_data import (
+    DEBIAN_LEXNAMES_MANPAGE,
+    DEBIAN_WORDNET,
+    WordNetUnavailable,
+    ensure_wordnet,
+    format_lexnames,
+    parse_lexnames_manpage,
+)
+
+needs_debian_wordnet = pytest.mark.skipif(
+    not (DEBIAN_WORDNET / "index.sense").is_file() or not DEBIAN_LEXNAMES_MANPAGE.is_file(),
+    reason="needs apt-get install wordnet-base wordnet-sense-index (setup installs them when offline)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_nltk_path(monkeypatch):
+    # ensure_wordnet puts its folder on NLTK's global data path; keep each test's change local.
+    monkeypatch.setattr(nltk.data, "path", list(nltk.data.path))
+
+
+def _offline(nltk_data_dir: Path, logs: list[str] | None = None, **kwargs) -> Path:
+    log = logs.append if logs is not None else lambda _msg: None
+    return ensure_wordnet(nltk_data_dir, allow_download=False, allow_apt=False, log=log, **kwargs)
+
+
+def _reader(corpus: Path) -> WordNetCorpusReader:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no Open Multilingual WordNet: expected
+        return WordNetCorpusReader(str(corpus), None)
+
+
+@pytest.fixture(scope="module")
+def arranged(tmp_path_factory) -> Path:
+    """One corpus arranged from /usr/share/wordnet, shared by the read-only tests."""
+    nltk_data_dir = tmp_path_factory.mktemp("data") / "nltk_data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nltk.data, "path", list(nltk.data.path))
+        _offline(nltk_data_dir)
+    return nltk_data_dir
+
+
+@needs_debian_wordnet
+def test_lexnames_from_the_real_manpage():
+    rows = parse_lexnames_manpage(gzip.decompress(DEBIAN_LEXNAMES_MANPAGE.read_bytes()).decode())
+    assert [num for num, _, _ in rows] == list(range(45))
+    lines = format_lexnames(rows).splitlines(keepends=True)
+    assert lines[0] == "00\tadj.all\t3\n"
+    assert lines[3] == "03\tnoun.Tops\t1\n"
+    assert lines[18] == "18\tnoun.person\t1\n"  # the man page pads this name with spaces
+    assert lines[29] == "29\tverb.body\t2\n"
+    assert lines[44] == "44\tadj.ppl\t3\n"
+    assert lines[2] == "02\tadv.all\t4\n"
+
+
+def test_lexnames_parser_rejects_gaps():
+    page = "\\fB1\\fP\tNOUN\n.TS\n00\tnoun.Tops\tx\n02\tnoun.act\ty\n.TE\n"
+    with pytest.raises(ValueError, match="contiguous"):
+        parse_lexnames_manpage(page)
+
+
+@needs_debian_wordnet
+def test_arranged_corpus_loads_in_nltk(arranged):
+    corpus = arranged / "corpora" / "wordnet"
+    nltk.data.path.insert(0, str(arranged))
+    wn = _reader(corpus)
+    assert wn.get_version() == "3.0"
+    assert wn.synset("dog.n.01").offset() == 2084071
+    assert wn.synset("dog.n.01").lexname() == "noun.animal"
+    assert sum(1 for _ in wn.all_synsets("n")) == 82115
+    # NLTK's standard entry point finds it through the data path too.
+    found = nltk.data.find("corpora/wordnet", paths=[str(arranged)])
+    assert Path(found.path) == corpus
+
+
+@needs_debian_wordnet
+def test_second_run_copies_nothing(arranged, monkeypatch):
+    lexnames = arranged / "corpora" / "wordnet" / "lexnames"
+    before = lexnames.stat().st_mtime_ns
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("copied a file on a re-run")
+
+    monkeypatch.setattr(wordnet_data.shutil, "copy2", no_copy)
+    logs: list[str] = []
+    assert _offline(arranged, logs) == arranged / "corpora" / "wordnet"
+    assert lexnames.stat().st_mtime_ns == before
+    assert logs == [f"WordNet: already present at {arranged / 'corpora' / 'wordnet'}"]
+
+
+@needs_debian_wordnet
+def test_a_broken_copy_is_rebuilt(tmp_path):
+    corpus = tmp_path / "corpora" / "wordnet"
+    corpus.mkdir(parents=True)
+    (corpus / "data.noun").write_text("truncated")
+    assert _offline(tmp_path) == corpus
+    assert (corpus / "data.noun").stat().st_size == (DEBIAN_WORDNET / "data.noun").stat().st_size
+    assert len((corpus / "lexnames").read_text().splitlines()) == 45
+
+
+@needs_debian_wordnet
+def test_nltk_zip_layout_counts_as_present(arranged, tmp_path):
+    # NLTK's downloader may leave corpora/wordnet.zip; that is as good as a folder.
+    (tmp_path / "corpora").mkdir()
+    archive = tmp_path / "corpora" / "wordnet.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted((arranged / "corpora" / "wordnet").iterdir()):
+            zf.write(path, f"wordnet/{path.name}")
+    assert _offline(tmp_path, source_dir=tmp_path / "nothing") == archive
+
+
+def test_no_source_stops_with_instructions(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(nltk, "download", lambda *args, **kwargs: False)  # what an offline machine gets
+    logs: list[str] = []
+    with pytest.raises(WordNetUnavailable) as excinfo:
+        ensure_wordnet(
+            tmp_path / "nltk_data", allow_apt=False, source_dir=tmp_path / "empty", log=logs.append
+        )
+    message = str(excinfo.value)
+    assert "apt-get install -y wordnet-base wordnet-sense-index" in message
+    assert str(tmp_path / "nltk_data" / "corpora" / "wordnet") in message
+    assert "data.noun" in message
+    assert any("NLTK downloader failed" in line for line in logs)
+
+    status = wordnet_data.main(
+        ["--nltk-data", str(tmp_path / "nltk_data"), "--no-apt", "--source-dir", str(tmp_path / "empty")]
+    )
+    assert status == 1
+    assert "apt-get install -y wordnet-base" in capsys.readouterr().err
+
+
+def test_downloader_exception_falls_through(tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(nltk, "download", unreachable)
+    logs: list[str] = []
+    with pytest.raises(WordNetUnavailable):
+        ensure_wordnet(tmp_path, allow_apt=False, source_dir=tmp_path / "empty", log=logs.append)
+    assert "network is unreachable" in logs[0]
+
+
+def test_partial_staging_is_cleaned_up(tmp_path, monkeypatch):
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in wordnet_data.SOURCE_FILES:
+        (source / name).write_text("x")
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(wordnet_data.shutil, "copy2", fail)
+    with pytest.raises(OSError, match="disk full"):
+        wordnet_data._arrange(source, tmp_path / "nltk_data", "00\tadj.all\t3\n")
+    assert list((tmp_path / "nltk_data" / "corpora").iterdir()) == []
+
+
+def test_apt_is_not_tried_without_root(tmp_path, monkeypatch):
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("ran a command")
+
+    monkeypatch.setattr(wordnet_data.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(wordnet_data.subprocess, "run", no_subprocess)
+    with pytest.raises(WordNetUnavailable, match="with sudo"):
+        ensure_wordnet(tmp_path, allow_download=False, source_dir=tmp_path / "empty", log=lambda _m: None)

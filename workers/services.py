@@ -1,0 +1,29 @@
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from workers.roles import Role
+
+
+def roles_ensure() -> dict[Role, Group]:
+    """Create the role groups if missing (idempotent)."""
+    return {role: Group.objects.get_or_create(name=role.value)[0] for role in Role}
+
+
+@transaction.atomic
+def account_create(*, username: str, password: str, role: Role, email: str = "") -> User:
+    """A new account in one role. Admins are Django superusers too, so the admin site is theirs."""
+    groups = roles_ensure()
+    is_admin = role is Role.ADMIN
+    user = User.objects.create_user(
+        username=username, password=password, email=email, is_staff=is_admin, is_superuser=is_admin
+    )
+    user.groups.add(groups[role])
+    return user
+
+
+def user_has_role(user: User, role: Role) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name=role.value).exists()
