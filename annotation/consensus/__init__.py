@@ -1,0 +1,42 @@
+"""Consensus math for Synsight: pure numpy, no Django imports (see MODEL.md in this folder).
+
+Entry points for the Django layer:
+
+* ``fit_consensus`` — the guarded worker-aware refit (Dawid & Skene 1979 + priors + gold + guard).
+* ``item_posteriors`` — incremental posteriors for a few items with worker parameters held fixed.
+* ``item_states`` / ``vote_value`` — the stopping rule and the scheduler's priority.
+* ``majority_vote``, ``fit_imagenet_table`` (Deng et al. 2009), ``fit_dawid_skene`` — the building blocks.
+* ``evaluate`` — accuracy and wall time per method on a votes CSV (wrapped by ``consensus_eval``).
+"""
+
+from .dawid_skene import PLAIN_PRIOR, ConfusionPrior, DawidSkeneResult, fit_dawid_skene, item_posteriors
+from .guard import ConsensusResult, GuardConfig, fit_consensus
+from .imagenet_table import ConfidenceTable, fit_imagenet_table
+from .majority import MajorityResult, majority_vote
+from .stopping import ItemState, item_states, vote_value
+from .votes import VoteArrays, prepare_votes, vote_counts
+
+MODEL_VERSION = "synsight-ds-vb-1"
+"""Bump when the model or its defaults change; stored with every consensus result."""
+
+__all__ = [
+    "MODEL_VERSION",
+    "PLAIN_PRIOR",
+    "ConfidenceTable",
+    "ConfusionPrior",
+    "ConsensusResult",
+    "DawidSkeneResult",
+    "GuardConfig",
+    "ItemState",
+    "MajorityResult",
+    "VoteArrays",
+    "fit_consensus",
+    "fit_dawid_skene",
+    "fit_imagenet_table",
+    "item_posteriors",
+    "item_states",
+    "majority_vote",
+    "prepare_votes",
+    "vote_counts",
+    "vote_value",
+]

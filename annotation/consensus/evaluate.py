@@ -1,0 +1,189 @@
+"""Run consensus methods on a votes CSV and score them against an optional truth CSV.
+
+``evaluate(votes_path, truth_path=None, methods=None)`` is what ``manage.py consensus_eval`` wraps.
+Truth is used only for scoring, never shown to a model. Command line:
+
+    python -m annotation.consensus.evaluate --votes votes.csv [--truth truth.csv] [--method ds ...] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .dawid_skene import PLAIN_PRIOR, fit_dawid_skene
+from .guard import fit_consensus
+from .imagenet_table import fit_imagenet_table
+from .majority import majority_vote
+from .votes import prepare_votes, vote_counts
+
+
+@dataclass(frozen=True)
+class CodedVotes:
+    """Votes with string ids coded to integers; ``*_ids[code]`` gives back the original id."""
+
+    items: NDArray[np.int32]
+    workers: NDArray[np.int32]
+    labels: NDArray[np.int32]
+    item_ids: list[str]
+    worker_ids: list[str]
+    label_ids: list[str]
+    truth_items: NDArray[np.int64]
+    truth_labels: NDArray[np.int64]
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.worker_ids)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_ids)
+
+
+def _label_key(label: str) -> tuple[int, float | str]:
+    # Numeric labels sort numerically ("2" before "10"); anything else alphabetically after them.
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]]:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        return [tuple(row[c].strip() for c in columns) for row in reader]
+
+
+def load_votes(votes_path: str | Path, truth_path: str | Path | None = None) -> CodedVotes:
+    """Read ``item,worker,label`` votes (and ``item,label`` truth) into integer codes.
+
+    Items and workers are coded in order of first appearance; labels in sorted order over votes and
+    truth together (numeric when they all parse as numbers). Truth rows for items nobody voted on are
+    dropped — no method can be scored on them.
+    """
+    vote_rows = _read_rows(votes_path, ("item", "worker", "label"))
+    truth_rows = _read_rows(truth_path, ("item", "label")) if truth_path else []
+    label_ids = sorted({r[2] for r in vote_rows} | {r[1] for r in truth_rows}, key=_label_key)
+    label_code = {label: i for i, label in enumerate(label_ids)}
+    item_code: dict[str, int] = {}
+    worker_code: dict[str, int] = {}
+    items = np.fromiter((item_code.setdefault(r[0], len(item_code)) for r in vote_rows), np.int32, len(vote_rows))
+    workers = np.fromiter((worker_code.setdefault(r[1], len(worker_code)) for r in vote_rows), np.int32, len(vote_rows))
+    labels = np.fromiter((label_code[r[2]] for r in vote_rows), np.int32, len(vote_rows))
+    scored = [(item_code[i], label_code[lab]) for i, lab in truth_rows if i in item_code]
+    return CodedVotes(
+        items=items,
+        workers=workers,
+        labels=labels,
+        item_ids=list(item_code),
+        worker_ids=list(worker_code),
+        label_ids=label_ids,
+        truth_items=np.array([s[0] for s in scored], dtype=np.int64),
+        truth_labels=np.array([s[1] for s in scored], dtype=np.int64),
+    )
+
+
+def _mv(d: CodedVotes) -> NDArray[np.int64]:
+    return majority_vote(d.items, d.workers, d.labels, d.n_items, d.n_classes).labels
+
+
+def _imagenet(d: CodedVotes) -> NDArray[np.int64]:
+    if d.n_classes != 2:
+        raise ValueError("the ImageNet table is defined for binary (present/absent) votes only")
+    votes = prepare_votes(d.items, d.workers, d.labels, d.n_items, d.n_workers, 2)
+    counts = vote_counts(votes)
+    table = fit_imagenet_table(counts[:, 1], counts[:, 0])
+    return (table.posterior(counts[:, 1], counts[:, 0]) >= 0.5).astype(np.int64)
+
+
+def _ds(d: CodedVotes) -> NDArray[np.int64]:
+    return fit_dawid_skene(
+        d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes, prior=PLAIN_PRIOR, mode="map"
+    ).labels
+
+
+def _synsight(d: CodedVotes) -> NDArray[np.int64]:
+    return fit_consensus(d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes).labels
+
+
+METHODS: dict[str, Callable[[CodedVotes], NDArray[np.int64]]] = {
+    "mv": _mv,
+    "imagenet": _imagenet,
+    "ds": _ds,
+    "synsight": _synsight,
+}
+"""``mv`` majority vote (ties to the more frequent class); ``imagenet`` Deng et al. 2009 table (binary);
+``ds`` plain maximum-likelihood Dawid–Skene; ``synsight`` the guarded worker-aware model."""
+
+
+def evaluate(
+    votes_path: str | Path, truth_path: str | Path | None = None, methods: Iterable[str] | None = None
+) -> dict[str, dict[str, float | int | str | None]]:
+    """Run each method; return ``{method: {accuracy, correct, scored, seconds}}`` (JSON-ready).
+
+    ``accuracy`` is over items that have truth and votes (``None`` without a truth file). A method that
+    does not apply (``imagenet`` on non-binary data) reports ``error`` instead. ``seconds`` is the wall
+    time of the method alone, CSV loading excluded.
+    """
+    data = load_votes(votes_path, truth_path)
+    names = list(methods) if methods else [m for m in METHODS if m != "imagenet" or data.n_classes == 2]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    report: dict[str, dict[str, float | int | str | None]] = {}
+    for name in names:
+        start = time.perf_counter()
+        try:
+            predicted = METHODS[name](data)
+        except ValueError as error:
+            report[name] = {"error": str(error)}
+            continue
+        seconds = time.perf_counter() - start
+        scored = len(data.truth_items)
+        correct = int(np.sum(predicted[data.truth_items] == data.truth_labels)) if scored else 0
+        report[name] = {
+            "accuracy": correct / scored if scored else None,
+            "correct": correct,
+            "scored": scored,
+            "seconds": round(seconds, 4),
+        }
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--votes", required=True, help="CSV with columns item,worker,label")
+    parser.add_argument("--truth", help="CSV with columns item,label (scoring only)")
+    parser.add_argument("--method", action="append", choices=sorted(METHODS), help="repeatable; default all")
+    parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
+    args = parser.parse_args(argv)
+    report = evaluate(args.votes, args.truth, args.method)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for name, row in report.items():
+        if "error" in row:
+            print(f"{name:10s} {row['error']}")
+        elif row["accuracy"] is None:
+            print(f"{name:10s} {'-':>8s} {row['seconds']:8.3f}s")
+        else:
+            print(f"{name:10s} {row['accuracy']:8.4f} {row['seconds']:8.3f}s  ({row['correct']}/{row['scored']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Synsight's consensus model: worker-aware EM behind a guard that never lets it do worse than majority vote.
+
+Unsupervised EM can converge on the wrong concept. Two known ways on real data: *label switching*
+(the hidden class called "present" ends up meaning "absent") and *confusable negatives* (for "duck",
+many workers also say yes to other water birds; EM may decide the careful minority are the unreliable
+ones and learn "water bird"). Both score below plain majority vote. ``fit_consensus`` runs EM and then
+decides, by the rules below, whether to publish it or fall back.
+
+Guard, exactly (see ``GuardConfig`` for the numbers):
+
+1. **With gold** (at least ``min_gold`` gold items that have votes): EM is initialised from gold (the
+   first M-step sees gold items only) and fitted with gold clamped (anchoring). Then each gold item's
+   posterior is recomputed *from its votes alone* with the fitted worker parameters (the clamp
+   removed), and its accuracy on gold is compared with majority vote's. If EM is worse by more than
+   ``gold_tolerance``, the fallback is used.
+2. **Without enough gold**, three sanity checks, any failure → fallback:
+   a. *better than chance*: the pooled confusion's mean diagonal (answer-weighted over workers) must
+      exceed ``1/K + chance_margin`` — a label-switched solution has it below chance;
+   b. *every class recognisable*: each class's pooled diagonal entry must exceed ``1/K``; learning the
+      wrong concept shows up as the majority of answers contradicting one class;
+   c. *bounded disagreement*: among items with a clear majority (top class ahead by at least
+      ``clear_margin`` votes), EM may overturn at most ``max_flip_fraction`` of them.
+3. **Fallback**: majority vote, published through ``majority_model`` — every worker shares one symmetric
+   confusion (accuracy = share of votes agreeing with the majority), so labels are exactly majority
+   vote's (ties to class 0), posteriors grow with the vote margin, and incremental updates keep working.
+   (A pooled *asymmetric* model was tried first and rejected: on confusable-negative data it moves the
+   decision threshold and also scores below majority vote.)
+
+What the guard cannot do: without gold, the confusable-negatives failure looks like a legitimate
+improvement (EM overturns a few percent of majorities in both cases — on the ``bluebirds`` data, for
+the better). Only gold tells them apart, which is why campaigns mix gold items into every HIT.
+
+The result records which branch was taken and why, so a refit job can log it with the model version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .dawid_skene import ConfusionPrior, DawidSkeneResult, fit_dawid_skene, item_posteriors
+from .majority import MajorityResult, majority_vote
+from .votes import FloatArray, VoteArrays, prepare_votes
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    min_gold: int = 10
+    gold_tolerance: float = 0.0
+    chance_margin: float = 0.05
+    clear_margin: int = 2
+    max_flip_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class ConsensusResult:
+    """Published consensus. ``source`` is ``"em"`` or ``"majority"`` (the guard's fallback).
+
+    ``model`` holds the worker parameters to use for incremental updates until the next refit (for the
+    majority fallback, every worker's row is the shared symmetric confusion). ``checks`` holds the figures the guard
+    looked at; ``reasons`` lists failed checks (empty when EM was published).
+    """
+
+    posteriors: FloatArray
+    source: str
+    model: DawidSkeneResult
+    em: DawidSkeneResult
+    majority: MajorityResult
+    checks: dict[str, float] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> NDArray[np.int64]:
+        return np.argmax(self.posteriors, axis=1)
+
+
+def _pooled_diagonal(fit: DawidSkeneResult) -> FloatArray:
+    """Per-class diagonal of the answer-weighted average worker confusion."""
+    weights = fit.worker_answers.astype(np.float64)
+    if weights.sum() == 0:
+        return np.diagonal(fit.prior_confusion).copy()
+    pooled = np.tensordot(weights / weights.sum(), fit.confusion, axes=1)
+    return np.diagonal(pooled).copy()
+
+
+def _gold_accuracy_from_votes(
+    votes: VoteArrays, fit: DawidSkeneResult, gold_items: NDArray[np.int64], gold_labels: NDArray[np.int64]
+) -> float:
+    """Accuracy on gold of posteriors computed from the votes only (the gold clamp removed)."""
+    local = np.full(votes.n_items, -1, dtype=np.int64)
+    local[gold_items] = np.arange(len(gold_items))
+    mask = local[votes.items] >= 0
+    post = item_posteriors(
+        local[votes.items[mask]],
+        votes.workers[mask],
+        votes.labels[mask],
+        len(gold_items),
+        fit.confusion,
+        fit.class_prior,
+    )
+    return float(np.mean(np.argmax(post, axis=1) == gold_labels))
+
+
+def fit_consensus(
+    items: ArrayLike,
+    workers: ArrayLike,
+    labels: ArrayLike,
+    n_items: int,
+    n_workers: int,
+    n_classes: int = 2,
+    *,
+    gold_items: ArrayLike | None = None,
+    gold_labels: ArrayLike | None = None,
+    prior: ConfusionPrior | None = None,
+    guard: GuardConfig | None = None,
+    init_posteriors: ArrayLike | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+) -> ConsensusResult:
+    """Worker-aware consensus (Dawid & Skene 1979, variational, Dirichlet priors) with the guard above.
+
+    Gold answers, when given, anchor EM (their posteriors are clamped) and decide the guard. Items are
+    coded ``0..n_items-1``; gold arrays use the same item codes. ``init_posteriors`` warm-starts EM
+    (e.g. from the previous refit); default: from gold if any gold item has votes, else majority shares.
+    """
+    cfg = guard or GuardConfig()
+    votes = prepare_votes(items, workers, labels, n_items, n_workers, n_classes)
+    k = votes.n_classes
+    mv = majority_vote(votes.items, votes.workers, votes.labels, votes.n_items, k)
+    gi = np.zeros(0, dtype=np.int64) if gold_items is None else np.asarray(gold_items, dtype=np.int64)
+    gl = np.zeros(0, dtype=np.int64) if gold_labels is None else np.asarray(gold_labels, dtype=np.int64)
+
+    em = fit_dawid_skene(
+        votes,
+        prior=prior,
+        init_posteriors=init_posteriors,
+        gold_items=gi,
+        gold_labels=gl,
+        max_iter=max_iter,
+        tol=tol,
+    )
+
+    checks: dict[str, float] = {}
+    reasons: list[str] = []
+    voted_gold = np.isin(gi, votes.voted_items)
+    if int(voted_gold.sum()) >= cfg.min_gold:
+        gi_v, gl_v = gi[voted_gold], gl[voted_gold]
+        checks["em_gold_accuracy"] = _gold_accuracy_from_votes(votes, em, gi_v, gl_v)
+        checks["majority_gold_accuracy"] = float(np.mean(mv.labels[gi_v] == gl_v))
+        if checks["em_gold_accuracy"] < checks["majority_gold_accuracy"] - cfg.gold_tolerance:
+            reasons.append("em below majority vote on gold")
+    else:
+        diag = _pooled_diagonal(em)
+        checks["mean_diagonal"] = float(diag.mean())
+        checks["min_class_diagonal"] = float(diag.min())
+        if diag.mean() <= 1.0 / k + cfg.chance_margin:
+            reasons.append("average worker not better than chance")
+        if diag.min() <= 1.0 / k:
+            reasons.append("a class is contradicted by most answers")
+        ordered = np.sort(mv.counts, axis=1)
+        clear = (ordered[:, -1] - ordered[:, -2]) >= cfg.clear_margin
+        flips = float(np.mean(em.labels[clear] != mv.labels[clear])) if clear.any() else 0.0
+        checks["clear_majority_flip_fraction"] = flips
+        if flips > cfg.max_flip_fraction:
+            reasons.append("em overturns too many clear majorities")
+
+    if not reasons:
+        return ConsensusResult(em.posteriors, "em", em, em, mv, checks, ())
+
+    fallback = majority_model(votes, mv)
+    return ConsensusResult(fallback.posteriors, "majority", fallback, em, mv, checks, tuple(reasons))
+
+
+def majority_model(votes: VoteArrays, mv: MajorityResult) -> DawidSkeneResult:
+    """Majority vote dressed as a model: every worker shares one symmetric "one-coin" confusion.
+
+    With accuracy ``a`` on the diagonal and ``(1 - a) / (K - 1)`` elsewhere and a uniform class prior,
+    the posterior's log-odds between two classes is ``(n_k - n_j) * log(a (K - 1) / (1 - a))``: its
+    argmax is the plurality, an exact tie stays a tie (broken toward class 0 by ``argmax``, as
+    ``majority_vote``'s default) and more agreeing votes mean more confidence. ``a`` is the share of
+    votes agreeing with the majority label, so the confidence is learned from the data, and the
+    same parameters serve incremental updates until the next refit.
+    """
+    k = votes.n_classes
+    agree = float(np.mean(mv.labels[votes.items] == votes.labels)) if votes.n_votes else 0.75
+    a = float(np.clip(agree, 1.0 / k + 0.01, 0.99))
+    shared = np.full((k, k), (1.0 - a) / (k - 1))
+    np.fill_diagonal(shared, a)
+    log_odds = mv.counts * np.log(a * (k - 1) / (1.0 - a))
+    log_odds -= log_odds.max(axis=1, keepdims=True)
+    post = np.exp(log_odds)
+    post /= post.sum(axis=1, keepdims=True)
+    n_w = votes.n_workers
+    pi = np.full(k, 1.0 / k)
+    conf = np.broadcast_to(shared, (n_w, k, k)).copy()
+    return DawidSkeneResult(
+        posteriors=post,
+        confusion=conf,
+        class_prior=pi,
+        prior_confusion=shared,
+        log_likelihood=float("nan"),
+        objective=float("nan"),
+        iterations=0,
+        converged=True,
+        worker_answers=np.bincount(votes.workers, minlength=n_w).astype(np.int64),
+        log_confusion=np.log(conf),
+        log_class_prior=np.log(pi),
+    )

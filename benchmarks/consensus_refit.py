@@ -1,0 +1,170 @@
+"""Benchmark the consensus refit and the per-HIT incremental update; prints one JSON object.
+
+    .venv/bin/python benchmarks/consensus_refit.py [--items 1000000] [--votes-per-item 10] [--runs 3]
+        [--crowdkit] [--crowdkit-items 50000]
+
+Simulated crowd: binary presence task (30% present), workers with skewed activity (log-normal) and a
+mix of reliable (sensitivity/specificity 0.80-0.97), mediocre (0.60-0.75), uniform spammers and
+"always yes" spammers. ``--crowdkit`` fits crowd-kit's DawidSkene on the first ``--crowdkit-items``
+items' votes in a throwaway venv (/tmp/ck, created on demand) and extrapolates its time linearly in
+the number of votes to the full set (EM cost is linear in votes per iteration); the same subset is
+also timed with our engine for a like-for-like ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from annotation.consensus import fit_consensus, item_posteriors, majority_vote
+
+CROWDKIT_VENV = Path("/tmp/ck")
+CROWDKIT_SCRIPT = """
+import sys, time
+import numpy as np, pandas as pd
+from crowdkit.aggregation import DawidSkene
+data = np.load(sys.argv[1])
+df = pd.DataFrame({"task": data["items"], "worker": data["workers"], "label": data["labels"]})
+start = time.perf_counter()
+result = DawidSkene(n_iter=100).fit_predict(df)
+seconds = time.perf_counter() - start
+predicted = result.sort_index().to_numpy()
+print(seconds, float(np.mean(predicted == data["truth"][result.sort_index().index.to_numpy()])))
+"""
+
+
+def simulate(n_items: int, n_workers: int, votes_per_item: int, seed: int = 7) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(n_items) < 0.3).astype(np.int8)
+    kind = rng.choice(4, size=n_workers, p=[0.70, 0.18, 0.08, 0.04])  # reliable, mediocre, random, yes-man
+    sens = np.where(kind == 0, rng.uniform(0.80, 0.97, n_workers), rng.uniform(0.60, 0.75, n_workers))
+    spec = np.where(kind == 0, rng.uniform(0.80, 0.97, n_workers), rng.uniform(0.60, 0.75, n_workers))
+    sens[kind == 2], spec[kind == 2] = 0.5, 0.5
+    sens[kind == 3], spec[kind == 3] = 1.0, 0.0
+    activity = rng.lognormal(0.0, 1.0, n_workers)
+    items = np.repeat(np.arange(n_items, dtype=np.int32), votes_per_item)
+    workers = rng.choice(n_workers, size=items.size, p=activity / activity.sum()).astype(np.int32)
+    p_yes = np.where(truth[items] == 1, sens[workers], 1.0 - spec[workers])
+    labels = (rng.random(items.size) < p_yes).astype(np.int32)
+    return {"items": items, "workers": workers, "labels": labels, "truth": truth}
+
+
+def time_refit(data: dict[str, np.ndarray], n_workers: int, runs: int) -> dict[str, float | int | list]:
+    n_items = int(data["truth"].size)
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fit_consensus(data["items"], data["workers"], data["labels"], n_items, n_workers, 2)
+        seconds.append(time.perf_counter() - start)
+    mv = majority_vote(data["items"], data["workers"], data["labels"], n_items, 2)
+    return {
+        "seconds": round(statistics.median(seconds), 3),
+        "seconds_runs": [round(s, 3) for s in seconds],
+        "iterations": result.em.iterations,
+        "converged": result.em.converged,
+        "source": result.source,
+        "accuracy": float(np.mean(result.labels == data["truth"])),
+        "majority_vote_accuracy": float(np.mean(mv.labels == data["truth"])),
+        "_result": result,  # removed before printing
+    }
+
+
+def time_incremental(data: dict[str, np.ndarray], result, repeats: int = 2000) -> dict[str, float]:
+    """One HIT = 24 answers on 24 candidates: recompute those candidates from all their votes."""
+    rng = np.random.default_rng(3)
+    vpi = int(data["items"].size // data["truth"].size)
+    touched = rng.choice(data["truth"].size, size=24, replace=False)
+    rows = (touched[:, None] * vpi + np.arange(vpi)).ravel()
+    local = np.repeat(np.arange(24), vpi)
+    workers, labels = data["workers"][rows], data["labels"][rows]
+    conf, prior = result.model.confusion, result.model.class_prior
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        item_posteriors(local, workers, labels, 24, conf, prior)
+        timings.append(time.perf_counter() - start)
+    return {
+        "answers_in_hit": 24,
+        "votes_recomputed": int(rows.size),
+        "median_ms": round(statistics.median(timings) * 1e3, 4),
+        "p99_ms": round(float(np.quantile(timings, 0.99)) * 1e3, 4),
+    }
+
+
+def run_crowdkit(data: dict[str, np.ndarray], n_items: int) -> dict[str, float | str]:
+    if not (CROWDKIT_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(CROWDKIT_VENV)], check=True)
+        subprocess.run([str(CROWDKIT_VENV / "bin" / "pip"), "install", "-q", "crowd-kit"], check=True)
+    mask = data["items"] < n_items
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "votes.npz"
+        np.savez(
+            path,
+            items=data["items"][mask],
+            workers=data["workers"][mask],
+            labels=data["labels"][mask],
+            truth=data["truth"][:n_items],
+        )
+        out = subprocess.run(
+            [str(CROWDKIT_VENV / "bin" / "python"), "-c", CROWDKIT_SCRIPT, str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    return {"votes": int(mask.sum()), "seconds": float(out[0]), "accuracy": float(out[1])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="consensus refit benchmark")
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=20_000)
+    parser.add_argument("--votes-per-item", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--crowdkit", action="store_true")
+    parser.add_argument("--crowdkit-items", type=int, default=50_000)
+    args = parser.parse_args()
+
+    data = simulate(args.items, args.workers, args.votes_per_item)
+    refit = time_refit(data, args.workers, args.runs)
+    result = refit.pop("_result")
+    report: dict[str, object] = {
+        "votes": int(data["items"].size),
+        "items": args.items,
+        "workers": args.workers,
+        "refit": refit,
+        "incremental": time_incremental(data, result),
+    }
+    if args.crowdkit:
+        ck = run_crowdkit(data, args.crowdkit_items)
+        subset = {
+            k: v[data["items"] < args.crowdkit_items] if k != "truth" else v[: args.crowdkit_items]
+            for k, v in data.items()
+        }
+        ours_subset = time_refit(subset, args.workers, args.runs)
+        ours_subset.pop("_result")
+        extrapolated = ck["seconds"] * data["items"].size / ck["votes"]
+        report["crowdkit"] = {
+            **ck,
+            "ours_seconds_same_votes": ours_subset["seconds"],
+            "ours_accuracy_same_votes": ours_subset["accuracy"],
+            "speedup_same_votes": round(ck["seconds"] / ours_subset["seconds"], 1),
+            "extrapolated_seconds_full": round(extrapolated, 1),
+            "speedup_full_extrapolated": round(extrapolated / refit["seconds"], 1),
+            "note": "crowd-kit DawidSkene(n_iter=100) on the first crowdkit-items items; full-size time "
+            "extrapolated linearly in votes",
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
