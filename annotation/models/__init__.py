@@ -1,0 +1,1 @@
+"""Annotation models, one module per topic; import them from here."""
