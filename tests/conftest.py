@@ -1,6 +1,17 @@
 import pytest
 from django.core.management import call_command
 
+from config.celery import app as celery_app
+
+
+@pytest.fixture(autouse=True)
+def celery_eager(settings):
+    """Tasks run in-process, for real, inside the test's transaction. Tests that need a real Celery worker
+    on Redis (the integration tests) start one and switch this off explicitly."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
