@@ -41,8 +41,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .dawid_skene import ConfusionPrior, DawidSkeneResult, fit_dawid_skene, item_posteriors
-from .majority import MajorityResult, majority_vote
-from .votes import FloatArray, VoteArrays, prepare_votes
+from .majority import MajorityResult, majority_from_counts
+from .votes import FloatArray, VoteArrays, prepare_votes, vote_counts
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ def fit_consensus(
     init_posteriors: ArrayLike | None = None,
     max_iter: int = 100,
     tol: float = 1e-4,
+    label_tol: float = 1e-3,
 ) -> ConsensusResult:
     """Worker-aware consensus (Dawid & Skene 1979, variational, Dirichlet priors) with the guard above.
 
@@ -128,10 +129,13 @@ def fit_consensus(
     cfg = guard or GuardConfig()
     votes = prepare_votes(items, workers, labels, n_items, n_workers, n_classes)
     k = votes.n_classes
-    mv = majority_vote(votes.items, votes.workers, votes.labels, votes.n_items, k)
+    mv = majority_from_counts(vote_counts(votes))
     gi = np.zeros(0, dtype=np.int64) if gold_items is None else np.asarray(gold_items, dtype=np.int64)
     gl = np.zeros(0, dtype=np.int64) if gold_labels is None else np.asarray(gold_labels, dtype=np.int64)
 
+    voted_gold = np.isin(gi, votes.voted_items)
+    if init_posteriors is None and not voted_gold.any():
+        init_posteriors = mv.posteriors  # what fit_dawid_skene would compute again
     em = fit_dawid_skene(
         votes,
         prior=prior,
@@ -140,11 +144,11 @@ def fit_consensus(
         gold_labels=gl,
         max_iter=max_iter,
         tol=tol,
+        label_tol=label_tol,
     )
 
     checks: dict[str, float] = {}
     reasons: list[str] = []
-    voted_gold = np.isin(gi, votes.voted_items)
     if int(voted_gold.sum()) >= cfg.min_gold:
         gi_v, gl_v = gi[voted_gold], gl[voted_gold]
         checks["em_gold_accuracy"] = _gold_accuracy_from_votes(votes, em, gi_v, gl_v)

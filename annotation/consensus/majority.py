@@ -62,7 +62,28 @@ def majority_vote(
         weights = np.asarray(worker_weights, dtype=np.float64)[np.asarray(workers, dtype=np.int64)]
     flat = it * n_classes + lb
     counts = np.bincount(flat, weights=weights, minlength=n_items * n_classes).astype(np.float64)
-    counts = counts.reshape(n_items, n_classes)
+    return majority_from_counts(counts.reshape(n_items, n_classes), tie_break=tie_break, seed=seed)
+
+
+def majority_from_counts(counts: ArrayLike, *, tie_break: TieBreak = "lowest", seed: int = 0) -> MajorityResult:
+    """Majority vote from a ``(n_items, n_classes)`` tally (what ``majority_vote`` does after counting).
+
+    Lets callers that already hold per-item counts (``vote_counts`` on a prepared layout) skip a pass
+    over the votes; same tie rules as ``majority_vote``.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n_items, n_classes = counts.shape
+    if n_classes == 2 and tie_break in ("lowest", 0):
+        # Binary, ties to class 0: one comparison instead of the general ranking below.
+        total = counts[:, 0] + counts[:, 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0, counts[:, 1] / total, 0.5)
+        return MajorityResult(
+            labels=(counts[:, 1] > counts[:, 0]).astype(np.int64),
+            counts=counts,
+            tie=counts[:, 1] == counts[:, 0],
+            posteriors=np.stack((1.0 - share, share), axis=1),
+        )
     top = counts.max(axis=1, keepdims=True)
     is_top = counts == top
     tie = is_top.sum(axis=1) > 1

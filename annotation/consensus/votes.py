@@ -35,7 +35,8 @@ class VoteArrays:
     voted_items: IntArray
     starts: NDArray[np.intp]
     counts: NDArray[np.intp]
-    pair: IntArray  # worker * n_classes + label, the key of the per-worker answer table
+    pair: NDArray[np.intp]  # worker * n_classes + label, the key of the per-worker answer table (intp:
+    # numpy's index type, so take/bincount never convert it)
 
     @property
     def n_votes(self) -> int:
@@ -95,7 +96,7 @@ def prepare_votes(
         starts = np.zeros(0, dtype=np.intp)
         counts = np.zeros(0, dtype=np.intp)
         voted = np.zeros(0, dtype=np.int32)
-    pair = wk * np.int32(n_classes) + lb
+    pair = wk.astype(np.intp) * n_classes + lb
     return VoteArrays(
         items=it,
         workers=wk,
@@ -106,11 +107,18 @@ def prepare_votes(
         voted_items=voted.astype(np.int32, copy=False),
         starts=starts,
         counts=counts,
-        pair=pair.astype(np.int32, copy=False),
+        pair=pair,
     )
 
 
 def vote_counts(votes: VoteArrays) -> NDArray[np.int64]:
     """Per-item vote count for every class, shape ``(n_items, n_classes)``."""
+    if votes.n_classes == 2 and votes.n_votes:
+        # Binary on the item-sorted layout: "yes" counts are run sums of the labels (no scatter).
+        out = np.zeros((votes.n_items, 2), dtype=np.int64)
+        yes = np.add.reduceat(votes.labels, votes.starts)
+        out[votes.voted_items, 1] = yes
+        out[votes.voted_items, 0] = votes.counts - yes
+        return out
     flat = votes.items.astype(np.int64) * votes.n_classes + votes.labels
     return np.bincount(flat, minlength=votes.n_items * votes.n_classes).reshape(votes.n_items, votes.n_classes)
