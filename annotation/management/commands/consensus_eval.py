@@ -1,0 +1,88 @@
+"""``manage.py consensus_eval``: accuracy and time of each consensus method on a votes CSV.
+
+    manage.py consensus_eval --votes votes.csv [--truth truth.csv] [--method mv --method ds ...] [--json]
+
+A thin wrapper over ``annotation.consensus.evaluate.evaluate`` (the engine needs no database): votes
+have columns ``item,worker,label``, truth ``item,label`` and is used for scoring only, never shown to a
+model. Prints a table (method, accuracy, correct/scored, seconds) or, with ``--json``, one JSON object
+keyed by method.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.consensus.evaluate import METHODS, evaluate
+
+VOTE_COLUMNS = ("item", "worker", "label")
+TRUTH_COLUMNS = ("item", "label")
+
+
+def _check_csv(path: str, columns: tuple[str, ...], what: str, need_rows: bool) -> None:
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"The {what} file {path} does not exist.")
+    try:
+        with file.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames
+            has_row = next(reader, None) is not None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CommandError(f"The {what} file {path} cannot be read as CSV: {error}.") from error
+    if not header:
+        raise CommandError(f"The {what} file {path} is empty; expected a header with columns {','.join(columns)}.")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise CommandError(
+            f"The {what} file {path} lacks the column(s) {', '.join(missing)}; "
+            f"expected {','.join(columns)} (found {','.join(header)})."
+        )
+    if need_rows and not has_row:
+        raise CommandError(f"The {what} file {path} has a header but no rows.")
+
+
+class Command(BaseCommand):
+    help = "Run consensus methods on a votes CSV (item,worker,label) and report accuracy against a truth CSV."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--votes", required=True, help="CSV with columns item,worker,label")
+        parser.add_argument("--truth", help="CSV with columns item,label (used for scoring only)")
+        parser.add_argument(
+            "--method",
+            action="append",
+            dest="methods",
+            metavar="METHOD",
+            help=f"repeatable; one of {', '.join(METHODS)} (default: all that apply)",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
+
+    def handle(self, *args: object, **options: object) -> None:
+        votes = str(options["votes"])
+        truth = options.get("truth")
+        methods = options.get("methods") or None
+        unknown = [m for m in (methods or []) if m not in METHODS]  # type: ignore[union-attr]
+        if unknown:
+            raise CommandError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+        _check_csv(votes, VOTE_COLUMNS, "votes", need_rows=True)
+        if truth:
+            _check_csv(str(truth), TRUTH_COLUMNS, "truth", need_rows=False)
+        try:
+            report = evaluate(votes, truth, methods)  # type: ignore[arg-type]
+        except (ValueError, KeyError) as error:
+            raise CommandError(f"Cannot evaluate {votes}: {error}.") from error
+
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        self.stdout.write(f"{'method':10s} {'accuracy':>8s} {'correct/scored':>15s} {'seconds':>9s}")
+        for name, row in report.items():
+            if "error" in row:
+                self.stdout.write(f"{name:10s} {'n/a':>8s} {'':>15s} {'':>9s}  {row['error']}")
+                continue
+            accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+            scored = f"{row['correct']}/{row['scored']}" if row["scored"] else "-"
+            self.stdout.write(f"{name:10s} {accuracy:>8s} {scored:>15s} {row['seconds']:9.3f}")
