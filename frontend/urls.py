@@ -7,6 +7,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("taxonomy/", views.taxonomy_search, name="taxonomy-search"),
     path("taxonomy/<str:wnid>/", views.synset_detail, name="synset-detail-page"),
+    path("work/", views.work_home, name="work-home"),
+    path("work/<int:campaign_id>/", views.label, name="label"),
+    path("work/<int:campaign_id>/quiz/", views.quiz, name="quiz"),
+    path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

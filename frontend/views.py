@@ -1,9 +1,11 @@
 """Page views: thin callers of the apps' selectors."""
 
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
+from annotation.models import Campaign
 from taxonomy import selectors as taxonomy
 from taxonomy.models import Synset
 
@@ -36,3 +38,48 @@ def synset_detail(request, wnid: str):
         "query_terms": taxonomy.synset_query_terms(synset=synset),
     }
     return render(request, "frontend/synset_detail.html", context)
+
+
+# ---- Crowd workers -------------------------------------------------------------------------------------
+
+
+def signup(request):
+    """Browser sign-up for crowd workers (researchers and admins are created by an admin)."""
+    from django.contrib.auth import login
+    from django.contrib.auth.forms import UserCreationForm
+    from django.shortcuts import redirect
+
+    from workers.roles import Role
+    from workers.services import account_create
+
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = account_create(
+            username=form.cleaned_data["username"], password=form.cleaned_data["password1"], role=Role.WORKER
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("work-home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def work_home(request):
+    from annotation.selectors import worker_campaigns, worker_stats
+
+    return render(
+        request,
+        "frontend/work_home.html",
+        {"stats": worker_stats(worker=request.user), "campaigns": worker_campaigns(worker=request.user)},
+    )
+
+
+@login_required
+def label(request, campaign_id: int):
+    campaign = get_object_or_404(Campaign, id=campaign_id)
+    return render(request, "frontend/label.html", {"campaign": campaign})
+
+
+@login_required
+def quiz(request, campaign_id: int):
+    campaign = get_object_or_404(Campaign, id=campaign_id)
+    return render(request, "frontend/quiz.html", {"campaign": campaign})

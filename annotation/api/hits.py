@@ -1,0 +1,141 @@
+"""REST for crowd work: next HIT, submit, quiz, profile. Thin: validate, call one service, serialize."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import selectors
+from annotation.errors import AnnotationError
+from annotation.models import Campaign
+from annotation.services import hits, quiz
+
+
+class ServiceError(APIException):
+    def __init__(self, error: AnnotationError):
+        self.status_code = error.status
+        super().__init__(detail=error.message, code=error.code)
+
+
+def call(service, **kwargs):
+    try:
+        return service(**kwargs)
+    except AnnotationError as error:
+        raise ServiceError(error) from None
+
+
+HitItemSerializer = inline_serializer(
+    "HitItem",
+    {
+        "id": serializers.IntegerField(),
+        "thumbnail": serializers.CharField(),
+        "medium": serializers.CharField(),
+    },
+)
+HitSerializer = inline_serializer(
+    "Hit",
+    {
+        "id": serializers.IntegerField(),
+        "campaign": serializers.IntegerField(),
+        "expires_at": serializers.DateTimeField(),
+        "synset": serializers.DictField(),
+        "examples": serializers.ListField(child=serializers.CharField()),
+        "items": HitItemSerializer,
+    },
+)
+
+
+def _running_campaign(campaign_id: int) -> Campaign:
+    return get_object_or_404(Campaign, id=campaign_id)
+
+
+class NextHitApi(APIView):
+    """Lease the next HIT of a campaign (or get the open one). 204 when no work is left for you."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: HitSerializer, 204: None})
+    def post(self, request, campaign_id: int):
+        hit = call(hits.hit_next, worker=request.user, campaign=_running_campaign(campaign_id))
+        if hit is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(selectors.hit_payload(hit=hit, request=request))
+
+
+class SubmitHitApi(APIView):
+    """Submit answers to every item of your open HIT, once; retries with the same key are safe."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        idempotency_key = serializers.CharField(min_length=8, max_length=64)
+        answers = serializers.ListField(child=serializers.DictField(), max_length=200)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "SubmitResult",
+            {
+                "hit": serializers.IntegerField(),
+                "answers": serializers.IntegerField(),
+                "earned": serializers.CharField(),
+            },
+        ),
+    )
+    def post(self, request, hit_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = call(
+            hits.hit_submit,
+            worker=request.user,
+            hit_id=hit_id,
+            answers=payload.validated_data["answers"],
+            idempotency_key=payload.validated_data["idempotency_key"],
+        )
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+        return Response({"hit": result.hit_id, "answers": result.answers, "earned": result.earned}, status=code)
+
+
+class QuizApi(APIView):
+    """Start a qualification quiz (POST) for a campaign."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=inline_serializer("Quiz", {"id": serializers.IntegerField()}))
+    def post(self, request, campaign_id: int):
+        attempt = call(quiz.quiz_start, worker=request.user, campaign=_running_campaign(campaign_id))
+        return Response(selectors.quiz_payload(attempt=attempt, request=request), status=status.HTTP_201_CREATED)
+
+
+class QuizSubmitApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        answers = serializers.DictField(child=serializers.BooleanField())
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "QuizResult", {"score": serializers.FloatField(), "passed": serializers.BooleanField()}
+        ),
+    )
+    def post(self, request, attempt_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        attempt = call(
+            quiz.quiz_submit, worker=request.user, attempt_id=attempt_id, answers=payload.validated_data["answers"]
+        )
+        return Response({"score": attempt.score, "passed": attempt.passed})
+
+
+class ProfileApi(APIView):
+    """Your own figures: HITs, answers, gold accuracy, speed, earnings, qualifications."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=inline_serializer("WorkerStats", {"hits_done": serializers.IntegerField()}))
+    def get(self, request):
+        return Response(selectors.worker_stats(worker=request.user))

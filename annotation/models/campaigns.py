@@ -1,0 +1,169 @@
+"""Campaigns, HITs and votes: the crowd side of annotation."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Campaign(models.Model):
+    """A label set (synsets) with its labelling policy."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        PAUSED = "paused"
+        FINISHED = "finished"
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
+    synsets = models.ManyToManyField("taxonomy.Synset", through="CampaignSynset", related_name="campaigns")
+    allow_sensitive = models.BooleanField(default=False, help_text="Explicit opt-in to label people categories.")
+    images_per_hit = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    target_per_synset = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1)])
+    min_votes = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    max_votes = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1)])
+    confidence = models.FloatField(default=0.99, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)])
+    gold_rate = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
+    lease_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(30)])
+    reward_per_hit = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.10"))
+    quiz_size = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
+    quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    quiz_retry_seconds = models.PositiveIntegerField(default=600)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(min_votes__lte=models.F("max_votes")), name="campaign_votes_range"),
+            models.CheckConstraint(
+                condition=Q(images_per_hit__gte=1, images_per_hit__lte=100), name="campaign_images_per_hit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignSynset(models.Model):
+    """One synset of a campaign, with counters the services keep current (the scheduler picks the synset
+    furthest behind its target; dashboards read these instead of scanning votes)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="campaign_synsets")
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+")
+    accepted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    unresolved = models.PositiveIntegerField(default=0)
+    votes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "synset"], name="campaign_synset_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.synset_id}"
+
+
+class GoldItem(models.Model):
+    """A candidate with a known answer, mixed into HITs to measure workers. Never voted on for real."""
+
+    candidate = models.OneToOneField("annotation.Candidate", on_delete=models.CASCADE, related_name="gold")
+    present = models.BooleanField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"gold {self.candidate_id}={'present' if self.present else 'absent'}"
+
+
+class Hit(models.Model):
+    """A leased batch of candidates of one synset for one worker."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        SUBMITTED = "submitted"
+        EXPIRED = "expired"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="hits")
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hits")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker", "campaign"], condition=Q(status="open"), name="hit_one_open_per_worker_campaign"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="open"), name="hit_open_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"HIT {self.id} ({self.status})"
+
+
+class HitItem(models.Model):
+    """One candidate leased to one worker in one HIT. The (worker, candidate) constraint is what makes
+    "a worker never receives the same candidate twice" hold under any concurrency."""
+
+    hit = models.ForeignKey(Hit, on_delete=models.CASCADE, related_name="items")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    candidate = models.ForeignKey("annotation.Candidate", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    is_gold = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["worker", "candidate"], name="hititem_worker_candidate")]
+        indexes = [models.Index(fields=["hit", "position"], name="hititem_hit_position")]
+
+    def __str__(self) -> str:
+        return f"item {self.id} of HIT {self.hit_id}"
+
+
+class Vote(models.Model):
+    """One answer. Append-only and narrow: ids, a small answer and the response time. Gold answers are
+    stored too (for worker accuracy) but flagged, and consensus never reads them."""
+
+    class Answer(models.IntegerChoices):
+        ABSENT = 0
+        PRESENT = 1
+        CANT_TELL = 2
+
+    candidate = models.ForeignKey("annotation.Candidate", on_delete=models.CASCADE, related_name="+")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    hit = models.ForeignKey(Hit, on_delete=models.CASCADE, related_name="votes")
+    answer = models.PositiveSmallIntegerField(choices=Answer.choices)
+    response_ms = models.PositiveIntegerField()
+    is_gold = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["candidate"], condition=Q(is_gold=False), name="vote_candidate_real"),
+            models.Index(fields=["worker", "id"], name="vote_worker"),
+        ]
+
+    def __str__(self) -> str:
+        return f"vote {self.id}"
+
+
+class QuizAttempt(models.Model):
+    """A qualification quiz: a few gold items, answered in one go."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    items = models.JSONField(help_text="Gold item ids in the order shown.")
+    created = models.DateTimeField(auto_now_add=True)
+    score = models.FloatField(null=True, blank=True)
+    passed = models.BooleanField(null=True)
+
+    def __str__(self) -> str:
+        return f"quiz {self.id}"

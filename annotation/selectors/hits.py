@@ -1,0 +1,102 @@
+"""What a worker sees. Gold items are indistinguishable here: every item is a HitItem id and image URLs."""
+
+import statistics
+from urllib.parse import quote
+
+from django.contrib.auth.models import User
+from django.db.models import Sum
+
+from annotation.models import Candidate, GoldItem, Hit, HitItem, QuizAttempt, Vote
+from workers.models import LedgerEntry, Qualification, WorkerProfile
+
+EXAMPLES = 4
+
+
+def image_urls(image, request=None) -> dict[str, str]:
+    """Display URLs of an image (content-addressed names, so they can be cached forever)."""
+    return {"thumbnail": image.thumbnail.url, "medium": image.medium.url}
+
+
+def synset_payload(synset) -> dict:
+    return {
+        "wnid": synset.wnid,
+        "lemmas": synset.lemmas,
+        "gloss": synset.gloss,
+        "read_more": f"https://en.wikipedia.org/w/index.php?search={quote(synset.lemmas[0])}",
+    }
+
+
+def synset_examples(*, synset_id: int, request=None) -> list[str]:
+    accepted = (
+        Candidate.objects.filter(synset_id=synset_id, state=Candidate.State.ACCEPTED)
+        .select_related("image")
+        .order_by("-posterior", "id")[:EXAMPLES]
+    )
+    return [image_urls(c.image, request)["thumbnail"] for c in accepted]
+
+
+def hit_payload(*, hit: Hit, request=None) -> dict:
+    items = HitItem.objects.filter(hit=hit).select_related("candidate__image").order_by("position")
+    return {
+        "id": hit.id,
+        "campaign": hit.campaign_id,
+        "expires_at": hit.expires_at,
+        "synset": synset_payload(hit.synset),
+        "examples": synset_examples(synset_id=hit.synset_id, request=request),
+        "items": [{"id": item.id, **image_urls(item.candidate.image, request)} for item in items],
+    }
+
+
+def quiz_payload(*, attempt: QuizAttempt, request=None) -> dict:
+    golds = GoldItem.objects.filter(id__in=attempt.items).select_related("candidate__image", "candidate__synset")
+    by_id = {g.id: g for g in golds}
+    return {
+        "id": attempt.id,
+        "campaign": attempt.campaign_id,
+        "pass_mark": attempt.campaign.quiz_pass_mark,
+        "items": [
+            {
+                "id": gid,
+                "synset": synset_payload(by_id[gid].candidate.synset),
+                **image_urls(by_id[gid].candidate.image, request),
+            }
+            for gid in attempt.items
+        ],
+    }
+
+
+def worker_stats(*, worker: User) -> dict:
+    profile = WorkerProfile.objects.filter(user=worker).first() or WorkerProfile(user=worker)
+    recent = list(Vote.objects.filter(worker=worker).order_by("-id").values_list("response_ms", flat=True)[:500])
+    earned = LedgerEntry.objects.filter(worker=worker).aggregate(total=Sum("amount"))["total"]
+    return {
+        "username": worker.username,
+        "hits_done": profile.hits_done,
+        "answers": profile.answers,
+        "gold_answered": profile.gold_answered,
+        "gold_accuracy": profile.gold_accuracy,
+        "agreement": profile.agreement,
+        "median_seconds_per_image": statistics.median(recent) / 1000 if recent else None,
+        "earnings": str(earned or "0.00"),
+        "blocked": profile.blocked,
+        "qualifications": [
+            {"campaign": q.campaign_id, "campaign_name": q.campaign.name, "status": q.status}
+            for q in Qualification.objects.filter(worker=worker).select_related("campaign")
+        ],
+    }
+
+
+def worker_campaigns(*, worker: User) -> list[dict]:
+    """Running campaigns with the worker's qualification status in each."""
+    from django.db.models import Count
+
+    from annotation.models import Campaign
+
+    statuses = dict(Qualification.objects.filter(worker=worker).values_list("campaign_id", "status"))
+    campaigns = (
+        Campaign.objects.filter(state=Campaign.State.RUNNING).annotate(n=Count("campaign_synsets")).order_by("id")
+    )
+    return [
+        {"id": c.id, "name": c.name, "synsets": c.n, "status": statuses.get(c.id, Qualification.Status.TRIAL)}
+        for c in campaigns
+    ]

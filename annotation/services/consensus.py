@@ -1,0 +1,99 @@
+"""Consensus in the database: after each HIT, recompute the touched candidates' posteriors from all
+their votes with the current worker parameters, then apply the stopping rule (annotation/consensus/)."""
+
+from collections import Counter
+
+import numpy as np
+from django.db import transaction
+from django.db.models import F
+
+from annotation.consensus import item_posteriors, item_states, vote_value
+from annotation.consensus.stopping import ItemState
+from annotation.models import CampaignSynset, Candidate, Vote
+from workers.models import WorkerProfile
+
+MODEL_VERSION = "incremental-1"
+# Accuracy assumed for a worker the model knows nothing about yet: better than chance, far from perfect.
+DEFAULT_ACCURACY = 0.8
+STATE_OF = {
+    ItemState.VOTING: Candidate.State.VOTING,
+    ItemState.ACCEPTED: Candidate.State.ACCEPTED,
+    ItemState.REJECTED: Candidate.State.REJECTED,
+    ItemState.UNRESOLVED: Candidate.State.UNRESOLVED,
+}
+COUNTED = {
+    Candidate.State.ACCEPTED: "accepted",
+    Candidate.State.REJECTED: "rejected",
+    Candidate.State.UNRESOLVED: "unresolved",
+}
+
+
+def _symmetric(accuracy: np.ndarray) -> np.ndarray:
+    a = np.clip(accuracy, 0.5, 0.995)
+    return np.stack([np.stack([a, 1 - a], axis=-1), np.stack([1 - a, a], axis=-1)], axis=1)
+
+
+def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
+    """Recompute state, posterior and priority of these candidates, campaign by campaign. Idempotent and
+    order-independent: the result depends only on the votes stored, not on how often this runs."""
+    changes: Counter = Counter()
+    with transaction.atomic():
+        candidates = list(Candidate.objects.select_for_update().filter(id__in=candidate_ids).order_by("id"))
+        if not candidates:
+            return {}
+        policies = {
+            cs.synset_id: cs
+            for cs in CampaignSynset.objects.filter(
+                synset_id__in={c.synset_id for c in candidates}, campaign__state__in=["running", "paused"]
+            ).select_related("campaign")
+        }
+        votes = list(
+            Vote.objects.filter(candidate_id__in=[c.id for c in candidates], is_gold=False, answer__lt=2).values_list(
+                "candidate_id", "worker_id", "answer"
+            )
+        )
+        worker_ids = sorted({w for _, w, _ in votes})
+        profiles = {
+            p["user_id"]: p
+            for p in WorkerProfile.objects.filter(user_id__in=worker_ids).values("user_id", "reliability", "blocked")
+        }
+        accuracy = np.array([profiles.get(w, {}).get("reliability") or DEFAULT_ACCURACY for w in worker_ids])
+        weights = np.array([0.0 if profiles.get(w, {}).get("blocked") else 1.0 for w in worker_ids])
+        local = {c.id: i for i, c in enumerate(candidates)}
+        worker_index = {w: i for i, w in enumerate(worker_ids)}
+        items = np.array([local[c] for c, _, _ in votes], dtype=np.intp)
+        workers = np.array([worker_index[w] for _, w, _ in votes], dtype=np.intp)
+        labels = np.array([a for _, _, a in votes], dtype=np.intp)
+        posterior = item_posteriors(
+            items, workers, labels, len(candidates), _symmetric(accuracy), np.array([0.5, 0.5]), worker_weights=weights
+        )[:, 1]
+        counted = np.bincount(items, weights=weights[workers], minlength=len(candidates)).round().astype(int)
+        for i, candidate in enumerate(candidates):
+            policy = policies.get(candidate.synset_id)
+            if policy is None:
+                continue
+            campaign = policy.campaign
+            kwargs = {
+                "threshold": campaign.confidence,
+                "min_votes": campaign.min_votes,
+                "max_votes": campaign.max_votes,
+            }
+            state = STATE_OF[ItemState(int(item_states(posterior[i : i + 1], counted[i : i + 1], **kwargs)[0]))]
+            typical = _symmetric(np.array([DEFAULT_ACCURACY]))[0]
+            priority = float(vote_value(posterior[i : i + 1], counted[i : i + 1], typical, **kwargs)[0])
+            if state == Candidate.State.VOTING and candidate.state == Candidate.State.NEW and counted[i] == 0:
+                state = Candidate.State.NEW
+            if candidate.state != state:
+                if candidate.state in COUNTED:
+                    changes[(policy.id, COUNTED[candidate.state])] -= 1
+                if state in COUNTED:
+                    changes[(policy.id, COUNTED[state])] += 1
+            candidate.state = state
+            candidate.posterior = float(posterior[i])
+            candidate.priority = priority
+            candidate.model_version = MODEL_VERSION
+        Candidate.objects.bulk_update(candidates, ["state", "posterior", "priority", "model_version"])
+        for (policy_id, field), delta in changes.items():
+            if delta:
+                CampaignSynset.objects.filter(id=policy_id).update(**{field: F(field) + delta})
+    return {f"{field}": delta for (_, field), delta in changes.items()}

@@ -1,0 +1,67 @@
+"""Qualification: a short quiz of gold items before real work."""
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.errors import AnnotationError, Conflict, Forbidden, NotFound
+from annotation.models import Campaign, GoldItem, QuizAttempt
+from workers.models import Qualification
+
+
+def qualification_get(*, worker: User, campaign: Campaign) -> Qualification:
+    return Qualification.objects.get_or_create(worker=worker, campaign=campaign)[0]
+
+
+@transaction.atomic
+def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
+    """A new quiz of gold items drawn from the campaign's synsets. Refused while a retry delay runs."""
+    qualification = qualification_get(worker=worker, campaign=campaign)
+    if qualification.status == Qualification.Status.QUALIFIED:
+        raise Conflict("You are already qualified for this campaign.")
+    if qualification.status == Qualification.Status.BLOCKED:
+        raise Forbidden("You are blocked from this campaign.")
+    if qualification.retry_after and qualification.retry_after > timezone.now():
+        wait = int((qualification.retry_after - timezone.now()).total_seconds()) + 1
+        raise Forbidden(f"You can try the quiz again in {wait} seconds.")
+    pool = list(GoldItem.objects.filter(candidate__synset__campaigns=campaign).values_list("id", flat=True)[:2000])
+    if not pool:
+        raise Conflict("This campaign has no gold items yet, so there is no quiz; ask its researcher.")
+    items = random.sample(pool, min(campaign.quiz_size, len(pool)))
+    return QuizAttempt.objects.create(campaign=campaign, worker=worker, items=items)
+
+
+@transaction.atomic
+def quiz_submit(*, worker: User, attempt_id: int, answers: dict) -> QuizAttempt:
+    """Score a quiz: ``answers`` maps each gold item id (as a string or int) to true (present) or false."""
+    attempt = QuizAttempt.objects.select_for_update().filter(id=attempt_id, worker=worker).first()
+    if attempt is None:
+        raise NotFound(f"You have no quiz {attempt_id}.")
+    if attempt.score is not None:
+        raise Conflict("This quiz was already answered; start a new one.")
+    if not isinstance(answers, dict):
+        raise AnnotationError("answers must map each quiz item to true or false.")
+    given = {str(k): v for k, v in answers.items()}
+    expected = {str(i) for i in attempt.items}
+    if set(given) != expected:
+        raise AnnotationError(f"Answer exactly the {len(expected)} items of this quiz.")
+    if any(not isinstance(v, bool) for v in given.values()):
+        raise AnnotationError("Each answer must be true (present) or false (absent).")
+    truth = dict(GoldItem.objects.filter(id__in=attempt.items).values_list("id", "present"))
+    correct = sum(given[str(i)] == truth[i] for i in attempt.items)
+    attempt.score = correct / len(attempt.items)
+    attempt.passed = attempt.score >= attempt.campaign.quiz_pass_mark
+    attempt.save(update_fields=["score", "passed"])
+    qualification = Qualification.objects.select_for_update().get(worker=worker, campaign=attempt.campaign)
+    qualification.attempts += 1
+    qualification.best_score = max(qualification.best_score or 0.0, attempt.score)
+    if attempt.passed:
+        qualification.status = Qualification.Status.QUALIFIED
+        qualification.retry_after = None
+    else:
+        qualification.retry_after = timezone.now() + timedelta(seconds=attempt.campaign.quiz_retry_seconds)
+    qualification.save()
+    return attempt

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from annotation.api import hits
+
+urlpatterns = [
+    path("campaigns/<int:campaign_id>/hits/next/", hits.NextHitApi.as_view(), name="hit-next"),
+    path("campaigns/<int:campaign_id>/quiz/", hits.QuizApi.as_view(), name="quiz-start"),
+    path("hits/<int:hit_id>/submit/", hits.SubmitHitApi.as_view(), name="hit-submit"),
+    path("quizzes/<int:attempt_id>/submit/", hits.QuizSubmitApi.as_view(), name="quiz-submit"),
+    path("me/", hits.ProfileApi.as_view(), name="worker-profile"),
+]

@@ -1,0 +1,155 @@
+// The labelling page: one HIT at a time, marked with mouse or keyboard, submitted straight into the next.
+"use strict";
+(function () {
+  const root = document.getElementById("labeller");
+  const campaign = root.dataset.campaign;
+  const grid = document.getElementById("grid");
+  const statusLine = document.getElementById("status");
+  const submitButton = document.getElementById("submit");
+  const zoom = document.getElementById("zoom");
+  const api = window.synsightApi;
+  let hit = null;
+  let marks = [];
+  let touched = [];
+  let focus = 0;
+  let shownAt = 0;
+  let busy = false;
+  let key = null;
+  let done = 0;
+
+  function say(text) { statusLine.textContent = text; }
+
+  function columns() {
+    const tiles = grid.querySelectorAll(".tile");
+    if (tiles.length < 2) return 1;
+    const top = tiles[0].offsetTop;
+    let n = 0;
+    while (n < tiles.length && tiles[n].offsetTop === top) n++;
+    return Math.max(n, 1);
+  }
+
+  function setFocus(i) {
+    const tiles = grid.querySelectorAll(".tile");
+    if (!tiles.length) return;
+    focus = Math.max(0, Math.min(tiles.length - 1, i));
+    tiles[focus].focus({ preventScroll: false });
+  }
+
+  function toggle(i) {
+    const tiles = grid.querySelectorAll(".tile");
+    if (!hit || i < 0 || i >= tiles.length) return;
+    marks[i] = !marks[i];
+    touched[i] = performance.now() - shownAt;
+    tiles[i].classList.toggle("marked", marks[i]);
+    tiles[i].setAttribute("aria-pressed", String(marks[i]));
+  }
+
+  function render(data) {
+    hit = data;
+    marks = data.items.map(() => false);
+    touched = data.items.map(() => null);
+    key = api.newKey();
+    const s = data.synset;
+    document.getElementById("synset-name").textContent = s.lemmas[0];
+    document.querySelector(".article").textContent = /^[aeiou]/i.test(s.lemmas[0]) ? "an" : "a";
+    document.getElementById("synset-gloss").textContent = s.gloss;
+    document.getElementById("synset-lemmas").textContent = s.lemmas.join(", ");
+    document.getElementById("synset-more").href = s.read_more;
+    const examples = document.getElementById("examples");
+    examples.replaceChildren(...data.examples.map((url) => {
+      const img = document.createElement("img");
+      img.src = url; img.alt = "accepted example"; return img;
+    }));
+    grid.replaceChildren(...data.items.map((item, i) => {
+      const cell = api.tile(item.thumbnail, "image " + (i + 1));
+      cell.dataset.index = String(i);
+      cell.dataset.medium = item.medium;
+      cell.addEventListener("click", () => { toggle(i); setFocus(i); });
+      if (i < 9) {
+        const badge = document.createElement("span");
+        badge.className = "key"; badge.textContent = String(i + 1);
+        cell.appendChild(badge);
+      }
+      return cell;
+    }));
+    shownAt = performance.now();
+    setFocus(0);
+    say(data.items.length + " images · lease ends " + new Date(data.expires_at).toLocaleTimeString());
+  }
+
+  async function next() {
+    busy = true;
+    say("Loading the next HIT…");
+    const response = await api.request("POST", "/api/v1/campaigns/" + campaign + "/hits/next/");
+    busy = false;
+    if (response.status === 200) return render(response.data);
+    hit = null;
+    grid.replaceChildren();
+    if (response.status === 204) return say("No more images for you in this campaign. Thank you!");
+    if (response.status === 403 && /quiz/.test(response.data.detail)) {
+      window.location.href = root.dataset.quizUrl;
+      return;
+    }
+    say(response.data ? response.data.detail : "The server did not answer; try again.");
+  }
+
+  async function submit() {
+    if (!hit || busy) return;
+    busy = true;
+    submitButton.disabled = true;
+    const total = performance.now() - shownAt;
+    const even = Math.round(total / hit.items.length);
+    const answers = hit.items.map((item, i) => ({
+      item: item.id,
+      answer: marks[i] ? "present" : "absent",
+      ms: Math.min(3600000, Math.max(0, Math.round(touched[i] === null ? even : Math.min(touched[i], total)))),
+    }));
+    say("Saving…");
+    let response;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // The same key on every retry: the server stores the answers once however often this is sent.
+      response = await api.request("POST", "/api/v1/hits/" + hit.id + "/submit/", { idempotency_key: key, answers })
+        .catch(() => ({ status: 0, data: null }));
+      if (response.status !== 0 && response.status < 500) break;
+    }
+    submitButton.disabled = false;
+    busy = false;
+    if (response.status === 201 || response.status === 200) {
+      done += 1;
+      document.getElementById("done-count").textContent = String(done);
+      return next();
+    }
+    if (response.status === 410) return next();
+    say(response.data ? response.data.detail : "Could not save; press Enter to retry.");
+  }
+
+  function showZoom(open) {
+    if (open && hit) {
+      const tile = grid.querySelectorAll(".tile")[focus];
+      zoom.querySelector("img").src = tile.dataset.medium;
+    }
+    zoom.hidden = !open;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA") return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const k = event.key;
+    if (!zoom.hidden && (k === "Escape" || k === "z" || k === "Z")) { showZoom(false); event.preventDefault(); return; }
+    if (k === "Enter") { submit(); event.preventDefault(); }
+    else if (k === " " || k === "Spacebar") { toggle(focus); event.preventDefault(); }
+    else if (k === "ArrowRight") { setFocus(focus + 1); event.preventDefault(); }
+    else if (k === "ArrowLeft") { setFocus(focus - 1); event.preventDefault(); }
+    else if (k === "ArrowDown") { setFocus(focus + columns()); event.preventDefault(); }
+    else if (k === "ArrowUp") { setFocus(focus - columns()); event.preventDefault(); }
+    else if (/^[1-9]$/.test(k)) { toggle(Number(k) - 1); setFocus(Number(k) - 1); event.preventDefault(); }
+    else if (k === "z" || k === "Z") { showZoom(true); event.preventDefault(); }
+  });
+  grid.addEventListener("focusin", (event) => {
+    const tile = event.target.closest(".tile");
+    if (tile) focus = Number(tile.dataset.index);
+  });
+  zoom.addEventListener("click", () => showZoom(false));
+  submitButton.addEventListener("click", submit);
+  next();
+})();

@@ -1,0 +1,61 @@
+// The qualification quiz: a grid of gold images, each with its category; pass to start labelling.
+"use strict";
+(function () {
+  const root = document.getElementById("quiz");
+  const grid = document.getElementById("quiz-grid");
+  const statusLine = document.getElementById("quiz-status");
+  const api = window.synsightApi;
+  let attempt = null;
+  let marks = {};
+
+  async function start() {
+    const response = await api.request("POST", "/api/v1/campaigns/" + root.dataset.campaign + "/quiz/");
+    if (response.status !== 201) {
+      statusLine.textContent = response.data ? response.data.detail : "Could not start the quiz.";
+      if (response.status === 409 && /already qualified/.test(statusLine.textContent)) {
+        window.location.href = root.dataset.labelUrl;
+      }
+      return;
+    }
+    attempt = response.data;
+    marks = {};
+    grid.replaceChildren(...attempt.items.map((item, i) => {
+      marks[item.id] = false;
+      const cell = api.tile(item.thumbnail, "quiz image " + (i + 1));
+      const caption = document.createElement("span");
+      caption.className = "caption";
+      caption.textContent = item.synset.lemmas[0] + "?";
+      cell.appendChild(caption);
+      cell.addEventListener("click", () => {
+        marks[item.id] = !marks[item.id];
+        cell.classList.toggle("marked", marks[item.id]);
+        cell.setAttribute("aria-pressed", String(marks[item.id]));
+      });
+      return cell;
+    }));
+    grid.querySelector(".tile").focus();
+  }
+
+  async function submit() {
+    if (!attempt) return;
+    const response = await api.request("POST", "/api/v1/quizzes/" + attempt.id + "/submit/", { answers: marks });
+    if (response.status !== 200) {
+      statusLine.textContent = response.data ? response.data.detail : "Could not submit the quiz.";
+      return;
+    }
+    const score = Math.round(response.data.score * 100);
+    if (response.data.passed) {
+      statusLine.textContent = "Passed with " + score + "%. Starting work…";
+      window.location.href = root.dataset.labelUrl;
+    } else {
+      statusLine.textContent = "Score " + score + "%: not enough this time. You can try again later.";
+      attempt = null;
+    }
+  }
+
+  document.getElementById("quiz-submit").addEventListener("click", submit);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { submit(); event.preventDefault(); }
+  });
+  start();
+})();

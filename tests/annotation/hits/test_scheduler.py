@@ -1,0 +1,126 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotation.errors import Conflict, Forbidden
+from annotation.models import Candidate, Hit, HitItem
+from annotation.services.hits import hit_next, hit_submit, hits_expire
+from tests.annotation.hits.conftest import SHAPES, answers_for, make_gold, qualify
+
+pytestmark = pytest.mark.django_db
+
+
+def leased_ids(hit) -> set[int]:
+    return set(hit.items.values_list("candidate_id", flat=True))
+
+
+def test_hit_has_one_synset_and_the_campaign_size(make_campaign, worker):
+    campaign = make_campaign(wnids=SHAPES, candidates=15)
+    qualify(worker, campaign)
+
+    hit = hit_next(worker=worker, campaign=campaign)
+
+    assert hit.items.count() == 10
+    assert set(Candidate.objects.filter(id__in=leased_ids(hit)).values_list("synset_id", flat=True)) == {hit.synset_id}
+    assert Candidate.objects.filter(id__in=leased_ids(hit), state="voting", pending_count=1).count() == 10
+
+
+def test_asking_again_returns_the_open_hit(make_campaign, worker):
+    campaign = make_campaign()
+    qualify(worker, campaign)
+
+    first = hit_next(worker=worker, campaign=campaign)
+    second = hit_next(worker=worker, campaign=campaign)
+
+    assert first.id == second.id
+    assert Hit.objects.filter(worker=worker).count() == 1
+
+
+def test_worker_never_receives_the_same_candidate_twice(make_campaign, worker):
+    campaign = make_campaign(candidates=25, min_votes=3, max_votes=5)
+    qualify(worker, campaign)
+    seen: list[int] = []
+
+    while (hit := hit_next(worker=worker, campaign=campaign)) is not None:
+        seen.extend(leased_ids(hit))
+        hit_submit(worker=worker, hit_id=hit.id, answers=answers_for(hit), idempotency_key=f"key-{hit.id:08d}")
+
+    assert len(seen) == 25
+    assert len(set(seen)) == 25
+
+
+def test_candidates_are_not_handed_out_beyond_the_votes_they_need(make_campaign, worker, other_worker, researcher):
+    campaign = make_campaign(candidates=5, min_votes=2)
+    for w in (worker, other_worker, researcher):
+        qualify(w, campaign)
+
+    first = hit_next(worker=worker, campaign=campaign)
+    second = hit_next(worker=other_worker, campaign=campaign)
+    third = hit_next(worker=researcher, campaign=campaign)
+
+    assert first.items.count() == second.items.count() == 5
+    assert third is None  # both votes each candidate needs are already leased
+    assert set(Candidate.objects.values_list("pending_count", flat=True)) == {2}
+
+
+def test_expired_lease_returns_items_to_the_queue(make_campaign, worker, other_worker, researcher):
+    campaign = make_campaign(candidates=5, min_votes=2)
+    for w in (worker, other_worker, researcher):
+        qualify(w, campaign)
+    stale = hit_next(worker=worker, campaign=campaign)
+    hit_next(worker=other_worker, campaign=campaign)
+    Hit.objects.filter(id=stale.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    third = hit_next(worker=researcher, campaign=campaign)
+
+    assert Hit.objects.get(id=stale.id).status == "expired"
+    assert leased_ids(third) == leased_ids(stale)
+    assert set(Candidate.objects.values_list("pending_count", flat=True)) == {2}
+    assert hits_expire() == 0  # nothing left to expire, nothing released twice
+
+
+def test_worker_whose_lease_expired_gets_new_candidates_not_the_old_ones(make_campaign, worker):
+    campaign = make_campaign(candidates=20)
+    qualify(worker, campaign)
+    stale = hit_next(worker=worker, campaign=campaign)
+    Hit.objects.filter(id=stale.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    fresh = hit_next(worker=worker, campaign=campaign)
+
+    assert fresh.id != stale.id
+    assert leased_ids(fresh).isdisjoint(leased_ids(stale))
+
+
+def test_gold_is_mixed_in_at_the_rate_and_never_counted_as_a_vote(make_campaign, worker):
+    campaign = make_campaign(candidates=40, gold_rate=0.5, images_per_hit=20)
+    gold = make_gold(SHAPES[0], 30, present=True)
+    qualify(worker, campaign)
+
+    hit = hit_next(worker=worker, campaign=campaign)
+    gold_items = HitItem.objects.filter(hit=hit, is_gold=True)
+    hit_submit(worker=worker, hit_id=hit.id, answers=answers_for(hit, "present"), idempotency_key="gold-key-1")
+
+    assert hit.items.count() == 20
+    assert 2 <= gold_items.count() <= 18  # binomial(20, 0.5): bounds hold with overwhelming probability
+    gold_candidates = {g.candidate_id for g in gold}
+    assert set(gold_items.values_list("candidate_id", flat=True)) <= gold_candidates
+    assert Candidate.objects.filter(id__in=gold_candidates, votes_count__gt=0).count() == 0
+    profile = worker.worker_profile
+    assert profile.gold_answered == gold_items.count()
+    assert profile.gold_correct == gold_items.count()
+
+
+def test_unqualified_and_blocked_workers_and_idle_campaigns_get_no_work(make_campaign, worker):
+    campaign = make_campaign()
+
+    with pytest.raises(Forbidden, match="qualification quiz"):
+        hit_next(worker=worker, campaign=campaign)
+    qualify(worker, campaign)
+    worker.qualifications.update(status="blocked")
+    with pytest.raises(Forbidden, match="blocked"):
+        hit_next(worker=worker, campaign=campaign)
+    paused = make_campaign(running=False)
+    with pytest.raises(Conflict, match="is draft, not running"):
+        hit_next(worker=worker, campaign=paused)
+    assert Hit.objects.count() == 0
