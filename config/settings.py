@@ -139,8 +139,9 @@ NLTK_DATA_DIR = env_path("NLTK_DATA_DIR", DATA_DIR / "nltk_data")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: its WWW-Authenticate header turns "not signed in" into 401 rather than 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -169,6 +170,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Shared secret with an external crowd marketplace; empty disables external worker sign-in.
+EXTERNAL_WORKER_SECRET = env_str("EXTERNAL_WORKER_SECRET", "")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

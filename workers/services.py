@@ -27,3 +27,27 @@ def user_has_role(user: User, role: Role) -> bool:
     if user.is_superuser:
         return True
     return user.groups.filter(name=role.value).exists()
+
+
+def worker_profile_get(*, user: User):
+    from workers.models import WorkerProfile
+
+    return WorkerProfile.objects.get_or_create(user=user)[0]
+
+
+@transaction.atomic
+def external_worker_account(*, external_id: str) -> User:
+    """The account of a worker arriving from an external crowd marketplace: one account per external id,
+    created on first arrival (no password: they come back through the marketplace)."""
+    from workers.models import WorkerProfile
+
+    profile = WorkerProfile.objects.select_related("user").filter(external_id=external_id).first()
+    if profile is not None:
+        return profile.user
+    groups = roles_ensure()
+    user = User.objects.create_user(username=f"ext-{external_id}"[:150])
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    user.groups.add(groups[Role.WORKER])
+    WorkerProfile.objects.create(user=user, external_id=external_id)
+    return user

@@ -1,6 +1,7 @@
 """What a worker sees. Gold items are indistinguishable here: every item is a HitItem id and image URLs."""
 
 import statistics
+from decimal import Decimal
 from urllib.parse import quote
 
 from django.contrib.auth.models import User
@@ -77,7 +78,7 @@ def worker_stats(*, worker: User) -> dict:
         "gold_accuracy": profile.gold_accuracy,
         "agreement": profile.agreement,
         "median_seconds_per_image": statistics.median(recent) / 1000 if recent else None,
-        "earnings": str(earned or "0.00"),
+        "earnings": str(Decimal(earned or 0).quantize(Decimal("0.01"))),
         "blocked": profile.blocked,
         "qualifications": [
             {"campaign": q.campaign_id, "campaign_name": q.campaign.name, "status": q.status}

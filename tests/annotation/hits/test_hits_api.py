@@ -1,0 +1,187 @@
+import hashlib
+import hmac
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from annotation.models import Hit, HitItem, Vote
+from tests.annotation.hits.conftest import SHAPES, make_gold, qualify
+from workers.models import WorkerProfile
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_for():
+    def make(user):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        return client
+
+    return make
+
+
+def test_next_hit_shows_synset_and_items_without_revealing_gold(make_campaign, worker, client_for):
+    campaign = make_campaign(candidates=30, gold_rate=0.3)
+    make_gold(SHAPES[0], 20)
+    qualify(worker, campaign)
+
+    response = client_for(worker).post(f"/api/v1/campaigns/{campaign.id}/hits/next/")
+
+    assert response.status_code == 200
+    data = response.json()
+    assert data["synset"]["wnid"] == SHAPES[0]
+    assert data["synset"]["lemmas"] == ["circle"]
+    assert data["synset"]["read_more"].startswith("https://en.wikipedia.org/")
+    assert len(data["items"]) == 10
+    assert all(set(item) == {"id", "thumbnail", "medium"} for item in data["items"])
+    assert all(item["thumbnail"].startswith("/media/thumbs/") for item in data["items"])
+    assert HitItem.objects.filter(hit_id=data["id"], is_gold=True).exists()  # gold is there, just not visible
+
+
+def test_submit_over_the_api_and_replay(make_campaign, worker, client_for):
+    campaign = make_campaign(candidates=10)
+    qualify(worker, campaign)
+    api = client_for(worker)
+    hit = api.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+    body = {
+        "idempotency_key": "api-key-0001",
+        "answers": [{"item": item["id"], "answer": "absent", "ms": 700} for item in hit["items"]],
+    }
+
+    first = api.post(f"/api/v1/hits/{hit['id']}/submit/", body, format="json")
+    replay = api.post(f"/api/v1/hits/{hit['id']}/submit/", body, format="json")
+    again = api.post(f"/api/v1/hits/{hit['id']}/submit/", {**body, "idempotency_key": "api-key-0002"}, format="json")
+
+    assert first.status_code == 201
+    assert first.json() == {"hit": hit["id"], "answers": 10, "earned": "0.10"}
+    assert replay.status_code == 200
+    assert replay.json() == first.json()
+    assert again.status_code == 409
+    assert again.json() == {"detail": f"HIT {hit['id']} was already submitted.", "code": "conflict"}
+    assert Vote.objects.count() == 10
+
+
+def test_no_work_left_is_204(make_campaign, worker, client_for):
+    campaign = make_campaign(candidates=0)
+    qualify(worker, campaign)
+
+    response = client_for(worker).post(f"/api/v1/campaigns/{campaign.id}/hits/next/")
+
+    assert response.status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({"answers": []}, 400, "idempotency_key: This field is required."),
+        (
+            {"idempotency_key": "short", "answers": []},
+            400,
+            "idempotency_key: Ensure this field has at least 8 characters.",
+        ),
+        (
+            {"idempotency_key": "long-enough", "answers": "yes"},
+            400,
+            'answers: Expected a list of items but got type "str".',
+        ),
+        ({"idempotency_key": "long-enough", "answers": []}, 400, "10 items of HIT"),
+    ],
+)
+def test_bad_submissions_get_a_sentence_and_change_nothing(make_campaign, worker, client_for, body, status, detail):
+    campaign = make_campaign(candidates=10)
+    qualify(worker, campaign)
+    api = client_for(worker)
+    hit = api.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+
+    response = api.post(f"/api/v1/hits/{hit['id']}/submit/", body, format="json")
+
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+    assert Vote.objects.count() == 0
+    assert Hit.objects.get(id=hit["id"]).status == "open"
+
+
+def test_anonymous_gets_401_and_foreign_hit_404(make_campaign, worker, other_worker, client_for):
+    campaign = make_campaign(candidates=10)
+    qualify(worker, campaign)
+    hit = client_for(worker).post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+
+    anonymous = APIClient().post(f"/api/v1/campaigns/{campaign.id}/hits/next/")
+    foreign = client_for(other_worker).post(
+        f"/api/v1/hits/{hit['id']}/submit/", {"idempotency_key": "x" * 10, "answers": []}, format="json"
+    )
+    unqualified = client_for(other_worker).post(f"/api/v1/campaigns/{campaign.id}/hits/next/")
+
+    assert anonymous.status_code == 401
+    assert foreign.status_code == 404
+    assert unqualified.status_code == 403
+    assert unqualified.json()["detail"] == "Pass this campaign's qualification quiz before labelling."
+
+
+def test_quiz_pass_qualifies_and_failure_waits(make_campaign, worker, other_worker, client_for):
+    campaign = make_campaign(candidates=10, quiz_size=4, quiz_pass_mark=0.75, quiz_retry_seconds=600)
+    make_gold(SHAPES[0], 2, present=True)
+    make_gold(SHAPES[0], 2, present=False)
+    good, bad = client_for(worker), client_for(other_worker)
+    from annotation.models import GoldItem
+
+    truth = dict(GoldItem.objects.values_list("id", "present"))
+
+    quiz = good.post(f"/api/v1/campaigns/{campaign.id}/quiz/").json()
+    passed = good.post(
+        f"/api/v1/quizzes/{quiz['id']}/submit/",
+        {"answers": {str(i["id"]): truth[i["id"]] for i in quiz["items"]}},
+        format="json",
+    )
+    other = bad.post(f"/api/v1/campaigns/{campaign.id}/quiz/").json()
+    failed = bad.post(
+        f"/api/v1/quizzes/{other['id']}/submit/",
+        {"answers": {str(i["id"]): not truth[i["id"]] for i in other["items"]}},
+        format="json",
+    )
+    retry = bad.post(f"/api/v1/campaigns/{campaign.id}/quiz/")
+
+    assert len(quiz["items"]) == 4
+    assert all(set(item) == {"id", "synset", "thumbnail", "medium"} for item in quiz["items"])
+    assert passed.json() == {"score": 1.0, "passed": True}
+    assert good.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").status_code == 200
+    assert failed.json() == {"score": 0.0, "passed": False}
+    assert retry.status_code == 403
+    assert "try the quiz again in" in retry.json()["detail"]
+
+
+def test_profile_reports_the_workers_own_figures(make_campaign, worker, client_for):
+    campaign = make_campaign(candidates=10)
+    qualify(worker, campaign)
+    api = client_for(worker)
+    hit = api.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+    answers = [{"item": item["id"], "answer": "present", "ms": 1500} for item in hit["items"]]
+    api.post(f"/api/v1/hits/{hit['id']}/submit/", {"idempotency_key": "profile-key", "answers": answers}, format="json")
+
+    data = api.get("/api/v1/me/").json()
+
+    assert data["hits_done"] == 1
+    assert data["answers"] == 10
+    assert data["median_seconds_per_image"] == 1.5
+    assert data["earnings"] == "0.10"
+    assert data["qualifications"] == [{"campaign": campaign.id, "campaign_name": "shapes", "status": "qualified"}]
+
+
+def test_token_endpoint_and_external_worker_sign_in(settings, worker):
+    settings.EXTERNAL_WORKER_SECRET = "marketplace-secret"
+    signature = hmac.new(b"marketplace-secret", b"MT-42", hashlib.sha256).hexdigest()
+    api = APIClient()
+
+    token = api.post("/api/v1/auth/token/", {"username": "worker", "password": "pw-worker-1"}, format="json")
+    first = api.post("/api/v1/workers/external/", {"external_id": "MT-42", "signature": signature}, format="json")
+    second = api.post("/api/v1/workers/external/", {"external_id": "MT-42", "signature": signature}, format="json")
+    forged = api.post("/api/v1/workers/external/", {"external_id": "MT-43", "signature": signature}, format="json")
+
+    assert token.status_code == 200 and len(token.json()["token"]) == 40
+    assert first.status_code == 200
+    assert first.json() == second.json()  # one account per external id
+    assert WorkerProfile.objects.filter(external_id="MT-42").count() == 1
+    assert forged.status_code == 403
+    assert WorkerProfile.objects.filter(external_id="MT-43").count() == 0
