@@ -4,6 +4,7 @@ With no variables set: SQLite in ``data/``, Celery tasks run in-process (eager),
 ``data/media``. See the settings table in README.md for every variable.
 """
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -11,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import (
     env_bool,
     env_database,
+    env_int,
     env_list,
     env_path,
     env_redis_url,
@@ -133,6 +135,26 @@ if env_str("S3_BUCKET"):
             "querystring_auth": env_bool("S3_QUERYSTRING_AUTH", True),
         },
     }
+
+# ---- Candidate images (annotation/imaging.py, annotation/fetch.py, annotation/services/images.py) -------
+IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 25 * 2**20, minimum=1)  # per file, upload or URL
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)  # refused before decoding: bombs
+IMAGE_MIN_SIDE = env_int("IMAGE_MIN_SIDE", 32, minimum=1)
+IMAGE_MAX_ASPECT = env_int("IMAGE_MAX_ASPECT", 10, minimum=1)  # long side / short side
+IMAGE_THUMBNAIL_SIDE = env_int("IMAGE_THUMBNAIL_SIDE", 256, minimum=32)
+IMAGE_MEDIUM_SIDE = env_int("IMAGE_MEDIUM_SIDE", 1024, minimum=256)
+IMAGE_NEAR_DUPLICATE_DISTANCE = env_int("IMAGE_NEAR_DUPLICATE_DISTANCE", 8, minimum=0)  # phash Hamming, of 64
+IMAGE_ARCHIVE_MAX_MEMBERS = env_int("IMAGE_ARCHIVE_MAX_MEMBERS", 100_000, minimum=1)
+IMAGE_ARCHIVE_MAX_BYTES = env_int("IMAGE_ARCHIVE_MAX_BYTES", 10 * 2**30, minimum=1)  # uncompressed, in total
+IMAGE_IMPORT_WORKERS = env_int("IMAGE_IMPORT_WORKERS", os.cpu_count() or 1, minimum=1)  # import_images
+IMAGE_IMPORT_MAX_URLS = env_int("IMAGE_IMPORT_MAX_URLS", 10_000, minimum=1)  # per API request
+IMAGE_FETCH_CONNECT_TIMEOUT = env_int("IMAGE_FETCH_CONNECT_TIMEOUT", 5, minimum=1)  # seconds
+IMAGE_FETCH_TIMEOUT = env_int("IMAGE_FETCH_TIMEOUT", 30, minimum=1)  # seconds for the whole download
+IMAGE_FETCH_MAX_REDIRECTS = env_int("IMAGE_FETCH_MAX_REDIRECTS", 3, minimum=0)
+IMAGE_FETCH_ALLOW_LOOPBACK = env_bool("IMAGE_FETCH_ALLOW_LOOPBACK", False)  # tests serve images on 127.0.0.1
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGE_UPLOAD_MAX_FILES", 100, minimum=1)  # files per upload request
+CELERY_IMPORTS = ["annotation.image_tasks"]
+# ---- end of candidate images ------------------------------------------------------------------------------
 
 # WordNet 3.0 in NLTK's layout, fetched by `manage.py ensure_wordnet` (see taxonomy/wordnet_data.py).
 NLTK_DATA_DIR = env_path("NLTK_DATA_DIR", DATA_DIR / "nltk_data")

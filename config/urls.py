@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from annotation import views as annotation_views
+
 api_v1 = [
     path("", include("taxonomy.urls")),
+    path("", include("annotation.api.images")),
     path("", include("annotation.urls")),
     path("", include("workers.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -14,5 +17,6 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("media/<path:name>", annotation_views.media_file, name="media-file"),
     path("", include("frontend.urls")),
 ]

@@ -1,0 +1,452 @@
+"""Writes for candidate images: import batches, ingestion with de-duplication, and the staged API imports.
+
+Ingestion (:func:`images_ingest`) is one pipeline for every source. Decoding, hashing and thumbnails run in
+``workers`` processes (annotation.imaging, no Django); the main process decides each file's outcome and
+writes files and rows, ``CHUNK_SIZE`` files per transaction, so a crash loses at most one chunk and leaves
+no rows behind; files written for a chunk that fails are deleted again.
+
+Outcome of one file for the batch's synset:
+
+* **rejected** — not a usable image (annotation.imaging / annotation.sources / annotation.fetch say why);
+* **duplicate** — the same bytes (SHA-256) are already a candidate for this synset; nothing is created.
+  The same bytes for *another* synset reuse the stored Image and create a new Candidate;
+* **near_duplicate** — the perceptual hash is within ``IMAGE_NEAR_DUPLICATE_DISTANCE`` of a candidate of
+  this synset (the nearest one is named). The kept copy is the largest: when the new file has more pixels
+  and the existing candidate is still ``new`` (no votes yet), the new image replaces the old one in that
+  candidate (outcome **accepted**, code ``replaced``) and the old image is deleted if nothing else uses it.
+  Once a candidate is being voted on its image stays, and the larger copy is reported as near_duplicate;
+* **accepted** — a new candidate (state ``new``).
+
+Imports into one synset are serialised by locking its Synset row per chunk (PostgreSQL), so two batches
+cannot both accept the same picture; the hash index of the synset is loaded once per batch and topped up
+with candidates other batches created since.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotation import fetch, imaging
+from annotation.imaging import Processed, Rejected
+from annotation.models import Candidate, Image, ImportBatch, ImportItem
+from annotation.selectors.images import candidate_hashes
+from annotation.sources import ArchiveLimits, Incoming
+from taxonomy.models import Synset
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 100  # files per transaction
+TASK_ITEMS = 200  # pending API items one Celery task handles before it re-enqueues itself
+FETCH_THREADS = 4  # concurrent URL downloads
+Outcome = ImportItem.Outcome
+
+
+def limits() -> imaging.Limits:
+    return imaging.Limits(
+        max_bytes=settings.IMAGE_MAX_BYTES,
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        min_side=settings.IMAGE_MIN_SIDE,
+        max_aspect=settings.IMAGE_MAX_ASPECT,
+        thumbnail_side=settings.IMAGE_THUMBNAIL_SIDE,
+        medium_side=settings.IMAGE_MEDIUM_SIDE,
+    )
+
+
+def archive_limits() -> ArchiveLimits:
+    return ArchiveLimits(
+        max_bytes=settings.IMAGE_MAX_BYTES,
+        max_members=settings.IMAGE_ARCHIVE_MAX_MEMBERS,
+        max_total_bytes=settings.IMAGE_ARCHIVE_MAX_BYTES,
+    )
+
+
+def fetch_policy() -> fetch.FetchPolicy:
+    return fetch.FetchPolicy(
+        max_bytes=settings.IMAGE_MAX_BYTES,
+        connect_timeout=settings.IMAGE_FETCH_CONNECT_TIMEOUT,
+        timeout=settings.IMAGE_FETCH_TIMEOUT,
+        max_redirects=settings.IMAGE_FETCH_MAX_REDIRECTS,
+        allow_loopback=settings.IMAGE_FETCH_ALLOW_LOOPBACK,
+    )
+
+
+def storage_names(sha256: str, ext: str) -> tuple[str, str, str]:
+    """Content-addressed names of the original, the thumbnail and the medium version."""
+    stem = f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+    return f"images/{stem}.{ext}", f"thumbs/{stem}.jpg", f"medium/{stem}.jpg"
+
+
+# ------------------------------------------------------------------------------------------------ batches
+def import_batch_create(
+    *, synset: Synset, source: str, query_term: str = "", origin: str = "", created_by: User | None = None
+) -> ImportBatch:
+    return ImportBatch.objects.create(
+        synset=synset, source=source, query_term=query_term[:200], origin=origin[:500], created_by=created_by
+    )
+
+
+def import_batch_finish(*, batch: ImportBatch) -> ImportBatch:
+    ImportBatch.objects.filter(id=batch.id).update(status=ImportBatch.Status.DONE, finished=timezone.now())
+    batch.refresh_from_db()
+    return batch
+
+
+def import_batch_fail(*, batch: ImportBatch, error: str) -> None:
+    ImportBatch.objects.filter(id=batch.id).update(
+        status=ImportBatch.Status.FAILED, error=error[:2000], finished=timezone.now()
+    )
+
+
+# ------------------------------------------------------------------------------------------------ ingest
+def images_ingest(
+    *,
+    batch: ImportBatch,
+    incoming: Iterable[Incoming],
+    workers: int = 1,
+    progress: Callable[[int], None] = lambda n: None,
+) -> ImportBatch:
+    """Process and store ``incoming`` files as candidates of ``batch.synset``; returns the batch with its
+    counts. ``workers`` > 1 decodes in that many processes (not inside a daemonic Celery worker)."""
+    ImportBatch.objects.filter(id=batch.id, status=ImportBatch.Status.PENDING).update(status=ImportBatch.Status.RUNNING)
+    state = _SynsetState(batch.synset_id)
+    with _processor(workers, limits()) as run:
+        results = run(incoming)
+        while chunk := list(islice(results, CHUNK_SIZE)):
+            _commit_chunk(batch, chunk, state)
+            progress(len(chunk))
+    batch.refresh_from_db()
+    return batch
+
+
+@dataclass
+class _SynsetState:
+    """The synset's perceptual hashes (candidate id as key) and the names of files accepted in this run."""
+
+    synset_id: int
+    index: imaging.HashIndex = field(init=False)
+    last_id: int = 0
+    names: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.index = imaging.HashIndex()
+        self.refresh()
+
+    def refresh(self) -> None:
+        ids, hashes = candidate_hashes(synset_id=self.synset_id, after_id=self.last_id)
+        for key, phash in zip(ids.tolist(), hashes.tolist(), strict=True):
+            self.index.add(phash, key)
+        if len(ids):
+            self.last_id = int(ids.max())
+
+    def label(self, candidate_id: int) -> str:
+        return self.names.get(candidate_id) or f"candidate {candidate_id}"
+
+
+@contextmanager
+def _processor(workers: int, lim: imaging.Limits):
+    """A function from Incoming items to (Incoming, Processed | Rejected) pairs, in order."""
+    if workers <= 1:
+        yield lambda incoming: ((inc, _outcome(inc, lim)) for inc in incoming)
+        return
+    # spawn: the children import only annotation.imaging, never a copy of our database connection.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield lambda incoming: _windowed(pool, incoming, lim, window=16 * workers)
+
+
+def _outcome(inc: Incoming, lim: imaging.Limits) -> Processed | Rejected:
+    return inc.rejected if inc.data is None else imaging.process_safely(inc.data, lim)
+
+
+def _windowed(pool: ProcessPoolExecutor, incoming: Iterable[Incoming], lim, window: int) -> Iterator:
+    """Like pool.map, but with at most ``window`` files in flight, so memory stays flat."""
+    queue: deque[tuple[Incoming, Future | Rejected | None]] = deque()
+    for inc in incoming:
+        queue.append((inc, inc.rejected if inc.data is None else pool.submit(imaging.process_safely, inc.data, lim)))
+        while len(queue) >= window:
+            yield _ready(*queue.popleft())
+    while queue:
+        yield _ready(*queue.popleft())
+
+
+def _ready(inc: Incoming, pending) -> tuple[Incoming, Processed | Rejected]:
+    return inc, pending.result() if isinstance(pending, Future) else pending
+
+
+@dataclass
+class _Written:
+    """Files this chunk wrote, deleted again if its transaction fails."""
+
+    names: list[str] = field(default_factory=list)
+
+    def save(self, name: str, content: bytes) -> None:
+        if default_storage.exists(name):  # content-addressed: same name, same bytes
+            return
+        saved = default_storage.save(name, ContentFile(content))
+        self.names.append(saved)
+        if saved != name:
+            raise RuntimeError(f"Storage saved {name} as {saved}; content-addressed names must not change.")
+
+    def undo(self) -> None:
+        for name in self.names:
+            _delete_quietly(name)
+
+
+def _delete_quietly(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except Exception:  # a file left over is harmless; a crash here would hide the original error
+        log.warning("Could not delete %s from storage", name, exc_info=True)
+
+
+@dataclass
+class _Chunk:
+    """One transaction's worth of files: the Images and this synset's Candidates they already have
+    (two queries for the whole chunk), and the ImportItems to insert at the end."""
+
+    batch: ImportBatch
+    state: _SynsetState
+    written: _Written
+    images: dict[str, Image] = field(default_factory=dict)
+    candidates: dict[int, Candidate] = field(default_factory=dict)
+    new_items: list[ImportItem] = field(default_factory=list)
+
+    def load(self, processed: list[Processed]) -> None:
+        shas = [p.sha256 for p in processed]
+        self.images = {image.sha256: image for image in Image.objects.filter(sha256__in=shas)}
+        same_synset = Candidate.objects.filter(synset_id=self.batch.synset_id, image__in=self.images.values())
+        self.candidates = {candidate.image_id: candidate for candidate in same_synset}
+
+
+def _commit_chunk(batch: ImportBatch, chunk: list[tuple[Incoming, Processed | Rejected]], state) -> None:
+    work = _Chunk(batch, state, _Written())
+    try:
+        with transaction.atomic():
+            list(Synset.objects.select_for_update().filter(id=batch.synset_id).values_list("id"))
+            state.refresh()
+            work.load([result for _, result in chunk if isinstance(result, Processed)])
+            tally = Counter(_decide(work, inc, result) for inc, result in chunk)
+            ImportItem.objects.bulk_create(work.new_items)
+            ImportBatch.objects.filter(id=batch.id).update(
+                total=F("total") + len(work.new_items),
+                **{outcome: F(outcome) + count for outcome, count in tally.items()},
+            )
+            staged = [_staged_name(batch.id, inc.item_id) for inc, _ in chunk if inc.item_id is not None]
+            if staged and batch.source == ImportBatch.Source.UPLOAD:
+                transaction.on_commit(lambda: [_delete_quietly(name) for name in staged])
+    except BaseException:
+        written = work.written
+        still_used = set(Image.objects.filter(file__in=written.names).values_list("file", flat=True))
+        written.names = [name for name in written.names if name not in still_used]
+        written.undo()
+        raise
+
+
+def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
+    """Decide one file's outcome and write what it needs (files, Image, Candidate, ImportItem)."""
+    if isinstance(result, Rejected):
+        return _item(work, inc, Outcome.REJECTED, result.code, result.reason, None)
+    state = work.state
+    existing = work.images.get(result.sha256)
+    if existing is not None and (same := work.candidates.get(existing.id)) is not None:
+        reason = f"The same file is already a candidate for this synset ({state.label(same.id)})."
+        return _item(work, inc, Outcome.DUPLICATE, "duplicate", reason, same)
+    threshold = settings.IMAGE_NEAR_DUPLICATE_DISTANCE
+    match = state.index.nearest(result.phash, threshold)
+    if match is not None:
+        key, distance = match
+        near = Candidate.objects.select_related("image").get(id=key)
+        what = f"Looks like {state.label(key)} (perceptual-hash distance {distance}, threshold {threshold})"
+        if result.pixels <= near.image.pixels:
+            reason = f"{what}; the larger copy is kept."
+            return _item(work, inc, Outcome.NEAR_DUPLICATE, "near_duplicate", reason, near)
+        if near.state != Candidate.State.NEW:
+            reason = f"{what}; this copy is larger, but that candidate is already being labelled, so it stays."
+            return _item(work, inc, Outcome.NEAR_DUPLICATE, "near_duplicate", reason, near)
+        image = existing or _image_create(result, inc.data, work)
+        del work.candidates[near.image_id]
+        if (gone := _replace_image(near, image, work.batch)) is not None:
+            work.images.pop(gone.sha256, None)
+        work.candidates[image.id] = near
+        state.index.replace(key, result.phash)
+        reason = f"Replaced the smaller near-duplicate {state.label(key)} (perceptual-hash distance {distance})."
+        state.names[key] = inc.name
+        return _item(work, inc, Outcome.ACCEPTED, "replaced", reason, near)
+    image = existing or _image_create(result, inc.data, work)
+    candidate = Candidate.objects.create(image=image, synset_id=work.batch.synset_id, batch=work.batch)
+    work.candidates[image.id] = candidate
+    state.index.add(result.phash, candidate.id)
+    state.names[candidate.id] = inc.name
+    return _item(work, inc, Outcome.ACCEPTED, "", "", candidate)
+
+
+def _item(work: _Chunk, inc: Incoming, outcome: str, code: str, reason: str, candidate: Candidate | None) -> str:
+    fields = {"outcome": outcome, "code": code, "reason": reason, "candidate": candidate}
+    if inc.item_id is not None:
+        ImportItem.objects.filter(id=inc.item_id).update(**fields)
+    else:
+        work.new_items.append(ImportItem(batch=work.batch, name=inc.name, **fields))
+    return outcome
+
+
+def _image_create(result: Processed, data: bytes, work: _Chunk) -> Image:
+    written = work.written
+    original, thumbnail, medium = storage_names(result.sha256, result.ext)
+    written.save(original, data)
+    written.save(thumbnail, result.thumbnail)
+    if result.medium is not None:
+        written.save(medium, result.medium)
+    fields = {
+        "file": original, "thumbnail": thumbnail, "medium": medium if result.medium is not None else original,
+        "format": result.format, "width": result.width, "height": result.height, "byte_size": result.byte_size,
+        "phash": result.phash,
+    }  # fmt: skip
+    try:
+        with transaction.atomic():
+            image = Image.objects.create(sha256=result.sha256, **fields)
+    except IntegrityError:  # another import stored the same bytes a moment ago
+        image = Image.objects.get(sha256=result.sha256)
+    work.images[image.sha256] = image
+    return image
+
+
+def _replace_image(candidate: Candidate, image: Image, batch: ImportBatch) -> Image | None:
+    """Point the candidate at the larger image; delete the old one (returned) if nothing else uses it."""
+    old = candidate.image
+    candidate.image = image
+    candidate.batch = batch
+    candidate.save(update_fields=["image", "batch"])
+    if not Candidate.objects.filter(image=old).exists():
+        names = {old.file.name, old.thumbnail.name, old.medium.name}
+        old.delete()
+        transaction.on_commit(lambda: [_delete_quietly(name) for name in names])
+        return old
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ API imports
+def _staged_name(batch_id: int, item_id: int) -> str:
+    return f"imports/{batch_id}/{item_id}"
+
+
+@transaction.atomic
+def import_upload_submit(*, user: User, synset: Synset, files: list[UploadedFile], query_term: str = "") -> ImportBatch:
+    """Stage uploaded files and queue their processing; the batch answers with pending items at once."""
+    batch = import_batch_create(
+        synset=synset, source=ImportBatch.Source.UPLOAD, query_term=query_term, created_by=user,
+        origin=f"{len(files)} uploaded files",
+    )  # fmt: skip
+    written = _Written()
+    try:
+        for upload in files:
+            item = ImportItem.objects.create(batch=batch, name=(upload.name or "upload")[:500])
+            name = _staged_name(batch.id, item.id)
+            written.names.append(default_storage.save(name, upload))
+    except BaseException:
+        written.undo()
+        raise
+    ImportBatch.objects.filter(id=batch.id).update(total=len(files))
+    _enqueue(batch.id)
+    batch.refresh_from_db()
+    return batch
+
+
+@transaction.atomic
+def import_urls_submit(*, user: User, synset: Synset, urls: list[str], query_term: str = "") -> ImportBatch:
+    batch = import_batch_create(
+        synset=synset, source=ImportBatch.Source.URL, query_term=query_term, created_by=user,
+        origin=f"{len(urls)} URLs",
+    )  # fmt: skip
+    ImportItem.objects.bulk_create([ImportItem(batch=batch, name=url) for url in urls], batch_size=1000)
+    ImportBatch.objects.filter(id=batch.id).update(total=len(urls))
+    _enqueue(batch.id)
+    batch.refresh_from_db()
+    return batch
+
+
+def _enqueue(batch_id: int) -> None:
+    from annotation.image_tasks import image_import_run  # the task module imports this one
+
+    image_import_run.delay_on_commit(batch_id)
+
+
+def import_batch_step(*, batch_id: int, limit: int = TASK_ITEMS) -> bool:
+    """Process up to ``limit`` pending items of an API batch; True while more are pending. Idempotent:
+    only pending items are read, and each chunk marks its items in the transaction that writes them."""
+    batch = ImportBatch.objects.select_related("synset").get(id=batch_id)
+    if batch.status in {ImportBatch.Status.DONE, ImportBatch.Status.FAILED}:
+        return False
+    pending = list(batch.items.filter(outcome=Outcome.PENDING).order_by("id").values_list("id", "name")[:limit])
+    if pending:
+        try:
+            images_ingest(batch=batch, incoming=_pending_incoming(batch, pending))
+        except Exception as error:
+            log.exception("Import batch %s failed", batch_id)
+            import_batch_fail(batch=batch, error=f"The import stopped: {error}")
+            _discard_staged(batch)
+            return False
+    if batch.items.filter(outcome=Outcome.PENDING).exists():
+        return True
+    import_batch_finish(batch=batch)
+    return False
+
+
+def _pending_incoming(batch: ImportBatch, pending: list[tuple[int, str]]) -> Iterator[Incoming]:
+    if batch.source == ImportBatch.Source.URL:
+        yield from fetch_all(((name, item_id) for item_id, name in pending), fetch_policy())
+        return
+    for item_id, name in pending:
+        try:
+            with default_storage.open(_staged_name(batch.id, item_id)) as handle:
+                data = handle.read(settings.IMAGE_MAX_BYTES + 1)
+        except FileNotFoundError:
+            yield Incoming(name, rejected=Rejected("missing", "The uploaded file was lost."), item_id=item_id)
+            continue
+        if len(data) > settings.IMAGE_MAX_BYTES:
+            rejected = Rejected("too_large", f"The file has more than {settings.IMAGE_MAX_BYTES:,} bytes.")
+            yield Incoming(name, rejected=rejected, item_id=item_id)
+        else:
+            yield Incoming(name, data=data, item_id=item_id)
+
+
+def _discard_staged(batch: ImportBatch) -> None:
+    if batch.source == ImportBatch.Source.UPLOAD:
+        for item_id in batch.items.values_list("id", flat=True):
+            _delete_quietly(_staged_name(batch.id, item_id))
+
+
+def fetch_all(urls: Iterable[tuple[str, int | None]], policy: fetch.FetchPolicy) -> Iterator[Incoming]:
+    """Download URLs ``FETCH_THREADS`` at a time, yielding in the given order."""
+
+    def one(url: str, item_id: int | None) -> Incoming:
+        try:
+            return Incoming(url, data=fetch.fetch(url, policy), item_id=item_id)
+        except Rejected as rejected:
+            return Incoming(url, rejected=rejected, item_id=item_id)
+        except Exception as error:  # whatever a hostile server makes the HTTP stack raise
+            rejected = Rejected("fetch_failed", f"Could not fetch the URL ({type(error).__name__}).")
+            return Incoming(url, rejected=rejected, item_id=item_id)
+
+    with ThreadPoolExecutor(FETCH_THREADS) as pool:
+        queue: deque[Future] = deque()
+        for url, item_id in urls:
+            queue.append(pool.submit(one, url, item_id))
+            if len(queue) >= 4 * FETCH_THREADS:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
