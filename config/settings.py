@@ -192,6 +192,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# `celery -A config beat` runs these; without beat, refits still start after enough new votes.
+CELERY_BEAT_SCHEDULE = {
+    "refit-running-campaigns": {"task": "annotation.tasks.refit_running_campaigns", "schedule": 600.0},
+    "expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
+}
 
 # Shared secret with an external crowd marketplace; empty disables external worker sign-in.
 EXTERNAL_WORKER_SECRET = env_str("EXTERNAL_WORKER_SECRET", "")

@@ -18,6 +18,9 @@ class WorkerProfile(models.Model):
     answer_ms_total = models.PositiveBigIntegerField(default=0)
     agreement = models.FloatField(null=True, blank=True, help_text="Share of answers agreeing with consensus.")
     reliability = models.FloatField(null=True, blank=True, help_text="Estimated accuracy from the consensus model.")
+    # The binary confusion the last refit estimated: P(says present | present), P(says absent | absent).
+    sensitivity = models.FloatField(null=True, blank=True)
+    specificity = models.FloatField(null=True, blank=True)
     blocked = models.BooleanField(default=False)
     blocked_reason = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -36,6 +36,11 @@ class Campaign(models.Model):
     quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     quiz_retry_seconds = models.PositiveIntegerField(default=600)
     created = models.DateTimeField(auto_now_add=True)
+    # Consensus model state, written by the refit job (annotation.services.consensus.campaign_refit).
+    prior_present = models.FloatField(default=0.5, help_text="share of candidates that show their synset")
+    model_version = models.CharField(max_length=40, blank=True)
+    votes_at_refit = models.PositiveBigIntegerField(default=0)
+    refitted = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -8,14 +8,16 @@ from django.contrib.auth.models import User
 from django.db.models import Sum
 
 from annotation.models import Candidate, GoldItem, Hit, HitItem, QuizAttempt, Vote
+from annotation.selectors.images import image_urls
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 
 EXAMPLES = 4
 
 
-def image_urls(image, request=None) -> dict[str, str]:
-    """Display URLs of an image (content-addressed names, so they can be cached forever)."""
-    return {"thumbnail": image.thumbnail.url, "medium": image.medium.url}
+def display_urls(image) -> dict[str, str]:
+    """What a worker's page needs: the grid thumbnail and the enlarged view (not the original file)."""
+    urls = image_urls(image)
+    return {"thumbnail": urls["thumbnail"], "medium": urls["medium"]}
 
 
 def synset_payload(synset) -> dict:
@@ -33,7 +35,7 @@ def synset_examples(*, synset_id: int, request=None) -> list[str]:
         .select_related("image")
         .order_by("-posterior", "id")[:EXAMPLES]
     )
-    return [image_urls(c.image, request)["thumbnail"] for c in accepted]
+    return [display_urls(c.image)["thumbnail"] for c in accepted]
 
 
 def hit_payload(*, hit: Hit, request=None) -> dict:
@@ -44,7 +46,7 @@ def hit_payload(*, hit: Hit, request=None) -> dict:
         "expires_at": hit.expires_at,
         "synset": synset_payload(hit.synset),
         "examples": synset_examples(synset_id=hit.synset_id, request=request),
-        "items": [{"id": item.id, **image_urls(item.candidate.image, request)} for item in items],
+        "items": [{"id": item.id, **display_urls(item.candidate.image)} for item in items],
     }
 
 
@@ -59,7 +61,7 @@ def quiz_payload(*, attempt: QuizAttempt, request=None) -> dict:
             {
                 "id": gid,
                 "synset": synset_payload(by_id[gid].candidate.synset),
-                **image_urls(by_id[gid].candidate.image, request),
+                **display_urls(by_id[gid].candidate.image),
             }
             for gid in attempt.items
         ],

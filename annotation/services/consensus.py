@@ -28,9 +28,28 @@ COUNTED = {
 }
 
 
-def _symmetric(accuracy: np.ndarray) -> np.ndarray:
-    a = np.clip(accuracy, 0.5, 0.995)
-    return np.stack([np.stack([a, 1 - a], axis=-1), np.stack([1 - a, a], axis=-1)], axis=1)
+def _confusion(sensitivity: np.ndarray, specificity: np.ndarray) -> np.ndarray:
+    """Binary confusion matrices C[w, true, answer] (0 = absent, 1 = present), clipped away from 0 and 1
+    so that no single vote is ever treated as certain."""
+    se = np.clip(sensitivity, 0.01, 0.995)
+    sp = np.clip(specificity, 0.01, 0.995)
+    return np.stack([np.stack([sp, 1 - sp], axis=-1), np.stack([1 - se, se], axis=-1)], axis=1)
+
+
+def _worker_confusions(worker_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each worker's confusion from the last refit (an unknown worker gets DEFAULT_ACCURACY), and a
+    weight that is 0 for blocked workers so their votes stop counting."""
+    profiles = {
+        p["user_id"]: p
+        for p in WorkerProfile.objects.filter(user_id__in=worker_ids).values(
+            "user_id", "sensitivity", "specificity", "blocked"
+        )
+    }
+    known = [profiles.get(w, {}) for w in worker_ids]
+    se = np.array([p.get("sensitivity") or DEFAULT_ACCURACY for p in known])
+    sp = np.array([p.get("specificity") or DEFAULT_ACCURACY for p in known])
+    weights = np.array([0.0 if p.get("blocked") else 1.0 for p in known])
+    return _confusion(se, sp), weights
 
 
 def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
@@ -53,19 +72,15 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             )
         )
         worker_ids = sorted({w for _, w, _ in votes})
-        profiles = {
-            p["user_id"]: p
-            for p in WorkerProfile.objects.filter(user_id__in=worker_ids).values("user_id", "reliability", "blocked")
-        }
-        accuracy = np.array([profiles.get(w, {}).get("reliability") or DEFAULT_ACCURACY for w in worker_ids])
-        weights = np.array([0.0 if profiles.get(w, {}).get("blocked") else 1.0 for w in worker_ids])
+        confusion, weights = _worker_confusions(worker_ids)
         local = {c.id: i for i, c in enumerate(candidates)}
         worker_index = {w: i for i, w in enumerate(worker_ids)}
         items = np.array([local[c] for c, _, _ in votes], dtype=np.intp)
         workers = np.array([worker_index[w] for _, w, _ in votes], dtype=np.intp)
         labels = np.array([a for _, _, a in votes], dtype=np.intp)
+        prior = next(iter(policies.values())).campaign.prior_present if policies else 0.5
         posterior = item_posteriors(
-            items, workers, labels, len(candidates), _symmetric(accuracy), np.array([0.5, 0.5]), worker_weights=weights
+            items, workers, labels, len(candidates), confusion, np.array([1 - prior, prior]), worker_weights=weights
         )[:, 1]
         counted = np.bincount(items, weights=weights[workers], minlength=len(candidates)).round().astype(int)
         for i, candidate in enumerate(candidates):
@@ -79,7 +94,7 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
                 "max_votes": campaign.max_votes,
             }
             state = STATE_OF[ItemState(int(item_states(posterior[i : i + 1], counted[i : i + 1], **kwargs)[0]))]
-            typical = _symmetric(np.array([DEFAULT_ACCURACY]))[0]
+            typical = _confusion(np.array([DEFAULT_ACCURACY]), np.array([DEFAULT_ACCURACY]))[0]
             priority = float(vote_value(posterior[i : i + 1], counted[i : i + 1], typical, **kwargs)[0])
             if state == Candidate.State.VOTING and candidate.state == Candidate.State.NEW and counted[i] == 0:
                 state = Candidate.State.NEW
@@ -97,3 +112,7 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             if delta:
                 CampaignSynset.objects.filter(id=policy_id).update(**{field: F(field) + delta})
     return {f"{field}": delta for (_, field), delta in changes.items()}
+
+
+def synsets_of(candidate_ids: list[int]) -> list[int]:
+    return list(Candidate.objects.filter(id__in=candidate_ids).values_list("synset_id", flat=True).distinct())

@@ -1,0 +1,227 @@
+"""The periodic consensus refit of a campaign: Dawid–Skene with gold over all its votes, worker
+reliabilities written to profiles, spammers blocked, every candidate re-evaluated.
+
+Sizes: votes are streamed from the database in chunks of STREAM_CHUNK rows into numpy arrays (10^7 votes
+≈ 250 MB of int64 arrays at peak); candidates are written back in batches of WRITE_BATCH rows.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from annotation.consensus import MODEL_VERSION, fit_consensus, item_states, vote_value
+from annotation.consensus.stopping import ItemState
+from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
+from workers.models import Qualification, WorkerProfile
+
+STREAM_CHUNK = 50_000
+WRITE_BATCH = 2_000
+# A worker is judged only after this many real answers (or gold answers) so that bad luck is not spam.
+MIN_ANSWERS_TO_JUDGE = 30
+MIN_GOLD_TO_JUDGE = 5
+# "At chance" is measured by informedness (Youden's J = sensitivity + specificity - 1): 0 for a coin, for
+# always-yes and for always-no alike, whose raw accuracy can look fine when one class dominates; 1 for a
+# perfect worker, 0.8 for one right 90% of the time. Below this a worker's answers carry no signal.
+BLOCK_BELOW_INFORMEDNESS = 0.2
+BLOCK_BELOW_GOLD_ACCURACY = 0.5
+STATE_OF = {
+    ItemState.VOTING: Candidate.State.VOTING,
+    ItemState.ACCEPTED: Candidate.State.ACCEPTED,
+    ItemState.REJECTED: Candidate.State.REJECTED,
+    ItemState.UNRESOLVED: Candidate.State.UNRESOLVED,
+}
+
+
+@dataclass(frozen=True)
+class RefitSummary:
+    votes: int
+    candidates: int
+    workers: int
+    source: str
+    blocked: list[int]
+    states: dict[str, int]
+
+
+def _stream_votes(campaign: Campaign) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rows = (
+        Vote.objects.filter(hit__campaign_id=campaign.id, answer__lt=Vote.Answer.CANT_TELL)
+        .order_by()
+        .values_list("candidate_id", "worker_id", "answer", "is_gold")
+        .iterator(chunk_size=STREAM_CHUNK)
+    )
+    flat = np.fromiter((x for row in rows for x in row), dtype=np.int64)
+    table = flat.reshape(-1, 4)
+    return table[:, 0], table[:, 1], table[:, 2], table[:, 3].astype(bool)
+
+
+def _blocked_workers(campaign: Campaign) -> set[int]:
+    return set(
+        Qualification.objects.filter(campaign=campaign, status=Qualification.Status.BLOCKED).values_list(
+            "worker_id", flat=True
+        )
+    ) | set(WorkerProfile.objects.filter(blocked=True).values_list("user_id", flat=True))
+
+
+def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray) -> list[int]:
+    judged = answers >= MIN_ANSWERS_TO_JUDGE
+    informedness = confusion[:, 1, 1] + confusion[:, 0, 0] - 1.0
+    by_model = {int(w) for w in worker_ids[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)]}
+    by_gold = {
+        p.user_id
+        for p in WorkerProfile.objects.filter(user_id__in=worker_ids.tolist(), gold_answered__gte=MIN_GOLD_TO_JUDGE)
+        if p.gold_accuracy is not None and p.gold_accuracy < BLOCK_BELOW_GOLD_ACCURACY
+    }
+    return sorted(by_model | by_gold)
+
+
+def worker_block(*, worker_id: int, campaign: Campaign, reason: str) -> None:
+    WorkerProfile.objects.filter(user_id=worker_id).update(blocked=True, blocked_reason=reason[:200])
+    Qualification.objects.update_or_create(
+        worker_id=worker_id, campaign=campaign, defaults={"status": Qualification.Status.BLOCKED}
+    )
+
+
+def worker_unblock(*, worker_id: int, campaign: Campaign) -> None:
+    """A researcher's decision: the worker's votes count again from the next refit on."""
+    WorkerProfile.objects.filter(user_id=worker_id).update(blocked=False, blocked_reason="")
+    Qualification.objects.filter(worker_id=worker_id, campaign=campaign).update(status=Qualification.Status.QUALIFIED)
+
+
+def campaign_refit(*, campaign_id: int) -> RefitSummary:
+    """Refit the worker-aware model on all the campaign's votes and re-evaluate every candidate.
+
+    Blocks workers the fit shows to be at chance (after MIN_ANSWERS_TO_JUDGE answers) or who fail gold
+    badly, then fits again without their votes, so the candidates they touched are re-evaluated and
+    reopened if they no longer meet the threshold. Idempotent: the result depends only on stored votes.
+    """
+    campaign = Campaign.objects.get(id=campaign_id)
+    cand, work, answer, is_gold = _stream_votes(campaign)
+    newly_blocked: list[int] = []
+    for _round in range(2):
+        keep = ~np.isin(work, np.fromiter(_blocked_workers(campaign), dtype=np.int64))
+        result, codes = _fit(cand[keep], work[keep], answer[keep], is_gold[keep])
+        if result is None:
+            break
+        worker_ids, candidate_ids, gold_mask, counted = codes
+        model = result.model
+        _write_workers(worker_ids, model, result.labels, codes, cand[keep], work[keep], answer[keep], is_gold[keep])
+        spam = [w for w in _spammers(worker_ids, model.confusion, model.worker_answers) if w not in newly_blocked]
+        if not spam:
+            break
+        for worker_id in spam:
+            worker_block(worker_id=worker_id, campaign=campaign, reason="Answers no better than chance.")
+        newly_blocked.extend(spam)
+    if result is None:
+        return RefitSummary(0, 0, 0, "none", newly_blocked, {})
+    states = _write_candidates(campaign, result, candidate_ids, gold_mask, counted)
+    campaign.prior_present = float(result.model.class_prior[1])
+    campaign.model_version = f"{MODEL_VERSION}/{result.source}"
+    campaign.votes_at_refit = len(cand)
+    campaign.refitted = timezone.now()
+    campaign.save(update_fields=["prior_present", "model_version", "votes_at_refit", "refitted"])
+    return RefitSummary(
+        votes=int(keep.sum()),
+        candidates=int((~gold_mask).sum()),
+        workers=len(worker_ids),
+        source=result.source,
+        blocked=newly_blocked,
+        states=states,
+    )
+
+
+def _fit(cand, work, answer, is_gold):
+    if len(cand) == 0:
+        return None, None
+    candidate_ids, items = np.unique(cand, return_inverse=True)
+    worker_ids, workers = np.unique(work, return_inverse=True)
+    gold_truth = dict(
+        GoldItem.objects.filter(candidate_id__in=candidate_ids.tolist()).values_list("candidate_id", "present")
+    )
+    gold_mask = np.isin(candidate_ids, np.fromiter(gold_truth, dtype=np.int64))
+    gold_items = np.flatnonzero(gold_mask)
+    gold_labels = np.array([int(gold_truth[int(c)]) for c in candidate_ids[gold_items]], dtype=np.int64)
+    result = fit_consensus(
+        items, workers, answer, len(candidate_ids), len(worker_ids), 2, gold_items=gold_items, gold_labels=gold_labels
+    )
+    counted = np.bincount(items[~is_gold], minlength=len(candidate_ids))
+    return result, (worker_ids, candidate_ids, gold_mask, counted)
+
+
+def _write_workers(worker_ids, model, labels, codes, cand, work, answer, is_gold) -> None:
+    _, candidate_ids, _, _ = codes
+    real = ~is_gold
+    item_of = np.searchsorted(candidate_ids, cand[real])
+    worker_of = np.searchsorted(worker_ids, work[real])
+    agree = np.bincount(worker_of, weights=(answer[real] == labels[item_of]), minlength=len(worker_ids))
+    total = np.bincount(worker_of, minlength=len(worker_ids))
+    accuracy = model.worker_accuracy()
+    profiles = {p.user_id: p for p in WorkerProfile.objects.filter(user_id__in=worker_ids.tolist())}
+    missing = [int(w) for w in worker_ids if int(w) not in profiles]
+    for p in WorkerProfile.objects.bulk_create([WorkerProfile(user_id=w) for w in missing]):
+        profiles[p.user_id] = p
+    for i, worker_id in enumerate(worker_ids.tolist()):
+        profile = profiles[worker_id]
+        profile.sensitivity = float(model.confusion[i, 1, 1])
+        profile.specificity = float(model.confusion[i, 0, 0])
+        profile.reliability = float(accuracy[i])
+        profile.agreement = float(agree[i] / total[i]) if total[i] else None
+    WorkerProfile.objects.bulk_update(
+        profiles.values(), ["sensitivity", "specificity", "reliability", "agreement"], batch_size=WRITE_BATCH
+    )
+
+
+def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> dict[str, int]:
+    policy = {"threshold": campaign.confidence, "min_votes": campaign.min_votes, "max_votes": campaign.max_votes}
+    p_present = result.posteriors[:, 1]
+    codes = item_states(p_present, counted, **policy)
+    pooled = np.average(result.model.confusion, axis=0, weights=np.maximum(result.model.worker_answers, 1))
+    priority = vote_value(p_present, counted, pooled, **policy)
+    version = f"{MODEL_VERSION}/{result.source}"
+    real = np.flatnonzero(~gold_mask)
+    for start in range(0, len(real), WRITE_BATCH):
+        chunk = real[start : start + WRITE_BATCH]
+        with transaction.atomic():
+            rows = list(
+                Candidate.objects.select_for_update().filter(id__in=candidate_ids[chunk].tolist()).order_by("id")
+            )
+            position = {int(c): int(i) for c, i in zip(candidate_ids[chunk], chunk, strict=True)}
+            for row in rows:
+                i = position[row.id]
+                state = STATE_OF[ItemState(int(codes[i]))]
+                if state == Candidate.State.VOTING and row.state == Candidate.State.NEW:
+                    state = Candidate.State.NEW
+                row.state, row.posterior, row.priority, row.model_version = (
+                    state,
+                    float(p_present[i]),
+                    float(priority[i]),
+                    version,
+                )
+            Candidate.objects.bulk_update(rows, ["state", "posterior", "priority", "model_version"])
+    return campaign_counters_recount(campaign=campaign)
+
+
+def campaign_counters_recount(*, campaign: Campaign) -> dict[str, int]:
+    """Recount accepted / rejected / unresolved per synset from candidate states (a batch job's scan of one
+    campaign's candidates; the per-HIT path keeps these counters with F() deltas instead)."""
+    totals: Counter = Counter()
+    with transaction.atomic():
+        for cs in CampaignSynset.objects.select_for_update().filter(campaign=campaign).order_by("id"):
+            counts = dict(
+                Candidate.objects.filter(synset_id=cs.synset_id).values_list("state").annotate(n=Count("id")).order_by()
+            )
+            cs.accepted = counts.get(Candidate.State.ACCEPTED, 0)
+            cs.rejected = counts.get(Candidate.State.REJECTED, 0)
+            cs.unresolved = counts.get(Candidate.State.UNRESOLVED, 0)
+            cs.save(update_fields=["accepted", "rejected", "unresolved"])
+            totals.update(counts)
+    return dict(totals)
+
+
+def campaign_refit_due(*, campaign: Campaign, every: int = 500) -> bool:
+    """Enough new votes since the last refit (at least `every`, or 10% more) to be worth a refit."""
+    total = CampaignSynset.objects.filter(campaign=campaign).aggregate(v=Sum("votes"))["v"] or 0
+    return total - campaign.votes_at_refit >= max(every, campaign.votes_at_refit // 10)

@@ -1,0 +1,92 @@
+import random
+
+import pytest
+
+from annotation.models import Candidate
+from annotation.services.consensus import candidates_update
+from annotation.services.hits import hit_next, hit_submit
+from annotation.services.refit import campaign_refit, worker_unblock
+from annotation.tasks import campaign_refit as campaign_refit_task
+from tests.annotation.hits.conftest import SHAPES, qualify
+from workers.models import Qualification, WorkerProfile
+from workers.roles import Role
+from workers.services import account_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def crowd_campaign(make_campaign, django_capture_on_commit_callbacks):
+    """60 candidates (every third absent), six honest workers at 90% and one always-yes spammer."""
+    campaign = make_campaign(wnids=SHAPES[:1], candidates=60, min_votes=3, max_votes=7, confidence=0.95)
+    truth = {c.id: i % 3 != 0 for i, c in enumerate(Candidate.objects.order_by("id"))}
+    honest = [account_create(username=f"honest{i}", password="pw-honest-1", role=Role.WORKER) for i in range(6)]
+    spammer = account_create(username="spammer", password="pw-spammer-1", role=Role.WORKER)
+    for w in [*honest, spammer]:
+        qualify(w, campaign)
+    active = [spammer, *honest]
+    while active:
+        for w in list(active):
+            hit = hit_next(worker=w, campaign=campaign)
+            if hit is None:
+                active.remove(w)
+                continue
+            answers = []
+            for item in hit.items.order_by("position"):
+                # Each worker's answer to each image is fixed by a seed, whatever order the scheduler chose.
+                right = random.Random(f"{w.username}/{item.candidate_id}").random() < 0.9
+                says = True if w is spammer else truth[item.candidate_id] == right
+                answers.append({"item": item.id, "answer": "present" if says else "absent", "ms": 800})
+            with django_capture_on_commit_callbacks(execute=True):
+                hit_submit(worker=w, hit_id=hit.id, answers=answers, idempotency_key=f"refit-{hit.id:06d}")
+    return campaign, truth, honest, spammer
+
+
+def states():
+    return sorted(Candidate.objects.values_list("id", "state", "posterior"))
+
+
+def test_refit_blocks_the_spammer_and_labels_candidates_correctly(crowd_campaign):
+    campaign, truth, honest, spammer = crowd_campaign
+
+    summary = campaign_refit(campaign_id=campaign.id)
+
+    assert summary.blocked == [spammer.id]
+    assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "blocked"
+    assert WorkerProfile.objects.get(user=spammer).blocked is True
+    assert not WorkerProfile.objects.filter(user__in=honest, blocked=True).exists()
+    assert all(p.reliability > 0.8 for p in WorkerProfile.objects.filter(user__in=honest))
+    accepted = set(Candidate.objects.filter(state="accepted").values_list("id", flat=True))
+    rejected = set(Candidate.objects.filter(state="rejected").values_list("id", flat=True))
+    assert accepted and rejected
+    # Which honest workers see which image depends on the scheduler's shuffles, so allow one slip each way.
+    assert sum(not truth[c] for c in accepted) <= 1
+    assert sum(truth[c] for c in rejected) <= 1
+    campaign.refresh_from_db()
+    assert campaign.model_version.startswith("synsight-ds")
+    assert campaign.campaign_synsets.get().accepted == len(accepted)
+
+
+def test_refit_is_idempotent_and_agrees_with_the_incremental_path(crowd_campaign):
+    campaign, _, _, _ = crowd_campaign
+    campaign_refit_task.delay(campaign.id)
+    first = states()
+
+    campaign_refit(campaign_id=campaign.id)
+
+    assert states() == first
+    before = {c: s for c, s, _ in first}
+    candidates_update(candidate_ids=list(before))
+    after = {c: s for c, s, _ in states()}
+    agree = sum(before[c] == after[c] for c in before)
+    assert agree >= 0.9 * len(before)  # same votes, same worker parameters: nearly the same decisions
+
+
+def test_unblocked_worker_counts_again(crowd_campaign):
+    campaign, _, _, spammer = crowd_campaign
+    campaign_refit(campaign_id=campaign.id)
+
+    worker_unblock(worker_id=spammer.id, campaign=campaign)
+
+    assert WorkerProfile.objects.get(user=spammer).blocked is False
+    assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "qualified"

@@ -1,0 +1,72 @@
+"""A new worker signs up, passes the quiz, labels two HITs with the keyboard and sees their stats change,
+in Debian's Chromium against the live server."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from annotation.models import Candidate, GoldItem, Hit, QuizAttempt, Vote
+from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
+from workers.roles import Role
+from workers.services import account_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CIRCLE = "n13873502"
+
+
+@pytest.fixture
+def circle_campaign(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DATA_DIR = tmp_path
+    call_command("make_demo_images", "--per-synset", "16", "--no-progress", stdout=StringIO(), stderr=StringIO())
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(
+        owner=researcher, name="Circles", wnids=[CIRCLE], images_per_hit=6, gold_rate=0.0, quiz_size=4, min_votes=1
+    )
+    for i, candidate in enumerate(Candidate.objects.filter(synset_id=int(CIRCLE[1:])).order_by("id")[:4]):
+        gold_item_create(candidate=candidate, present=i % 2 == 0)
+    return campaign_set_state(campaign=campaign, state="running")
+
+
+def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, page, circle_campaign):
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password", exact=True).fill("a-long-pass-phrase-9")
+    page.get_by_label("Password confirmation").fill("a-long-pass-phrase-9")
+    page.get_by_role("button", name="Sign up").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello, alice")
+    page.get_by_role("link", name="Take the quiz").click()
+    expect(page.locator("#quiz-grid .tile")).to_have_count(4)
+    attempt = QuizAttempt.objects.get(worker__username="alice")
+    truth = dict(GoldItem.objects.values_list("id", "present"))
+    for index, gold_id in enumerate(attempt.items):
+        if truth[gold_id]:
+            page.locator("#quiz-grid .tile").nth(index).click()
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(rf"/work/{circle_campaign.id}/$"))
+    expect(page.locator("#synset-name")).to_have_text("circle")
+    expect(page.locator("#grid .tile")).to_have_count(6)
+    page.keyboard.press("1")  # first image: present
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")  # third image: present
+    expect(page.locator("#grid .tile.marked")).to_have_count(2)
+    page.keyboard.press("Enter")
+    expect(page.locator("#done-count")).to_have_text("1")
+    expect(page.locator("#grid .tile.marked")).to_have_count(0)
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    expect(page.locator("#done-count")).to_have_text("2")
+
+    page.goto(f"{live_server.url}/work/")
+    expect(page.locator('[data-stat="hits_done"]')).to_have_text("2")
+    expect(page.locator('[data-stat="answers"]')).to_have_text("12")
+    first, second = Hit.objects.filter(worker__username="alice", status="submitted").order_by("id")
+    assert Vote.objects.filter(hit=first, answer=1).count() == 2
+    assert Vote.objects.filter(hit=second, answer=1).count() == 1
+    assert Vote.objects.filter(hit__in=[first, second]).count() == 12
