@@ -38,7 +38,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -164,7 +164,8 @@ def _processor(workers: int, lim: imaging.Limits):
     if workers <= 1:
         yield lambda incoming: ((inc, _outcome(inc, lim)) for inc in incoming)
         return
-    # spawn: the children import only annotation.imaging, never a copy of our database connection.
+    # spawn: the children import only annotation.imaging, never a copy of our database connection. Like any
+    # spawn pool it re-imports the main script, so scripts need an ``if __name__ == "__main__":`` guard.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield lambda incoming: _windowed(pool, incoming, lim, window=16 * workers)
 
@@ -316,11 +317,12 @@ def _image_create(result: Processed, data: bytes, work: _Chunk) -> Image:
         "format": result.format, "width": result.width, "height": result.height, "byte_size": result.byte_size,
         "phash": result.phash,
     }  # fmt: skip
-    try:
-        with transaction.atomic():
-            image = Image.objects.create(sha256=result.sha256, **fields)
-    except IntegrityError:  # another import stored the same bytes a moment ago
-        image = Image.objects.get(sha256=result.sha256)
+    # An upsert rather than a savepoint around INSERT: one statement, and if another import stored the same
+    # bytes a moment ago we get that row's id (same bytes, so the same fields).
+    (image,) = Image.objects.bulk_create(
+        [Image(sha256=result.sha256, **fields)], update_conflicts=True, unique_fields=["sha256"],
+        update_fields=["sha256"],
+    )  # fmt: skip
     work.images[image.sha256] = image
     return image
 
