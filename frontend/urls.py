@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django_ratelimit.decorators import ratelimit
 
 from frontend import views
 
@@ -11,6 +13,10 @@ urlpatterns = [
     path("work/<int:campaign_id>/", views.label, name="label"),
     path("work/<int:campaign_id>/quiz/", views.quiz, name="quiz"),
     path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        ratelimit(key="ip", rate=settings.RATELIMIT_SIGNIN, method="POST")(auth_views.LoginView.as_view()),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

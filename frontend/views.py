@@ -1,9 +1,11 @@
 """Page views: thin callers of the apps' selectors."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
+from django_ratelimit.decorators import ratelimit
 
 from annotation.models import Campaign
 from taxonomy import selectors as taxonomy
@@ -43,6 +45,13 @@ def synset_detail(request, wnid: str):
 # ---- Crowd workers -------------------------------------------------------------------------------------
 
 
+def rate_limited(request, exception):
+    """django-ratelimit's answer to a flood of sign-in or sign-up attempts."""
+    message = "Too many attempts from your address; wait a minute and try again."
+    return render(request, "frontend/error.html", {"message": message}, status=429)
+
+
+@ratelimit(key="ip", rate=settings.RATELIMIT_SIGNUP, method="POST")
 def signup(request):
     """Browser sign-up for crowd workers (researchers and admins are created by an admin)."""
     from django.contrib.auth import login

@@ -104,13 +104,13 @@ class LabelSetCheckApi(APIView):
 
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class LabelSetInput(serializers.Serializer):
         wnids = serializers.ListField(
             child=serializers.CharField(max_length=9), allow_empty=False, max_length=30000
         )
 
     @extend_schema(
-        request=InputSerializer,
+        request=LabelSetInput,
         responses=inline_serializer(
             "LabelSetReport",
             {
@@ -123,7 +123,7 @@ class LabelSetCheckApi(APIView):
         ),
     )
     def post(self, request):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.LabelSetInput(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             report = selectors.label_set_check(wnids=payload.validated_data["wnids"])

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.core.management import call_command
 
@@ -11,6 +13,13 @@ def celery_eager(settings):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(settings):
+    """Each test gets its own cache namespace (also on the shared Redis in CI), so rate-limit counters and
+    job locks never leak between tests or between test runs on the same server."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
 @pytest.fixture(scope="session")

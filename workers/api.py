@@ -11,6 +11,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from workers.services import external_worker_account
@@ -19,6 +20,9 @@ from workers.services import external_worker_account
 class TokenApi(ObtainAuthToken):
     """Exchange a username and password for an API token (``Authorization: Token <key>``)."""
 
+    throttle_classes = [ScopedRateThrottle]  # ObtainAuthToken switches throttling off by default
+    throttle_scope = "auth"
+
 
 class ExternalWorkerApi(APIView):
     """A marketplace hands over a worker: ``signature`` is the hex HMAC-SHA256 of ``external_id`` under the
@@ -26,19 +30,20 @@ class ExternalWorkerApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_scope = "auth"
 
-    class InputSerializer(serializers.Serializer):
+    class ExternalWorkerInput(serializers.Serializer):
         external_id = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,120}$")
         signature = serializers.RegexField(r"^[0-9a-f]{64}$")
 
     @extend_schema(
-        request=InputSerializer,
+        request=ExternalWorkerInput,
         responses=inline_serializer(
             "ExternalWorker", {"token": serializers.CharField(), "username": serializers.CharField()}
         ),
     )
     def post(self, request):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.ExternalWorkerInput(data=request.data)
         payload.is_valid(raise_exception=True)
         secret = settings.EXTERNAL_WORKER_SECRET
         if not secret:

@@ -56,6 +56,7 @@ class NextHitApi(APIView):
     """Lease the next HIT of a campaign (or get the open one). 204 when no work is left for you."""
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "next"
 
     @extend_schema(request=None, responses={200: HitSerializer, 204: None})
     def post(self, request, campaign_id: int):
@@ -69,13 +70,14 @@ class SubmitHitApi(APIView):
     """Submit answers to every item of your open HIT, once; retries with the same key are safe."""
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "submit"
 
-    class InputSerializer(serializers.Serializer):
+    class HitSubmitInput(serializers.Serializer):
         idempotency_key = serializers.CharField(min_length=8, max_length=64)
         answers = serializers.ListField(child=serializers.DictField(), max_length=200)
 
     @extend_schema(
-        request=InputSerializer,
+        request=HitSubmitInput,
         responses=inline_serializer(
             "SubmitResult",
             {
@@ -86,7 +88,7 @@ class SubmitHitApi(APIView):
         ),
     )
     def post(self, request, hit_id: int):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.HitSubmitInput(data=request.data)
         payload.is_valid(raise_exception=True)
         result = call(
             hits.hit_submit,
@@ -113,17 +115,17 @@ class QuizApi(APIView):
 class QuizSubmitApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class QuizAnswersInput(serializers.Serializer):
         answers = serializers.DictField(child=serializers.BooleanField())
 
     @extend_schema(
-        request=InputSerializer,
+        request=QuizAnswersInput,
         responses=inline_serializer(
             "QuizResult", {"score": serializers.FloatField(), "passed": serializers.BooleanField()}
         ),
     )
     def post(self, request, attempt_id: int):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.QuizAnswersInput(data=request.data)
         payload.is_valid(raise_exception=True)
         attempt = call(
             quiz.quiz_submit, worker=request.user, attempt_id=attempt_id, answers=payload.validated_data["answers"]

@@ -1,0 +1,76 @@
+"""Production settings, password hashing and rate limits."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from workers.roles import Role
+from workers.services import account_create
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), SYNSIGHT_DATA_DIR=str(tmp_path))
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_passwords_are_hashed_with_argon2():
+    user = account_create(username="hashed", password="a-long-pass-phrase-9", role=Role.WORKER)
+
+    assert User.objects.get(id=user.id).password.startswith("argon2$argon2id$")
+
+
+@pytest.fixture
+def one_window():
+    """django-ratelimit counts in fixed windows staggered per key; pin the clock so a test's attempts all
+    fall into one window instead of occasionally straddling a boundary."""
+    with mock.patch("django_ratelimit.core.time.time", return_value=1_800_000_000.0):
+        yield
+
+
+@pytest.mark.django_db
+def test_sign_in_is_rate_limited_with_a_sentence(client, one_window):
+    attempts = [client.post("/accounts/login/", {"username": "nobody", "password": "wrong"}) for _ in range(11)]
+
+    assert [r.status_code for r in attempts[:10]] == [200] * 10  # the form again, with its error
+    assert attempts[10].status_code == 429
+    assert b"Too many attempts from your address" in attempts[10].content
+
+
+@pytest.mark.django_db
+def test_sign_up_is_rate_limited(client, one_window):
+    attempts = [
+        client.post("/accounts/signup/", {"username": f"u{i}", "password1": "x", "password2": "y"}) for i in range(6)
+    ]
+
+    assert [r.status_code for r in attempts] == [200] * 5 + [429]
+    assert User.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_token_endpoint_is_throttled():
+    api = APIClient()
+
+    answers = [api.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json") for _ in range(21)]
+
+    assert {r.status_code for r in answers[:20]} == {400}
+    assert answers[20].status_code == 429
+    assert answers[20].json()["code"] == "throttled"
+    assert "Request was throttled" in answers[20].json()["detail"]
