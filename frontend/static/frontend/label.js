@@ -65,6 +65,8 @@
       cell.dataset.index = String(i);
       cell.dataset.medium = item.medium;
       cell.addEventListener("click", () => { toggle(i); setFocus(i); });
+      // A long press (touch) or right click opens the larger view of this image.
+      cell.addEventListener("contextmenu", (event) => { event.preventDefault(); setFocus(i); showZoom(true); });
       if (i < 9) {
         const badge = document.createElement("span");
         badge.className = "key"; badge.textContent = String(i + 1);
