@@ -1,1 +1,99 @@
-from django.db import models  # noqa: F401
+"""Dataset versions: an immutable snapshot of accepted labels (DatasetImage + DatasetLabel rows, frozen when
+the build job starts) and the files written from it. See export/README.md for the layout of a version."""
+
+from django.conf import settings
+from django.db import models
+
+
+class DatasetVersion(models.Model):
+    """One published version. Created by ``export.services.dataset_version_create``; never updated after it
+    is done — a change means a new version. ``options`` holds the normalised options (every default filled
+    in), so the version can be rebuilt byte for byte from its snapshot."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    notes = models.TextField(blank=True)
+    campaigns = models.ManyToManyField("annotation.Campaign", related_name="dataset_versions")
+    options = models.JSONField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    phase = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    heartbeat = models.DateTimeField(null=True, blank=True, help_text="last progress write of the build job")
+    finished = models.DateTimeField(null=True, blank=True)
+    # The snapshot: when it was taken and the high-water marks that freeze the append-only tables it reads
+    # (votes and ledger entries with larger ids arrived later and are not part of this version).
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    vote_high_water = models.BigIntegerField(default=0)
+    ledger_high_water = models.BigIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    labels = models.PositiveIntegerField(default=0)
+    output_dir = models.CharField(max_length=64, blank=True, help_text="folder under EXPORT_ROOT")
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    file_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="dataset_version_unique")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class DatasetImage(models.Model):
+    """One image of a version: its split and its primary synset (the class folder of the ImageNet layout;
+    the direct label with the highest posterior). ``shuffle`` is a seeded hash that orders images inside a
+    split (validation numbering, WebDataset sample order)."""
+
+    class Split(models.IntegerChoices):
+        TRAIN = 0
+        VAL = 1
+        TEST = 2
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+", db_index=False)
+    image = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="+")
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+", db_index=False)
+    split = models.PositiveSmallIntegerField(choices=Split.choices, default=Split.TRAIN)
+    shuffle = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "image"], name="dataset_image_unique")]
+        indexes = [
+            models.Index(fields=["version", "split", "synset", "image"], name="dataset_image_class_order"),
+            models.Index(fields=["version", "split", "shuffle", "image"], name="dataset_image_shuffle_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}:{self.image_id}"
+
+
+class DatasetLabel(models.Model):
+    """One label of an image in a version, frozen: the candidate behind it, its posterior and the consensus
+    model version that produced it. ``direct`` is false for an ancestor added by ``include_ancestors``
+    (no candidate; its posterior is the largest of the direct labels that imply it)."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+", db_index=False)
+    image = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="+", db_index=False)
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+", db_index=False)
+    candidate_id = models.BigIntegerField(null=True, blank=True)
+    posterior = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=40, blank=True)
+    direct = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "image", "synset"], name="dataset_label_unique"),
+        ]
+        indexes = [models.Index(fields=["version", "synset"], name="dataset_label_synset")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}:{self.image_id}:{self.synset_id}"

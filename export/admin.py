@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from export.models import DatasetVersion
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(admin.ModelAdmin):
+    """Read-only: versions are created through the API or ``manage.py export_dataset`` and never edited."""
+
+    list_display = ["id", "name", "version", "status", "progress", "images", "labels", "created_by", "created",
+                    "finished", "download"]  # fmt: skip
+    list_filter = ["status"]
+    search_fields = ["name", "notes"]
+    list_select_related = ["created_by"]
+    readonly_fields = [f.name for f in DatasetVersion._meta.fields] + ["campaigns", "download"]
+
+    @admin.display(description="download")
+    def download(self, obj: DatasetVersion) -> str:
+        if obj.status != DatasetVersion.Status.DONE:
+            return "–"
+        return format_html('<a href="{}">{}.tar</a>', reverse("dataset-download", args=[obj.id]), obj.output_dir)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,140 @@
+"""REST for dataset versions: create (202, built by a Celery job), poll status and progress, list, download
+the version folder as one streamed tar. Admins may export any campaign, researchers their own."""
+
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from export import selectors, services
+from export.errors import ExportError
+from export.files import tar_chunks
+from export.models import DatasetVersion
+
+
+class ServiceError(APIException):
+    def __init__(self, error: ExportError):
+        self.status_code = error.status
+        super().__init__(detail=error.message, code=error.code)
+
+
+class MayExport(BasePermission):
+    message = "Only admins, and researchers for their own campaigns, may create or read dataset versions."
+
+    def has_permission(self, request, view) -> bool:
+        return selectors.user_may_export(request.user)
+
+
+def _payload(version: DatasetVersion, request) -> dict:
+    done = version.status == DatasetVersion.Status.DONE
+    return {
+        "id": version.id,
+        "name": version.name,
+        "version": version.version,
+        "notes": version.notes,
+        "campaigns": sorted(version.campaigns.values_list("id", flat=True)),
+        "options": version.options,
+        "status": version.status,
+        "progress": version.progress,
+        "phase": version.phase,
+        "error": version.error,
+        "images": version.images,
+        "labels": version.labels,
+        "file_count": version.file_count,
+        "total_bytes": version.total_bytes,
+        "manifest_sha256": version.manifest_sha256,
+        "created": version.created,
+        "snapshot_at": version.snapshot_at,
+        "finished": version.finished,
+        "url": reverse("dataset-detail", args=[version.id], request=request),
+        "download_url": reverse("dataset-download", args=[version.id], request=request) if done else None,
+    }
+
+
+VersionSerializer = inline_serializer(
+    "DatasetVersion",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "status": serializers.ChoiceField(DatasetVersion.Status.choices),
+        "progress": serializers.FloatField(),
+        "phase": serializers.CharField(),
+        "manifest_sha256": serializers.CharField(),
+        "url": serializers.URLField(),
+        "download_url": serializers.URLField(allow_null=True),
+    },
+)
+
+
+class DatasetListApi(APIView):
+    """List the versions you may see, or create one (202: poll its ``url``)."""
+
+    permission_classes = [MayExport]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        version = serializers.IntegerField(min_value=1, required=False)
+        notes = serializers.CharField(required=False, allow_blank=True, default="")
+        campaigns = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=100)
+        options = serializers.DictField(required=False, default=dict)
+
+    @extend_schema(responses=VersionSerializer(many=True))
+    def get(self, request):
+        versions = selectors.versions_visible(user=request.user).prefetch_related("campaigns")[:200]
+        return Response([_payload(v, request) for v in versions])
+
+    @extend_schema(request=InputSerializer, responses={202: VersionSerializer})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        try:
+            version = services.dataset_version_create(
+                user=request.user, name=data["name"], campaign_ids=data["campaigns"], options=data["options"],
+                notes=data["notes"], version=data.get("version"),
+            )  # fmt: skip
+        except ExportError as error:
+            raise ServiceError(error) from None
+        return Response(_payload(version, request), status=202)
+
+
+def _visible(request, version_id: int) -> DatasetVersion:
+    version = selectors.versions_visible(user=request.user).filter(id=version_id).first()
+    if version is None:
+        raise Http404(f"No dataset version {version_id} that you may see.")
+    return version
+
+
+class DatasetDetailApi(APIView):
+    permission_classes = [MayExport]
+
+    @extend_schema(responses=VersionSerializer)
+    def get(self, request, version_id: int):
+        return Response(_payload(_visible(request, version_id), request))
+
+
+class DatasetDownloadApi(APIView):
+    """The version folder as one uncompressed tar, streamed (files in manifest order, then manifest.json;
+    fixed headers, so two downloads are byte-identical). Unpack and check with ``sha256sum``."""
+
+    permission_classes = [MayExport]
+
+    @extend_schema(responses={(200, "application/x-tar"): OpenApiResponse(description="tar of the version")})
+    def get(self, request, version_id: int):
+        version = _visible(request, version_id)
+        if version.status != DatasetVersion.Status.DONE:
+            raise PermissionDenied(f"Version {version.id} is {version.status}; only a done version downloads.")
+        folder = services.version_folder(version)
+        names = [entry["path"] for entry in services.manifest_entries(folder)] + ["manifest.json"]
+        prefix = f"{version.output_dir}/"
+        response = StreamingHttpResponse(
+            tar_chunks(folder, names, int(version.snapshot_at.timestamp()), prefix=prefix),
+            content_type="application/x-tar",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{version.output_dir}.tar"'
+        return response

@@ -1,0 +1,207 @@
+"""Writing a version folder safely and reproducibly. No Django imports.
+
+* Every write goes through :class:`VersionFolder`, which accepts only relative names made of safe
+  components (letters, digits, ``.``, ``_``, ``-``; no ``..``) and refuses any path that resolves outside the
+  folder (symlinks included), so an export never writes outside its folder.
+* Every file is hashed while it is written (SHA-256 and size), so the manifest costs no second read.
+* Tar members get fixed headers (:func:`tar_header`: given mtime, uid/gid 0, no user names, mode 0644), so
+  the same members in the same order give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+COPY_CHUNK = 1 << 20
+_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+class UnsafePath(ValueError):
+    pass
+
+
+def safe_relative(name: str) -> str:
+    """``name`` if it is a relative POSIX path of safe components, else UnsafePath."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        raise UnsafePath(f"{name!r} is not a safe relative file name.")
+    parts = name.split("/")
+    for part in parts:
+        if part in {"", ".", ".."} or not _COMPONENT.match(part):
+            raise UnsafePath(f"{name!r} is not a safe relative file name (component {part!r}).")
+    return name
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    sha256: str
+
+
+class _HashingSink:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._raw.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class _OpenFile:
+    def __init__(self, folder: VersionFolder, name: str, target: Path):
+        self._folder, self._name, self._target = folder, name, target
+
+    def __enter__(self) -> _HashingSink:
+        self._raw = open(self._target, "xb")  # never overwrite: a name is written once per build
+        self._sink = _HashingSink(self._raw)
+        return self._sink
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._raw.close()
+        if exc_type is None:
+            self._folder.records.append(FileRecord(self._name, self._sink.size, self._sink.hexdigest()))
+
+
+class VersionFolder:
+    """The folder one build writes into. ``records`` lists every file written, with its size and hash."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root.resolve()
+        self.records: list[FileRecord] = []
+        self._made: set[Path] = {self.root}
+
+    def path(self, name: str) -> Path:
+        """The absolute path for a relative ``name``; UnsafePath for anything that could escape."""
+        target = self.root / safe_relative(name)
+        parent = target.parent
+        if parent not in self._made:
+            parent.mkdir(parents=True, exist_ok=True)
+            if not parent.resolve().is_relative_to(self.root):  # a symlinked folder pointing outside
+                raise UnsafePath(f"{name!r} resolves outside the version folder.")
+            self._made.add(parent)
+        if target.is_symlink():
+            raise UnsafePath(f"{name!r} is a symbolic link.")
+        return target
+
+    def open(self, name: str) -> _OpenFile:
+        """``with folder.open("a/b.txt") as out: out.write(b"...")`` — hashed, recorded, never overwritten."""
+        return _OpenFile(self, name, self.path(name))
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        with self.open(name) as out:
+            out.write(data)
+
+    def write_json(self, name: str, value) -> None:
+        self.write_bytes(name, json_bytes(value))
+
+    def copy_stream(self, name: str, source: BinaryIO) -> None:
+        with self.open(name) as out:
+            shutil.copyfileobj(source, out, COPY_CHUNK)
+
+    def manifest(self) -> dict:
+        files = sorted(self.records, key=lambda r: r.path)
+        return {
+            "algorithm": "sha256",
+            "files": [{"path": r.path, "size": r.size, "sha256": r.sha256} for r in files],
+            "file_count": len(files),
+            "total_bytes": sum(r.size for r in files),
+        }
+
+
+def json_bytes(value) -> bytes:
+    """Canonical JSON: sorted keys, no NaN, UTF-8, a final newline."""
+    return (json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, indent=1) + "\n").encode()
+
+
+def json_line(value) -> bytes:
+    return (
+        json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+    ).encode()
+
+
+# ---- deterministic tar ----------------------------------------------------------------------------------
+
+BLOCK = tarfile.BLOCKSIZE  # 512
+END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
+
+
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    """A member header that depends only on (name, size, mtime): uid/gid 0, empty user and group names,
+    mode 0644. PAX format, which is plain ustar unless a name is longer than 100 characters."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def tar_padding(size: int) -> bytes:
+    return b"\0" * (-size % BLOCK)
+
+
+class TarStream:
+    """Appends members to a writable binary file, streaming each member's content (never holding it)."""
+
+    def __init__(self, out, mtime: int):
+        self.out, self.mtime, self.size = out, mtime, 0
+
+    def _write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.size += len(data)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._write(tar_header(name, len(data), self.mtime))
+        self._write(data)
+        self._write(tar_padding(len(data)))
+
+    def add_stream(self, name: str, source: BinaryIO, size: int) -> None:
+        self._write(tar_header(name, size, self.mtime))
+        copied = 0
+        while chunk := source.read(COPY_CHUNK):
+            copied += len(chunk)
+            if copied > size:
+                raise OSError(f"{name}: the source grew beyond its recorded size of {size} bytes.")
+            self._write(chunk)
+        if copied != size:
+            raise OSError(f"{name}: read {copied} bytes, expected {size}.")
+        self._write(tar_padding(size))
+
+    def close(self) -> None:
+        self._write(END_OF_ARCHIVE)
+
+
+def tar_chunks(root: Path, names: Iterable[str], mtime: int, prefix: str = "") -> Iterator[bytes]:
+    """A tar of ``root``'s files ``names`` (in that order) as a stream of chunks, for an HTTP response.
+    Each name is checked like a write: nothing outside ``root`` is ever read."""
+    root = root.resolve()
+    for name in names:
+        path = root / safe_relative(name)
+        if not path.resolve().is_relative_to(root):
+            raise UnsafePath(f"{name!r} resolves outside the version folder.")
+        size = os.stat(path).st_size
+        yield tar_header(prefix + name, size, mtime)
+        with open(path, "rb") as source:
+            while chunk := source.read(COPY_CHUNK):
+                yield chunk
+        yield tar_padding(size)
+    yield END_OF_ARCHIVE

@@ -1,0 +1,132 @@
+"""What a format writer receives: the version's images as :class:`Item` records in a stated order, the
+categories, and helpers to copy image bytes with the fewest re-encodings. Writers import nothing from
+Django; they read only the :class:`Context` and write only through ``ctx.folder``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+from export.files import VersionFolder
+
+SPLITS = ("train", "val", "test")
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
+RESIZE_JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class Label:
+    wnid: str
+    posterior: float | None
+    model_version: str
+    candidate_id: int | None
+    direct: bool
+
+
+@dataclass(frozen=True)
+class Box:
+    """One box in pixels of the image as displayed (EXIF orientation applied): ``x1, y1`` inclusive,
+    ``x2, y2`` exclusive, so ``x2 - x1`` is the width (as in PIL's crop and the demo generator)."""
+
+    wnid: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the version with its frozen labels (direct first, by wnid) and boxes."""
+
+    image_id: int
+    file: str  # name in Django storage
+    format: str
+    width: int
+    height: int
+    sha256: str
+    byte_size: int
+    split: str
+    wnid: str  # primary synset: the class folder in the ImageNet layout
+    labels: tuple[Label, ...]
+    boxes: tuple[Box, ...] = ()
+
+
+@dataclass(frozen=True)
+class Category:
+    wnid: str
+    name: str  # first lemma
+    words: str  # ImageNet words.txt style
+    supercategory: str
+    supercategory_wnid: str
+    direct: bool  # false: only present as an implied ancestor
+
+
+@dataclass
+class ImageData:
+    """Bytes to write for one image: a stream of ``size`` bytes, its extension, and its pixel size (which
+    differs from the stored one only under a resize policy; ``scale_boxes`` maps boxes onto it)."""
+
+    stream: BinaryIO
+    size: int
+    ext: str
+    width: int
+    height: int
+    reencoded: bool
+
+    def scale_boxes(self, item: Item) -> tuple[Box, ...]:
+        if (self.width, self.height) == (item.width, item.height):
+            return item.boxes
+        sx, sy = self.width / item.width, self.height / item.height
+        return tuple(
+            Box(b.wnid, round(b.x1 * sx, 2), round(b.y1 * sy, 2), round(b.x2 * sx, 2), round(b.y2 * sy, 2))
+            for b in item.boxes
+        )
+
+
+def resized_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+@dataclass
+class Context:
+    folder: VersionFolder
+    version: dict  # id, name, version, notes, created, snapshot_at, options (canonical JSON values)
+    mtime: int  # for tar headers: the snapshot time, so archives carry no build time
+    categories: list[Category]
+    classes: list[str]  # sorted wnids of the primary classes (ImageNet folders, WebDataset class indices)
+    items: Callable[..., Iterator[Item]]  # items(split=..., order="class" | "shuffle")
+    open_file: Callable[[str], BinaryIO]  # storage name -> binary stream
+    rows: Callable[[str], Iterator[dict]]  # named row streams, e.g. rows("votes") for the votes format
+    max_side: int | None = None  # image size policy: None keeps originals
+    tick: Callable[[int], None] = lambda n: None  # progress: n more items done
+    options: dict = field(default_factory=dict)
+
+    @contextmanager
+    def image(self, item: Item, *, jpeg_only: bool = False) -> Iterator[ImageData]:
+        """The image's bytes: the original, byte for byte, when it can be (JPEG, or any format when the
+        writer accepts it); otherwise one decode and one JPEG encode (EXIF orientation applied)."""
+        width, height = resized_size(item.width, item.height, self.max_side)
+        keep = (width, height) == (item.width, item.height) and (item.format == "JPEG" or not jpeg_only)
+        if keep:
+            with self.open_file(item.file) as stream:
+                yield ImageData(stream, item.byte_size, EXTENSIONS.get(item.format, "bin"), width, height, False)
+            return
+        with self.open_file(item.file) as stream, PILImage.open(stream) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            if im.size != (width, height):
+                im = im.resize((width, height), PILImage.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            im.save(buffer, "JPEG", quality=RESIZE_JPEG_QUALITY, optimize=False, progressive=False)
+        size = buffer.tell()
+        buffer.seek(0)
+        yield ImageData(buffer, size, "jpg", width, height, True)

@@ -1,0 +1,99 @@
+"""ImageNet (ILSVRC CLS-LOC) layout, as torchvision's ImageFolder and the Kaggle ImageNet files expect:
+
+    imagenet/LOC_synset_mapping.txt            "n01440764 tench, Tinca tinca", one class per line, by wnid
+    imagenet/train/<wnid>/<wnid>_<image id>.JPEG
+    imagenet/val/ILSVRC2012_val_00000001.JPEG  numbered 1..N in the version's seeded shuffle order
+    imagenet/test/ILSVRC2012_test_00000001.JPEG
+    imagenet/ILSVRC2012_validation_ground_truth.txt   one 1-based index into LOC_synset_mapping.txt per line
+    imagenet/ILSVRC2012_test_ground_truth.txt
+    imagenet/LOC_train_solution.csv, LOC_val_solution.csv, LOC_test_solution.csv
+                                               "ImageId,PredictionString", groups "wnid xmin ymin xmax ymax"
+    imagenet/Annotations/<split>/[<wnid>/]<image name>.xml   PASCAL VOC, one per image
+
+Each image appears once, under its primary synset (ImageFolder is single-label); the other labels are in the
+COCO and WebDataset exports. LOC_*_solution.csv list the images that have boxes (as ImageNet's do), and the
+VOC files carry one <object> per box: until boxes are collected, both carry none.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from export.formats.base import Box, Context, Item
+
+NAME = "imagenet"
+ROOT = "imagenet"
+VAL_NAME = {"val": "ILSVRC2012_val_{:08d}", "test": "ILSVRC2012_test_{:08d}"}
+GROUND_TRUTH = {"val": "ILSVRC2012_validation_ground_truth.txt", "test": "ILSVRC2012_test_ground_truth.txt"}
+
+
+def write(ctx: Context) -> None:
+    folder = ctx.folder
+    mapping = {c.wnid: c.words for c in ctx.categories}
+    lines = "".join(f"{wnid} {mapping[wnid]}\n" for wnid in ctx.classes)
+    folder.write_bytes(f"{ROOT}/LOC_synset_mapping.txt", lines.encode())
+    index = {wnid: i + 1 for i, wnid in enumerate(ctx.classes)}
+    for split in ("train", "val", "test"):
+        with folder.open(f"{ROOT}/LOC_{split}_solution.csv") as solution:
+            solution.write(b"ImageId,PredictionString\n")
+            if split == "train":
+                items = ctx.items(split=split, order="class")
+                names = ((item, f"{item.wnid}_{item.image_id}", f"{item.wnid}/") for item in items)
+                _write_split(ctx, split, names, solution, truth=None)
+            else:
+                items = ctx.items(split=split, order="shuffle")
+                names = ((item, VAL_NAME[split].format(n), "") for n, item in enumerate(items, start=1))
+                with folder.open(f"{ROOT}/{GROUND_TRUTH[split]}") as truth:
+                    _write_split(ctx, split, names, solution, truth=(truth, index))
+
+
+def _write_split(ctx: Context, split: str, names, solution, truth) -> None:
+    for item, stem, subfolder in names:
+        with ctx.image(item, jpeg_only=True) as data:
+            ctx.folder.copy_stream(f"{ROOT}/{split}/{subfolder}{stem}.JPEG", data.stream)
+            boxes = data.scale_boxes(item)
+            width, height = data.width, data.height
+        ctx.folder.write_bytes(
+            f"{ROOT}/Annotations/{split}/{subfolder}{stem}.xml", voc_xml(item, stem, subfolder, width, height, boxes)
+        )
+        if boxes:
+            solution.write(f"{stem},{prediction_string(boxes)}\n".encode())
+        if truth is not None:
+            out, index = truth
+            out.write(f"{index[item.wnid]}\n".encode())
+        ctx.tick(1)
+
+
+def _coord(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def prediction_string(boxes: tuple[Box, ...]) -> str:
+    """Kaggle's LOC_*_solution format: space-separated groups ``wnid xmin ymin xmax ymax``."""
+    return " ".join(f"{b.wnid} {_coord(b.x1)} {_coord(b.y1)} {_coord(b.x2)} {_coord(b.y2)}" for b in boxes)
+
+
+def voc_xml(item: Item, stem: str, subfolder: str, width: int, height: int, boxes: tuple[Box, ...]) -> bytes:
+    """ImageNet's PASCAL VOC annotation (the files of ILSVRC's Annotations/CLS-LOC)."""
+    folder = subfolder.rstrip("/") or item.split
+    objects = "".join(
+        "\t<object>\n"
+        f"\t\t<name>{escape(b.wnid)}</name>\n"
+        "\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n"
+        "\t\t<bndbox>\n"
+        f"\t\t\t<xmin>{_coord(b.x1)}</xmin>\n\t\t\t<ymin>{_coord(b.y1)}</ymin>\n"
+        f"\t\t\t<xmax>{_coord(b.x2)}</xmax>\n\t\t\t<ymax>{_coord(b.y2)}</ymax>\n"
+        "\t\t</bndbox>\n"
+        "\t</object>\n"
+        for b in boxes
+    )
+    return (
+        "<annotation>\n"
+        f"\t<folder>{escape(folder)}</folder>\n"
+        f"\t<filename>{escape(stem)}</filename>\n"
+        "\t<source>\n\t\t<database>Synsight</database>\n\t</source>\n"
+        f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
+        "\t<segmented>0</segmented>\n"
+        f"{objects}"
+        "</annotation>\n"
+    ).encode()

@@ -1,0 +1,67 @@
+import json
+
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand, CommandError
+
+from export import services
+from export.errors import ExportError
+from export.models import DatasetVersion
+
+
+class Command(BaseCommand):
+    help = (
+        "Create and build a dataset version of one or more campaigns (in this process, with progress), or "
+        "--verify a done version: rebuild it from its snapshot and compare the manifest hash."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", type=int, action="append", dest="campaigns", help="repeatable")
+        parser.add_argument("--name")
+        parser.add_argument("--version", type=int, help="default: one more than the name's latest")
+        parser.add_argument("--notes", default="")
+        parser.add_argument("--user", default="admin", help="the admin or researcher creating it")
+        parser.add_argument("--options", default="{}", help='JSON, e.g. \'{"formats": ["imagenet"]}\'')
+        parser.add_argument("--verify", type=int, metavar="VERSION_ID")
+
+    def handle(self, *args, **opts):
+        if opts["verify"]:
+            return self._verify(opts["verify"])
+        if not opts["name"] or not opts["campaigns"]:
+            raise CommandError("Give --name and at least one --campaign (or --verify VERSION_ID).")
+        try:
+            options = json.loads(opts["options"])
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--options is not JSON: {error}.") from None
+        user = User.objects.filter(username=opts["user"]).first()
+        if user is None:
+            raise CommandError(f"No user {opts['user']!r}.")
+        try:
+            version = services.dataset_version_create(
+                user=user, name=opts["name"], campaign_ids=opts["campaigns"], options=options, notes=opts["notes"],
+                version=opts["version"],
+            )  # fmt: skip
+        except ExportError as error:
+            raise CommandError(error.message) from None
+        # The build was enqueued on commit: with eager Celery it has run already; otherwise run it here.
+        version = services.dataset_version_build(version_id=version.id)
+        if version.status != DatasetVersion.Status.DONE:
+            version.refresh_from_db()
+        if version.status == DatasetVersion.Status.FAILED:
+            raise CommandError(f"Version {version.id} failed: {version.error}")
+        self.stdout.write(
+            f"{version} (id {version.id}): {version.status}, {version.images} images, {version.labels} labels, "
+            f"{version.file_count} files, {version.total_bytes:,} bytes in {services.version_folder(version)}; "
+            f"manifest sha256 {version.manifest_sha256}"
+        )
+
+    def _verify(self, version_id: int):
+        version = DatasetVersion.objects.filter(id=version_id).first()
+        if version is None:
+            raise CommandError(f"No dataset version {version_id}.")
+        try:
+            same, digest = services.dataset_version_verify(version=version)
+        except ExportError as error:
+            raise CommandError(error.message) from None
+        if not same:
+            raise CommandError(f"Rebuilt manifest {digest} differs from the recorded {version.manifest_sha256}.")
+        self.stdout.write(f"{version}: rebuilt byte for byte (manifest sha256 {digest}).")

@@ -1,0 +1,229 @@
+"""Reads for exports: the frozen snapshot of a version as format Items, its categories and classes, the
+votes behind its labels (bounded by the snapshot's high-water mark), and who may see what.
+
+Everything streams: images in batches of ITEM_BATCH through ``.iterator()``, their labels fetched per batch,
+votes merged with labels by candidate id, so no query result is ever held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from itertools import islice
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet
+
+from annotation.models import Campaign, Vote
+from export.formats.base import SPLITS, Box, Category, Item, Label
+from export.models import DatasetImage, DatasetLabel, DatasetVersion
+from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
+from workers.roles import Role
+from workers.services import user_has_role
+
+ITEM_BATCH = 2000
+VOTE_CHUNK = 10_000
+
+
+def user_may_export(user: User) -> bool:
+    return user_has_role(user, Role.ADMIN) or user_has_role(user, Role.RESEARCHER)
+
+
+def versions_visible(*, user: User) -> QuerySet[DatasetVersion]:
+    """Admins see every version; researchers the ones they created; others none."""
+    versions = DatasetVersion.objects.select_related("created_by").order_by("-id")
+    if user_has_role(user, Role.ADMIN):
+        return versions
+    if user_has_role(user, Role.RESEARCHER):
+        return versions.filter(created_by=user)
+    return versions.none()
+
+
+def version_campaigns(*, version: DatasetVersion) -> list[Campaign]:
+    return list(version.campaigns.order_by("id"))
+
+
+def _batched(iterator, size: int):
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def version_boxes(*, version: DatasetVersion, image_ids: list[int]) -> dict[int, list[Box]]:
+    """Boxes of the version's images, by image id. Boxes are not collected yet (issue 10 adds the Box
+    model, and its snapshot table beside DatasetLabel): every image has none until then."""
+    return {}
+
+
+def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterator[Item]:
+    """The images of one split with their labels and boxes. ``order="class"``: by primary wnid, then image
+    id (the ImageNet train folders); ``order="shuffle"``: the seeded shuffle (validation numbering,
+    WebDataset samples)."""
+    keys = ("synset_id", "image_id") if order == "class" else ("shuffle", "image_id")
+    rows = (
+        DatasetImage.objects.filter(version=version, split=SPLITS.index(split))
+        .order_by(*keys)
+        .values_list(
+            "image_id",
+            "image__file",
+            "image__format",
+            "image__width",
+            "image__height",
+            "image__sha256",
+            "image__byte_size",
+            "synset_id",
+        )
+        .iterator(chunk_size=ITEM_BATCH)
+    )
+    for batch in _batched(rows, ITEM_BATCH):
+        ids = [row[0] for row in batch]
+        labels: dict[int, list[Label]] = {}
+        for image_id, synset_id, candidate_id, posterior, model_version, direct in (
+            DatasetLabel.objects.filter(version=version, image_id__in=ids)
+            .order_by("image_id", "-direct", "synset_id")
+            .values_list("image_id", "synset_id", "candidate_id", "posterior", "model_version", "direct")
+        ):
+            label = Label(wnid_from_offset(synset_id), posterior, model_version, candidate_id, direct)
+            labels.setdefault(image_id, []).append(label)
+        boxes = version_boxes(version=version, image_ids=ids)
+        for image_id, file, fmt, width, height, sha256, byte_size, synset_id in batch:
+            yield Item(
+                image_id=image_id, file=file, format=fmt, width=width, height=height, sha256=sha256,
+                byte_size=byte_size, split=split, wnid=wnid_from_offset(synset_id),
+                labels=tuple(labels.get(image_id, ())), boxes=tuple(boxes.get(image_id, ())),
+            )  # fmt: skip
+
+
+def version_classes(*, version: DatasetVersion) -> list[str]:
+    """Sorted wnids of the primary classes (the ImageNet folders)."""
+    ids = DatasetImage.objects.filter(version=version).order_by("synset_id").values_list("synset_id", flat=True)
+    return [wnid_from_offset(i) for i in ids.distinct()]
+
+
+def version_categories(*, version: DatasetVersion) -> list[Category]:
+    """Every labelled synset, by wnid, with its supercategory: the nearest exported ancestor, else its
+    WordNet parent (the lowest offset when it has several)."""
+    labelled = DatasetLabel.objects.filter(version=version).values("synset_id")
+    direct = set(
+        DatasetLabel.objects.filter(version=version, direct=True).values_list("synset_id", flat=True).distinct()
+    )
+    synsets = list(Synset.objects.filter(id__in=labelled).order_by("id"))
+    ids = {s.id for s in synsets}
+    nearest: dict[int, int] = {}
+    for descendant, ancestor in (
+        SynsetClosure.objects.filter(descendant_id__in=ids, ancestor_id__in=ids)
+        .order_by("descendant_id", "distance", "ancestor_id")
+        .values_list("descendant_id", "ancestor_id")
+    ):
+        nearest.setdefault(descendant, ancestor)
+    for child, parent in (
+        SynsetEdge.objects.filter(child_id__in=ids - nearest.keys()).order_by("child_id", "parent_id")
+        .values_list("child_id", "parent_id")
+    ):  # fmt: skip
+        nearest.setdefault(child, parent)
+    names = {s.id: s.lemmas[0] for s in Synset.objects.filter(id__in=set(nearest.values()) | ids)}
+    return [
+        Category(
+            wnid=s.wnid,
+            name=s.lemmas[0],
+            words=s.words,
+            supercategory=names.get(nearest.get(s.id), ""),
+            supercategory_wnid=wnid_from_offset(nearest[s.id]) if s.id in nearest else "",
+            direct=s.id in direct,
+        )
+        for s in synsets
+    ]
+
+
+def worker_code(worker_id: int) -> str:
+    """A stable pseudonym: HMAC-SHA256 of the user id under a key derived from SECRET_KEY."""
+    key = hashlib.sha256(f"synsight.export.worker-code:{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(key, str(worker_id).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _label_candidates(version: DatasetVersion):
+    return DatasetLabel.objects.filter(version=version, direct=True).values("candidate_id")
+
+
+def version_votes_queryset(version: DatasetVersion) -> QuerySet[Vote]:
+    """The votes behind the version's labels that existed at the snapshot (votes are append-only)."""
+    return Vote.objects.filter(candidate_id__in=_label_candidates(version), id__lte=version.vote_high_water)
+
+
+def version_votes(*, version: DatasetVersion) -> Iterator[dict]:
+    rows = (
+        version_votes_queryset(version)
+        .order_by("candidate_id", "id")
+        .values_list(
+            "candidate_id",
+            "candidate__image_id",
+            "candidate__synset_id",
+            "worker_id",
+            "answer",
+            "response_ms",
+            "is_gold",
+            "created",
+        )
+        .iterator(chunk_size=VOTE_CHUNK)
+    )
+    codes: dict[int, str] = {}
+    for candidate_id, image_id, synset_id, worker_id, answer, ms, is_gold, created in rows:
+        if worker_id not in codes:
+            codes[worker_id] = worker_code(worker_id)
+        yield {
+            "candidate_id": candidate_id, "image_id": image_id, "wnid": wnid_from_offset(synset_id),
+            "worker": codes[worker_id], "answer": answer, "response_ms": ms, "is_gold": int(is_gold),
+            "created": created.isoformat().replace("+00:00", "Z"),
+        }  # fmt: skip
+
+
+def version_consensus(*, version: DatasetVersion) -> Iterator[dict]:
+    """One row per direct label with its vote counts: labels and vote aggregates, both by candidate id,
+    merged as they stream."""
+    split_of = DatasetImage.objects.filter(version=version)
+    counts = (
+        version_votes_queryset(version)
+        .filter(is_gold=False)
+        .values("candidate_id")
+        .annotate(
+            votes=Count("id", filter=Q(answer__lt=2)),
+            yes=Count("id", filter=Q(answer=1)),
+            no=Count("id", filter=Q(answer=0)),
+            cant_tell=Count("id", filter=Q(answer=2)),
+            workers=Count("worker_id", distinct=True),
+        )
+        .order_by("candidate_id")
+        .iterator(chunk_size=VOTE_CHUNK)
+    )
+    pending = next(counts, None)
+    labels = (
+        DatasetLabel.objects.filter(version=version, direct=True)
+        .order_by("candidate_id")
+        .values_list("candidate_id", "image_id", "synset_id", "posterior", "model_version")
+        .iterator(chunk_size=ITEM_BATCH)
+    )
+    for batch in _batched(labels, ITEM_BATCH):
+        splits = dict(split_of.filter(image_id__in={row[1] for row in batch}).values_list("image_id", "split"))
+        for candidate_id, image_id, synset_id, posterior, model_version in batch:
+            while pending is not None and pending["candidate_id"] < candidate_id:
+                pending = next(counts, None)
+            tally = pending if pending is not None and pending["candidate_id"] == candidate_id else {}
+            yield {
+                "candidate_id": candidate_id, "image_id": image_id, "wnid": wnid_from_offset(synset_id),
+                "split": SPLITS[splits[image_id]], "posterior": posterior, "model_version": model_version,
+                **{k: tally.get(k, 0) for k in ("votes", "yes", "no", "cant_tell", "workers")},
+            }  # fmt: skip
+
+
+def version_rows(*, version: DatasetVersion, name: str) -> Iterator[dict]:
+    if name == "votes":
+        return version_votes(version=version)
+    if name == "consensus":
+        return version_consensus(version=version)
+    raise KeyError(name)
+
+
+def split_counts(*, version: DatasetVersion) -> dict[str, int]:
+    counts = dict(DatasetImage.objects.filter(version=version).values_list("split").annotate(n=Count("id")))
+    return {name: counts.get(i, 0) for i, name in enumerate(SPLITS)}
