@@ -51,3 +51,16 @@ def expire_leases() -> int:
     from annotation.services.hits import hits_expire
 
     return hits_expire(limit=5000)
+
+
+@shared_task
+def box_jobs_enter_all() -> int:
+    """Periodic (Celery beat): accepted candidates of boxes-enabled running campaigns enter the box pipeline;
+    expired box task leases go back to the queue."""
+    from annotation.services.boxes import box_jobs_enter, box_tasks_expire
+
+    entered = sum(
+        box_jobs_enter(campaign=c) for c in Campaign.objects.filter(state=Campaign.State.RUNNING, boxes_enabled=True)
+    )
+    box_tasks_expire(limit=5000)
+    return entered

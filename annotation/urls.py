@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation.api import hits
+from annotation.api import boxes, hits
 
 urlpatterns = [
     path("campaigns/<int:campaign_id>/hits/next/", hits.NextHitApi.as_view(), name="hit-next"),
@@ -8,4 +8,6 @@ urlpatterns = [
     path("hits/<int:hit_id>/submit/", hits.SubmitHitApi.as_view(), name="hit-submit"),
     path("quizzes/<int:attempt_id>/submit/", hits.QuizSubmitApi.as_view(), name="quiz-submit"),
     path("me/", hits.ProfileApi.as_view(), name="worker-profile"),
+    path("campaigns/<int:campaign_id>/boxes/<str:kind>/next/", boxes.NextBoxTaskApi.as_view(), name="box-task-next"),
+    path("box-tasks/<int:task_id>/submit/", boxes.SubmitBoxTaskApi.as_view(), name="box-task-submit"),
 ]

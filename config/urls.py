@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("annotation.api.images")),
     path("", include("annotation.urls")),
     path("", include("workers.urls")),
+    path("", include("export.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -36,6 +36,7 @@ class Campaign(models.Model):
     quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     quiz_retry_seconds = models.PositiveIntegerField(default=600)
     created = models.DateTimeField(auto_now_add=True)
+    boxes_enabled = models.BooleanField(default=False, help_text="Accepted candidates enter the box pipeline.")
     # Consensus model state, written by the refit job (annotation.services.consensus.campaign_refit).
     prior_present = models.FloatField(default=0.5, help_text="share of candidates that show their synset")
     model_version = models.CharField(max_length=40, blank=True)

@@ -1,0 +1,143 @@
+"""The box task REST endpoints: next and submit, with every kind of bad input answered 4xx with a sentence
+and nothing stored."""
+
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotation.models import Box, BoxAnswer, BoxJob, BoxTask
+from tests.annotation.boxes.conftest import key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_for():
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
+
+
+def lease(client, campaign, kind="draw"):
+    response = client.post(f"/api/v1/campaigns/{campaign.id}/boxes/{kind}/next/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_next_draw_task_shows_images_with_size_and_accepted_boxes(box_campaign, crowd, client_for):
+    data = lease(client_for(crowd[0]), box_campaign)
+    assert data["kind"] == "draw"
+    assert data["synset"]["lemmas"][0] == "circle"
+    assert len(data["items"]) == 3
+    assert {(i["image"]["width"], i["image"]["height"], len(i["boxes"])) for i in data["items"]} == {(640, 480, 0)}
+
+
+def test_submitting_a_box_stores_it_in_image_pixels(box_campaign, crowd, client_for):
+    client = client_for(crowd[0])
+    data = lease(client, box_campaign)
+    answers = [{"item": i["id"], "answer": "box", "boxes": [[0, 0, 640, 480]], "ms": 9000} for i in data["items"]]
+    answers[1] = {"item": data["items"][1]["id"], "answer": "box", "boxes": [{"x1": 5, "y1": 6, "x2": 7, "y2": 8}]}
+    response = client.post(f"/api/v1/box-tasks/{data['id']}/submit/", {"idempotency_key": key(), "answers": answers},
+                           format="json")  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert response.json()["answers"] == 3
+    assert sorted(Box.objects.values_list("x1", "y1", "x2", "y2")) == [(0, 0, 640, 480), (0, 0, 640, 480), (5, 6, 7, 8)]
+
+
+BAD = [
+    ([-1, 0, 10, 10], "outside the 640×480 image"),
+    ([0, 0, 641, 10], "outside the 640×480 image"),
+    ([10, 10, 10, 20], "has no area"),
+    ([10, 20, 5, 30], "has no area"),
+    ([1.5, 0, 10, 10], "whole pixel"),
+    (["1", 0, 10, 10], "must be a number"),
+    ([True, 0, 10, 10], "must be a number"),
+    ([0, 0, 10], "A box is"),
+    ({"x1": 0, "y1": 0, "x2": 5}, "exactly the keys"),
+]
+
+
+@pytest.mark.parametrize(("box", "message"), BAD)
+def test_a_bad_box_is_refused_with_a_sentence_and_nothing_is_stored(box_campaign, crowd, client_for, box, message):
+    client = client_for(crowd[0])
+    data = lease(client, box_campaign)
+    answers = [{"item": i["id"], "answer": "box", "boxes": [[1, 1, 20, 20]], "ms": 1} for i in data["items"]]
+    answers[-1]["boxes"] = [box]
+    response = client.post(f"/api/v1/box-tasks/{data['id']}/submit/", {"idempotency_key": key(), "answers": answers},
+                           format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert response.json()["code"] == "invalid"
+    assert (Box.objects.count(), BoxAnswer.objects.count()) == (0, 0)
+    assert BoxTask.objects.get(id=data["id"]).status == "open"
+    assert set(BoxJob.objects.values_list("state", "draw_pending")) == {("draw", 1)}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda a: a[0].update(boxes=[[1, 1, 5, 5], [6, 6, 9, 9]]), "Draw exactly one box per image"),
+        (lambda a: a[0].update(item=999_999), "is not part of task"),
+        (lambda a: a.append(dict(a[0])), "answered twice"),
+        (lambda a: a.pop(), "have no answer"),
+        (lambda a: a[0].update(answer="no_more"), "carries 1 box"),
+        (lambda a: a[0].update(answer="maybe"), "answer must be one of"),
+        (lambda a: a[0].update(ms=-1), "ms must be"),
+    ],
+)
+def test_answers_for_other_images_too_many_boxes_and_gaps_are_refused(box_campaign, crowd, client_for, mutate, message):
+    client = client_for(crowd[0])
+    data = lease(client, box_campaign)
+    answers = [{"item": i["id"], "answer": "box", "boxes": [[1, 1, 20, 20]], "ms": 1} for i in data["items"]]
+    mutate(answers)
+    response = client.post(f"/api/v1/box-tasks/{data['id']}/submit/", {"idempotency_key": key(), "answers": answers},
+                           format="json")  # fmt: skip
+    assert response.status_code == 400, response.content
+    assert message in response.json()["detail"]
+    assert (Box.objects.count(), BoxAnswer.objects.count()) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        '{"idempotency_key": "abcdefgh", "answers": [{"item": 1, "answer": "box", "boxes": [[NaN, 0, 1, 1]]}]}',
+        '{"idempotency_key": "abcdefgh", "answers": [{"item": 1, "answer": "box", "boxes": [[Infinity, 0, 1, 1]]}]}',
+        '{"idempotency_key": "abcdefgh", "answers": "all"}',
+        "[]",
+    ],
+)
+def test_malformed_json_and_non_finite_numbers_are_400(box_campaign, crowd, client_for, body):
+    client = client_for(crowd[0])
+    data = lease(client, box_campaign)
+    response = client.post(f"/api/v1/box-tasks/{data['id']}/submit/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+    assert (Box.objects.count(), BoxAnswer.objects.count()) == (0, 0)
+
+
+def test_someone_elses_task_is_404_and_anonymous_is_refused(box_campaign, crowd, client_for):
+    data = lease(client_for(crowd[0]), box_campaign)
+    body = {"idempotency_key": key(), "answers": []}
+    response = client_for(crowd[1]).post(f"/api/v1/box-tasks/{data['id']}/submit/", body, format="json")
+    assert response.status_code == 404
+    assert APIClient().post(f"/api/v1/campaigns/{box_campaign.id}/boxes/draw/next/").status_code in (401, 403)
+
+
+def test_unknown_kind_and_campaign_without_boxes(box_campaign, crowd, client_for):
+    client = client_for(crowd[0])
+    assert client.post(f"/api/v1/campaigns/{box_campaign.id}/boxes/paint/next/").status_code == 404
+    box_campaign.boxes_enabled = False
+    box_campaign.save()
+    response = client.post(f"/api/v1/campaigns/{box_campaign.id}/boxes/draw/next/")
+    assert response.status_code == 409
+    assert "does not collect boxes" in json.loads(response.content)["detail"]
+
+
+def test_no_work_is_204(box_campaign, crowd, client_for):
+    client = client_for(crowd[0])
+    assert client.post(f"/api/v1/campaigns/{box_campaign.id}/boxes/quality/next/").status_code == 204
