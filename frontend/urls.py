@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
-from frontend import views
+from frontend import views, views_boxes
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,6 +12,8 @@ urlpatterns = [
     path("work/", views.work_home, name="work-home"),
     path("work/<int:campaign_id>/", views.label, name="label"),
     path("work/<int:campaign_id>/quiz/", views.quiz, name="quiz"),
+    path("work/<int:campaign_id>/boxes/draw/", views_boxes.box_draw, name="box-draw"),
+    path("work/<int:campaign_id>/boxes/<str:kind>/", views_boxes.box_verify, name="box-verify"),
     path("accounts/signup/", views.signup, name="signup"),
     path(
         "accounts/login/",

@@ -1,0 +1,99 @@
+"""Box work in Debian's Chromium against the live server: a worker draws a box with the mouse and it is
+stored in image pixels exactly; another worker judges it on the quality grid."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from annotation.models import Box, BoxAnswer, BoxJob, Candidate
+from annotation.services.campaigns import campaign_create, campaign_set_state
+from tests.annotation.hits.conftest import qualify
+from workers.roles import Role
+from workers.services import account_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CIRCLE = "n13873502"
+
+
+@pytest.fixture
+def box_campaign(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DATA_DIR = tmp_path
+    call_command("make_demo_images", "--per-synset", "4", "--no-progress", stdout=StringIO(), stderr=StringIO())
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(
+        owner=researcher, name="Circles", wnids=[CIRCLE], boxes_enabled=True, gold_rate=0.0, images_per_hit=6
+    )
+    first_two = Candidate.objects.filter(synset_id=int(CIRCLE[1:])).order_by("id")[:2]
+    Candidate.objects.filter(id__in=[c.id for c in first_two]).update(state=Candidate.State.ACCEPTED)
+    return campaign_set_state(campaign=campaign, state="running")
+
+
+def sign_in(page, url, username):
+    user = account_create(username=username, password="a-long-pass-phrase-9", role=Role.WORKER)
+    page.goto(f"{url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("a-long-pass-phrase-9")
+    page.locator("main").get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile("/accounts/login/"))
+    return user
+
+
+def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_the_grid(
+    live_server, browser, box_campaign
+):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    alice = sign_in(page, live_server.url, "alice")
+    qualify(alice, box_campaign)
+    page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/draw/")
+    expect(page.locator("#synset-name")).to_have_text("circle")
+    expect(page.locator("#count")).to_have_text("2")
+    canvas = page.locator("#canvas")
+    expect(canvas).to_have_attribute("data-ready", re.compile(r"\d+"))
+    rect = canvas.bounding_box()
+    start = (rect["x"] + 37.0, rect["y"] + 29.0)
+    end = (rect["x"] + 211.0, rect["y"] + 163.0)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(rect["x"] + 120, rect["y"] + 90, steps=4)
+    page.mouse.move(*end, steps=4)
+    page.mouse.up()
+    expect(page.locator("#status")).to_contain_text("press Enter")
+    page.keyboard.press("Enter")  # confirm the box on image 1
+    expect(page.locator("#position")).to_have_text("2")
+    page.keyboard.press("x")  # image 2: not present
+    expect(page.locator("#done-count")).to_have_text("1")
+
+    box = Box.objects.get()
+    shown = box.candidate.image
+    scale = rect["width"] / shown.width  # CSS px per image px
+    assert rect["height"] / shown.height == pytest.approx(scale, rel=0.01)
+    expected = [round((start[0] - rect["x"]) / scale), round((start[1] - rect["y"]) / scale),
+                round((end[0] - rect["x"]) / scale), round((end[1] - rect["y"]) / scale)]  # fmt: skip
+    assert [box.x1, box.y1, box.x2, box.y2] == expected
+    assert (box.state, box.drawn_by_id) == ("verifying", alice.id)
+    assert set(BoxJob.objects.values_list("state", flat=True)) == {"quality", "draw"}
+    context.close()
+
+    # Another worker judges the box on the quality grid: yes with the keyboard.
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    bob = sign_in(page, live_server.url, "bob")
+    qualify(bob, box_campaign)
+    page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/quality/")
+    expect(page.locator("#grid .tile")).to_have_count(1)
+    expect(page.locator("#grid .tile .ov")).to_have_count(1)
+    page.keyboard.press("1")
+    expect(page.locator("#grid .tile.marked")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.locator("#done-count")).to_have_text("1")
+    assert list(BoxAnswer.objects.filter(kind="quality").values_list("worker__username", "answer", "box_id")) == [
+        ("bob", 1, box.id)
+    ]
+    context.close()
