@@ -55,20 +55,18 @@ def _payload(version: DatasetVersion, request) -> dict:
     }
 
 
-VersionSerializer = inline_serializer(
-    "DatasetVersion",
-    {
-        "id": serializers.IntegerField(),
-        "name": serializers.CharField(),
-        "version": serializers.IntegerField(),
-        "status": serializers.ChoiceField(DatasetVersion.Status.choices),
-        "progress": serializers.FloatField(),
-        "phase": serializers.CharField(),
-        "manifest_sha256": serializers.CharField(),
-        "url": serializers.URLField(),
-        "download_url": serializers.URLField(allow_null=True),
-    },
-)
+VERSION_FIELDS = {
+    "id": serializers.IntegerField(),
+    "name": serializers.CharField(),
+    "version": serializers.IntegerField(),
+    "status": serializers.ChoiceField(DatasetVersion.Status.choices),
+    "progress": serializers.FloatField(),
+    "phase": serializers.CharField(),
+    "manifest_sha256": serializers.CharField(),
+    "url": serializers.URLField(),
+    "download_url": serializers.URLField(allow_null=True),
+}
+VersionSerializer = inline_serializer("DatasetVersion", VERSION_FIELDS)
 
 
 class DatasetListApi(APIView):
@@ -83,7 +81,7 @@ class DatasetListApi(APIView):
         campaigns = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=100)
         options = serializers.DictField(required=False, default=dict)
 
-    @extend_schema(responses=VersionSerializer(many=True))
+    @extend_schema(responses=inline_serializer("DatasetVersionList", VERSION_FIELDS, many=True))
     def get(self, request):
         versions = selectors.versions_visible(user=request.user).prefetch_related("campaigns")[:200]
         return Response([_payload(v, request) for v in versions])

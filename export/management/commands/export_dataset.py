@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--campaign", type=int, action="append", dest="campaigns", help="repeatable")
         parser.add_argument("--name")
-        parser.add_argument("--version", type=int, help="default: one more than the name's latest")
+        parser.add_argument("--dataset-version", type=int, help="default: one more than the name's latest")
         parser.add_argument("--notes", default="")
         parser.add_argument("--user", default="admin", help="the admin or researcher creating it")
         parser.add_argument("--options", default="{}", help='JSON, e.g. \'{"formats": ["imagenet"]}\'')
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         try:
             version = services.dataset_version_create(
                 user=user, name=opts["name"], campaign_ids=opts["campaigns"], options=options, notes=opts["notes"],
-                version=opts["version"],
+                version=opts["dataset_version"],
             )  # fmt: skip
         except ExportError as error:
             raise CommandError(error.message) from None

@@ -1,0 +1,156 @@
+"""The dataset API: 202 and polling, a streamed tar download, and who may do what (named actors; on every
+denial, nothing is created)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+from rest_framework.test import APIClient
+
+from export.models import DatasetImage, DatasetLabel, DatasetVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def body(campaign, **extra) -> dict:
+    return {"name": "shapes", "campaigns": [campaign.id], "options": {"formats": ["imagenet", "votes"]}, **extra}
+
+
+def assert_nothing_created() -> None:
+    assert DatasetVersion.objects.count() == 0
+    assert DatasetImage.objects.count() == DatasetLabel.objects.count() == 0
+
+
+def test_admin_creates_polls_and_downloads_a_byte_identical_tar(
+    campaign, admin, export_root, django_capture_on_commit_callbacks
+) -> None:
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post("/api/v1/datasets/", body(campaign, notes="first"), format="json")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["version"]) == ("pending", 1)
+    assert len(callbacks) == 1
+    status = client.get(response.json()["url"]).json()
+    assert (status["status"], status["progress"], status["phase"]) == ("done", 1.0, "done")
+    assert status["options"]["formats"] == ["imagenet", "votes"]
+    assert status["campaigns"] == [campaign.id]
+
+    download = client.get(status["download_url"])
+    assert download.status_code == 200 and download["Content-Type"] == "application/x-tar"
+    data = b"".join(download.streaming_content)
+    assert b"".join(client.get(status["download_url"]).streaming_content) == data  # deterministic
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+        assert {m.mtime for m in members} == {int(DatasetVersion.objects.get().snapshot_at.timestamp())}
+        assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
+        manifest = json.loads(tar.extractfile(f"dataset-{status['id']}/manifest.json").read())
+        names = [m.name for m in members]
+        assert names == [f"dataset-{status['id']}/{f['path']}" for f in manifest["files"]] + [
+            f"dataset-{status['id']}/manifest.json"
+        ]
+        for entry in manifest["files"]:
+            content = tar.extractfile(f"dataset-{status['id']}/{entry['path']}").read()
+            assert hashlib.sha256(content).hexdigest() == entry["sha256"]
+    assert (
+        hashlib.sha256(json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n").hexdigest()
+        == status["manifest_sha256"]
+    )
+
+    listing = client.get("/api/v1/datasets/").json()
+    assert [v["id"] for v in listing] == [status["id"]]
+
+
+def test_researcher_exports_own_campaign_and_next_version_number(
+    campaign, researcher, django_capture_on_commit_callbacks
+) -> None:
+    client = client_for(researcher)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/api/v1/datasets/", body(campaign), format="json")
+        second = client.post("/api/v1/datasets/", body(campaign), format="json")
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+
+
+@pytest.mark.parametrize("actor", ["anonymous", "worker"])
+def test_anonymous_and_workers_may_not_create(campaign, worker, actor) -> None:
+    client = client_for(None if actor == "anonymous" else worker)
+    response = client.post("/api/v1/datasets/", body(campaign), format="json")
+    assert response.status_code == (401 if actor == "anonymous" else 403)
+    if actor == "worker":
+        assert response.json() == {
+            "detail": "Only admins, and researchers for their own campaigns, may create or read dataset versions.",
+            "code": "permission_denied",
+        }
+    else:
+        assert response.json()["code"] == "not_authenticated"
+    assert_nothing_created()
+
+
+def test_researcher_may_not_export_someone_elses_campaign(campaign, other_researcher) -> None:
+    response = client_for(other_researcher).post("/api/v1/datasets/", body(campaign), format="json")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "Researchers may export only their own campaigns; ask an admin for the others.",
+        "code": "forbidden",
+    }
+    assert_nothing_created()
+
+
+def test_researcher_cannot_see_someone_elses_version(
+    campaign, admin, other_researcher, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client_for(admin).post("/api/v1/datasets/", body(campaign), format="json").json()
+    other = client_for(other_researcher)
+    assert other.get(f"/api/v1/datasets/{created['id']}/").status_code == 404
+    assert other.get(f"/api/v1/datasets/{created['id']}/download/").status_code == 404
+    assert other.get("/api/v1/datasets/").json() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "sentence"),
+    [
+        ({"split": {"train": 0.5, "val": 0.1, "test": 0.1}},
+         "The split fractions must add up to 1; they add up to 0.7."),
+        ({"formats": ["tfrecord"]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"synsets": ["n02084071"]}, "n02084071 is not a synset of the chosen campaigns."),
+        ({"image_size": {"policy": "resized", "max_side": 4}},
+         "image_size.max_side must be a whole number from 16 to 8192; got 4."),
+        ({"colour": "blue"}, "Unknown option 'colour'; known: synsets, min_confidence, include_ancestors, split, "
+                             "image_size, formats, shard_max_images, shard_max_bytes."),
+    ],
+)  # fmt: skip
+def test_bad_options_answer_400_with_a_sentence_and_create_nothing(campaign, admin, options, sentence) -> None:
+    response = client_for(admin).post("/api/v1/datasets/", {**body(campaign), "options": options}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": sentence, "code": "invalid"}
+    assert_nothing_created()
+
+
+def test_an_existing_version_number_is_a_conflict(campaign, admin, django_capture_on_commit_callbacks) -> None:
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/api/v1/datasets/", body(campaign, version=3), format="json").status_code == 202
+    response = client.post("/api/v1/datasets/", body(campaign, version=3), format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "shapes v3 exists already; versions are immutable, create a new one."
+    assert DatasetVersion.objects.count() == 1
+
+
+def test_download_of_an_unfinished_version_is_refused(campaign, admin) -> None:
+    client = client_for(admin)
+    created = client.post("/api/v1/datasets/", body(campaign), format="json").json()  # job not run: pending
+    response = client.get(f"/api/v1/datasets/{created['id']}/download/")
+    assert response.status_code == 403
+    assert response.json()["detail"] == f"Version {created['id']} is pending; only a done version downloads."

@@ -1,0 +1,137 @@
+"""Path safety of the version folder, deterministic tar headers, and the writers' handling of boxes and of
+the resize policy (boxes are an optional input: today's snapshot has none, issue 10 brings them)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import xml.etree.ElementTree as ET
+
+import pytest
+from PIL import Image as PILImage
+from pycocotools.coco import COCO
+
+from annotation.models import Image
+from export import selectors, services
+from export.files import TarStream, UnsafePath, VersionFolder, safe_relative, tar_chunks
+from export.formats.base import Box
+from export.models import DatasetImage
+from tests.export.conftest import build
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escape.txt", "/etc/passwd", "a/../../b", "a//b", "", ".", "a/./b", "a\\b", "a\x00b", "~/x", "a b", "ü.txt"],
+)
+def test_unsafe_names_are_refused(tmp_path, name) -> None:
+    folder = VersionFolder(tmp_path / "version")
+    with pytest.raises(UnsafePath):
+        folder.write_bytes(name, b"x")
+    with pytest.raises(UnsafePath):
+        safe_relative(name)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["version"]
+
+
+def test_a_symlink_out_of_the_folder_is_refused(tmp_path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = VersionFolder(tmp_path / "version")
+    (folder.root / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePath):
+        folder.write_bytes("link/evil.txt", b"x")
+    (folder.root / "file").symlink_to(outside / "target")
+    with pytest.raises(UnsafePath):
+        folder.write_bytes("file", b"x")
+    assert list(outside.iterdir()) == []
+    with pytest.raises(UnsafePath):
+        list(tar_chunks(folder.root, ["link/../../outside"], 0))
+
+
+def test_a_name_is_written_once(tmp_path) -> None:
+    folder = VersionFolder(tmp_path / "v")
+    folder.write_bytes("a/b.txt", b"one")
+    with pytest.raises(FileExistsError):
+        folder.write_bytes("a/b.txt", b"two")
+    assert [(r.path, r.size) for r in folder.records] == [("a/b.txt", 3)]
+
+
+def test_tar_members_have_fixed_headers_and_stream(tmp_path) -> None:
+    out = io.BytesIO()
+    tar = TarStream(out, mtime=1_700_000_000)
+    tar.add_bytes("x.json", b"{}")
+    tar.add_stream("y.jpg", io.BytesIO(b"\xff" * 1000), 1000)
+    tar.close()
+    again = io.BytesIO()
+    tar = TarStream(again, mtime=1_700_000_000)
+    tar.add_bytes("x.json", b"{}")
+    tar.add_stream("y.jpg", io.BytesIO(b"\xff" * 1000), 1000)
+    tar.close()
+    assert out.getvalue() == again.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as reader:
+        assert [(m.name, m.size, m.mtime, m.uid, m.uname, m.mode) for m in reader] == [
+            ("x.json", 2, 1_700_000_000, 0, "", 0o644),
+            ("y.jpg", 1000, 1_700_000_000, 0, "", 0o644),
+        ]
+    with pytest.raises(OSError, match="expected 5"):
+        TarStream(io.BytesIO(), 0).add_stream("z", io.BytesIO(b"abc"), 5)
+
+
+@pytest.mark.django_db
+def test_boxes_reach_voc_loc_csv_coco_and_webdataset(
+    campaign, admin, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    def boxes(*, version, image_ids):
+        rows = DatasetImage.objects.filter(version=version, image_id__in=image_ids).values_list("image_id", "synset_id")
+        return {i: [Box(f"n{s:08d}", 10, 20, 110, 70), Box(f"n{s:08d}", 0, 0, 5, 5)] for i, s in rows}
+
+    monkeypatch.setattr(selectors, "version_boxes", boxes)
+    version = build(admin, campaign, capture=django_capture_on_commit_callbacks)
+    root = services.version_folder(version)
+    val = (root / "imagenet/LOC_val_solution.csv").read_text().splitlines()
+    assert val[0] == "ImageId,PredictionString"
+    stem, groups = val[1].split(",")
+    assert stem == "ILSVRC2012_val_00000001"
+    wnid = groups.split()[0]
+    assert groups == f"{wnid} 10 20 110 70 {wnid} 0 0 5 5"
+    xml = ET.parse(root / "imagenet/Annotations/val/ILSVRC2012_val_00000001.xml").getroot()
+    assert [(o.findtext("name"), o.findtext("bndbox/xmin"), o.findtext("bndbox/ymax")) for o in xml.iter("object")] == [
+        (wnid, "10", "70"),
+        (wnid, "0", "5"),
+    ]
+    coco = COCO(str(root / "coco/annotations/instances_train.json"))
+    image_id = coco.getImgIds()[0]
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
+    assert [(a["bbox"], a["area"]) for a in anns] == [([10, 20, 100, 50], 5000), ([0, 0, 5, 5], 25)]
+    assert (
+        coco.loadCats(anns[0]["category_id"])[0]["wnid"]
+        == f"n{DatasetImage.objects.get(version=version, image_id=image_id).synset_id:08d}"
+    )
+    with tarfile.open(root / "webdataset/train-000000.tar") as shard:
+        meta = json.loads(shard.extractfile(next(m for m in shard if m.name.endswith(".json"))).read())
+    assert meta["boxes"][0][1:] == [10, 20, 110, 70]
+
+
+@pytest.mark.django_db
+def test_resized_policy_reencodes_once_and_scales_boxes(
+    campaign, admin, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    monkeypatch.setattr(
+        selectors,
+        "version_boxes",
+        lambda *, version, image_ids: {i: [Box("n13873502", 0, 0, 256, 128)] for i in image_ids},
+    )
+    version = build(admin, campaign, options={"image_size": {"policy": "resized", "max_side": 128},
+                                              "formats": ["imagenet", "coco"]},
+                    capture=django_capture_on_commit_callbacks)  # fmt: skip
+    root = services.version_folder(version)
+    coco = json.loads((root / "coco/annotations/instances_train.json").read_text())
+    for image, ann in zip(coco["images"], coco["annotations"], strict=True):
+        assert max(image["width"], image["height"]) == 128
+        assert image["file_name"].endswith(".jpg")
+        with PILImage.open(root / "coco/train" / image["file_name"]) as im:
+            assert im.size == (image["width"], image["height"]) and im.format == "JPEG"
+        original = Image.objects.get(id=image["id"])
+        assert max(original.width, original.height) > 128
+        sx, sy = image["width"] / original.width, image["height"] / original.height
+        assert ann["bbox"] == [0, 0, round(256 * sx, 2), round(128 * sy, 2)]
