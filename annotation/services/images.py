@@ -280,7 +280,7 @@ def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
             reason = f"{what}; this copy is larger, but that candidate is already being labelled, so it stays."
             return _item(work, inc, Outcome.NEAR_DUPLICATE, "near_duplicate", reason, near)
         image = existing or _image_create(result, inc.data, work)
-        del work.candidates[near.image_id]
+        work.candidates.pop(near.image_id, None)  # absent when the match came from an earlier chunk
         if (gone := _replace_image(near, image, work.batch)) is not None:
             work.images.pop(gone.sha256, None)
         work.candidates[image.id] = near
