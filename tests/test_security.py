@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    # (browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment never would)
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), SYNSIGHT_DATA_DIR=str(tmp_path))
 
     result = subprocess.run(
