@@ -66,11 +66,16 @@ class _HashingSink:
 
 
 class _OpenFile:
-    def __init__(self, folder: VersionFolder, name: str, target: Path):
+    def __init__(self, folder: VersionFolder, name: str, target: str):
         self._folder, self._name, self._target = folder, name, target
 
     def __enter__(self) -> _HashingSink:
-        self._raw = open(self._target, "xb")  # never overwrite: a name is written once per build
+        try:
+            self._raw = open(self._target, "xb")  # never overwrite: a name is written once per build
+        except FileExistsError:
+            if os.path.islink(self._target):
+                raise UnsafePath(f"{self._name!r} is a symbolic link.") from None
+            raise
         self._sink = _HashingSink(self._raw)
         return self._sink
 
@@ -86,21 +91,23 @@ class VersionFolder:
     def __init__(self, root: Path):
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
+        self._root_str = str(self.root)
         self.records: list[FileRecord] = []
-        self._made: set[Path] = {self.root}
+        self._made: set[str] = {""}
 
-    def path(self, name: str) -> Path:
+    def path(self, name: str) -> str:
         """The absolute path for a relative ``name``; UnsafePath for anything that could escape."""
-        target = self.root / safe_relative(name)
-        parent = target.parent
+        safe_relative(name)
+        parent, _, _ = name.rpartition("/")
         if parent not in self._made:
-            parent.mkdir(parents=True, exist_ok=True)
-            if not parent.resolve().is_relative_to(self.root):  # a symlinked folder pointing outside
+            folder = self.root / parent
+            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.resolve().is_relative_to(self.root):  # a symlinked folder pointing outside
                 raise UnsafePath(f"{name!r} resolves outside the version folder.")
             self._made.add(parent)
-        if target.is_symlink():
-            raise UnsafePath(f"{name!r} is a symbolic link.")
-        return target
+        # No symlink check needed for the file itself: it is opened with O_CREAT|O_EXCL ("xb"), which
+        # refuses any existing path, a symbolic link included.
+        return f"{self._root_str}/{name}"
 
     def open(self, name: str) -> _OpenFile:
         """``with folder.open("a/b.txt") as out: out.write(b"...")`` — hashed, recorded, never overwritten."""
@@ -117,6 +124,14 @@ class VersionFolder:
         with self.open(name) as out:
             shutil.copyfileobj(source, out, COPY_CHUNK)
 
+    def write_manifest(self, name: str = "manifest.json") -> dict:
+        """Write the manifest of every file so far (not itself): canonical JSON, one file per line."""
+        manifest = self.manifest()
+        head = {k: v for k, v in manifest.items() if k != "files"}
+        lines = ",\n".join(_compact(entry) for entry in manifest["files"])
+        self.write_bytes(name, f'{_compact(head)[:-1]},"files":[\n{lines}\n]}}\n'.encode())
+        return manifest
+
     def manifest(self) -> dict:
         files = sorted(self.records, key=lambda r: r.path)
         return {
@@ -132,6 +147,10 @@ def json_bytes(value) -> bytes:
     return (json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, indent=1) + "\n").encode()
 
 
+def _compact(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def json_line(value) -> bytes:
     return (
         json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
@@ -144,15 +163,34 @@ BLOCK = tarfile.BLOCKSIZE  # 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 
 
-def tar_header(name: str, size: int, mtime: int) -> bytes:
-    """A member header that depends only on (name, size, mtime): uid/gid 0, empty user and group names,
-    mode 0644. PAX format, which is plain ustar unless a name is longer than 100 characters."""
+def _tarfile_header(name: str, size: int, mtime: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = size, mtime, 0o644
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.type = tarfile.REGTYPE
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+# The constant parts of a ustar header as tarfile writes it for our members: mode 0644, uid/gid 0, regular
+# file, "ustar\0" "00", no user or group names, no device numbers.
+_MODE_IDS = b"0000644\0" + b"0000000\0" * 2
+_AFTER_CHKSUM = b"0" + b"\0" * 100 + b"ustar\x0000" + b"\0" * 64 + b"\0" * 16 + b"\0" * 167
+_CONSTANT_SUM = sum(_AFTER_CHKSUM) + 8 * 32  # the checksum field counts as eight spaces
+_MAX_OCTAL_SIZE = 8**11 - 1
+
+
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    """A member header that depends only on (name, size, mtime): uid/gid 0, empty user and group names,
+    mode 0644 — the bytes tarfile writes in PAX format (plain ustar unless a name is longer than 100 bytes
+    or not ASCII, when tarfile's own writer adds the PAX record). Built directly for the common case:
+    tarfile's general writer cost half the time of a WebDataset export."""
+    encoded = name.encode("ascii", "replace")
+    if len(encoded) > 100 or not name.isascii() or size > _MAX_OCTAL_SIZE or not 0 <= mtime < 8**11:
+        return _tarfile_header(name, size, mtime)
+    head = encoded.ljust(100, b"\0") + _MODE_IDS + b"%011o\0%011o\0" % (size, mtime)
+    checksum = sum(head) + _CONSTANT_SUM
+    return head + b"%06o\0 " % checksum + _AFTER_CHKSUM
 
 
 def tar_padding(size: int) -> bytes:
@@ -170,9 +208,7 @@ class TarStream:
         self.size += len(data)
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        self._write(tar_header(name, len(data), self.mtime))
-        self._write(data)
-        self._write(tar_padding(len(data)))
+        self._write(tar_header(name, len(data), self.mtime) + data + tar_padding(len(data)))
 
     def add_stream(self, name: str, source: BinaryIO, size: int) -> None:
         self._write(tar_header(name, size, self.mtime))

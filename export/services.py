@@ -22,7 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -30,7 +30,7 @@ from django.utils import timezone
 from annotation.models import Campaign, CampaignSynset, Candidate, Vote
 from export import datasheet, selectors
 from export.errors import Conflict, ExportError, Forbidden
-from export.files import VersionFolder, json_bytes
+from export.files import VersionFolder, json_bytes, safe_relative
 from export.formats import FORMATS
 from export.formats.base import Context
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
@@ -342,6 +342,16 @@ def _info(version: DatasetVersion) -> dict:
     }
 
 
+def _opener():
+    """Opens stored originals. Local storage: the file itself (the name checked like an export path, so a
+    stored name can never reach outside MEDIA_ROOT), skipping Django's File wrapper and path joining, which
+    cost a third of the per-image time; any other storage (S3): ``storage.open``."""
+    if isinstance(default_storage, FileSystemStorage):
+        location = os.path.abspath(default_storage.location)
+        return lambda name: open(os.path.join(location, safe_relative(name)), "rb")
+    return lambda name: default_storage.open(name, "rb")
+
+
 def dataset_files_write(*, version: DatasetVersion, folder: VersionFolder, progress: _Progress | None = None) -> dict:
     """Write every requested format, the datasheet, version.json and manifest.json from the snapshot into
     ``folder``; returns the manifest. A pure function of the snapshot (and of the vote and ledger rows up to
@@ -356,7 +366,7 @@ def dataset_files_write(*, version: DatasetVersion, folder: VersionFolder, progr
         categories=selectors.version_categories(version=version),
         classes=selectors.version_classes(version=version),
         items=lambda *, split, order: selectors.version_items(version=version, split=split, order=order),
-        open_file=lambda name: default_storage.open(name, "rb"),
+        open_file=_opener(),
         rows=lambda name: selectors.version_rows(version=version, name=name),
         max_side=options["image_size"]["max_side"],
         tick=progress.tick,
@@ -370,9 +380,7 @@ def dataset_files_write(*, version: DatasetVersion, folder: VersionFolder, progr
     folder.write_json("datasheet.json", sheet)
     folder.write_bytes("datasheet.md", datasheet.datasheet_markdown(sheet).encode())
     folder.write_json("version.json", {k: v for k, v in info.items() if k != "options_json"})
-    manifest = folder.manifest()
-    folder.write_json("manifest.json", manifest)
-    return manifest
+    return folder.write_manifest()
 
 
 def _claim(version_id: int) -> bool:

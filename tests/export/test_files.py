@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 
 from annotation.models import Image
 from export import selectors, services
-from export.files import TarStream, UnsafePath, VersionFolder, safe_relative, tar_chunks
+from export.files import TarStream, UnsafePath, VersionFolder, _tarfile_header, safe_relative, tar_chunks, tar_header
 from export.formats.base import Box
 from export.models import DatasetImage
 from tests.export.conftest import build
@@ -135,3 +135,12 @@ def test_resized_policy_reencodes_once_and_scales_boxes(
         assert max(original.width, original.height) > 128
         sx, sy = image["width"] / original.width, image["height"] / original.height
         assert ann["bbox"] == [0, 0, round(256 * sx, 2), round(128 * sy, 2)]
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "mtime"),
+    [("a.jpg", 0, 0), ("000000000123.json", 12345, 1_700_000_000), ("x" * 100, 5, 1), ("x" * 101, 5, 1),
+     ("ü.txt", 3, 3), ("train/n01440764/n01440764_1.JPEG", 2**33 - 1, 123)],
+)  # fmt: skip
+def test_fast_tar_header_equals_tarfiles_own(name, size, mtime) -> None:
+    assert tar_header(name, size, mtime) == _tarfile_header(name, size, mtime)
