@@ -3,8 +3,18 @@
 from annotation.models.boxes import Box, BoxAnswer, BoxJob, BoxTask, BoxTaskItem
 from annotation.models.campaigns import Campaign, CampaignSynset, GoldItem, Hit, HitItem, QuizAttempt, Vote
 from annotation.models.images import Candidate, Image, ImportBatch, ImportItem
+from annotation.models.rollups import (
+    ActivityBucket,
+    ActivityBucketWorker,
+    CampaignWorker,
+    DecisionOverride,
+    SynsetActivity,
+    WorkerAction,
+)
 
 __all__ = [
+    "ActivityBucket",
+    "ActivityBucketWorker",
     "Box",
     "BoxAnswer",
     "BoxJob",
@@ -12,7 +22,9 @@ __all__ = [
     "BoxTaskItem",
     "Campaign",
     "CampaignSynset",
+    "CampaignWorker",
     "Candidate",
+    "DecisionOverride",
     "GoldItem",
     "Hit",
     "HitItem",
@@ -20,5 +32,7 @@ __all__ = [
     "ImportBatch",
     "ImportItem",
     "QuizAttempt",
+    "SynsetActivity",
     "Vote",
+    "WorkerAction",
 ]
