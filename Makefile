@@ -6,9 +6,18 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo setup test lint browser-deps
 
+# The living demo: the app, plus (unless SYNSIGHT_DEMO_CROWD=0) a simulated crowd labelling the demo campaign
+# through the REST API at a human pace in the background; it stops with the server (Ctrl-C). Its log is
+# data/demo_crowd.log.
 demo: setup
 	@echo "Serving Synsight on http://127.0.0.1:8000/ (Ctrl-C to stop)"
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	@if [ "$${SYNSIGHT_DEMO_CROWD:-1}" != 0 ] && [ -s data/demo_campaign ]; then \
+	  echo "A simulated crowd labels campaign $$(cat data/demo_campaign) in the background (SYNSIGHT_DEMO_CROWD=0: none)."; \
+	  (sleep 4; exec $(BIN)/python manage.py simulate_crowd --campaign "$$(cat data/demo_campaign)" \
+	     --base-url http://127.0.0.1:8000 --slow --workers 60 --concurrency 4 --prefix demo-crowd \
+	     > data/demo_crowd.log 2>&1) & \
+	fi; \
+	exec $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 setup: $(STAMP)
 	$(BIN)/python manage.py ensure_wordnet

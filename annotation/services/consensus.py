@@ -4,6 +4,7 @@ their votes with the current worker parameters, then apply the stopping rule (an
 from collections import Counter
 
 import numpy as np
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
@@ -15,6 +16,8 @@ from workers.models import WorkerProfile
 MODEL_VERSION = "incremental-1"
 # Accuracy assumed for a worker the model knows nothing about yet: better than chance, far from perfect.
 DEFAULT_ACCURACY = 0.8
+MAX_UNKNOWN_ACCURACY = 0.9
+POOLED_TTL_SECONDS = 7 * 24 * 3600
 STATE_OF = {
     ItemState.VOTING: Candidate.State.VOTING,
     ItemState.ACCEPTED: Candidate.State.ACCEPTED,
@@ -36,9 +39,30 @@ def _confusion(sensitivity: np.ndarray, specificity: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([sp, 1 - sp], axis=-1), np.stack([1 - se, se], axis=-1)], axis=1)
 
 
-def _worker_confusions(worker_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Each worker's confusion from the last refit (an unknown worker gets DEFAULT_ACCURACY), and a
-    weight that is 0 for blocked workers so their votes stop counting."""
+def _pooled_key(campaign_id: int) -> str:
+    return f"consensus:pooled:{campaign_id}"
+
+
+def pooled_confusion_set(*, campaign_id: int, sensitivity: float, specificity: float) -> None:
+    """Remember the campaign's answer-weighted mean worker (written by each refit). A worker who joined
+    since the last refit is assumed to be like the crowd so far, rather than a fixed DEFAULT_ACCURACY:
+    in a young campaign most voters are new, and a too-low guess costs every candidate an extra vote or
+    two (crowd simulator: 0.8 vs a measured ≈ 0.9). Kept in the cache (shared by all Celery workers under
+    Redis); when it is missing, DEFAULT_ACCURACY applies."""
+    cache.set(_pooled_key(campaign_id), (float(sensitivity), float(specificity)), POOLED_TTL_SECONDS)
+
+
+def _unknown_worker(campaign_id: int | None) -> tuple[float, float]:
+    pooled = cache.get(_pooled_key(campaign_id)) if campaign_id is not None else None
+    if not pooled:
+        return DEFAULT_ACCURACY, DEFAULT_ACCURACY
+    # Never more trusting than a worker the refit measured at 0.9; never less than the default.
+    return tuple(float(np.clip(v, DEFAULT_ACCURACY, MAX_UNKNOWN_ACCURACY)) for v in pooled)
+
+
+def _worker_confusions(worker_ids: list[int], campaign_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each worker's confusion from the last refit (an unknown worker gets the campaign's pooled one, see
+    pooled_confusion_set), and a weight that is 0 for blocked workers so their votes stop counting."""
     profiles = {
         p["user_id"]: p
         for p in WorkerProfile.objects.filter(user_id__in=worker_ids).values(
@@ -46,8 +70,9 @@ def _worker_confusions(worker_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         )
     }
     known = [profiles.get(w, {}) for w in worker_ids]
-    se = np.array([p.get("sensitivity") or DEFAULT_ACCURACY for p in known])
-    sp = np.array([p.get("specificity") or DEFAULT_ACCURACY for p in known])
+    new_se, new_sp = _unknown_worker(campaign_id)
+    se = np.array([p.get("sensitivity") or new_se for p in known])
+    sp = np.array([p.get("specificity") or new_sp for p in known])
     weights = np.array([0.0 if p.get("blocked") else 1.0 for p in known])
     return _confusion(se, sp), weights
 
@@ -72,7 +97,8 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             )
         )
         worker_ids = sorted({w for _, w, _ in votes})
-        confusion, weights = _worker_confusions(worker_ids)
+        campaign_id = next(iter(policies.values())).campaign_id if policies else None
+        confusion, weights = _worker_confusions(worker_ids, campaign_id)
         local = {c.id: i for i, c in enumerate(candidates)}
         worker_index = {w: i for i, w in enumerate(worker_ids)}
         items = np.array([local[c] for c, _, _ in votes], dtype=np.intp)

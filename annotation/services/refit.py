@@ -13,9 +13,10 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from annotation.consensus import MODEL_VERSION, fit_consensus, item_states, vote_value
+from annotation.consensus import MODEL_VERSION, GuardConfig, fit_consensus, item_states, vote_value
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
+from annotation.services.consensus import candidates_update, pooled_confusion_set
 from workers.models import Qualification, WorkerProfile
 
 STREAM_CHUNK = 50_000
@@ -28,6 +29,7 @@ MIN_GOLD_TO_JUDGE = 5
 # perfect worker, 0.8 for one right 90% of the time. Below this a worker's answers carry no signal.
 BLOCK_BELOW_INFORMEDNESS = 0.2
 BLOCK_BELOW_GOLD_ACCURACY = 0.5
+GOLD_TOLERANCE_ITEMS = 1.5
 STATE_OF = {
     ItemState.VOTING: Candidate.State.VOTING,
     ItemState.ACCEPTED: Candidate.State.ACCEPTED,
@@ -115,6 +117,7 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
         for worker_id in spam:
             worker_block(worker_id=worker_id, campaign=campaign, reason="Answers no better than chance.")
         newly_blocked.extend(spam)
+    _reevaluate_orphans(cand, keep, is_gold)
     if result is None:
         return RefitSummary(0, 0, 0, "none", newly_blocked, {})
     states = _write_candidates(campaign, result, candidate_ids, gold_mask, counted)
@@ -133,6 +136,16 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
     )
 
 
+def _reevaluate_orphans(cand: np.ndarray, keep: np.ndarray, is_gold: np.ndarray) -> None:
+    """Candidates whose every vote came from blocked workers are absent from the fit, so _write_candidates
+    would leave them as they were — accepted on two copycats' say-so, say (the crowd simulator found
+    exactly that). Recompute them on the incremental path, where blocked workers weigh 0: they go back
+    to voting."""
+    orphans = np.setdiff1d(cand[~keep & ~is_gold], cand[keep])
+    if len(orphans):
+        candidates_update(candidate_ids=orphans.tolist())
+
+
 def _fit(cand, work, answer, is_gold):
     if len(cand) == 0:
         return None, None
@@ -144,9 +157,16 @@ def _fit(cand, work, answer, is_gold):
     gold_mask = np.isin(candidate_ids, np.fromiter(gold_truth, dtype=np.int64))
     gold_items = np.flatnonzero(gold_mask)
     gold_labels = np.array([int(gold_truth[int(c)]) for c in candidate_ids[gold_items]], dtype=np.int64)
+    # The guard falls back to majority vote when EM scores below it on gold. By default even one gold item
+    # decides, which on a young campaign's few dozen gold items is noise: the simulator saw a final refit
+    # flip a whole campaign to majority (0.975 vs 0.9875 on 80 gold items) and reopen hundreds of settled
+    # candidates. Here EM must be worse by more than one gold item; the failure the guard exists for
+    # (confusable negatives: EM 0.61 vs majority 0.72) is far beyond that.
+    guard = GuardConfig(gold_tolerance=GOLD_TOLERANCE_ITEMS / len(gold_items)) if len(gold_items) else None
     result = fit_consensus(
-        items, workers, answer, len(candidate_ids), len(worker_ids), 2, gold_items=gold_items, gold_labels=gold_labels
-    )
+        items, workers, answer, len(candidate_ids), len(worker_ids), 2, gold_items=gold_items, gold_labels=gold_labels,
+        guard=guard,
+    )  # fmt: skip
     counted = np.bincount(items[~is_gold], minlength=len(candidate_ids))
     return result, (worker_ids, candidate_ids, gold_mask, counted)
 
@@ -179,6 +199,7 @@ def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> di
     p_present = result.posteriors[:, 1]
     codes = item_states(p_present, counted, **policy)
     pooled = np.average(result.model.confusion, axis=0, weights=np.maximum(result.model.worker_answers, 1))
+    pooled_confusion_set(campaign_id=campaign.id, sensitivity=pooled[1, 1], specificity=pooled[0, 0])
     priority = vote_value(p_present, counted, pooled, **policy)
     version = f"{MODEL_VERSION}/{result.source}"
     real = np.flatnonzero(~gold_mask)
@@ -221,7 +242,20 @@ def campaign_counters_recount(*, campaign: Campaign) -> dict[str, int]:
     return dict(totals)
 
 
-def campaign_refit_due(*, campaign: Campaign, every: int = 500) -> bool:
+# A refit is due after this many new votes, or 10% more votes than at the last refit, whichever is larger.
+# With gold in the HITs, small (two HITs' worth): a young campaign refits after nearly every pair of HITs,
+# so a spammer is judged on its second or third HIT instead of after hundreds of others (the crowd
+# simulator's spam scenario); a refit of a few thousand votes takes milliseconds, and once the 10% rule
+# takes over (past ~500 votes) the number of refits grows only with the logarithm of the campaign's size.
+# Without gold, EM on a few dozen votes has nothing to anchor it (MODEL.md), so the first refit waits for
+# REFIT_MIN_NEW_VOTES_NO_GOLD votes as before.
+REFIT_MIN_NEW_VOTES = 48
+REFIT_MIN_NEW_VOTES_NO_GOLD = 500
+
+
+def campaign_refit_due(*, campaign: Campaign, every: int | None = None) -> bool:
     """Enough new votes since the last refit (at least `every`, or 10% more) to be worth a refit."""
+    if every is None:
+        every = REFIT_MIN_NEW_VOTES if campaign.gold_rate > 0 else REFIT_MIN_NEW_VOTES_NO_GOLD
     total = CampaignSynset.objects.filter(campaign=campaign).aggregate(v=Sum("votes"))["v"] or 0
     return total - campaign.votes_at_refit >= max(every, campaign.votes_at_refit // 10)

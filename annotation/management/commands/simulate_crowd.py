@@ -1,0 +1,112 @@
+import json
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotation.models import Campaign
+from annotation.selectors.demo import DemoTruthMissing
+from annotation.services import demo
+from annotation.simulator.workers import DEFAULT_MIX, parse_mix
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a simulated crowd on a campaign of demo images through the real REST API (over HTTP, against "
+        "--base-url or a server started in this process) and report, from the demo ground truth: precision "
+        "and recall of accepted labels per synset and overall, votes per accepted image, cost, simulated "
+        "worker-hours, throughput, spammers blocked and after how many HITs, honest workers blocked."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", type=int, required=True, help="a running campaign over demo synsets")
+        parser.add_argument("--workers", type=int, default=200)
+        parser.add_argument("--mix", default=DEFAULT_MIX,
+                            help="kind:share,… of reliable, noisy, lazy, spammer (= random, always_yes, always_no, "
+                                 "copycat in equal parts, or each by name), adversarial")  # fmt: skip
+        parser.add_argument("--seed", type=int, default=1)
+        budget = parser.add_mutually_exclusive_group()
+        budget.add_argument("--hits", type=int, help="stop after this many HITs")
+        budget.add_argument("--until-done", action="store_true", help="run until no worker gets work (default)")
+        parser.add_argument("--concurrency", type=int, default=16, help="simultaneous HTTP clients")
+        parser.add_argument("--base-url", help="a running Synsight (default: serve one in this process)")
+        parser.add_argument("--policy", help="set the campaign's voting policy first: adaptive or fixed:K")
+        parser.add_argument("--slow", action="store_true", help="pace workers in real time, like real people")
+        parser.add_argument("--pace", type=float, default=None, help="real seconds per simulated second")
+        parser.add_argument("--prefix", default="", help="username prefix of the simulated accounts")
+        parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    def handle(self, *args, **o):
+        campaign = Campaign.objects.filter(id=o["campaign"]).first()
+        if campaign is None:
+            raise CommandError(f"No campaign {o['campaign']}.")
+        try:
+            parse_mix(o["mix"])
+            policy = demo.policy_parse(o["policy"]) if o["policy"] else None
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if campaign.state != Campaign.State.RUNNING:
+            raise CommandError(f"Campaign {campaign.id} is {campaign.state}; start it first.")
+        if policy:
+            campaign = demo.campaign_policy_set(campaign=campaign, policy=policy)
+        pace = o["pace"] if o["pace"] is not None else (1.0 if o["slow"] else 0.0)
+        options = demo.SimulationOptions(
+            workers=o["workers"], mix=o["mix"], seed=o["seed"], max_hits=o["hits"], concurrency=o["concurrency"],
+            pace=pace, prefix=o["prefix"],
+        )  # fmt: skip
+        bar = tqdm(unit="HIT", total=o["hits"], disable=o["json"] or pace > 0, file=self.stderr)
+        stop = threading.Event()
+        try:
+            report = demo.simulate(
+                campaign=campaign, options=options, base_url=o["base_url"], progress=lambda n: bar.update(1), stop=stop
+            )
+        except DemoTruthMissing as error:
+            raise CommandError(str(error)) from None
+        except KeyboardInterrupt:
+            stop.set()
+            raise
+        finally:
+            bar.close()
+        if o["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            self.stdout.write(format_report(report))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def format_report(r: dict) -> str:
+    o = r["overall"]
+    lines = [
+        f"Campaign {r['campaign']}, policy {r['policy']} ({r['settings']})",
+        "",
+        f"{'synset':<12}{'cands':>7}{'accepted':>10}{'rejected':>10}{'unres.':>8}{'open':>6}"
+        f"{'precision':>11}{'recall':>9}{'votes/cand':>12}",
+    ]
+    for wnid, s in [*r["synsets"].items(), ("overall", o)]:
+        lines.append(
+            f"{wnid:<12}{s['candidates']:>7}{s['accepted']:>10}{s['rejected']:>10}{s['unresolved']:>8}{s['open']:>6}"
+            f"{_pct(s['precision']):>11}{_pct(s['recall']):>9}{s['votes_per_candidate'] or 0:>12.2f}"
+        )
+    lines += [
+        "",
+        f"votes {o['votes']} ({o['votes_per_accepted_image'] or 0:.2f} per accepted image), HITs {r['hits']}, "
+        f"gold answers {r['gold_answers']}, cost {r['cost']}",
+    ]
+    if "spammers" in r:
+        s, h, t = r["spammers"], r["honest"], r["throughput"]
+        lines += [
+            f"simulated worker-hours {r['simulated_worker_hours']}, simulated time {r['simulated_hours_elapsed']} h, "
+            f"wall {r['wall_seconds']} s",
+            f"throughput {t['hits_per_wall_minute']} HITs/min, {t['labels_per_wall_minute']} labels/min (wall); "
+            f"{t['labels_per_simulated_hour']} labels per simulated hour",
+            f"spammers {s['total']}: {s['failed_quiz']} failed the quiz, {s['blocked']} blocked after a median of "
+            f"{s['median_hits_before_block']} HITs (max {s['max_hits_before_block']}); not stopped: "
+            f"{len(s['not_stopped'])}; HITs they got paid for: {s['hits_by_spammers']}",
+            f"honest workers {h['total']}: {h['failed_quiz']} failed the quiz, {len(h['false_blocks'])} blocked",
+        ]
+        if r["errors"]:
+            lines.append(f"errors: {r['errors'][:3]}")
+    return "\n".join(lines)
