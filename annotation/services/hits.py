@@ -1,6 +1,7 @@
 """The scheduler and HIT submission (see scheduler.md in this folder)."""
 
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,6 +74,19 @@ def _needs_votes(campaign: Campaign) -> Q:
     )
 
 
+_last_expiry = 0.0
+
+
+def _expire_now_and_then(every_seconds: float = 5.0) -> None:
+    """Lazy lease expiry, at most every few seconds per process (plus the periodic job): running it on
+    every request cost a query per next-HIT for nothing, since leases last minutes."""
+    global _last_expiry
+    now = time.monotonic()
+    if now - _last_expiry >= every_seconds:
+        _last_expiry = now
+        hits_expire(limit=50)
+
+
 def _lease_candidates(*, worker: User, campaign: Campaign, synset_id: int, size: int) -> list[int]:
     seen = HitItem.objects.filter(worker=worker, candidate_id=OuterRef("pk"))
     # Gold is excluded with NOT EXISTS rather than a LEFT JOIN … IS NULL: the join made PostgreSQL hash the
@@ -125,13 +139,21 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     if campaign.state != Campaign.State.RUNNING:
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running.")
     qualification_require(worker=worker, campaign=campaign)
-    hits_expire(limit=50)
+    _expire_now_and_then()
     now = timezone.now()
     existing = Hit.objects.filter(worker=worker, campaign=campaign, status=Hit.Status.OPEN).first()
     if existing is not None:
         if existing.expires_at > now:
             return existing
         _expire_one(existing.id)
+    hit = _lease_hit(worker=worker, campaign=campaign, now=now)
+    if hit is None and hits_expire(limit=500):
+        # Nothing open for this worker, but expired leases were holding items back: try once more.
+        hit = _lease_hit(worker=worker, campaign=campaign, now=now)
+    return hit
+
+
+def _lease_hit(*, worker: User, campaign: Campaign, now) -> Hit | None:
     rng = random.Random()
     for synset_id in _synsets_by_need(campaign):
         try:
@@ -229,13 +251,13 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
 
         candidate_ids = [item.candidate_id for item, _, _ in parsed if not item.is_gold]
         transaction.on_commit(lambda: tasks.consensus_update.delay(candidate_ids))
-        return _result(hit)
+        return _result(hit, answers=len(parsed))
 
 
-def _result(hit: Hit, *, replayed: bool = False) -> SubmitResult:
+def _result(hit: Hit, *, answers: int | None = None, replayed: bool = False) -> SubmitResult:
     return SubmitResult(
         hit_id=hit.id,
-        answers=Vote.objects.filter(hit=hit).count(),
+        answers=Vote.objects.filter(hit=hit).count() if answers is None else answers,
         earned=str(hit.campaign.reward_per_hit),
         replayed=replayed,
     )
