@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files.
+VENDOR := frontend/static/vendor/chart.umd.min.js
 
-.PHONY: demo setup test lint browser-deps
+.PHONY: demo setup test lint browser-deps vendor
 
 # The living demo: the app, plus (unless SYNSIGHT_DEMO_CROWD=0) a simulated crowd labelling the demo campaign
 # through the REST API at a human pace in the background; it stops with the server (Ctrl-C). Its log is
@@ -19,12 +21,12 @@ demo: setup
 	fi; \
 	exec $(BIN)/python manage.py runserver 127.0.0.1:8000
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENDOR)
 	$(BIN)/python manage.py ensure_wordnet
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py setup_demo
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps $(VENDOR)
 	$(BIN)/python manage.py ensure_wordnet
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -50,3 +52,18 @@ browser-deps:
 	  else \
 	    echo "Browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'." >&2; exit 1; \
 	  fi; }
+
+# Front-end libraries: `npm ci` from the committed lock file, then the built file into the static folder
+# (not committed; redone when package-lock.json changes).
+vendor: $(VENDOR)
+$(VENDOR): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
+	  else \
+	    echo "The dashboard's charts need npm: run 'sudo apt-get install npm'." >&2; exit 1; \
+	  fi; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p frontend/static/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md frontend/static/vendor/
+	touch $@

@@ -164,6 +164,28 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGE_UPLOAD_MAX_FILES", 100, minimum=1)
 CELERY_IMPORTS = ["annotation.image_tasks"]
 # ---- end of candidate images ------------------------------------------------------------------------------
 
+# ---- Researcher dashboard (annotation/services/rollups.py, annotation/selectors/dashboard.py) -------------
+def _env_pay_floor():
+    from decimal import Decimal, InvalidOperation
+
+    raw = env_str("PAY_FLOOR_PER_HOUR", "7.25")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        message = f"PAY_FLOOR_PER_HOUR must be an amount per hour such as 7.25; got {raw!r}."
+        raise ImproperlyConfigured(message) from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"PAY_FLOOR_PER_HOUR must be zero or more; got {raw!r}.")
+    return value
+
+
+PAY_FLOOR_PER_HOUR = _env_pay_floor()  # effective hourly pay below this is flagged on the dashboard
+DASHBOARD_RECOUNT_SECONDS = env_int("DASHBOARD_RECOUNT_SECONDS", 60, minimum=1)  # candidate figures' age
+DASHBOARD_STUCK_MINUTES = env_int("DASHBOARD_STUCK_MINUTES", 30, minimum=1)  # open synset idle this long
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # set: /metrics wants "Authorization: Bearer <token>"
+CELERY_IMPORTS = [*CELERY_IMPORTS, "annotation.dashboard_tasks"]
+# ---- end of researcher dashboard --------------------------------------------------------------------------
+
 # WordNet 3.0 in NLTK's layout, fetched by `manage.py ensure_wordnet` (see taxonomy/wordnet_data.py).
 NLTK_DATA_DIR = env_path("NLTK_DATA_DIR", DATA_DIR / "nltk_data")
 
@@ -217,6 +239,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "refit-running-campaigns": {"task": "annotation.tasks.refit_running_campaigns", "schedule": 600.0},
     "expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
+    "dashboard-recount": {"task": "annotation.dashboard_tasks.recount_active_campaigns", "schedule": 60.0},
 }
 
 # Shared secret with an external crowd marketplace; empty disables external worker sign-in.

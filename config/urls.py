@@ -3,11 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from annotation import views as annotation_views
+from annotation.api import dashboard as annotation_dashboard
 
 api_v1 = [
     path("", include("taxonomy.urls")),
     path("", include("annotation.api.images")),
     path("", include("annotation.urls")),
+    path("", include("annotation.api.research_urls")),
     path("", include("workers.urls")),
     path("", include("export.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -18,6 +20,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("metrics", annotation_dashboard.metrics, name="metrics"),
     path("media/<path:name>", annotation_views.media_file, name="media-file"),
     path("", include("frontend.urls")),
 ]

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django_ratelimit.decorators import ratelimit
 
-from frontend import views, views_boxes
+from frontend import views, views_boxes, views_research
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,12 @@ urlpatterns = [
     path("work/<int:campaign_id>/quiz/", views.quiz, name="quiz"),
     path("work/<int:campaign_id>/boxes/draw/", views_boxes.box_draw, name="box-draw"),
     path("work/<int:campaign_id>/boxes/<str:kind>/", views_boxes.box_verify, name="box-verify"),
+    path("research/", views_research.campaign_list, name="research-campaigns"),
+    path("research/new/", views_research.campaign_new, name="research-campaign-new"),
+    path("research/<int:campaign_id>/", views_research.campaign_dashboard, name="research-dashboard"),
+    path("research/<int:campaign_id>/synsets/<str:wnid>/", views_research.synset_inspect, name="research-synset"),
+    path("manage/workers/", views_research.workers_manage, name="research-workers"),
+    path("manage/payouts.csv", views_research.payouts_csv, name="research-payouts-csv"),
     path("accounts/signup/", views.signup, name="signup"),
     path(
         "accounts/login/",

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
+from annotation.services import rollups
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 
 # How many of the campaign's synsets (furthest behind first) one request tries before saying "no work".
@@ -308,3 +309,4 @@ def _record(hit: Hit, parsed: list[tuple[HitItem, int, int]]) -> None:
     LedgerEntry.objects.create(
         worker_id=worker_id, kind=LedgerEntry.Kind.HIT, amount=hit.campaign.reward_per_hit, hit=hit
     )
+    rollups.hit_recorded(hit=hit, parsed=parsed, gold_correct=gold_correct)  # dashboard rollups, same transaction

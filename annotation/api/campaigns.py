@@ -1,0 +1,415 @@
+"""REST for researchers running campaigns: create, list, change state, inspect a synset, override decisions,
+add gold, block workers. Researchers see their own campaigns, admins all; crowd workers get 403 and a
+campaign that is not yours answers 404. Thin: validate, call one service or selector, serialize."""
+
+from django.contrib.auth.models import User
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.api.hits import call
+from annotation.models import Campaign, CampaignSynset, Candidate
+from annotation.selectors import dashboard as selectors
+from annotation.services import campaigns as campaign_services
+from annotation.services import manage
+from taxonomy import selectors as taxonomy
+from taxonomy.models import Synset, wnid_from_offset
+from workers.roles import Role
+from workers.services import user_has_role
+
+
+class IsResearcher(BasePermission):
+    message = "Only researchers and admins may manage campaigns."
+
+    def has_permission(self, request, view) -> bool:
+        return user_has_role(request.user, Role.RESEARCHER) or user_has_role(request.user, Role.ADMIN)
+
+
+def campaign_for(request, campaign_id: int) -> Campaign:
+    """The campaign if the user may see it; 404 otherwise (another researcher's campaign does not exist
+    for you)."""
+    campaign = selectors.campaigns_visible(user=request.user).filter(id=campaign_id).first()
+    if campaign is None:
+        raise Http404(f"You have no campaign {campaign_id}.")
+    return campaign
+
+
+def campaign_synset_for(campaign: Campaign, wnid: str) -> CampaignSynset:
+    try:
+        return selectors.campaign_synset_get(campaign=campaign, wnid=wnid)
+    except CampaignSynset.DoesNotExist:
+        raise Http404(f"Campaign {campaign.id} has no synset {wnid}.") from None
+
+
+POLICY_FIELDS = ["images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
+                 "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds"]  # fmt: skip
+
+
+def campaign_payload(campaign: Campaign) -> dict:
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "owner": campaign.owner.username,
+        "state": campaign.state,
+        "allow_sensitive": campaign.allow_sensitive,
+        "created": campaign.created,
+        "policy": {f: getattr(campaign, f) for f in POLICY_FIELDS} | {"reward_per_hit": str(campaign.reward_per_hit)},
+        "synsets": [
+            wnid_from_offset(s)
+            for s in CampaignSynset.objects.filter(campaign=campaign)
+            .order_by("synset_id")
+            .values_list("synset_id", flat=True)
+        ],
+    }
+
+
+CampaignSerializer = inline_serializer(
+    "Campaign",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "owner": serializers.CharField(),
+        "state": serializers.ChoiceField(Campaign.State.choices),
+        "allow_sensitive": serializers.BooleanField(),
+        "created": serializers.DateTimeField(),
+        "policy": serializers.DictField(),
+        "synsets": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class CampaignListApi(APIView):
+    """Your campaigns (all of them for admins), newest first; POST creates a draft campaign."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        wnids = serializers.ListField(child=serializers.CharField(max_length=9), allow_empty=False, max_length=30000)
+        allow_sensitive = serializers.BooleanField(default=False)
+        images_per_hit = serializers.IntegerField(required=False)
+        target_per_synset = serializers.IntegerField(required=False)
+        min_votes = serializers.IntegerField(required=False)
+        max_votes = serializers.IntegerField(required=False)
+        confidence = serializers.FloatField(required=False)
+        gold_rate = serializers.FloatField(required=False)
+        lease_seconds = serializers.IntegerField(required=False)
+        reward_per_hit = serializers.DecimalField(max_digits=8, decimal_places=2, required=False)
+        quiz_size = serializers.IntegerField(required=False)
+        quiz_pass_mark = serializers.FloatField(required=False)
+        quiz_retry_seconds = serializers.IntegerField(required=False)
+
+    @extend_schema(
+        responses=inline_serializer(
+            "CampaignListItem",
+            {
+                "id": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "state": serializers.CharField(),
+                "owner": serializers.CharField(),
+                "synsets": serializers.IntegerField(),
+                "accepted": serializers.IntegerField(),
+                "target": serializers.IntegerField(),
+                "votes": serializers.IntegerField(),
+            },
+            many=True,
+        )
+    )
+    def get(self, request):
+        return Response(selectors.campaign_list(user=request.user))
+
+    @extend_schema(request=InputSerializer, responses={201: CampaignSerializer})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        values = dict(payload.validated_data)
+        try:
+            campaign = call(campaign_services.campaign_create, owner=request.user, **values)
+        except Exception as error:  # model validation of the policy (full_clean)
+            from django.core.exceptions import ValidationError as ModelValidationError
+
+            if isinstance(error, ModelValidationError):
+                raise ValidationError(error.message_dict, code="invalid") from None
+            raise
+        return Response(campaign_payload(campaign), status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(APIView):
+    permission_classes = [IsResearcher]
+
+    @extend_schema(responses=CampaignSerializer)
+    def get(self, request, campaign_id: int):
+        campaign = campaign_for(request, campaign_id)
+        return Response(campaign_payload(campaign))
+
+
+class CampaignStateApi(APIView):
+    """Start (running), pause (paused), resume (running) or finish (finished) a campaign."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(["running", "paused", "finished"])
+
+    @extend_schema(request=InputSerializer, responses=CampaignSerializer)
+    def post(self, request, campaign_id: int):
+        campaign = campaign_for(request, campaign_id)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        campaign = call(campaign_services.campaign_set_state, campaign=campaign, state=payload.validated_data["state"])
+        return Response(campaign_payload(campaign))
+
+
+class LabelSetExpandApi(APIView):
+    """The wnids of a label set picked in the taxonomy: the synset itself, its children, the leaves of its
+    subtree, or the whole subtree (which always overlaps; the check says so)."""
+
+    permission_classes = [IsResearcher]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("root", str, required=True),
+            OpenApiParameter("mode", str, enum=["self", "children", "leaves", "subtree"]),
+        ],
+        responses=inline_serializer(
+            "LabelSetExpansion",
+            {"root": serializers.CharField(), "mode": serializers.CharField(), "wnids": serializers.ListField()},
+        ),
+    )
+    def get(self, request):
+        root, mode = request.query_params.get("root", ""), request.query_params.get("mode", "leaves")
+        try:
+            synset = taxonomy.synset_get(wnid=root)
+        except taxonomy.InvalidWnid as error:
+            raise ValidationError({"root": [str(error)]}, code="invalid_wnid") from None
+        except Synset.DoesNotExist:
+            raise Http404(f"No synset {root} in this database.") from None
+        if mode == "self":
+            ids = [synset.id]
+        elif mode == "children":
+            ids = list(taxonomy.synset_children(synset=synset).values_list("id", flat=True))
+        elif mode == "leaves":
+            ids = list(taxonomy.synset_descendants(synset=synset, leaves_only=True).values_list("id", flat=True))
+        elif mode == "subtree":
+            ids = [synset.id, *sorted(taxonomy.synset_descendant_ids(synset_id=synset.id))]
+        else:
+            raise ValidationError({"mode": ["mode must be self, children, leaves or subtree."]}, code="invalid")
+        return Response({"root": synset.wnid, "mode": mode, "wnids": [wnid_from_offset(i) for i in ids]})
+
+
+# ---- One synset of a campaign ---------------------------------------------------------------------------
+
+
+class SynsetOverviewApi(APIView):
+    """A campaign synset: counters, candidates by state, gold, and its learned ImageNet confidence table
+    (``table[yes][no]`` = P(present | yes, no))."""
+
+    permission_classes = [IsResearcher]
+
+    @extend_schema(responses=inline_serializer("CampaignSynsetOverview", {"wnid": serializers.CharField()}))
+    def get(self, request, campaign_id: int, wnid: str):
+        campaign = campaign_for(request, campaign_id)
+        cs = campaign_synset_for(campaign, wnid)
+        return Response(selectors.synset_overview(campaign=campaign, campaign_synset=cs))
+
+
+CANDIDATE_ROW = {
+    "id": serializers.IntegerField(),
+    "state": serializers.CharField(),
+    "votes": serializers.IntegerField(),
+    "yes": serializers.IntegerField(),
+    "posterior": serializers.FloatField(allow_null=True),
+    "gold": serializers.CharField(allow_null=True),
+    "override": serializers.DictField(allow_null=True),
+    "thumbnail": serializers.CharField(),
+}
+
+
+class _CandidatePage(ListAPIView):
+    permission_classes = [IsResearcher]
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(selectors.candidate_rows(page, request))
+
+
+class SynsetCandidatesApi(_CandidatePage):
+    """The synset's candidates with thumbnails, votes and posterior, by id; ``?state=accepted`` filters."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("state", str, enum=Candidate.State.values)],
+        responses=inline_serializer("CampaignCandidate", CANDIDATE_ROW, many=True),
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        campaign = campaign_for(self.request, self.kwargs["campaign_id"])
+        cs = campaign_synset_for(campaign, self.kwargs["wnid"])
+        state = self.request.query_params.get("state") or None
+        if state is not None and state not in Candidate.State.values:
+            raise ValidationError({"state": [f"state must be one of {', '.join(Candidate.State.values)}."]})
+        return selectors.synset_candidates(synset_id=cs.synset_id, state=state)
+
+
+class SynsetDisagreementsApi(_CandidatePage):
+    """Candidates with split votes, the most evenly split first."""
+
+    @extend_schema(responses=inline_serializer("CampaignDisagreement", CANDIDATE_ROW, many=True))
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        campaign = campaign_for(self.request, self.kwargs["campaign_id"])
+        cs = campaign_synset_for(campaign, self.kwargs["wnid"])
+        return selectors.synset_disagreements(synset_id=cs.synset_id)
+
+
+class GoldPromoteApi(APIView):
+    """Promote confidently accepted candidates to present gold and confidently rejected ones to absent gold."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "GoldPromotion", {"present": serializers.IntegerField(), "absent": serializers.IntegerField()}
+        ),
+    )
+    def post(self, request, campaign_id: int, wnid: str):
+        campaign = campaign_for(request, campaign_id)
+        cs = campaign_synset_for(campaign, wnid)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = call(
+            manage.gold_promote,
+            campaign=campaign,
+            synset_id=cs.synset_id,
+            limit=payload.validated_data["limit"],
+            by=request.user,
+        )
+        return Response({"present": result.present, "absent": result.absent}, status=status.HTTP_201_CREATED)
+
+
+class CandidateOverrideApi(APIView):
+    """Accept, reject or re-open a candidate; recorded with your reason and what consensus had said."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(["accept", "reject", "reopen"])
+        reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "Override",
+            {
+                "id": serializers.IntegerField(),
+                "candidate": serializers.IntegerField(),
+                "action": serializers.CharField(),
+                "previous_state": serializers.CharField(),
+                "state": serializers.CharField(),
+            },
+        ),
+    )
+    def post(self, request, campaign_id: int, candidate_id: int):
+        campaign = campaign_for(request, campaign_id)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        record = call(
+            manage.candidate_override,
+            campaign=campaign,
+            candidate_id=candidate_id,
+            by=request.user,
+            **payload.validated_data,
+        )
+        return Response(
+            {
+                "id": record.id,
+                "candidate": record.candidate_id,
+                "action": record.action,
+                "previous_state": record.previous_state,
+                "state": record.candidate.state,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class CandidateGoldApi(APIView):
+    """Make a candidate a gold item: its image shows the synset (present) or not."""
+
+    permission_classes = [IsResearcher]
+
+    class InputSerializer(serializers.Serializer):
+        present = serializers.BooleanField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "Gold",
+            {
+                "id": serializers.IntegerField(),
+                "candidate": serializers.IntegerField(),
+                "present": serializers.BooleanField(),
+            },
+        ),
+    )
+    def post(self, request, campaign_id: int, candidate_id: int):
+        campaign = campaign_for(request, campaign_id)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        gold = call(
+            manage.gold_from_candidate,
+            campaign=campaign,
+            candidate_id=candidate_id,
+            present=payload.validated_data["present"],
+            by=request.user,
+        )
+        return Response(
+            {"id": gold.id, "candidate": gold.candidate_id, "present": gold.present}, status=status.HTTP_201_CREATED
+        )
+
+
+class WorkerBlockApi(APIView):
+    """Block (or, at .../unblock/, unblock) a worker in this campaign, with a reason."""
+
+    permission_classes = [IsResearcher]
+    unblock = False
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=200)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "WorkerAction",
+            {
+                "worker": serializers.IntegerField(),
+                "action": serializers.CharField(),
+                "reason": serializers.CharField(),
+            },
+        ),
+    )
+    def post(self, request, campaign_id: int, worker_id: int):
+        campaign = campaign_for(request, campaign_id)
+        worker = User.objects.filter(id=worker_id).first()
+        if worker is None:
+            raise Http404(f"No worker {worker_id}.")
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        service = manage.worker_unblock if self.unblock else manage.worker_block
+        record = call(
+            service, worker=worker, campaign=campaign, reason=payload.validated_data["reason"], by=request.user
+        )
+        return Response(
+            {"worker": worker.id, "action": record.action, "reason": record.reason}, status=status.HTTP_201_CREATED
+        )

@@ -1,0 +1,22 @@
+"""Celery tasks of the researcher dashboard: thin wrappers over annotation.services.rollups."""
+
+from celery import shared_task
+
+from annotation.models import Campaign
+from annotation.services import rollups
+
+
+@shared_task(acks_late=True)
+def synset_activity_recount(campaign_id: int) -> int:
+    """Recount the candidate figures of a campaign's synsets (idempotent)."""
+    return rollups.synset_activity_recount(campaign_id=campaign_id)
+
+
+@shared_task
+def recount_active_campaigns() -> list[int]:
+    """Periodic (Celery beat): recount running and paused campaigns whose figures are due."""
+    return [
+        c.id
+        for c in Campaign.objects.filter(state__in=[Campaign.State.RUNNING, Campaign.State.PAUSED])
+        if rollups.recount_request(campaign=c)
+    ]

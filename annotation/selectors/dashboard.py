@@ -1,0 +1,680 @@
+"""Reads of the researcher dashboard. Every panel reads rollups and counters only (ActivityBucket,
+CampaignWorker, SynsetActivity, CampaignSynset, WorkerProfile), never the vote table; the synset inspection
+reads one synset's candidates through their (synset, state) index.
+
+Sizes per call for a campaign of 1,000 synsets and 10^7 votes: ≤ 60 minute or ~720 hour buckets, ≤ 1,000
+synset rows (plus their ancestors in the closure), one row per worker.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from annotation.consensus import fit_imagenet_table
+from annotation.models import (
+    ActivityBucket,
+    Campaign,
+    CampaignSynset,
+    CampaignWorker,
+    Candidate,
+    DecisionOverride,
+    GoldItem,
+    SynsetActivity,
+)
+from annotation.selectors.images import image_urls
+from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
+from workers.models import Qualification, WorkerProfile
+from workers.roles import Role
+from workers.services import user_has_role
+
+OPEN_STATES = [Candidate.State.NEW, Candidate.State.VOTING]
+WINDOWS = {
+    "hour": (ActivityBucket.Span.MINUTE, timedelta(hours=1)),
+    "day": (ActivityBucket.Span.HOUR, timedelta(days=1)),
+}
+MAX_POINTS = 168  # the whole-campaign chart groups hours so that it never has more points than this
+HISTOGRAM_BINS = 10
+CENT = Decimal("0.01")
+
+
+# ---- Access ---------------------------------------------------------------------------------------------
+
+
+def campaigns_visible(*, user: User) -> QuerySet[Campaign]:
+    """Admins see every campaign, researchers their own, everyone else none."""
+    if user_has_role(user, Role.ADMIN):
+        return Campaign.objects.all()
+    if user_has_role(user, Role.RESEARCHER):
+        return Campaign.objects.filter(owner=user)
+    return Campaign.objects.none()
+
+
+def campaign_list(*, user: User) -> list[dict]:
+    campaigns = campaigns_visible(user=user).select_related("owner").order_by("-id")
+    totals = {
+        row["campaign_id"]: row
+        for row in CampaignSynset.objects.filter(campaign__in=campaigns)
+        .values("campaign_id")
+        .annotate(accepted=Sum("accepted"), votes=Sum("votes"), synsets=Count("id"))
+        .order_by()
+    }
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "state": c.state,
+            "owner": c.owner.username,
+            "created": c.created,
+            "synsets": totals.get(c.id, {}).get("synsets") or 0,
+            "accepted": totals.get(c.id, {}).get("accepted") or 0,
+            "target": (totals.get(c.id, {}).get("synsets") or 0) * c.target_per_synset,
+            "votes": totals.get(c.id, {}).get("votes") or 0,
+        }
+        for c in campaigns
+    ]
+
+
+# ---- Throughput -----------------------------------------------------------------------------------------
+
+
+def _series(buckets: list[tuple[datetime, int, int, int]], starts: list[datetime], group: int, seconds: int) -> dict:
+    """Zero-filled series over ``starts`` (bucket starts), ``group`` buckets per point."""
+    by_start = {start: (answers, hits, workers) for start, answers, hits, workers in buckets}
+    labels, answers_pm, hits_ph, workers = [], [], [], []
+    for i in range(0, len(starts), group):
+        chunk = [by_start.get(s, (0, 0, 0)) for s in starts[i : i + group]]
+        span_seconds = seconds * len(chunk)
+        labels.append(starts[i].isoformat())
+        answers_pm.append(round(sum(c[0] for c in chunk) * 60 / span_seconds, 3))
+        hits_ph.append(round(sum(c[1] for c in chunk) * 3600 / span_seconds, 3))
+        workers.append(max(c[2] for c in chunk))
+    return {"labels": labels, "answers_per_minute": answers_pm, "hits_per_hour": hits_ph, "active_workers": workers}
+
+
+def throughput(*, campaign: Campaign, window: str, now: datetime | None = None) -> dict:
+    """Answers per minute, HITs per hour and active workers over the last hour (one point a minute), the
+    last day (one point an hour) or the whole campaign (hours, grouped to at most MAX_POINTS points; the
+    worker figure of a group is its busiest hour's)."""
+    now = (now or timezone.now()).replace(second=0, microsecond=0)
+    if window in WINDOWS:
+        span, length = WINDOWS[window]
+        step = timedelta(minutes=1) if span == ActivityBucket.Span.MINUTE else timedelta(hours=1)
+        last = now if span == ActivityBucket.Span.MINUTE else now.replace(minute=0)
+        count = int(length / step)
+        first = last - step * (count - 1)
+    else:
+        span, step = ActivityBucket.Span.HOUR, timedelta(hours=1)
+        last = now.replace(minute=0)
+        first_bucket = (
+            ActivityBucket.objects.filter(campaign=campaign, span=span).order_by("start").values_list("start").first()
+        )
+        first = min(first_bucket[0], last) if first_bucket else last
+        count = int((last - first) / step) + 1
+    rows = list(
+        ActivityBucket.objects.filter(campaign=campaign, span=span, start__gte=first, start__lte=last)
+        .order_by("start")
+        .values_list("start", "answers", "hits", "workers")
+    )
+    starts = [first + step * i for i in range(count)]
+    group = max(1, -(-count // MAX_POINTS))
+    series = _series(rows, starts, group, int(step.total_seconds()))
+    window_seconds = count * step.total_seconds()
+    answers = sum(r[1] for r in rows)
+    hits = sum(r[2] for r in rows)
+    since = first if window in WINDOWS else None
+    workers = CampaignWorker.objects.filter(campaign=campaign)
+    if since is not None:
+        workers = workers.filter(last_seen__gte=since)
+    return {
+        "window": window if window in WINDOWS else "all",
+        "bucket_seconds": int(step.total_seconds()) * group,
+        **series,
+        "totals": {
+            "answers": answers,
+            "hits": hits,
+            "answers_per_minute": round(answers * 60 / window_seconds, 3),
+            "hits_per_hour": round(hits * 3600 / window_seconds, 3),
+            "active_workers": workers.count(),
+        },
+    }
+
+
+def _recent_answer_rate(campaign: Campaign, now: datetime) -> float:
+    """Answers per minute over the last hour, from the minute buckets."""
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+    total = ActivityBucket.objects.filter(
+        campaign=campaign, span=ActivityBucket.Span.MINUTE, start__gte=since
+    ).aggregate(n=Sum("answers"))["n"]
+    return (total or 0) / 60
+
+
+# ---- Progress -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SynsetRow:
+    synset_id: int
+    name: str
+    words: str
+    accepted: int
+    rejected: int
+    unresolved: int
+    votes: int
+    answers: int
+    hits: int
+    yes: int
+    candidates: int
+    open_candidates: int
+    gold: int
+    has_open: bool
+    last_answer_at: datetime | None
+    precision: float | None
+
+
+def _synset_rows(campaign: Campaign) -> list[SynsetRow]:
+    activity = {
+        a["synset_id"]: a
+        for a in SynsetActivity.objects.filter(campaign=campaign).values(
+            "synset_id", "answers", "hits", "yes", "candidates", "open_candidates", "gold", "last_answer_at",
+            "accepted_counted", "accepted_posterior_sum",
+        )
+    }  # fmt: skip
+    has_open = Candidate.objects.filter(synset_id=OuterRef("synset_id"), state__in=OPEN_STATES)
+    rows = (
+        CampaignSynset.objects.filter(campaign=campaign)
+        .annotate(has_open=Exists(has_open))
+        .values_list(
+            "synset_id", "synset__name", "synset__words", "accepted", "rejected", "unresolved", "votes", "has_open"
+        )
+        .order_by("synset_id")
+    )
+    result = []
+    for synset_id, name, words, accepted, rejected, unresolved, votes, open_ in rows:
+        a = activity.get(synset_id, {})
+        counted = a.get("accepted_counted") or 0
+        result.append(
+            SynsetRow(
+                synset_id,
+                name,
+                words,
+                accepted,
+                rejected,
+                unresolved,
+                votes,
+                a.get("answers", 0),
+                a.get("hits", 0),
+                a.get("yes", 0),
+                a.get("candidates", 0),
+                a.get("open_candidates", 0),
+                a.get("gold", 0),
+                open_,
+                a.get("last_answer_at"),
+                (a["accepted_posterior_sum"] / counted) if counted else None,
+            )
+        )
+    return result
+
+
+def _eta_minutes(remaining_answers: float, rate: float) -> float | None:
+    if remaining_answers <= 0:
+        return 0.0
+    return round(remaining_answers / rate, 1) if rate > 0 else None
+
+
+def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
+    """Per synset: candidates, accepted, rejected, unresolved against the target; flags for starved (no
+    open candidates left), stuck (open candidates but no answer for DASHBOARD_STUCK_MINUTES while the
+    campaign is busy elsewhere) and short (too few candidates left to reach the target); the answers still
+    needed at the synset's own yield (accepted per answer; the campaign's until it has one) and the time
+    to finish at the last hour's answer rate."""
+    now = now or timezone.now()
+    rows = _synset_rows(campaign)
+    target = campaign.target_per_synset
+    total_answers = sum(r.answers for r in rows)
+    total_accepted = sum(r.accepted for r in rows)
+    campaign_yield = total_accepted / total_answers if total_answers else None
+    rate = _recent_answer_rate(campaign, now)
+    stuck_before = now - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES)
+    busy = rate > 0
+    synsets, remaining_total = [], 0.0
+    for r in rows:
+        missing = max(0, target - r.accepted)
+        own_yield = r.accepted / r.answers if r.accepted else None
+        per_answer = own_yield or campaign_yield
+        needed = missing / per_answer if (missing and per_answer) else (0.0 if not missing else None)
+        if needed is not None:
+            remaining_total += needed
+        decided = r.accepted + r.rejected + r.unresolved
+        idle = r.last_answer_at is None or r.last_answer_at < stuck_before
+        synsets.append(
+            {
+                "wnid": wnid_from_offset(r.synset_id),
+                "name": r.name,
+                "words": r.words,
+                "target": target,
+                "candidates": r.candidates,
+                "open": r.open_candidates,
+                "gold": r.gold,
+                "accepted": r.accepted,
+                "rejected": r.rejected,
+                "unresolved": r.unresolved,
+                "votes": r.votes,
+                "answers": r.answers,
+                "done": missing == 0,
+                "starved": missing > 0 and not r.has_open,
+                "stuck": missing > 0 and r.has_open and busy and idle and campaign.state == Campaign.State.RUNNING,
+                "short": missing > 0 and r.candidates > 0 and r.accepted + r.open_candidates < target,
+                "unresolved_share": round(r.unresolved / decided, 4) if decided else None,
+                "votes_per_decision": round(r.votes / decided, 3) if decided else None,
+                "precision": round(r.precision, 4) if r.precision is not None else None,
+                "answers_needed": round(needed) if needed is not None else None,
+                "last_answer_at": r.last_answer_at,
+            }
+        )
+    return {
+        "target_per_synset": target,
+        "answers_per_minute": round(rate, 3),
+        "totals": {
+            "synsets": len(rows),
+            "target": target * len(rows),
+            "candidates": sum(r.candidates for r in rows),
+            "accepted": total_accepted,
+            "accepted_capped": sum(min(r.accepted, target) for r in rows),
+            "rejected": sum(r.rejected for r in rows),
+            "unresolved": sum(r.unresolved for r in rows),
+            "votes": sum(r.votes for r in rows),
+            "done": sum(s["done"] for s in synsets),
+            "starved": sum(s["starved"] for s in synsets),
+            "stuck": sum(s["stuck"] for s in synsets),
+            "answers_needed": round(remaining_total),
+            "eta_minutes": _eta_minutes(remaining_total, rate),
+        },
+        "synsets": synsets,
+    }
+
+
+def tree(*, campaign: Campaign) -> dict:
+    """Progress rolled up the taxonomy: every ancestor of the campaign's synsets (through the closure) with
+    the sums over the campaign synsets below it, and its parents among these nodes, so that a page can draw
+    the DAG as a tree. Campaign synsets are nodes too (``member``)."""
+    stats = {
+        row[0]: row[1:]
+        for row in CampaignSynset.objects.filter(campaign=campaign).values_list(
+            "synset_id", "accepted", "rejected", "unresolved", "votes"
+        )
+    }
+    candidates = dict(SynsetActivity.objects.filter(campaign=campaign).values_list("synset_id", "candidates"))
+    target = campaign.target_per_synset
+    sums: dict[int, list[int]] = {}
+
+    def add(node: int, member: int) -> None:
+        accepted, rejected, unresolved, votes = stats[member]
+        row = sums.setdefault(node, [0, 0, 0, 0, 0, 0, 0])
+        for i, v in enumerate(
+            (1, min(accepted, target), accepted, rejected, unresolved, votes, candidates.get(member, 0))
+        ):
+            row[i] += v
+
+    for member in stats:
+        add(member, member)
+    for ancestor_id, descendant_id in SynsetClosure.objects.filter(descendant_id__in=list(stats)).values_list(
+        "ancestor_id", "descendant_id"
+    ):
+        add(ancestor_id, descendant_id)
+    synsets = dict(Synset.objects.filter(id__in=list(sums)).values_list("id", "name"))
+    depth = dict(Synset.objects.filter(id__in=list(sums)).values_list("id", "depth"))
+    parents: dict[int, list[str]] = {}
+    for parent_id, child_id in SynsetEdge.objects.filter(child_id__in=list(sums), parent_id__in=list(sums)).values_list(
+        "parent_id", "child_id"
+    ):
+        parents.setdefault(child_id, []).append(wnid_from_offset(parent_id))
+    nodes = []
+    for node, (members, capped, accepted, rejected, unresolved, votes, cands) in sums.items():
+        nodes.append(
+            {
+                "wnid": wnid_from_offset(node),
+                "name": synsets.get(node, ""),
+                "depth": depth.get(node, 0),
+                "member": node in stats,
+                "parents": sorted(parents.get(node, [])),
+                "synsets": members,
+                "target": members * target,
+                "accepted": accepted,
+                "rejected": rejected,
+                "unresolved": unresolved,
+                "votes": votes,
+                "candidates": cands,
+                "progress": round(capped / (members * target), 4),
+            }
+        )
+    nodes.sort(key=lambda n: (n["depth"], n["wnid"]))
+    return {"nodes": nodes}
+
+
+# ---- Quality --------------------------------------------------------------------------------------------
+
+
+def _histogram(values: list[float]) -> list[int]:
+    counts, _ = np.histogram(np.asarray(values, dtype=float), bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+    return [int(c) for c in counts]
+
+
+def quality(*, campaign: Campaign) -> dict:
+    """Estimated precision per synset (mean posterior of its accepted candidates, at the last recount),
+    the distribution of workers' accuracy on gold and of their agreement with consensus, and the workers
+    blocked in this campaign (automatically as spammers, or by a person)."""
+    rows = _synset_rows(campaign)
+    mass = sum(
+        a for a in SynsetActivity.objects.filter(campaign=campaign).values_list("accepted_posterior_sum", flat=True)
+    )
+    counted = SynsetActivity.objects.filter(campaign=campaign).aggregate(n=Sum("accepted_counted"))["n"] or 0
+    workers = list(
+        CampaignWorker.objects.filter(campaign=campaign).values_list("worker_id", "gold_answered", "gold_correct")
+    )
+    gold_answered = sum(w[1] for w in workers)
+    gold_correct = sum(w[2] for w in workers)
+    accuracies = [c / a for _, a, c in workers if a]
+    agreement = [
+        a for a in WorkerProfile.objects.filter(user_id__in=[w[0] for w in workers]).values_list("agreement", flat=True)
+        if a is not None
+    ]  # fmt: skip
+    blocked = (
+        Qualification.objects.filter(campaign=campaign, status=Qualification.Status.BLOCKED)
+        .select_related("worker__worker_profile")
+        .order_by("worker__username")
+    )
+    per_worker = {w[0]: w for w in workers}
+    return {
+        "precision": round(mass / counted, 4) if counted else None,
+        "gold_accuracy": round(gold_correct / gold_answered, 4) if gold_answered else None,
+        "gold_answered": gold_answered,
+        "bins": [round(i / HISTOGRAM_BINS, 2) for i in range(HISTOGRAM_BINS + 1)],
+        "gold_accuracy_histogram": _histogram(accuracies),
+        "agreement_histogram": _histogram(agreement),
+        "agreement_mean": round(float(np.mean(agreement)), 4) if agreement else None,
+        "workers": len(workers),
+        "workers_with_gold": len(accuracies),
+        "blocked": [
+            {
+                "worker": q.worker_id,
+                "username": q.worker.username,
+                "reason": getattr(getattr(q.worker, "worker_profile", None), "blocked_reason", ""),
+                "gold_accuracy": (
+                    round(per_worker[q.worker_id][2] / per_worker[q.worker_id][1], 4)
+                    if q.worker_id in per_worker and per_worker[q.worker_id][1]
+                    else None
+                ),
+            }
+            for q in blocked
+        ],
+        "synsets": [
+            {
+                "wnid": wnid_from_offset(r.synset_id),
+                "name": r.name,
+                "accepted": r.accepted,
+                "precision": round(r.precision, 4) if r.precision is not None else None,
+                "yes_share": round(r.yes / r.answers, 4) if r.answers else None,
+            }
+            for r in rows
+        ],
+    }
+
+
+# ---- Cost and fairness ----------------------------------------------------------------------------------
+
+
+def _money(value) -> str:
+    return str(Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def cost(*, campaign: Campaign) -> dict:
+    """What the campaign spent (its HITs' ledger amounts), per accepted image, and each worker's effective
+    hourly pay: earnings divided by the time their answers took (the sum of per-item response times),
+    against the PAY_FLOOR_PER_HOUR setting."""
+    floor = settings.PAY_FLOOR_PER_HOUR
+    rows = list(
+        CampaignWorker.objects.filter(campaign=campaign)
+        .select_related("worker")
+        .order_by("worker_id")
+        .values(
+            "worker_id",
+            "worker__username",
+            "hits",
+            "answers",
+            "response_ms",
+            "earned",
+            "gold_answered",
+            "gold_correct",
+            "last_seen",
+        )
+    )
+    profiles = {
+        p["user_id"]: p
+        for p in WorkerProfile.objects.filter(user_id__in=[r["worker_id"] for r in rows]).values(
+            "user_id", "agreement", "blocked"
+        )
+    }
+    blocked_here = set(
+        Qualification.objects.filter(campaign=campaign, status=Qualification.Status.BLOCKED).values_list(
+            "worker_id", flat=True
+        )
+    )
+    spent = sum((r["earned"] for r in rows), Decimal(0))
+    accepted = CampaignSynset.objects.filter(campaign=campaign).aggregate(n=Sum("accepted"))["n"] or 0
+    workers, rates = [], []
+    for r in rows:
+        hours = r["response_ms"] / 3_600_000
+        hourly = (r["earned"] / Decimal(str(hours))) if hours > 0 else None
+        if hourly is not None:
+            rates.append(float(hourly))
+        profile = profiles.get(r["worker_id"], {})
+        workers.append(
+            {
+                "worker": r["worker_id"],
+                "username": r["worker__username"],
+                "hits": r["hits"],
+                "answers": r["answers"],
+                "hours": round(hours, 4),
+                "earned": _money(r["earned"]),
+                "hourly_pay": _money(hourly) if hourly is not None else None,
+                "below_floor": hourly is not None and hourly < floor,
+                "gold_accuracy": round(r["gold_correct"] / r["gold_answered"], 4) if r["gold_answered"] else None,
+                "agreement": profile.get("agreement"),
+                "blocked": bool(profile.get("blocked")) or r["worker_id"] in blocked_here,
+                "last_seen": r["last_seen"],
+            }
+        )
+    workers.sort(key=lambda w: (w["hourly_pay"] is None, Decimal(w["hourly_pay"] or 0), w["worker"]))
+    return {
+        "currency_per_hit": _money(campaign.reward_per_hit),
+        "spent": _money(spent),
+        "accepted": accepted,
+        "cost_per_accepted": _money(spent / accepted) if accepted else None,
+        "pay_floor_per_hour": _money(floor),
+        "median_hourly_pay": _money(np.median(rates)) if rates else None,
+        "workers_below_floor": sum(w["below_floor"] for w in workers),
+        "workers": workers,
+    }
+
+
+def summary(*, campaign: Campaign, now: datetime | None = None) -> dict:
+    """The headline figures, cheap enough to poll every few seconds."""
+    now = now or timezone.now()
+    totals = CampaignSynset.objects.filter(campaign=campaign).aggregate(
+        accepted=Sum("accepted"),
+        rejected=Sum("rejected"),
+        unresolved=Sum("unresolved"),
+        votes=Sum("votes"),
+        synsets=Count("id"),
+    )
+    work = CampaignWorker.objects.filter(campaign=campaign).aggregate(
+        hits=Sum("hits"), answers=Sum("answers"), spent=Sum("earned"), workers=Count("id")
+    )
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=4)
+    last5 = ActivityBucket.objects.filter(
+        campaign=campaign, span=ActivityBucket.Span.MINUTE, start__gte=since
+    ).aggregate(answers=Sum("answers"), hits=Sum("hits"))
+    active = CampaignWorker.objects.filter(campaign=campaign, last_seen__gte=since).count()
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "state": campaign.state,
+        "synsets": totals["synsets"] or 0,
+        "target": (totals["synsets"] or 0) * campaign.target_per_synset,
+        "accepted": totals["accepted"] or 0,
+        "rejected": totals["rejected"] or 0,
+        "unresolved": totals["unresolved"] or 0,
+        "votes": totals["votes"] or 0,
+        "hits": work["hits"] or 0,
+        "answers": work["answers"] or 0,
+        "workers": work["workers"] or 0,
+        "spent": _money(work["spent"]),
+        "answers_per_minute_5m": round((last5["answers"] or 0) / 5, 3),
+        "hits_per_hour_5m": round((last5["hits"] or 0) * 12, 3),
+        "active_workers_5m": active,
+        "refitted": campaign.refitted,
+        "model_version": campaign.model_version,
+    }
+
+
+# ---- Inspecting one synset ------------------------------------------------------------------------------
+
+
+def campaign_synset_get(*, campaign: Campaign, wnid: str) -> CampaignSynset:
+    """Raises CampaignSynset.DoesNotExist when the synset is not in the campaign (or the wnid malformed)."""
+    try:
+        offset = int(wnid[1:]) if wnid[:1] == "n" and len(wnid) == 9 else -1
+    except ValueError:
+        offset = -1
+    return CampaignSynset.objects.select_related("synset").get(campaign=campaign, synset_id=offset)
+
+
+def confidence_table(*, campaign: Campaign, synset_id: int) -> dict | None:
+    """ImageNet's P(good | #yes, #no) table learned for this synset (Deng et al. 2009, sec. 3.2) from its
+    candidates' vote counters; seed items are those with at least min(10, max_votes) votes."""
+    counts = np.array(
+        list(
+            Candidate.objects.filter(synset_id=synset_id, votes_count__gt=0)
+            .exclude(Exists(GoldItem.objects.filter(candidate_id=OuterRef("pk"))))
+            .values_list("yes_count", "votes_count")
+        ),
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    if not len(counts):
+        return None
+    seed = min(10, campaign.max_votes)
+    table = fit_imagenet_table(counts[:, 0], counts[:, 1] - counts[:, 0], min_votes=seed, max_total=seed)
+    cells = [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in table.table]  # cells[yes][no]
+    return {
+        "seed_items": table.seed_items,
+        "items": len(counts),
+        "max_total": table.max_total,
+        "good_prior": round(table.good_prior, 4),
+        "p_yes_good": round(table.p_yes_good, 4),
+        "p_yes_bad": round(table.p_yes_bad, 4),
+        "table": cells,
+    }
+
+
+def synset_overview(*, campaign: Campaign, campaign_synset: CampaignSynset) -> dict:
+    synset = campaign_synset.synset
+    by_state = dict(
+        Candidate.objects.filter(synset_id=synset.id).values_list("state").annotate(n=Count("id")).order_by()
+    )
+    activity = SynsetActivity.objects.filter(campaign=campaign, synset=synset).first()
+    return {
+        "wnid": synset.wnid,
+        "name": synset.name,
+        "words": synset.words,
+        "gloss": synset.gloss,
+        "target": campaign.target_per_synset,
+        "counters": {
+            "accepted": campaign_synset.accepted,
+            "rejected": campaign_synset.rejected,
+            "unresolved": campaign_synset.unresolved,
+            "votes": campaign_synset.votes,
+        },
+        "by_state": {state: by_state.get(state, 0) for state in Candidate.State.values},
+        "gold": GoldItem.objects.filter(candidate__synset_id=synset.id).count(),
+        "answers": activity.answers if activity else 0,
+        "confidence_table": confidence_table(campaign=campaign, synset_id=synset.id),
+    }
+
+
+def candidate_rows(candidates, request=None) -> list[dict]:
+    overrides = {}
+    for o in DecisionOverride.objects.filter(candidate_id__in=[c.id for c in candidates]).order_by("created"):
+        overrides[o.candidate_id] = {"action": o.action, "reason": o.reason, "created": o.created}
+    gold = dict(
+        GoldItem.objects.filter(candidate_id__in=[c.id for c in candidates]).values_list("candidate_id", "present")
+    )
+    return [
+        {
+            "id": c.id,
+            "state": c.state,
+            "votes": c.votes_count,
+            "yes": c.yes_count,
+            "posterior": round(c.posterior, 4) if c.posterior is not None else None,
+            "gold": None if c.id not in gold else ("present" if gold[c.id] else "absent"),
+            "override": overrides.get(c.id),
+            "thumbnail": image_urls(c.image, request)["thumbnail"],
+        }
+        for c in candidates
+    ]
+
+
+def synset_candidates(*, synset_id: int, state: str | None = None) -> QuerySet[Candidate]:
+    rows = Candidate.objects.filter(synset_id=synset_id).select_related("image").order_by("id")
+    return rows.filter(state=state) if state else rows
+
+
+def synset_disagreements(*, synset_id: int) -> QuerySet[Candidate]:
+    """Candidates with split votes (some yes, some no, at least two), most evenly split first."""
+    return (
+        Candidate.objects.filter(synset_id=synset_id, votes_count__gte=2, yes_count__gt=0)
+        .filter(yes_count__lt=F("votes_count"))
+        .annotate(split=Func(F("yes_count") * 2 - F("votes_count"), function="ABS"))
+        .select_related("image")
+        .order_by("split", "-votes_count", "id")
+    )
+
+
+# ---- Workers (admin pages) ------------------------------------------------------------------------------
+
+
+def workers_overview(*, query: str = "", limit: int = 200) -> list[dict]:
+    """Workers with their figures and unpaid earnings, for the admin's worker management page."""
+    from workers.models import LedgerEntry
+
+    profiles = WorkerProfile.objects.select_related("user").order_by("user__username")
+    if query:
+        profiles = profiles.filter(Q(user__username__icontains=query) | Q(external_id__icontains=query))
+    profiles = list(profiles[:limit])
+    unpaid = dict(
+        LedgerEntry.objects.filter(worker_id__in=[p.user_id for p in profiles], paid=False)
+        .values("worker_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("worker_id", "total")
+    )
+    return [
+        {
+            "worker": p.user_id,
+            "username": p.user.username,
+            "external_id": p.external_id,
+            "hits_done": p.hits_done,
+            "answers": p.answers,
+            "gold_accuracy": round(p.gold_accuracy, 4) if p.gold_accuracy is not None else None,
+            "agreement": p.agreement,
+            "blocked": p.blocked,
+            "blocked_reason": p.blocked_reason,
+            "unpaid": _money(unpaid.get(p.user_id)),
+        }
+        for p in profiles
+    ]

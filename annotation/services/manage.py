@@ -1,0 +1,211 @@
+"""A researcher steering a campaign and an admin managing workers: overriding or re-opening consensus
+decisions (recorded as DecisionOverride), gold items from candidates, blocking and unblocking workers with
+a reason (recorded as WorkerAction), approving payments."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Count, F, Max, Sum
+
+from annotation.errors import AnnotationError, Conflict, NotFound
+from annotation.models import Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, WorkerAction
+from annotation.services import refit
+from annotation.services.campaigns import gold_item_create
+from workers.models import LedgerEntry, Qualification, WorkerProfile
+
+COUNTED = {
+    Candidate.State.ACCEPTED: "accepted",
+    Candidate.State.REJECTED: "rejected",
+    Candidate.State.UNRESOLVED: "unresolved",
+}
+OVERRIDE_STATE = {
+    DecisionOverride.Action.ACCEPT: Candidate.State.ACCEPTED,
+    DecisionOverride.Action.REJECT: Candidate.State.REJECTED,
+    DecisionOverride.Action.REOPEN: Candidate.State.VOTING,
+}
+# A re-opened candidate goes to the front of its synset's queue.
+REOPEN_PRIORITY = 1.0
+# Promotion to gold takes only confidently decided candidates with enough votes behind them.
+PROMOTE_MIN_CONFIDENCE = 0.99
+PROMOTE_MIN_VOTES = 3
+
+
+def _candidate_in(campaign: Campaign, candidate_id: int, *, lock: bool = False) -> Candidate:
+    rows = Candidate.objects.select_for_update() if lock else Candidate.objects
+    candidate = rows.filter(id=candidate_id).first()
+    if (
+        candidate is None
+        or not CampaignSynset.objects.filter(campaign=campaign, synset_id=candidate.synset_id).exists()
+    ):
+        raise NotFound(f"Campaign {campaign.id} has no candidate {candidate_id}.")
+    return candidate
+
+
+@transaction.atomic
+def candidate_override(
+    *, campaign: Campaign, candidate_id: int, action: str, reason: str = "", by: User | None = None
+) -> DecisionOverride:
+    """Accept, reject or re-open a candidate against (or regardless of) consensus. The campaign's synset
+    counters move with it, and a DecisionOverride records who, why and what consensus had said."""
+    if action not in OVERRIDE_STATE:
+        raise AnnotationError(f"action must be accept, reject or reopen; got {action!r}.")
+    candidate = _candidate_in(campaign, candidate_id, lock=True)
+    if GoldItem.objects.filter(candidate=candidate).exists():
+        raise Conflict(f"Candidate {candidate.id} is a gold item; its answer is fixed.")
+    new_state = OVERRIDE_STATE[action]
+    if candidate.state == new_state:
+        raise Conflict(f"Candidate {candidate.id} is already {new_state}.")
+    record = DecisionOverride.objects.create(
+        campaign=campaign,
+        candidate=candidate,
+        action=action,
+        previous_state=candidate.state,
+        previous_posterior=candidate.posterior,
+        reason=reason[:300],
+        created_by=by,
+    )
+    counters = CampaignSynset.objects.filter(campaign=campaign, synset_id=candidate.synset_id)
+    if candidate.state in COUNTED:
+        counters.update(**{COUNTED[candidate.state]: F(COUNTED[candidate.state]) - 1})
+    if new_state in COUNTED:
+        counters.update(**{COUNTED[new_state]: F(COUNTED[new_state]) + 1})
+    candidate.state = new_state
+    fields = ["state"]
+    if action == DecisionOverride.Action.REOPEN:
+        candidate.priority = REOPEN_PRIORITY
+        fields.append("priority")
+    candidate.save(update_fields=fields)
+    return record
+
+
+def gold_from_candidate(*, campaign: Campaign, candidate_id: int, present: bool, by: User | None = None) -> GoldItem:
+    """Mark a campaign candidate as gold with a known answer (it leaves the voting queue)."""
+    candidate = _candidate_in(campaign, candidate_id)
+    return gold_item_create(candidate=candidate, present=present, created_by=by)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    present: int
+    absent: int
+
+
+@transaction.atomic
+def gold_promote(
+    *,
+    campaign: Campaign,
+    synset_id: int,
+    limit: int = 20,
+    min_confidence: float = PROMOTE_MIN_CONFIDENCE,
+    by: User | None = None,
+) -> Promotion:
+    """Promote up to ``limit`` confidently accepted candidates (posterior ≥ min_confidence) to present gold
+    and as many confidently rejected ones (posterior ≤ 1 - min_confidence) to absent gold, each with at
+    least PROMOTE_MIN_VOTES votes, most confident first."""
+    if not CampaignSynset.objects.filter(campaign=campaign, synset_id=synset_id).exists():
+        raise NotFound(f"Campaign {campaign.id} has no synset {synset_id}.")
+    if not 1 <= limit <= 500:
+        raise AnnotationError("limit must be from 1 to 500.")
+    base = Candidate.objects.filter(synset_id=synset_id, votes_count__gte=PROMOTE_MIN_VOTES, gold__isnull=True)
+    present = list(
+        base.filter(state=Candidate.State.ACCEPTED, posterior__gte=min_confidence)
+        .order_by("-posterior", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    absent = list(
+        base.filter(state=Candidate.State.REJECTED, posterior__lte=1 - min_confidence)
+        .order_by("posterior", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    GoldItem.objects.bulk_create(
+        [GoldItem(candidate_id=c, present=True, created_by=by) for c in present]
+        + [GoldItem(candidate_id=c, present=False, created_by=by) for c in absent]
+    )
+    return Promotion(present=len(present), absent=len(absent))
+
+
+# ---- Workers --------------------------------------------------------------------------------------------
+
+
+def _reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise AnnotationError("Give a reason: the worker and other admins will read it.")
+    return reason[:200]
+
+
+@transaction.atomic
+def worker_block(
+    *, worker: User, reason: str, campaign: Campaign | None = None, by: User | None = None
+) -> WorkerAction:
+    """Block a worker in one campaign, or everywhere (``campaign`` None): their votes stop counting from
+    the next consensus update on, and they get no more HITs there."""
+    reason = _reason(reason)
+    WorkerProfile.objects.get_or_create(user=worker)
+    campaigns = (
+        [campaign]
+        if campaign is not None
+        else list(Campaign.objects.filter(qualifications__worker=worker).distinct().order_by("id"))
+    )
+    WorkerProfile.objects.filter(user=worker).update(blocked=True, blocked_reason=reason)
+    for c in campaigns:
+        refit.worker_block(worker_id=worker.id, campaign=c, reason=reason)
+    return WorkerAction.objects.create(
+        worker=worker, campaign=campaign, action=WorkerAction.Action.BLOCK, reason=reason, created_by=by
+    )
+
+
+@transaction.atomic
+def worker_unblock(
+    *, worker: User, reason: str, campaign: Campaign | None = None, by: User | None = None
+) -> WorkerAction:
+    """Undo a block (the worker's votes count again from the next refit on)."""
+    reason = _reason(reason)
+    if campaign is not None:
+        refit.worker_unblock(worker_id=worker.id, campaign=campaign)
+    else:
+        WorkerProfile.objects.filter(user=worker).update(blocked=False, blocked_reason="")
+        Qualification.objects.filter(worker=worker, status=Qualification.Status.BLOCKED).update(
+            status=Qualification.Status.QUALIFIED
+        )
+    return WorkerAction.objects.create(
+        worker=worker, campaign=campaign, action=WorkerAction.Action.UNBLOCK, reason=reason, created_by=by
+    )
+
+
+@dataclass(frozen=True)
+class Approval:
+    entries: int
+    amount: Decimal
+
+
+@transaction.atomic
+def payments_approve(*, worker_ids: list[int] | None = None, up_to_entry: int | None = None) -> Approval:
+    """Mark unpaid ledger entries paid: of these workers (all when None), up to and including entry
+    ``up_to_entry`` (so that what a payouts CSV listed is what gets approved, not work done since)."""
+    entries = LedgerEntry.objects.select_for_update().filter(paid=False)
+    if worker_ids is not None:
+        entries = entries.filter(worker_id__in=worker_ids)
+    if up_to_entry is not None:
+        entries = entries.filter(id__lte=up_to_entry)
+    ids = list(entries.order_by("id").values_list("id", flat=True))
+    total = LedgerEntry.objects.filter(id__in=ids).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    LedgerEntry.objects.filter(id__in=ids).update(paid=True)
+    return Approval(entries=len(ids), amount=Decimal(total).quantize(Decimal("0.01")))
+
+
+def payouts_unpaid():
+    """Per worker with unpaid earnings: (worker id, username, external id, entries, amount, last entry id),
+    by worker id, streamed from the database."""
+    return (
+        LedgerEntry.objects.filter(paid=False)
+        .values("worker_id")
+        .annotate(entries=Count("id"), amount=Sum("amount"), last_entry=Max("id"))
+        .order_by("worker_id")
+        .values_list(
+            "worker_id", "worker__username", "worker__worker_profile__external_id", "entries", "amount", "last_entry"
+        )
+        .iterator(chunk_size=2000)
+    )

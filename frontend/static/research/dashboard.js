@@ -1,0 +1,298 @@
+// The researcher dashboard: every panel polls its JSON endpoint and updates its chart or table in place
+// (Chart.js from the npm registry, copied to /static/vendor/ at setup).
+"use strict";
+(function () {
+  const root = document.getElementById("dashboard");
+  const base = root.dataset.api;
+  const api = window.synsightApi;
+  const FAST = 5000, SLOW = 15000;
+  let windowName = "hour";
+  const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+  const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)}%`);
+  function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+  function minutes(m) {
+    if (m === null || m === undefined) return "–";
+    if (m < 90) return `${Math.round(m)} min`;
+    if (m < 48 * 60) return `${(m / 60).toFixed(1)} h`;
+    return `${(m / 1440).toFixed(1)} days`;
+  }
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+
+  function makeChart(id, config) {
+    const canvas = document.getElementById(id);
+    return { canvas, chart: new Chart(canvas, config) };
+  }
+  function loaded(c, points) { c.canvas.dataset.loaded = String(points); c.canvas.dataset.updated = String(Date.now()); }
+
+  const throughput = makeChart("throughput-chart", {
+    type: "line",
+    data: { labels: [], datasets: [
+      { label: "answers / min", data: [], borderColor: "#2457c5", backgroundColor: "#2457c533", fill: true, yAxisID: "y", tension: 0.2, pointRadius: 0 },
+      { label: "HITs / hour", data: [], borderColor: "#a6540a", yAxisID: "y1", tension: 0.2, pointRadius: 0 },
+      { label: "active workers", data: [], borderColor: "#2e7d32", yAxisID: "y1", stepped: true, pointRadius: 0 },
+    ] },
+    options: { interaction: { mode: "index", intersect: false }, scales: {
+      y: { beginAtZero: true, title: { display: true, text: "answers / min" } },
+      y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "HITs / h · workers" } } } },
+  });
+  const progressChart = makeChart("progress-chart", {
+    type: "bar",
+    data: { labels: [], datasets: [
+      { label: "accepted", data: [], backgroundColor: "#2e7d32" },
+      { label: "rejected", data: [], backgroundColor: "#b3261e" },
+      { label: "unresolved", data: [], backgroundColor: "#f2a900" },
+      { label: "still to accept", data: [], backgroundColor: "#dde3ea" },
+    ] },
+    options: { indexAxis: "y", scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } },
+  });
+  const qualityChart = makeChart("quality-chart", {
+    type: "bar",
+    data: { labels: [], datasets: [
+      { label: "workers by gold accuracy", data: [], backgroundColor: "#2457c5" },
+      { label: "workers by agreement", data: [], backgroundColor: "#7aa0e8" },
+    ] },
+    options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  const payChart = makeChart("pay-chart", {
+    type: "bar",
+    data: { labels: [], datasets: [
+      { label: "effective hourly pay", data: [], backgroundColor: [] },
+      { type: "line", label: "pay floor", data: [], borderColor: "#b3261e", pointRadius: 0, borderDash: [6, 4] },
+    ] },
+    options: { scales: { y: { beginAtZero: true } } },
+  });
+
+  function label(iso, bucketSeconds) {
+    const d = new Date(iso);
+    if (bucketSeconds < 3600) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (bucketSeconds < 86400 && windowName === "day") return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit" });
+  }
+
+  async function refreshSummary() {
+    const r = await api.request("GET", `${base}dashboard/summary/`);
+    if (!r.ok) return;
+    for (const [key, value] of Object.entries(r.data)) {
+      root.querySelectorAll(`[data-stat="${key}"]`).forEach((node) => { node.textContent = typeof value === "number" ? String(value) : value; });
+    }
+    document.getElementById("campaign-state").textContent = r.data.state;
+    document.getElementById("campaign-state").className = `state state-${r.data.state}`;
+    document.getElementById("refreshed").textContent = `· updated ${new Date().toLocaleTimeString()}`;
+  }
+  async function refreshThroughput() {
+    const r = await api.request("GET", `${base}dashboard/throughput/?window=${windowName}`);
+    if (!r.ok) return;
+    const d = r.data, c = throughput.chart;
+    c.data.labels = d.labels.map((l) => label(l, d.bucket_seconds));
+    c.data.datasets[0].data = d.answers_per_minute;
+    c.data.datasets[1].data = d.hits_per_hour;
+    c.data.datasets[2].data = d.active_workers;
+    c.update("none");
+    loaded(throughput, d.labels.length);
+    throughput.canvas.dataset.answers = String(d.totals.answers);
+  }
+
+  let progressData = null;
+  function sortSynsets(list, how) {
+    const copy = list.slice();
+    const behind = (s) => s.accepted / s.target;
+    if (how === "hardest") copy.sort((a, b) => (b.unresolved_share || 0) - (a.unresolved_share || 0) || (b.votes_per_decision || 0) - (a.votes_per_decision || 0));
+    else if (how === "flags") copy.sort((a, b) => (b.starved + b.stuck) - (a.starved + a.stuck) || behind(a) - behind(b));
+    else if (how === "precision") copy.sort((a, b) => (a.precision ?? 2) - (b.precision ?? 2));
+    else copy.sort((a, b) => behind(a) - behind(b) || a.wnid.localeCompare(b.wnid));
+    return copy;
+  }
+  function renderProgress() {
+    if (!progressData) return;
+    const how = document.getElementById("progress-sort").value;
+    const list = sortSynsets(progressData.synsets, how);
+    const top = list.slice(0, 25);
+    const c = progressChart.chart;
+    c.data.labels = top.map((s) => s.name);
+    c.data.datasets[0].data = top.map((s) => s.accepted);
+    c.data.datasets[1].data = top.map((s) => s.rejected);
+    c.data.datasets[2].data = top.map((s) => s.unresolved);
+    c.data.datasets[3].data = top.map((s) => Math.max(0, s.target - s.accepted));
+    progressChart.canvas.parentElement.style.height = `${Math.max(160, top.length * 22 + 60)}px`;
+    c.update("none");
+    loaded(progressChart, top.length);
+    const tbody = document.querySelector("#progress-table tbody");
+    tbody.replaceChildren(...list.slice(0, 100).map((s) => {
+      const tr = el("tr");
+      tr.dataset.wnid = s.wnid;
+      const name = el("td");
+      const a = el("a", s.name);
+      a.href = `/research/${root.dataset.campaign}/synsets/${s.wnid}/`;
+      name.appendChild(a);
+      tr.appendChild(name);
+      for (const v of [s.candidates, s.open, s.accepted, s.rejected, s.unresolved]) tr.appendChild(el("td", String(v), "num"));
+      tr.appendChild(el("td", fmt(s.votes_per_decision, 2), "num"));
+      tr.appendChild(el("td", pct(s.precision), "num"));
+      tr.appendChild(el("td", s.answers_needed === null ? "–" : String(s.answers_needed), "num"));
+      const flags = el("td");
+      for (const f of ["done", "starved", "stuck", "short"]) if (s[f]) flags.appendChild(el("span", f, `badge flag-${f}`));
+      tr.appendChild(flags);
+      return tr;
+    }));
+    const t = progressData.totals;
+    document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
+    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); });
+  }
+  async function refreshProgress() {
+    const r = await api.request("GET", `${base}dashboard/progress/`);
+    if (!r.ok) return;
+    progressData = r.data;
+    renderProgress();
+  }
+  document.getElementById("progress-sort").addEventListener("change", renderProgress);
+
+  async function refreshTree() {
+    const panel = document.getElementById("tree-panel");
+    if (!panel.open) return;
+    const r = await api.request("GET", `${base}dashboard/tree/`);
+    if (!r.ok) return;
+    const nodes = new Map(r.data.nodes.map((n) => [n.wnid, { ...n, children: [] }]));
+    const roots = [];
+    for (const n of nodes.values()) {
+      const parent = n.parents.find((p) => nodes.has(p));
+      if (parent) nodes.get(parent).children.push(n); else roots.push(n);
+    }
+    function item(n) {
+      // Collapse chains of single-child ancestors so the tree starts where the campaign branches.
+      while (!n.member && n.children.length === 1) n = n.children[0];
+      const li = el("li");
+      const text = `${n.name} — ${n.accepted} accepted of ${n.target} (${pct(n.progress)}) · ${n.synsets} synset${n.synsets === 1 ? "" : "s"}`;
+      if (!n.children.length) { li.textContent = text; return li; }
+      const d = el("details"); const s = el("summary", text);
+      d.appendChild(s);
+      const ul = el("ul");
+      n.children.sort((a, b) => a.name.localeCompare(b.name)).forEach((c) => ul.appendChild(item(c)));
+      d.appendChild(ul);
+      li.appendChild(d);
+      return li;
+    }
+    document.getElementById("tree").replaceChildren(...roots.map(item));
+  }
+  document.getElementById("tree-panel").addEventListener("toggle", refreshTree);
+
+  async function refreshQuality() {
+    const r = await api.request("GET", `${base}dashboard/quality/`);
+    if (!r.ok) return;
+    const d = r.data, c = qualityChart.chart;
+    c.data.labels = d.bins.slice(0, -1).map((b, i) => `${Math.round(b * 100)}–${Math.round(d.bins[i + 1] * 100)}%`);
+    c.data.datasets[0].data = d.gold_accuracy_histogram;
+    c.data.datasets[1].data = d.agreement_histogram;
+    c.update("none");
+    loaded(qualityChart, d.workers);
+    document.getElementById("precision").textContent = pct(d.precision);
+    document.getElementById("gold-accuracy").textContent = pct(d.gold_accuracy);
+    document.getElementById("agreement").textContent = pct(d.agreement_mean);
+    const list = document.getElementById("blocked");
+    list.replaceChildren(...(d.blocked.length ? d.blocked.map((b) => el("li", `${b.username} — ${b.reason || "blocked"}${b.gold_accuracy !== null ? ` (gold ${pct(b.gold_accuracy)})` : ""}`)) : [el("li", "None.", "muted")]));
+  }
+
+  async function refreshCost(force = false) {
+    const r = await api.request("GET", `${base}dashboard/cost/`);
+    if (!r.ok) return;
+    const d = r.data;
+    document.getElementById("spent").textContent = d.spent;
+    document.getElementById("cost-per-accepted").textContent = d.cost_per_accepted ?? "–";
+    document.getElementById("median-pay").textContent = d.median_hourly_pay ?? "–";
+    document.getElementById("pay-floor").textContent = d.pay_floor_per_hour;
+    const paid = d.workers.filter((w) => w.hourly_pay !== null).slice(0, 60);
+    const c = payChart.chart;
+    c.data.labels = paid.map((w) => w.username);
+    c.data.datasets[0].data = paid.map((w) => Number(w.hourly_pay));
+    c.data.datasets[0].backgroundColor = paid.map((w) => (w.below_floor ? "#b3261e" : "#2e7d32"));
+    c.data.datasets[1].data = paid.map(() => Number(d.pay_floor_per_hour));
+    c.update("none");
+    loaded(payChart, paid.length);
+    renderWorkers(d.workers, force);
+  }
+
+  function renderWorkers(workers, force) {
+    const tbody = document.querySelector("#workers-table tbody");
+    if (!force && tbody.contains(document.activeElement)) return; // do not redraw under a researcher typing
+    tbody.replaceChildren(...workers.map((w) => {
+      const tr = el("tr");
+      tr.dataset.worker = w.username;
+      tr.appendChild(el("td", w.username));
+      tr.appendChild(el("td", String(w.hits), "num"));
+      tr.appendChild(el("td", String(w.answers), "num"));
+      tr.appendChild(el("td", pct(w.gold_accuracy), "num"));
+      tr.appendChild(el("td", pct(w.agreement), "num"));
+      tr.appendChild(el("td", w.hourly_pay ?? "–", w.below_floor ? "num error" : "num"));
+      tr.appendChild(el("td", w.blocked ? "blocked" : "active", w.blocked ? "warn" : ""));
+      const cell = el("td");
+      const form = el("form", undefined, "row-form");
+      const reason = el("input");
+      reason.name = "reason"; reason.required = true; reason.maxLength = 200; reason.placeholder = "reason";
+      reason.setAttribute("aria-label", `Reason for ${w.username}`);
+      const button = el("button", w.blocked ? "Unblock" : "Block");
+      button.type = "submit";
+      form.append(reason, button);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const action = w.blocked ? "unblock" : "block";
+        const res = await api.request("POST", `${base}workers/${w.worker}/${action}/`, { reason: reason.value });
+        if (!res.ok) { alert((res.data && res.data.detail) || "Failed."); return; }
+        await Promise.all([refreshCost(true), refreshQuality()]);
+      });
+      cell.appendChild(form);
+      tr.appendChild(cell);
+      return tr;
+    }));
+  }
+
+  document.querySelectorAll("#windows [data-window]").forEach((button) => {
+    button.addEventListener("click", () => {
+      windowName = button.dataset.window;
+      document.querySelectorAll("#windows [data-window]").forEach((b) => b.setAttribute("aria-selected", String(b === button)));
+      refreshThroughput();
+    });
+  });
+  document.querySelectorAll("[data-state]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const r = await api.request("POST", `${base}state/`, { state: button.dataset.state });
+      if (!r.ok) { alert((r.data && r.data.detail) || "Failed."); return; }
+      refreshSummary();
+    });
+  });
+
+  document.getElementById("import-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("import-status");
+    const synset = document.getElementById("import-synset").value;
+    const files = document.getElementById("import-files").files;
+    const urls = document.getElementById("import-urls").value.split(/\s+/).filter(Boolean);
+    const term = document.getElementById("import-term").value;
+    let response;
+    if (files.length) {
+      const body = new FormData();
+      body.append("synset", synset); body.append("query_term", term);
+      for (const f of files) body.append("files", f);
+      const csrf = (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
+      const raw = await fetch("/api/v1/image-imports/", { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": decodeURIComponent(csrf), Accept: "application/json" } });
+      response = { ok: raw.ok, status: raw.status, data: await raw.json().catch(() => null) };
+    } else if (urls.length) {
+      response = await api.request("POST", "/api/v1/image-imports/", { synset, urls, query_term: term });
+    } else { out.textContent = "Choose files or paste URLs."; return; }
+    if (response.status !== 202) { out.textContent = (response.data && response.data.detail) || `Import refused (${response.status}).`; return; }
+    const poll = async (id) => {
+      const r = await api.request("GET", `/api/v1/image-imports/${id}/`);
+      if (!r.ok) return;
+      const d = r.data;
+      out.textContent = `Import ${id}: ${d.status}, ${d.processed} of ${d.total} — ${d.counts.accepted} accepted, ${d.counts.duplicate + d.counts.near_duplicate} duplicates, ${d.counts.rejected} rejected.`;
+      if (d.status === "pending" || d.status === "running") setTimeout(() => poll(id), 1500);
+    };
+    poll(response.data.id);
+  });
+
+  function every(ms, fn) { fn(); setInterval(() => { if (!document.hidden) fn(); }, ms); }
+  every(FAST, refreshSummary);
+  every(FAST, refreshThroughput);
+  every(SLOW, refreshProgress);
+  every(SLOW, refreshQuality);
+  every(SLOW, refreshCost);
+})();

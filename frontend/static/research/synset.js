@@ -1,0 +1,100 @@
+// Inspecting one synset of a campaign: counts, the learned confidence table, candidates by state (or the
+// disagreements) with thumbnails, and per-candidate overrides and gold marks, recorded through the API.
+"use strict";
+(function () {
+  const root = document.getElementById("inspect");
+  const base = root.dataset.api;
+  const wnid = root.dataset.wnid;
+  const api = window.synsightApi;
+  const cards = document.getElementById("candidates");
+  const more = document.getElementById("more");
+  const status = document.getElementById("candidates-status");
+  let state = "disagreements";
+  let next = null;
+  function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+
+  async function overview() {
+    const r = await api.request("GET", `${base}synsets/${wnid}/`);
+    if (!r.ok) return;
+    const d = r.data;
+    const stats = document.getElementById("counts");
+    const tiles = [["accepted", d.counters.accepted], ["rejected", d.counters.rejected], ["unresolved", d.counters.unresolved],
+      ["voting", d.by_state.voting], ["new", d.by_state.new], ["gold", d.gold], ["answers", d.answers], ["target", d.target]];
+    stats.replaceChildren(...tiles.map(([name, value]) => { const div = el("div"); const b = el("b", String(value)); b.dataset.stat = name; div.append(b, el("span", name)); return div; }));
+    const box = document.getElementById("confidence");
+    const t = d.confidence_table;
+    if (!t) { box.replaceChildren(el("p", "No votes yet.", "muted")); return; }
+    const table = el("table", undefined, "data confidence");
+    table.id = "confidence-table";
+    const head = el("tr"); head.appendChild(el("th", "yes \\ no"));
+    for (let n = 0; n <= t.max_total; n++) head.appendChild(el("th", String(n), "num"));
+    table.appendChild(head);
+    t.table.forEach((row, y) => {
+      const tr = el("tr"); tr.appendChild(el("th", String(y)));
+      row.forEach((v) => {
+        const td = el("td", v === null ? "" : v.toFixed(2), "num");
+        if (v !== null) td.style.background = `rgba(46,125,50,${(v * 0.6).toFixed(2)})`;
+        tr.appendChild(td);
+      });
+      table.appendChild(tr);
+    });
+    box.replaceChildren(el("p", `From ${t.seed_items} seed items of ${t.items} voted (prior ${t.good_prior}, P(yes|present) ${t.p_yes_good}, P(yes|absent) ${t.p_yes_bad}).`, "muted"), table);
+  }
+
+  function card(c) {
+    const div = el("div", undefined, "card");
+    div.dataset.candidate = String(c.id);
+    const img = el("img"); img.src = c.thumbnail; img.alt = `candidate ${c.id}`; img.loading = "lazy";
+    div.appendChild(img);
+    const post = c.posterior === null ? "–" : c.posterior.toFixed(3);
+    div.appendChild(el("p", `#${c.id} · ${c.state} · ${c.yes}/${c.votes} yes · p=${post}`, "small"));
+    if (c.gold) div.appendChild(el("span", `gold: ${c.gold}`, "badge"));
+    if (c.override) div.appendChild(el("span", `override: ${c.override.action}`, "badge warn"));
+    const actions = el("div", undefined, "card-actions");
+    const act = (label, fn) => { const b = el("button", label, "small-button"); b.type = "button"; b.addEventListener("click", fn); actions.appendChild(b); };
+    if (!c.gold) {
+      for (const [label, action] of [["Accept", "accept"], ["Reject", "reject"], ["Re-open", "reopen"]]) {
+        act(label, async () => {
+          const reason = prompt(`Reason to ${action} candidate ${c.id}?`, "") ?? "";
+          const r = await api.request("POST", `${base}candidates/${c.id}/override/`, { action, reason });
+          status.textContent = r.ok ? `Candidate ${c.id}: ${r.data.previous_state} → ${r.data.state} (recorded).` : (r.data && r.data.detail) || "Failed.";
+          if (r.ok) { overview(); load(true); }
+        });
+      }
+      for (const [label, present] of [["Gold: present", true], ["Gold: absent", false]]) {
+        act(label, async () => {
+          const r = await api.request("POST", `${base}candidates/${c.id}/gold/`, { present });
+          status.textContent = r.ok ? `Candidate ${c.id} is now gold (${present ? "present" : "absent"}).` : (r.data && r.data.detail) || "Failed.";
+          if (r.ok) { overview(); load(true); }
+        });
+      }
+    }
+    div.appendChild(actions);
+    return div;
+  }
+
+  async function load(reset) {
+    const url = reset || !next ? (state === "disagreements" ? `${base}synsets/${wnid}/disagreements/` : `${base}synsets/${wnid}/candidates/?state=${state}`) : next;
+    const r = await api.request("GET", url);
+    if (!r.ok) return;
+    if (reset) cards.replaceChildren();
+    r.data.results.forEach((c) => cards.appendChild(card(c)));
+    next = r.data.next;
+    more.hidden = !next;
+    status.textContent = `${r.data.count} ${state === "disagreements" ? "candidates with split votes" : state + " candidates"}.`;
+  }
+  document.querySelectorAll("#states [data-state]").forEach((b) => b.addEventListener("click", () => {
+    state = b.dataset.state;
+    document.querySelectorAll("#states [data-state]").forEach((x) => x.setAttribute("aria-selected", String(x === b)));
+    next = null;
+    load(true);
+  }));
+  more.addEventListener("click", () => load(false));
+  document.getElementById("promote").addEventListener("click", async () => {
+    const r = await api.request("POST", `${base}synsets/${wnid}/gold/promote/`, { limit: 20 });
+    document.getElementById("promote-status").textContent = r.ok ? `${r.data.present} present and ${r.data.absent} absent gold items added.` : (r.data && r.data.detail) || "Failed.";
+    overview();
+  });
+  overview();
+  load(true);
+})();

@@ -1,0 +1,128 @@
+"""Pages for researchers (campaigns, dashboard, synset inspection) and admins (workers, payments). The pages
+are shells: their data comes from the JSON API (annotation/api/campaigns.py, annotation/api/dashboard.py),
+except the admin's worker page, which posts forms to the same services. Crowd workers get 403."""
+
+import csv
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from annotation.errors import AnnotationError
+from annotation.models import CampaignSynset
+from annotation.selectors import dashboard as selectors
+from annotation.services import manage
+from workers.models import LedgerEntry
+from workers.roles import Role
+from workers.services import user_has_role
+
+
+def _role_required(*roles: Role):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not any(user_has_role(request.user, role) for role in roles):
+                message = "This page is for researchers and admins." if Role.RESEARCHER in roles else "Admins only."
+                return render(request, "frontend/error.html", {"message": message}, status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+researcher_required = _role_required(Role.RESEARCHER, Role.ADMIN)
+admin_required = _role_required(Role.ADMIN)
+
+
+def _campaign(request, campaign_id: int):
+    campaign = selectors.campaigns_visible(user=request.user).filter(id=campaign_id).first()
+    if campaign is None:
+        raise Http404(f"You have no campaign {campaign_id}.")
+    return campaign
+
+
+@researcher_required
+def campaign_list(request):
+    return render(request, "research/campaigns.html", {"campaigns": selectors.campaign_list(user=request.user)})
+
+
+@researcher_required
+def campaign_new(request):
+    return render(request, "research/campaign_new.html", {"root": request.GET.get("root", "")[:9]})
+
+
+@researcher_required
+def campaign_dashboard(request, campaign_id: int):
+    campaign = _campaign(request, campaign_id)
+    synsets = CampaignSynset.objects.filter(campaign=campaign).select_related("synset").order_by("synset_id")[:5000]
+    return render(request, "research/dashboard.html", {"campaign": campaign, "synsets": synsets})
+
+
+@researcher_required
+def synset_inspect(request, campaign_id: int, wnid: str):
+    campaign = _campaign(request, campaign_id)
+    try:
+        campaign_synset = selectors.campaign_synset_get(campaign=campaign, wnid=wnid)
+    except CampaignSynset.DoesNotExist:
+        raise Http404(f"Campaign {campaign.id} has no synset {wnid}.") from None
+    return render(request, "research/synset.html", {"campaign": campaign, "cs": campaign_synset})
+
+
+# ---- Admin: workers and payments ------------------------------------------------------------------------
+
+
+@admin_required
+def workers_manage(request):
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action in {"block", "unblock"}:
+                worker = User.objects.filter(id=request.POST.get("worker")).first()
+                if worker is None:
+                    raise AnnotationError("No such worker.")
+                service = manage.worker_block if action == "block" else manage.worker_unblock
+                service(worker=worker, reason=request.POST.get("reason", ""), by=request.user)
+                messages.success(request, f"{worker.username}: {action}ed.")
+            elif action == "approve":
+                up_to = int(request.POST.get("up_to_entry") or 0)
+                approval = manage.payments_approve(up_to_entry=up_to)
+                messages.success(request, f"Approved {approval.entries} ledger entries, {approval.amount} in total.")
+        except (AnnotationError, ValueError) as error:
+            messages.error(request, getattr(error, "message", str(error)))
+        return redirect(f"{reverse('research-workers')}?q={request.POST.get('q', '')}")
+    query = request.GET.get("q", "").strip()[:100]
+    last_entry = LedgerEntry.objects.filter(paid=False).order_by("-id").values_list("id", flat=True).first()
+    return render(
+        request,
+        "research/workers.html",
+        {"workers": selectors.workers_overview(query=query), "query": query, "last_entry": last_entry or 0},
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@admin_required
+def payouts_csv(request):
+    """Unpaid earnings per worker, streamed (one row per worker with unpaid ledger entries)."""
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(
+            ["worker_id", "username", "external_id", "unpaid_entries", "unpaid_amount", "up_to_entry"]
+        )
+        for worker_id, username, external_id, entries, amount, last_entry in manage.payouts_unpaid():
+            yield writer.writerow([worker_id, username, external_id or "", entries, f"{amount:.2f}", last_entry])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="synsight-payouts.csv"'
+    return response

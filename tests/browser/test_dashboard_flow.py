@@ -1,0 +1,108 @@
+"""A researcher creates a campaign from the taxonomy browser, watches the crowd's work reach the charts,
+blocks a spammer; an admin downloads the payouts CSV. Debian's Chromium against the live server."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from playwright.sync_api import expect
+
+from annotation.models import Campaign
+from tests.annotation.hits.conftest import make_candidates, qualify
+from tests.dashboard.conftest import submit
+from workers.models import Qualification
+from workers.roles import Role
+from workers.services import account_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+WHIPPET, IBIZAN, DOG = "n02091134", "n02091244", "n02084071"
+
+
+@pytest.fixture
+def dog_taxonomy():
+    # Live-server tests run in committed transactions that are flushed afterwards, so they seed their own data.
+    call_command("import_wordnet", "--root", "dog.n.01", "--no-progress", stdout=StringIO(), stderr=StringIO())
+
+
+def sign_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+
+def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloads_payouts(
+    live_server, page, browser, dog_taxonomy, tmp_path
+):
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    sign_in(page, live_server, researcher)
+
+    # From the taxonomy browser: whippet itself, plus a pasted wnid; the check runs live.
+    page.goto(f"{live_server.url}/taxonomy/{WHIPPET}/")
+    page.locator("#start-campaign").click()
+    expect(page).to_have_url(re.compile(rf"/research/new/\?root={WHIPPET}$"))
+    page.get_by_label("the synset itself").check()
+    page.get_by_role("button", name="Add to label set").click()
+    expect(page.locator("#check-summary")).to_have_text("1 synset · no overlaps")
+    page.locator("#wnids").fill(f"{WHIPPET}\n{IBIZAN}\n{DOG}")
+    expect(page.locator("#check-overlaps")).to_contain_text(f"{DOG} › {WHIPPET}")
+    page.locator("#wnids").fill(f"{WHIPPET}\n{IBIZAN}")
+    expect(page.locator("#check-summary")).to_have_text("2 synsets · no overlaps")
+    page.get_by_label("Name").fill("Hounds")
+    page.get_by_label("Images per HIT").fill("4")
+    page.get_by_label("Gold rate").fill("0")
+    page.get_by_role("button", name="Create campaign").click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hounds")
+    campaign = Campaign.objects.get(name="Hounds")
+    assert page.url == f"{live_server.url}/research/{campaign.id}/"
+    assert (campaign.owner, campaign.images_per_hit, campaign.gold_rate) == (researcher, 4, 0.0)
+    page.locator("#start").click()
+    expect(page.locator("#campaign-state")).to_have_text("running")
+
+    # The crowd works: two workers submit a HIT each; the charts pick it up without a reload.
+    for wnid in (WHIPPET, IBIZAN):
+        make_candidates(wnid, 4)
+    campaign.refresh_from_db()
+    good = account_create(username="good_worker", password="pw-worker-1", role=Role.WORKER)
+    spammer = account_create(username="spammer", password="pw-worker-2", role=Role.WORKER)
+    for worker in (good, spammer):
+        qualify(worker, campaign)
+    submit(good, campaign, ["present", "present", "absent", "present"], 2000, "browser-good-1")
+    submit(spammer, campaign, ["present"] * 4, 100, "browser-spam-1")
+
+    chart = page.locator("#throughput-chart")
+    expect(chart).to_have_attribute("data-answers", "8", timeout=15_000)
+    expect(chart).to_have_attribute("data-loaded", "60")
+    assert page.evaluate("Chart.getChart('throughput-chart').data.datasets[0].data.reduce((a, b) => a + b, 0)") == 8
+    expect(page.locator('[data-stat="answers"]')).to_have_text("8")
+    expect(page.locator("#pay-chart")).to_have_attribute("data-loaded", "2", timeout=20_000)
+
+    # Block the spammer from the workers table, with a reason.
+    row = page.locator('#workers-table tr[data-worker="spammer"]')
+    row.get_by_placeholder("reason").fill("Says present to everything in 0.1 s")
+    row.get_by_role("button", name="Block").click()
+    expect(row.locator("td").nth(6)).to_have_text("blocked")
+    expect(page.locator("#blocked")).to_contain_text("spammer — Says present to everything in 0.1 s")
+    assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "blocked"
+
+    # An admin downloads the payouts CSV.
+    admin = account_create(username="admin", password="pw-admin-1", role=Role.ADMIN)
+    admin_page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    sign_in(admin_page, live_server, admin)
+    admin_page.goto(f"{live_server.url}/manage/workers/")
+    expect(admin_page.locator('#workers tr[data-worker="spammer"]')).to_contain_text("blocked")
+    with admin_page.expect_download() as download:
+        admin_page.locator("#payouts-csv").click()
+    path = tmp_path / "payouts.csv"
+    download.value.save_as(path)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "worker_id,username,external_id,unpaid_entries,unpaid_amount,up_to_entry"
+    assert [line.split(",")[1:5] for line in lines[1:]] == [
+        ["good_worker", "", "1", "0.10"],
+        ["spammer", "", "1", "0.10"],
+    ]
+    admin_page.context.close()

@@ -1,0 +1,127 @@
+"""Campaign management over the API: create from a label set, change state, inspect a synset, override or
+re-open decisions (recorded), gold from candidates and by promotion."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotation.models import Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem
+from tests.dashboard.conftest import CIRCLE, TRIANGLE
+
+
+@pytest.fixture
+def api(researcher):
+    client = APIClient()
+    client.force_authenticate(researcher)
+    return client
+
+
+def test_create_campaign_from_a_label_set_with_policy(api, researcher):
+    response = api.post(
+        "/api/v1/campaigns/",
+        {"name": "shapes", "wnids": [CIRCLE, TRIANGLE], "target_per_synset": 50, "reward_per_hit": "0.25"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    campaign = Campaign.objects.get(id=response.json()["id"])
+    assert (campaign.owner, campaign.state, campaign.target_per_synset, str(campaign.reward_per_hit)) == (
+        researcher, "draft", 50, "0.25",
+    )  # fmt: skip
+    assert response.json()["synsets"] == [CIRCLE, TRIANGLE]
+
+
+def test_overlapping_label_set_is_refused_and_nothing_is_created(api):
+    shape = "n13862780"  # shape.n.02, an ancestor of circle
+    response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [shape, CIRCLE]}, format="json")
+    assert response.status_code == 400 and "overlaps" in response.json()["detail"]
+    assert not Campaign.objects.exists()
+
+
+def test_invalid_policy_is_refused(api):
+    response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [CIRCLE], "min_votes": 5, "max_votes": 2},
+                        format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert not Campaign.objects.exists()
+
+
+def test_label_set_expansion_modes(api):
+    get = lambda mode: api.get("/api/v1/campaigns/label-set/expand/", {"root": "n02084071", "mode": mode}).json()  # noqa: E731
+    assert get("self")["wnids"] == ["n02084071"]
+    children = get("children")["wnids"]
+    assert "n02085374" in children  # toy dog
+    leaves = get("leaves")["wnids"]
+    assert "n02091244" in leaves and "n02085374" not in leaves  # Ibizan hound, not the toy-dog group
+    assert len(get("subtree")["wnids"]) == 190  # dog.n.01 and its 189 descendants
+
+
+def test_state_changes_start_pause_resume_finish(api, seeded):
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/state/"
+    assert api.post(url, {"state": "paused"}, format="json").json()["state"] == "paused"
+    assert api.post(url, {"state": "running"}, format="json").json()["state"] == "running"
+    assert api.post(url, {"state": "finished"}, format="json").json()["state"] == "finished"
+    response = api.post(url, {"state": "running"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "conflict"
+
+
+def test_synset_overview_has_counts_and_the_confidence_table(api, seeded):
+    data = api.get(f"/api/v1/campaigns/{seeded.campaign.id}/synsets/{CIRCLE}/").json()
+    assert data["counters"] == {"accepted": 2, "rejected": 1, "unresolved": 0, "votes": 7}
+    assert data["by_state"] == {"new": 0, "voting": 1, "accepted": 2, "rejected": 1, "unresolved": 0}
+    table = data["confidence_table"]
+    assert table["items"] == 4 and table["max_total"] == 4
+    assert table["table"][2][0] > table["table"][1][1] > table["table"][0][2]  # more yes, more likely present
+    assert table["table"][4][1] is None  # beyond the seed's vote count
+
+
+def test_candidates_by_state_and_disagreements(api, seeded):
+    base = f"/api/v1/campaigns/{seeded.campaign.id}/synsets/{CIRCLE}/"
+    accepted = api.get(base + "candidates/", {"state": "accepted"}).json()
+    assert [c["id"] for c in accepted["results"]] == [c.id for c in seeded.candidates[:2]]
+    assert accepted["results"][0]["thumbnail"].endswith(".webp")
+    split = api.get(base + "disagreements/").json()
+    # Candidate 3 got one yes and one no; the others were unanimous (or one real vote).
+    assert [(c["id"], c["yes"], c["votes"]) for c in split["results"]] == [(seeded.candidates[2].id, 1, 2)]
+
+
+def test_override_changes_state_and_counters_and_is_recorded(api, seeded, researcher):
+    candidate = seeded.candidates[2]  # rejected by consensus
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/candidates/{candidate.id}/override/"
+    response = api.post(url, {"action": "accept", "reason": "clearly a circle"}, format="json")
+    assert response.status_code == 201
+    assert response.json() == {"id": response.json()["id"], "candidate": candidate.id, "action": "accept",
+                               "previous_state": "rejected", "state": "accepted"}  # fmt: skip
+    cs = CampaignSynset.objects.get(campaign=seeded.campaign, synset_id=int(CIRCLE[1:]))
+    assert (cs.accepted, cs.rejected) == (3, 0)
+    record = DecisionOverride.objects.get()
+    assert (record.previous_posterior, record.reason, record.created_by) == (0.01, "clearly a circle", researcher)
+    again = api.post(url, {"action": "accept"}, format="json")
+    assert again.status_code == 409 and DecisionOverride.objects.count() == 1
+
+
+def test_reopen_puts_a_candidate_back_in_the_queue(api, seeded):
+    candidate = seeded.candidates[0]
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/candidates/{candidate.id}/override/"
+    assert api.post(url, {"action": "reopen"}, format="json").status_code == 201
+    candidate.refresh_from_db()
+    assert (candidate.state, candidate.priority) == ("voting", 1.0)
+    assert CampaignSynset.objects.get(campaign=seeded.campaign, synset_id=int(CIRCLE[1:])).accepted == 1
+
+
+def test_override_of_a_candidate_outside_the_campaign_is_404(api, seeded):
+    other = Candidate.objects.create(image=seeded.candidates[0].image, synset_id=int("n02084071"[1:]))
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/candidates/{other.id}/override/"
+    assert api.post(url, {"action": "accept"}, format="json").status_code == 404
+    assert not DecisionOverride.objects.exists()
+
+
+def test_gold_from_a_candidate_and_by_promotion(api, seeded):
+    first, _second, third, fourth = seeded.candidates
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/candidates/{fourth.id}/gold/"
+    assert api.post(url, {"present": False}, format="json").status_code == 201
+    assert GoldItem.objects.get(candidate=fourth).present is False
+    assert api.post(url, {"present": True}, format="json").status_code == 409
+    Candidate.objects.filter(id__in=[first.id, third.id]).update(votes_count=3)
+    promote = api.post(f"/api/v1/campaigns/{seeded.campaign.id}/synsets/{CIRCLE}/gold/promote/", {}, format="json")
+    assert promote.json() == {"present": 1, "absent": 1}  # 2nd has 0.97 < 0.99; only 1st and 3rd have 3 votes
+    assert dict(GoldItem.objects.values_list("candidate_id", "present")) == {
+        first.id: True, third.id: False, fourth.id: False,
+    }  # fmt: skip

@@ -1,0 +1,251 @@
+"""Every dashboard panel's JSON, with exact values on the seeded campaign (see conftest.seeded)."""
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.dashboard.conftest import CIRCLE, TRIANGLE
+from workers.models import Qualification
+
+
+@pytest.fixture
+def client_for():
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
+
+
+def get(client, seeded, panel, **params):
+    response = client.get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/{panel}/", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_summary(seeded, client_for):
+    data = get(client_for(seeded.researcher), seeded, "summary")
+    assert {
+        k: data[k]
+        for k in [
+            "state",
+            "synsets",
+            "target",
+            "accepted",
+            "rejected",
+            "unresolved",
+            "votes",
+            "hits",
+            "answers",
+            "workers",
+            "spent",
+            "answers_per_minute_5m",
+            "hits_per_hour_5m",
+            "active_workers_5m",
+        ]
+    } == {
+        "state": "running",
+        "synsets": 2,
+        "target": 4,
+        "accepted": 2,
+        "rejected": 1,
+        "unresolved": 0,
+        "votes": 7,
+        "hits": 2,
+        "answers": 8,
+        "workers": 2,
+        "spent": "0.20",
+        "answers_per_minute_5m": 1.6,
+        "hits_per_hour_5m": 24.0,
+        "active_workers_5m": 2,
+    }
+
+
+def test_throughput_last_hour_has_a_point_a_minute(seeded, client_for):
+    data = get(client_for(seeded.researcher), seeded, "throughput", window="hour")
+    assert data["window"] == "hour" and data["bucket_seconds"] == 60 and len(data["labels"]) == 60
+    point = data["labels"].index(seeded.now.replace(second=0).isoformat())
+    assert (data["answers_per_minute"][point], data["hits_per_hour"][point], data["active_workers"][point]) == (
+        8.0, 120.0, 2,
+    )  # fmt: skip
+    assert sum(data["answers_per_minute"]) == 8.0
+    assert data["totals"] == {"answers": 8, "hits": 2, "answers_per_minute": 0.133, "hits_per_hour": 2.0,
+                              "active_workers": 2}  # fmt: skip
+
+
+def test_throughput_day_and_whole_campaign_use_hours(seeded, client_for):
+    client = client_for(seeded.researcher)
+    day = get(client, seeded, "throughput", window="day")
+    assert day["bucket_seconds"] == 3600 and len(day["labels"]) == 24
+    assert sum(day["hits_per_hour"]) == 2.0 and max(day["active_workers"]) == 2
+    whole = get(client, seeded, "throughput", window="all")
+    assert whole["window"] == "all" and whole["labels"][0] == seeded.now.replace(minute=0, second=0).isoformat()
+    assert whole["totals"]["answers"] == 8
+
+
+def test_throughput_rejects_an_unknown_window(seeded, client_for):
+    response = client_for(seeded.researcher).get(
+        f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/throughput/", {"window": "week"}
+    )
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+
+
+def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
+    data = get(client_for(seeded.researcher), seeded, "progress")
+    circle, triangle = data["synsets"]
+    assert circle["wnid"] == CIRCLE and triangle["wnid"] == TRIANGLE
+    assert {
+        k: circle[k]
+        for k in [
+            "candidates",
+            "open",
+            "accepted",
+            "rejected",
+            "unresolved",
+            "votes",
+            "answers",
+            "done",
+            "starved",
+            "stuck",
+            "short",
+            "precision",
+            "votes_per_decision",
+            "answers_needed",
+        ]
+    } == {
+        "candidates": 4,
+        "open": 1,
+        "accepted": 2,
+        "rejected": 1,
+        "unresolved": 0,
+        "votes": 7,
+        "answers": 8,
+        "done": True,
+        "starved": False,
+        "stuck": False,
+        "short": False,
+        "precision": 0.98,
+        "votes_per_decision": 2.333,
+        "answers_needed": 0,
+    }
+    assert (triangle["candidates"], triangle["starved"], triangle["done"], triangle["answers_needed"]) == (
+        0,
+        True,
+        False,
+        8,
+    )
+    assert data["totals"]["starved"] == 1 and data["totals"]["done"] == 1
+    # 8 answers still needed (the campaign yields 2 accepted per 8 answers) at 8 answers in the last hour.
+    assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
+
+
+def test_tree_rolls_progress_up_to_common_ancestors(seeded, client_for):
+    nodes = {n["wnid"]: n for n in get(client_for(seeded.researcher), seeded, "tree")["nodes"]}
+    assert nodes[CIRCLE]["member"] and nodes[CIRCLE]["accepted"] == 2 and nodes[CIRCLE]["progress"] == 1.0
+    shared = [n for n in nodes.values() if n["synsets"] == 2]
+    assert shared and all(n["accepted"] == 2 and n["target"] == 4 and n["progress"] == 0.5 for n in shared)
+    assert nodes["n00001740"]["synsets"] == 2  # entity.n.01, the root
+
+
+def test_quality(seeded, client_for):
+    client = client_for(seeded.researcher)
+    client.post(
+        f"/api/v1/campaigns/{seeded.campaign.id}/workers/{seeded.other_worker.id}/block/",
+        {"reason": "Answers at chance"}, format="json",
+    )  # fmt: skip
+    data = get(client, seeded, "quality")
+    assert data["precision"] == 0.98 and data["gold_accuracy"] is None and data["workers"] == 2
+    assert data["agreement_histogram"] == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1] and data["agreement_mean"] == 0.7
+    assert data["gold_accuracy_histogram"] == [0] * 10
+    assert data["blocked"] == [
+        {
+            "worker": seeded.other_worker.id,
+            "username": "other_worker",
+            "reason": "Answers at chance",
+            "gold_accuracy": None,
+        }
+    ]
+
+
+def test_cost_and_hourly_pay_against_the_floor(seeded, client_for, settings):
+    settings.PAY_FLOOR_PER_HOUR = Decimal("100")
+    data = get(client_for(seeded.researcher), seeded, "cost")
+    assert {
+        k: data[k]
+        for k in [
+            "spent",
+            "accepted",
+            "cost_per_accepted",
+            "pay_floor_per_hour",
+            "median_hourly_pay",
+            "workers_below_floor",
+        ]
+    } == {
+        "spent": "0.20",
+        "accepted": 2,
+        "cost_per_accepted": "0.10",
+        "pay_floor_per_hour": "100.00",
+        "median_hourly_pay": "135.00",
+        "workers_below_floor": 1,
+    }
+    assert [(w["username"], w["hourly_pay"], w["below_floor"], w["hours"]) for w in data["workers"]] == [
+        ("worker", "90.00", True, 0.0011),
+        ("other_worker", "180.00", False, 0.0006),
+    ]
+
+
+def test_campaign_list_and_detail(seeded, client_for):
+    client = client_for(seeded.researcher)
+    listed = client.get("/api/v1/campaigns/").json()
+    assert [(c["name"], c["synsets"], c["accepted"], c["target"], c["votes"]) for c in listed] == [
+        ("shapes", 2, 2, 4, 7)
+    ]
+    detail = client.get(f"/api/v1/campaigns/{seeded.campaign.id}/").json()
+    assert detail["synsets"] == [CIRCLE, TRIANGLE] and detail["policy"]["target_per_synset"] == 2
+
+
+def test_blocking_is_recorded_and_unblocking_restores(seeded, client_for):
+    client = client_for(seeded.researcher)
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/workers/{seeded.other_worker.id}/"
+    assert client.post(url + "block/", {"reason": "spam"}, format="json").status_code == 201
+    status = Qualification.objects.get(worker=seeded.other_worker, campaign=seeded.campaign).status
+    assert status == "blocked"
+    assert client.post(url + "unblock/", {"reason": "appeal upheld"}, format="json").status_code == 201
+    status = Qualification.objects.get(worker=seeded.other_worker, campaign=seeded.campaign).status
+    assert status == "qualified"
+    from annotation.models import WorkerAction
+
+    assert list(WorkerAction.objects.order_by("id").values_list("action", "reason", "created_by__username")) == [
+        ("block", "spam", "researcher"),
+        ("unblock", "appeal upheld", "researcher"),
+    ]
+
+
+def test_block_without_a_reason_is_refused_and_changes_nothing(seeded, client_for):
+    response = client_for(seeded.researcher).post(
+        f"/api/v1/campaigns/{seeded.campaign.id}/workers/{seeded.other_worker.id}/block/",
+        {"reason": "  "},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert Qualification.objects.get(worker=seeded.other_worker, campaign=seeded.campaign).status == "qualified"
+
+
+def test_metrics_in_prometheus_format(seeded, client, settings):
+    text = client.get("/metrics").content.decode()
+    cid = seeded.campaign.id
+    assert f'synsight_campaign_answers_total{{campaign="{cid}",name="shapes"}} 8.0' in text
+    assert f'synsight_campaign_hits_total{{campaign="{cid}",name="shapes"}} 2.0' in text
+    assert f'synsight_campaign_candidates{{campaign="{cid}",name="shapes",state="accepted"}} 2.0' in text
+    assert f'synsight_campaign_spent{{campaign="{cid}",name="shapes"}} 0.2' in text
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_dashboard_endpoints_are_in_the_openapi_schema(client):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+    for panel in ["summary", "throughput", "progress", "tree", "quality", "cost"]:
+        assert f"/api/v1/campaigns/{{campaign_id}}/dashboard/{panel}/" in schema
