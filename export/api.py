@@ -1,6 +1,8 @@
 """REST for dataset versions: create (202, built by a Celery job), poll status and progress, list, download
 the version folder as one streamed tar. Admins may export any campaign, researchers their own."""
 
+import itertools
+
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -128,7 +130,7 @@ class DatasetDownloadApi(APIView):
         if version.status != DatasetVersion.Status.DONE:
             raise PermissionDenied(f"Version {version.id} is {version.status}; only a done version downloads.")
         folder = services.version_folder(version)
-        names = [entry["path"] for entry in services.manifest_entries(folder)] + ["manifest.json"]
+        names = itertools.chain((e["path"] for e in services.manifest_entries(folder)), ["manifest.json"])
         prefix = f"{version.output_dir}/"
         response = StreamingHttpResponse(
             tar_chunks(folder, names, int(version.snapshot_at.timestamp()), prefix=prefix),

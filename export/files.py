@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,18 +83,35 @@ class _OpenFile:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._raw.close()
         if exc_type is None:
-            self._folder.records.append(FileRecord(self._name, self._sink.size, self._sink.hexdigest()))
+            self._folder._record(self._name, self._sink.size, self._sink.hexdigest())
 
 
 class VersionFolder:
-    """The folder one build writes into. ``records`` lists every file written, with its size and hash."""
+    """The folder one build writes into. Every file written is recorded (path, size, SHA-256) in a spool
+    file outside the folder, one JSON line each in write order, so the manifest costs no memory however
+    many files there are (and write order is deterministic: the writers follow the snapshot's order)."""
 
     def __init__(self, root: Path):
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
         self._root_str = str(self.root)
-        self.records: list[FileRecord] = []
         self._made: set[str] = {""}
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the folder object)
+        self.file_count = 0
+        self.total_bytes = 0
+
+    def _record(self, name: str, size: int, sha256: str) -> None:
+        self._spool.write(_compact({"path": name, "size": size, "sha256": sha256}).encode() + b"\n")
+        self.file_count += 1
+        self.total_bytes += size
+
+    def records(self) -> Iterator[FileRecord]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            entry = json.loads(line)
+            yield FileRecord(entry["path"], entry["size"], entry["sha256"])
+        self._spool.seek(0, os.SEEK_END)
 
     def path(self, name: str) -> str:
         """The absolute path for a relative ``name``; UnsafePath for anything that could escape."""
@@ -125,21 +143,29 @@ class VersionFolder:
             shutil.copyfileobj(source, out, COPY_CHUNK)
 
     def write_manifest(self, name: str = "manifest.json") -> dict:
-        """Write the manifest of every file so far (not itself): canonical JSON, one file per line."""
-        manifest = self.manifest()
-        head = {k: v for k, v in manifest.items() if k != "files"}
-        lines = ",\n".join(_compact(entry) for entry in manifest["files"])
-        self.write_bytes(name, f'{_compact(head)[:-1]},"files":[\n{lines}\n]}}\n'.encode())
-        return manifest
+        """Write the manifest of every file so far (not itself), streamed from the spool: canonical JSON
+        with one file per line, in write order. Returns its head (algorithm, file_count, total_bytes)."""
+        head = {"algorithm": "sha256", "file_count": self.file_count, "total_bytes": self.total_bytes}
+        self._spool.flush()
+        self._spool.seek(0)
+        with self.open(name) as out:
+            out.write(f'{_compact(head)[:-1]},"files":['.encode())
+            separator = b"\n"
+            for line in self._spool:
+                out.write(separator + line.rstrip(b"\n"))
+                separator = b",\n"
+            out.write(b"\n]}\n")
+        return head
 
-    def manifest(self) -> dict:
-        files = sorted(self.records, key=lambda r: r.path)
-        return {
-            "algorithm": "sha256",
-            "files": [{"path": r.path, "size": r.size, "sha256": r.sha256} for r in files],
-            "file_count": len(files),
-            "total_bytes": sum(r.size for r in files),
-        }
+
+def manifest_entries(path: Path) -> Iterator[dict]:
+    """The file entries of a manifest written by write_manifest, one line at a time."""
+    with open(path, "rb") as manifest:
+        next(manifest)
+        for line in manifest:
+            if line.startswith(b"]"):
+                return
+            yield json.loads(line.rstrip(b"\n").rstrip(b","))
 
 
 def json_bytes(value) -> bytes:

@@ -10,12 +10,12 @@ transaction, writes every format into a private folder, renames it into place, r
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import groupby
 from pathlib import Path
@@ -28,7 +28,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotation.models import Campaign, CampaignSynset, Candidate, Vote
-from export import datasheet, selectors
+from export import datasheet, files, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
 from export.formats import FORMATS
@@ -432,9 +432,9 @@ def dataset_version_build(*, version_id: int) -> DatasetVersion:
     return version
 
 
-def manifest_entries(folder: Path) -> list[dict]:
-    """The files listed in a version folder's manifest.json (every file but the manifest itself)."""
-    return json.loads((folder / "manifest.json").read_bytes())["files"]
+def manifest_entries(folder: Path) -> Iterator[dict]:
+    """The files listed in a version folder's manifest.json (every file but the manifest itself), streamed."""
+    return files.manifest_entries(folder / "manifest.json")
 
 
 def dataset_version_verify(*, version: DatasetVersion) -> tuple[bool, str]:

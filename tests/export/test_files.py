@@ -53,7 +53,7 @@ def test_a_name_is_written_once(tmp_path) -> None:
     folder.write_bytes("a/b.txt", b"one")
     with pytest.raises(FileExistsError):
         folder.write_bytes("a/b.txt", b"two")
-    assert [(r.path, r.size) for r in folder.records] == [("a/b.txt", 3)]
+    assert [(r.path, r.size) for r in folder.records()] == [("a/b.txt", 3)]
 
 
 def test_tar_members_have_fixed_headers_and_stream(tmp_path) -> None:
