@@ -18,6 +18,8 @@ from workers.models import LedgerEntry, Qualification, WorkerProfile
 
 # How many of the campaign's synsets (furthest behind first) one request tries before saying "no work".
 SYNSETS_TRIED = 25
+# Priority of a candidate whose newest votes the consensus job has not weighed yet (see _needs_votes).
+AWAITING_CONSENSUS = -1.0
 ANSWERS = {"absent": Vote.Answer.ABSENT, "present": Vote.Answer.PRESENT, "cant_tell": Vote.Answer.CANT_TELL}
 MAX_RESPONSE_MS = 3_600_000
 
@@ -71,7 +73,10 @@ def _needs_votes(campaign: Campaign) -> Q:
     once past it, an undecided candidate needs one more at a time; never beyond max_votes."""
     return Q(state__in=_open_states(), votes_count__lt=campaign.max_votes) & (
         Q(votes_count__lt=campaign.min_votes, pending_count__lt=campaign.min_votes - F("votes_count"))
-        | Q(votes_count__gte=campaign.min_votes, pending_count=0)
+        # priority < 0: votes arrived that consensus has not weighed yet (set by _record, cleared by the
+        # consensus job); with a real Celery worker that takes a moment, and leasing the candidate meanwhile
+        # would buy a vote the decision may no longer need.
+        | Q(votes_count__gte=campaign.min_votes, pending_count=0, priority__gte=0)
     )
 
 
@@ -284,10 +289,16 @@ def _record(hit: Hit, parsed: list[tuple[HitItem, int, int]]) -> None:
     yes = [cid for cid, answer in real if answer == Vote.Answer.PRESENT]
     no = [cid for cid, answer in real if answer == Vote.Answer.ABSENT]
     unsure = [cid for cid, answer in real if answer == Vote.Answer.CANT_TELL]
+    awaiting = AWAITING_CONSENSUS
     Candidate.objects.filter(id__in=yes).update(
-        votes_count=F("votes_count") + 1, yes_count=F("yes_count") + 1, pending_count=F("pending_count") - 1
+        votes_count=F("votes_count") + 1,
+        yes_count=F("yes_count") + 1,
+        pending_count=F("pending_count") - 1,
+        priority=awaiting,
     )
-    Candidate.objects.filter(id__in=no).update(votes_count=F("votes_count") + 1, pending_count=F("pending_count") - 1)
+    Candidate.objects.filter(id__in=no).update(
+        votes_count=F("votes_count") + 1, pending_count=F("pending_count") - 1, priority=awaiting
+    )
     # "Can't tell" is recorded but is no vote either way; the lease is simply returned.
     Candidate.objects.filter(id__in=unsure).update(pending_count=F("pending_count") - 1)
     CampaignSynset.objects.filter(campaign_id=hit.campaign_id, synset_id=hit.synset_id).update(
