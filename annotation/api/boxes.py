@@ -51,13 +51,13 @@ class SubmitBoxTaskApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class BoxSubmitSerializer(serializers.Serializer):
         idempotency_key = serializers.CharField(min_length=8, max_length=64)
         # Items are checked by the service; DictField keeps nested lists (boxes) as sent.
         answers = serializers.ListField(child=serializers.DictField(), max_length=MAX_ANSWERS)
 
     @extend_schema(
-        request=InputSerializer,
+        request=BoxSubmitSerializer,
         responses=inline_serializer(
             "BoxSubmitResult",
             {
@@ -70,7 +70,7 @@ class SubmitBoxTaskApi(APIView):
         ),
     )
     def post(self, request, task_id: int):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.BoxSubmitSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         result = call(
             boxes.box_task_submit,
