@@ -76,7 +76,7 @@ class DatasetListApi(APIView):
 
     permission_classes = [MayExport]
 
-    class InputSerializer(serializers.Serializer):
+    class DatasetListInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         version = serializers.IntegerField(min_value=1, required=False)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
@@ -88,9 +88,9 @@ class DatasetListApi(APIView):
         versions = selectors.versions_visible(user=request.user).prefetch_related("campaigns")[:200]
         return Response([_payload(v, request) for v in versions])
 
-    @extend_schema(request=InputSerializer, responses={202: VersionSerializer})
+    @extend_schema(request=DatasetListInput, responses={202: VersionSerializer})
     def post(self, request):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.DatasetListInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         try:

@@ -88,7 +88,7 @@ class CampaignListApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    class InputSerializer(serializers.Serializer):
+    class CampaignListInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         wnids = serializers.ListField(child=serializers.CharField(max_length=9), allow_empty=False, max_length=30000)
         allow_sensitive = serializers.BooleanField(default=False)
@@ -123,9 +123,9 @@ class CampaignListApi(APIView):
     def get(self, request):
         return Response(selectors.campaign_list(user=request.user))
 
-    @extend_schema(request=InputSerializer, responses={201: CampaignSerializer})
+    @extend_schema(request=CampaignListInput, responses={201: CampaignSerializer})
     def post(self, request):
-        payload = self.InputSerializer(data=request.data)
+        payload = self.CampaignListInput(data=request.data)
         payload.is_valid(raise_exception=True)
         values = dict(payload.validated_data)
         try:
@@ -153,13 +153,13 @@ class CampaignStateApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    class InputSerializer(serializers.Serializer):
+    class CampaignStateInput(serializers.Serializer):
         state = serializers.ChoiceField(["running", "paused", "finished"])
 
-    @extend_schema(request=InputSerializer, responses=CampaignSerializer)
+    @extend_schema(request=CampaignStateInput, responses=CampaignSerializer)
     def post(self, request, campaign_id: int):
         campaign = campaign_for(request, campaign_id)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.CampaignStateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         campaign = call(campaign_services.campaign_set_state, campaign=campaign, state=payload.validated_data["state"])
         return Response(campaign_payload(campaign))
@@ -275,11 +275,11 @@ class GoldPromoteApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    class InputSerializer(serializers.Serializer):
+    class GoldPromoteInput(serializers.Serializer):
         limit = serializers.IntegerField(min_value=1, max_value=500, default=20)
 
     @extend_schema(
-        request=InputSerializer,
+        request=GoldPromoteInput,
         responses=inline_serializer(
             "GoldPromotion", {"present": serializers.IntegerField(), "absent": serializers.IntegerField()}
         ),
@@ -287,7 +287,7 @@ class GoldPromoteApi(APIView):
     def post(self, request, campaign_id: int, wnid: str):
         campaign = campaign_for(request, campaign_id)
         cs = campaign_synset_for(campaign, wnid)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.GoldPromoteInput(data=request.data)
         payload.is_valid(raise_exception=True)
         result = call(
             manage.gold_promote,
@@ -304,12 +304,12 @@ class CandidateOverrideApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    class InputSerializer(serializers.Serializer):
+    class CandidateOverrideInput(serializers.Serializer):
         action = serializers.ChoiceField(["accept", "reject", "reopen"])
         reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
     @extend_schema(
-        request=InputSerializer,
+        request=CandidateOverrideInput,
         responses=inline_serializer(
             "Override",
             {
@@ -323,7 +323,7 @@ class CandidateOverrideApi(APIView):
     )
     def post(self, request, campaign_id: int, candidate_id: int):
         campaign = campaign_for(request, campaign_id)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.CandidateOverrideInput(data=request.data)
         payload.is_valid(raise_exception=True)
         record = call(
             manage.candidate_override,
@@ -349,11 +349,11 @@ class CandidateGoldApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    class InputSerializer(serializers.Serializer):
+    class CandidateGoldInput(serializers.Serializer):
         present = serializers.BooleanField()
 
     @extend_schema(
-        request=InputSerializer,
+        request=CandidateGoldInput,
         responses=inline_serializer(
             "Gold",
             {
@@ -365,7 +365,7 @@ class CandidateGoldApi(APIView):
     )
     def post(self, request, campaign_id: int, candidate_id: int):
         campaign = campaign_for(request, campaign_id)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.CandidateGoldInput(data=request.data)
         payload.is_valid(raise_exception=True)
         gold = call(
             manage.gold_from_candidate,
@@ -385,11 +385,11 @@ class WorkerBlockApi(APIView):
     permission_classes = [IsResearcher]
     unblock = False
 
-    class InputSerializer(serializers.Serializer):
+    class WorkerBlockInput(serializers.Serializer):
         reason = serializers.CharField(max_length=200)
 
     @extend_schema(
-        request=InputSerializer,
+        request=WorkerBlockInput,
         responses=inline_serializer(
             "WorkerAction",
             {
@@ -404,7 +404,7 @@ class WorkerBlockApi(APIView):
         worker = User.objects.filter(id=worker_id).first()
         if worker is None:
             raise Http404(f"No worker {worker_id}.")
-        payload = self.InputSerializer(data=request.data)
+        payload = self.WorkerBlockInput(data=request.data)
         payload.is_valid(raise_exception=True)
         service = manage.worker_unblock if self.unblock else manage.worker_block
         record = call(
