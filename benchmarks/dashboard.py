@@ -497,6 +497,26 @@ def load(args) -> dict:
     }
 
 
+def reused() -> dict:
+    from django.contrib.auth.models import User
+
+    from annotation.models import Campaign, CampaignSynset, Candidate, Hit, Vote
+
+    campaign = Campaign.objects.get(name="bench")
+    leaf = CampaignSynset.objects.filter(campaign=campaign).order_by("synset_id").values_list("synset_id", flat=True)[0]
+    return {
+        "campaign": campaign.id,
+        "researcher": User.objects.get(username="researcher"),
+        "leaf": f"n{leaf:08d}",
+        "load_s": 0.0,
+        "votes": Vote.objects.order_by().count(),
+        "candidates": Candidate.objects.count(),
+        "hits": Hit.objects.count(),
+        "workers": User.objects.filter(username__startswith="w").count(),
+        "synsets": CampaignSynset.objects.filter(campaign=campaign).count(),
+    }
+
+
 def measure(client, url: str, repeat: int) -> dict:
     for _ in range(3):
         response = client.get(url)
@@ -522,8 +542,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--reuse", action="store_true", help="time again on the database a previous run loaded")
     args = parser.parse_args()
-    scratch_database()
+    if not args.reuse:
+        scratch_database()
     os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DEBUG", "false")
@@ -538,7 +560,10 @@ def main() -> None:
     from django.test import Client
 
     call_command("migrate", verbosity=0)
-    data = load(args)
+    if args.reuse:
+        data = reused()
+    else:
+        data = load(args)
     client = Client()
     client.force_login(data["researcher"])
     base = f"/api/v1/campaigns/{data['campaign']}/"

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
 from annotation.consensus import fit_imagenet_table
@@ -177,7 +177,7 @@ class SynsetRow:
     precision: float | None
 
 
-def _synset_rows(campaign: Campaign) -> list[SynsetRow]:
+def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRow]:
     activity = {
         a["synset_id"]: a
         for a in SynsetActivity.objects.filter(campaign=campaign).values(
@@ -188,7 +188,7 @@ def _synset_rows(campaign: Campaign) -> list[SynsetRow]:
     has_open = Candidate.objects.filter(synset_id=OuterRef("synset_id"), state__in=OPEN_STATES)
     rows = (
         CampaignSynset.objects.filter(campaign=campaign)
-        .annotate(has_open=Exists(has_open))
+        .annotate(has_open=Exists(has_open) if live_open else Value(True))
         .values_list(
             "synset_id", "synset__name", "synset__words", "accepted", "rejected", "unresolved", "votes", "has_open"
         )
@@ -323,19 +323,26 @@ def tree(*, campaign: Campaign) -> dict:
 
     for member in stats:
         add(member, member)
-    for ancestor_id, descendant_id in SynsetClosure.objects.filter(descendant_id__in=list(stats)).values_list(
+    members = CampaignSynset.objects.filter(campaign=campaign).values("synset_id")
+    for ancestor_id, descendant_id in SynsetClosure.objects.filter(descendant_id__in=members).values_list(
         "ancestor_id", "descendant_id"
     ):
         add(ancestor_id, descendant_id)
-    synsets = dict(Synset.objects.filter(id__in=list(sums)).values_list("id", "name"))
-    depth = dict(Synset.objects.filter(id__in=list(sums)).values_list("id", "depth"))
-    parents: dict[int, list[str]] = {}
-    for parent_id, child_id in SynsetEdge.objects.filter(child_id__in=list(sums), parent_id__in=list(sums)).values_list(
-        "parent_id", "child_id"
+    # Names, depths and is-a links of the nodes by subqueries on the campaign, not lists of 10^3 ids.
+    ancestors = SynsetClosure.objects.filter(descendant_id__in=members).values("ancestor_id")
+    synsets, depth = {}, {}
+    for synset_id, name, synset_depth in Synset.objects.filter(Q(id__in=members) | Q(id__in=ancestors)).values_list(
+        "id", "name", "depth"
     ):
+        synsets[synset_id], depth[synset_id] = name, synset_depth
+    parents: dict[int, list[str]] = {}
+    links = SynsetEdge.objects.filter(Q(child_id__in=ancestors) | Q(child_id__in=members))
+    for parent_id, child_id in links.values_list("parent_id", "child_id"):
+        if parent_id not in sums or child_id not in sums:
+            continue
         parents.setdefault(child_id, []).append(wnid_from_offset(parent_id))
     nodes = []
-    for node, (members, capped, accepted, rejected, unresolved, votes, cands) in sums.items():
+    for node, (count, capped, accepted, rejected, unresolved, votes, cands) in sums.items():
         nodes.append(
             {
                 "wnid": wnid_from_offset(node),
@@ -343,14 +350,14 @@ def tree(*, campaign: Campaign) -> dict:
                 "depth": depth.get(node, 0),
                 "member": node in stats,
                 "parents": sorted(parents.get(node, [])),
-                "synsets": members,
-                "target": members * target,
+                "synsets": count,
+                "target": count * target,
                 "accepted": accepted,
                 "rejected": rejected,
                 "unresolved": unresolved,
                 "votes": votes,
                 "candidates": cands,
-                "progress": round(capped / (members * target), 4),
+                "progress": round(capped / (count * target), 4),
             }
         )
     nodes.sort(key=lambda n: (n["depth"], n["wnid"]))
@@ -369,7 +376,7 @@ def quality(*, campaign: Campaign) -> dict:
     """Estimated precision per synset (mean posterior of its accepted candidates, at the last recount),
     the distribution of workers' accuracy on gold and of their agreement with consensus, and the workers
     blocked in this campaign (automatically as spammers, or by a person)."""
-    rows = _synset_rows(campaign)
+    rows = _synset_rows(campaign, live_open=False)
     mass = sum(
         a for a in SynsetActivity.objects.filter(campaign=campaign).values_list("accepted_posterior_sum", flat=True)
     )
@@ -381,7 +388,9 @@ def quality(*, campaign: Campaign) -> dict:
     gold_correct = sum(w[2] for w in workers)
     accuracies = [c / a for _, a, c in workers if a]
     agreement = [
-        a for a in WorkerProfile.objects.filter(user_id__in=[w[0] for w in workers]).values_list("agreement", flat=True)
+        a for a in WorkerProfile.objects.filter(
+            user_id__in=CampaignWorker.objects.filter(campaign=campaign).values("worker_id")
+        ).values_list("agreement", flat=True)
         if a is not None
     ]  # fmt: skip
     blocked = (
@@ -451,14 +460,13 @@ def cost(*, campaign: Campaign) -> dict:
             "earned",
             "gold_answered",
             "gold_correct",
-            "last_seen",
         )
     )
     profiles = {
         p["user_id"]: p
-        for p in WorkerProfile.objects.filter(user_id__in=[r["worker_id"] for r in rows]).values(
-            "user_id", "agreement", "blocked"
-        )
+        for p in WorkerProfile.objects.filter(
+            user_id__in=CampaignWorker.objects.filter(campaign=campaign).values("worker_id")
+        ).values("user_id", "agreement", "blocked")
     }
     blocked_here = set(
         Qualification.objects.filter(campaign=campaign, status=Qualification.Status.BLOCKED).values_list(
@@ -468,11 +476,12 @@ def cost(*, campaign: Campaign) -> dict:
     spent = sum((r["earned"] for r in rows), Decimal(0))
     accepted = CampaignSynset.objects.filter(campaign=campaign).aggregate(n=Sum("accepted"))["n"] or 0
     workers, rates = [], []
-    for r in rows:
+    floor_value = float(floor)
+    for r in rows:  # floats here: 10^3-10^4 rows, shown to the cent
         hours = r["response_ms"] / 3_600_000
-        hourly = (r["earned"] / Decimal(str(hours))) if hours > 0 else None
+        hourly = float(r["earned"]) / hours if hours > 0 else None
         if hourly is not None:
-            rates.append(float(hourly))
+            rates.append(hourly)
         profile = profiles.get(r["worker_id"], {})
         workers.append(
             {
@@ -481,23 +490,25 @@ def cost(*, campaign: Campaign) -> dict:
                 "hits": r["hits"],
                 "answers": r["answers"],
                 "hours": round(hours, 4),
-                "earned": _money(r["earned"]),
-                "hourly_pay": _money(hourly) if hourly is not None else None,
-                "below_floor": hourly is not None and hourly < floor,
+                "earned": f"{r['earned']:.2f}",
+                "hourly_pay": f"{hourly:.2f}" if hourly is not None else None,
+                "below_floor": hourly is not None and hourly < floor_value,
                 "gold_accuracy": round(r["gold_correct"] / r["gold_answered"], 4) if r["gold_answered"] else None,
                 "agreement": profile.get("agreement"),
                 "blocked": bool(profile.get("blocked")) or r["worker_id"] in blocked_here,
-                "last_seen": r["last_seen"],
+                "_rate": hourly,
             }
         )
-    workers.sort(key=lambda w: (w["hourly_pay"] is None, Decimal(w["hourly_pay"] or 0), w["worker"]))
+    workers.sort(key=lambda w: (w["_rate"] is None, w["_rate"] or 0.0, w["worker"]))
+    for w in workers:
+        del w["_rate"]
     return {
         "currency_per_hit": _money(campaign.reward_per_hit),
         "spent": _money(spent),
         "accepted": accepted,
         "cost_per_accepted": _money(spent / accepted) if accepted else None,
         "pay_floor_per_hour": _money(floor),
-        "median_hourly_pay": _money(np.median(rates)) if rates else None,
+        "median_hourly_pay": f"{float(np.median(rates)):.2f}" if rates else None,
         "workers_below_floor": sum(w["below_floor"] for w in workers),
         "workers": workers,
     }
