@@ -36,7 +36,7 @@ from workers.services import account_create
 # The adaptive policy (the campaign defaults, measured with benchmarks/simulate_policies.py): at least two
 # votes, at most ten, accept or reject at a posterior of 0.99 — see the README's simulator section for
 # the figures that chose it.
-ADAPTIVE_POLICY = {"min_votes": 2, "max_votes": 10, "confidence": 0.995}
+ADAPTIVE_POLICY = {"min_votes": 2, "max_votes": 10, "confidence": 0.99}  # measured: 56% of fixed:5 votes
 DEMO_GOLD_SHARE = 0.1
 SQLITE_CONCURRENCY = 4
 POLICY_FIELDS = ("min_votes", "max_votes", "confidence", "gold_rate", "images_per_hit")

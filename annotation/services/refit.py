@@ -5,6 +5,7 @@ Sizes: votes are streamed from the database in chunks of STREAM_CHUNK rows into 
 ≈ 250 MB of int64 arrays at peak); candidates are written back in batches of WRITE_BATCH rows.
 """
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -28,7 +29,8 @@ MIN_GOLD_TO_JUDGE = 5
 # always-yes and for always-no alike, whose raw accuracy can look fine when one class dominates; 1 for a
 # perfect worker, 0.8 for one right 90% of the time. Below this a worker's answers carry no signal.
 BLOCK_BELOW_INFORMEDNESS = 0.2
-BLOCK_BELOW_GOLD_ACCURACY = 0.5
+GOLD_HONEST_ACCURACY = 0.7
+GOLD_BLOCK_P_VALUE = 0.005
 GOLD_TOLERANCE_ITEMS = 1.5
 STATE_OF = {
     ItemState.VOTING: Candidate.State.VOTING,
@@ -68,14 +70,22 @@ def _blocked_workers(campaign: Campaign) -> set[int]:
     ) | set(WorkerProfile.objects.filter(blocked=True).values_list("user_id", flat=True))
 
 
+def _binomial_tail(correct: int, answered: int, p: float) -> float:
+    """P(X <= correct) for X ~ Binomial(answered, p)."""
+    return sum(math.comb(answered, k) * p**k * (1 - p) ** (answered - k) for k in range(correct + 1))
+
+
 def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray) -> list[int]:
     judged = answers >= MIN_ANSWERS_TO_JUDGE
     informedness = confusion[:, 1, 1] + confusion[:, 0, 0] - 1.0
     by_model = {int(w) for w in worker_ids[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)]}
+    # Gold decides only when the score is implausible for an honest but noisy worker: a one-sided binomial
+    # test against GOLD_HONEST_ACCURACY. A plain "below 50% after 5 answers" rule blocked a 78%-accurate
+    # simulated worker who had 2 of 5 right (a 2.5% event that a 30-worker crowd meets regularly).
     by_gold = {
         p.user_id
         for p in WorkerProfile.objects.filter(user_id__in=worker_ids.tolist(), gold_answered__gte=MIN_GOLD_TO_JUDGE)
-        if p.gold_accuracy is not None and p.gold_accuracy < BLOCK_BELOW_GOLD_ACCURACY
+        if _binomial_tail(p.gold_correct, p.gold_answered, GOLD_HONEST_ACCURACY) < GOLD_BLOCK_P_VALUE
     }
     return sorted(by_model | by_gold)
 
