@@ -109,9 +109,10 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             items, workers, labels, len(candidates), confusion, np.array([1 - prior, prior]), worker_weights=weights
         )[:, 1]
         counted = np.bincount(items, weights=weights[workers], minlength=len(candidates)).round().astype(int)
+        overridden = overridden_ids(c.id for c in candidates)
         for i, candidate in enumerate(candidates):
             policy = policies.get(candidate.synset_id)
-            if policy is None:
+            if policy is None or candidate.id in overridden:
                 continue
             campaign = policy.campaign
             kwargs = {
@@ -138,6 +139,21 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             if delta:
                 CampaignSynset.objects.filter(id=policy_id).update(**{field: F(field) + delta})
     return {f"{field}": delta for (_, field), delta in changes.items()}
+
+
+def overridden_ids(candidate_ids) -> set[int]:
+    """Candidates whose latest researcher override is accept or reject: consensus leaves their state alone
+    (a later "reopen" override hands them back)."""
+    from django.db.models import OuterRef, Subquery
+
+    from annotation.models import DecisionOverride
+
+    latest = DecisionOverride.objects.filter(candidate_id=OuterRef("candidate_id")).order_by("-id").values("id")[:1]
+    return set(
+        DecisionOverride.objects.filter(candidate_id__in=list(candidate_ids), id=Subquery(latest))
+        .filter(action__in=[DecisionOverride.Action.ACCEPT, DecisionOverride.Action.REJECT])
+        .values_list("candidate_id", flat=True)
+    )
 
 
 def synsets_of(candidate_ids: list[int]) -> list[int]:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from annotation.consensus import MODEL_VERSION, GuardConfig, fit_consensus, item_states, vote_value
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
-from annotation.services.consensus import candidates_update, pooled_confusion_set
+from annotation.services.consensus import candidates_update, overridden_ids, pooled_confusion_set
 from workers.models import Qualification, WorkerProfile
 
 STREAM_CHUNK = 50_000
@@ -220,6 +220,8 @@ def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> di
                 Candidate.objects.select_for_update().filter(id__in=candidate_ids[chunk].tolist()).order_by("id")
             )
             position = {int(c): int(i) for c, i in zip(candidate_ids[chunk], chunk, strict=True)}
+            overridden = overridden_ids(position)
+            rows = [row for row in rows if row.id not in overridden]
             for row in rows:
                 i = position[row.id]
                 state = STATE_OF[ItemState(int(codes[i]))]

@@ -90,3 +90,25 @@ def test_unblocked_worker_counts_again(crowd_campaign):
 
     assert WorkerProfile.objects.get(user=spammer).blocked is False
     assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "qualified"
+
+
+def test_a_researchers_accept_or_reject_override_survives_consensus_and_refit(crowd_campaign, researcher):
+    from annotation.models import DecisionOverride
+
+    campaign, _, _, _ = crowd_campaign
+    campaign_refit(campaign_id=campaign.id)
+    target = Candidate.objects.filter(state="rejected").first()
+    DecisionOverride.objects.create(
+        campaign=campaign, candidate=target, action="accept", previous_state="rejected", created_by=researcher
+    )
+    Candidate.objects.filter(id=target.id).update(state="accepted")
+
+    candidates_update(candidate_ids=[target.id])
+    campaign_refit(campaign_id=campaign.id)
+
+    assert Candidate.objects.get(id=target.id).state == "accepted"
+    DecisionOverride.objects.create(
+        campaign=campaign, candidate=target, action="reopen", previous_state="accepted", created_by=researcher
+    )
+    campaign_refit(campaign_id=campaign.id)
+    assert Candidate.objects.get(id=target.id).state == "rejected"  # handed back to the votes
