@@ -61,7 +61,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     assert page.url == f"{live_server.url}/research/{campaign.id}/"
     assert (campaign.owner, campaign.images_per_hit, campaign.gold_rate) == (researcher, 4, 0.0)
     page.locator("#start").click()
-    expect(page.locator("#campaign-state")).to_have_text("running")
+    expect(page.locator("#campaign-state")).to_have_text("running", timeout=15_000)  # slow under load
 
     # The crowd works: two workers submit a HIT each; the charts pick it up without a reload.
     for wnid in (WHIPPET, IBIZAN):
