@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "refit-running-campaigns": {"task": "annotation.tasks.refit_running_campaigns", "schedule": 600.0},
     "expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
     "dashboard-recount": {"task": "annotation.dashboard_tasks.recount_active_campaigns", "schedule": 60.0},
+    # Accepted candidates of box-enabled campaigns enter the box pipeline; expired box leases come back.
+    "box-jobs-enter": {"task": "annotation.tasks.box_jobs_enter_all", "schedule": 60.0},
 }
 
 # Shared secret with an external crowd marketplace; empty disables external worker sign-in.
