@@ -35,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--pace", type=float, default=None, help="real seconds per simulated second")
         parser.add_argument("--prefix", default="", help="username prefix of the simulated accounts")
         parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+        parser.add_argument("--boxes", action="store_true",
+                            help="simulate the box pipeline (draw, quality, coverage) on the campaign's accepted "
+                                 "candidates instead of presence votes; report against the demo boxes")  # fmt: skip
+        parser.add_argument("--accept-truth", action="store_true",
+                            help="with --boxes: first accept the demo candidates that truly show their synset")  # fmt: skip
 
     def handle(self, *args, **o):
         campaign = Campaign.objects.filter(id=o["campaign"]).first()
@@ -49,6 +54,10 @@ class Command(BaseCommand):
             raise CommandError(f"Campaign {campaign.id} is {campaign.state}; start it first.")
         if policy:
             campaign = demo.campaign_policy_set(campaign=campaign, policy=policy)
+        if o["boxes"]:
+            from annotation.management.box_simulation import simulate_boxes
+
+            return simulate_boxes(self, campaign, o)
         pace = o["pace"] if o["pace"] is not None else (1.0 if o["slow"] else 0.0)
         options = demo.SimulationOptions(
             workers=o["workers"], mix=o["mix"], seed=o["seed"], max_hits=o["hits"], concurrency=o["concurrency"],
