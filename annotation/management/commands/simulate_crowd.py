@@ -39,7 +39,8 @@ class Command(BaseCommand):
                             help="simulate the box pipeline (draw, quality, coverage) on the campaign's accepted "
                                  "candidates instead of presence votes; report against the demo boxes")  # fmt: skip
         parser.add_argument("--accept-truth", action="store_true",
-                            help="with --boxes: first accept the demo candidates that truly show their synset")  # fmt: skip
+                            help="with --boxes: first accept the demo candidates that truly show their "
+                                 "synset")  # fmt: skip
 
     def handle(self, *args, **o):
         campaign = Campaign.objects.filter(id=o["campaign"]).first()
