@@ -1,25 +1,60 @@
 """Celery tasks of the annotation app: thin wrappers over services, with ids as arguments. All are
-idempotent (they recompute from stored votes), so acks_late redelivery after a worker crash is harmless."""
+idempotent (they recompute from stored votes), so acks_late redelivery after a worker crash is harmless.
 
-from celery import shared_task
+A consensus update that never runs — the broker was down when the submit committed, Redis restarted with the
+job queued, a worker was killed holding it — is not lost: its candidates keep the "awaiting consensus" mark
+that the submit set (a negative priority), and the periodic consensus_sweep weighs them."""
+
+import logging
+
+import kombu.exceptions
+from celery import Task, shared_task
 from django.core.cache import cache
 
 from annotation.models import Campaign
 from annotation.services import consensus, refit
 
 REFIT_LOCK_SECONDS = 600
+logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
-def consensus_update(candidate_ids: list[int]) -> dict[str, int]:
-    """After a HIT: recompute the touched candidates, and start a refit when enough votes arrived."""
-    changes = consensus.candidates_update(candidate_ids=candidate_ids)
+class QueuedAfterCommit(Task):
+    """A task queued once its data are committed (transaction.on_commit) and whose work a periodic job also
+    does: a broker outage while queueing it is logged, not raised. Raising there would turn a stored submit
+    into an error answer (the client's retry would only replay it) and the work is picked up later anyway."""
+
+    def apply_async(self, *args, **kwargs):
+        try:
+            return super().apply_async(*args, **kwargs)
+        except kombu.exceptions.OperationalError as error:
+            logger.warning("Could not queue %s (%s); the periodic sweep will do its work.", self.name, error)
+            return None
+
+
+def _refit_if_due(synset_ids: list[int]) -> None:
     for campaign in Campaign.objects.filter(
-        state=Campaign.State.RUNNING, campaign_synsets__synset__in=consensus.synsets_of(candidate_ids)
+        state=Campaign.State.RUNNING, campaign_synsets__synset__in=synset_ids
     ).distinct():
         if refit.campaign_refit_due(campaign=campaign) and cache.add(f"refit:{campaign.id}", 1, REFIT_LOCK_SECONDS):
             campaign_refit.delay(campaign.id)
+
+
+@shared_task(acks_late=True, base=QueuedAfterCommit)
+def consensus_update(candidate_ids: list[int]) -> dict[str, int]:
+    """After a HIT: recompute the touched candidates, and start a refit when enough votes arrived."""
+    changes = consensus.candidates_update(candidate_ids=candidate_ids)
+    _refit_if_due(consensus.synsets_of(candidate_ids))
     return changes
+
+
+@shared_task
+def consensus_sweep() -> int:
+    """Periodic (Celery beat, CONSENSUS_SWEEP_SECONDS): weigh the votes whose consensus update never ran.
+    Returns how many candidates it recomputed (0 when every update arrived)."""
+    swept = consensus.candidates_awaiting_update()
+    if swept:
+        logger.info("consensus_sweep recomputed %d candidates whose consensus update was lost.", swept)
+    return swept
 
 
 @shared_task(acks_late=True)

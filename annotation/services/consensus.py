@@ -2,6 +2,7 @@
 their votes with the current worker parameters, then apply the stopping rule (annotation/consensus/)."""
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 from django.core.cache import cache
@@ -77,68 +78,128 @@ def _worker_confusions(worker_ids: list[int], campaign_id: int | None = None) ->
     return _confusion(se, sp), weights
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What the incremental model makes of one candidate's stored votes."""
+
+    state: str
+    posterior: float
+    priority: float
+
+
+def _evaluate(candidates: list[Candidate]) -> tuple[dict[int, Evaluation], dict[int, CampaignSynset]]:
+    """Evaluate these candidates (all of one campaign) from all their votes with the current worker
+    parameters; candidates outside a running or paused campaign, or under a researcher's accept/reject
+    override, are left out. Reads only."""
+    policies = {
+        cs.synset_id: cs
+        for cs in CampaignSynset.objects.filter(
+            synset_id__in={c.synset_id for c in candidates}, campaign__state__in=["running", "paused"]
+        ).select_related("campaign")
+    }
+    votes = list(
+        Vote.objects.filter(candidate_id__in=[c.id for c in candidates], is_gold=False, answer__lt=2).values_list(
+            "candidate_id", "worker_id", "answer"
+        )
+    )
+    worker_ids = sorted({w for _, w, _ in votes})
+    campaign_id = next(iter(policies.values())).campaign_id if policies else None
+    confusion, weights = _worker_confusions(worker_ids, campaign_id)
+    local = {c.id: i for i, c in enumerate(candidates)}
+    worker_index = {w: i for i, w in enumerate(worker_ids)}
+    items = np.array([local[c] for c, _, _ in votes], dtype=np.intp)
+    workers = np.array([worker_index[w] for _, w, _ in votes], dtype=np.intp)
+    labels = np.array([a for _, _, a in votes], dtype=np.intp)
+    prior = next(iter(policies.values())).campaign.prior_present if policies else 0.5
+    posterior = item_posteriors(
+        items, workers, labels, len(candidates), confusion, np.array([1 - prior, prior]), worker_weights=weights
+    )[:, 1]
+    counted = np.bincount(items, weights=weights[workers], minlength=len(candidates)).round().astype(int)
+    overridden = overridden_ids(c.id for c in candidates)
+    typical = _confusion(np.array([DEFAULT_ACCURACY]), np.array([DEFAULT_ACCURACY]))[0]
+    evaluations = {}
+    for i, candidate in enumerate(candidates):
+        policy = policies.get(candidate.synset_id)
+        if policy is None or candidate.id in overridden:
+            continue
+        campaign = policy.campaign
+        kwargs = {"threshold": campaign.confidence, "min_votes": campaign.min_votes, "max_votes": campaign.max_votes}
+        state = STATE_OF[ItemState(int(item_states(posterior[i : i + 1], counted[i : i + 1], **kwargs)[0]))]
+        priority = float(vote_value(posterior[i : i + 1], counted[i : i + 1], typical, **kwargs)[0])
+        if state == Candidate.State.VOTING and candidate.state == Candidate.State.NEW and counted[i] == 0:
+            state = Candidate.State.NEW
+        evaluations[candidate.id] = Evaluation(state=state, posterior=float(posterior[i]), priority=priority)
+    return evaluations, policies
+
+
 def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
-    """Recompute state, posterior and priority of these candidates, campaign by campaign. Idempotent and
+    """Recompute state, posterior and priority of these candidates (of one campaign). Idempotent and
     order-independent: the result depends only on the votes stored, not on how often this runs."""
     changes: Counter = Counter()
     with transaction.atomic():
         candidates = list(Candidate.objects.select_for_update().filter(id__in=candidate_ids).order_by("id"))
         if not candidates:
             return {}
-        policies = {
-            cs.synset_id: cs
-            for cs in CampaignSynset.objects.filter(
-                synset_id__in={c.synset_id for c in candidates}, campaign__state__in=["running", "paused"]
-            ).select_related("campaign")
-        }
-        votes = list(
-            Vote.objects.filter(candidate_id__in=[c.id for c in candidates], is_gold=False, answer__lt=2).values_list(
-                "candidate_id", "worker_id", "answer"
-            )
-        )
-        worker_ids = sorted({w for _, w, _ in votes})
-        campaign_id = next(iter(policies.values())).campaign_id if policies else None
-        confusion, weights = _worker_confusions(worker_ids, campaign_id)
-        local = {c.id: i for i, c in enumerate(candidates)}
-        worker_index = {w: i for i, w in enumerate(worker_ids)}
-        items = np.array([local[c] for c, _, _ in votes], dtype=np.intp)
-        workers = np.array([worker_index[w] for _, w, _ in votes], dtype=np.intp)
-        labels = np.array([a for _, _, a in votes], dtype=np.intp)
-        prior = next(iter(policies.values())).campaign.prior_present if policies else 0.5
-        posterior = item_posteriors(
-            items, workers, labels, len(candidates), confusion, np.array([1 - prior, prior]), worker_weights=weights
-        )[:, 1]
-        counted = np.bincount(items, weights=weights[workers], minlength=len(candidates)).round().astype(int)
-        overridden = overridden_ids(c.id for c in candidates)
-        for i, candidate in enumerate(candidates):
-            policy = policies.get(candidate.synset_id)
-            if policy is None or candidate.id in overridden:
+        evaluations, policies = _evaluate(candidates)
+        for candidate in candidates:
+            evaluation = evaluations.get(candidate.id)
+            if evaluation is None:
+                if candidate.synset_id in policies:
+                    # Under a researcher's override, which stands whatever the votes say: the mark that
+                    # votes await consensus is cleared all the same, so the sweep does not come back to it.
+                    candidate.priority = max(candidate.priority, 0.0)
                 continue
-            campaign = policy.campaign
-            kwargs = {
-                "threshold": campaign.confidence,
-                "min_votes": campaign.min_votes,
-                "max_votes": campaign.max_votes,
-            }
-            state = STATE_OF[ItemState(int(item_states(posterior[i : i + 1], counted[i : i + 1], **kwargs)[0]))]
-            typical = _confusion(np.array([DEFAULT_ACCURACY]), np.array([DEFAULT_ACCURACY]))[0]
-            priority = float(vote_value(posterior[i : i + 1], counted[i : i + 1], typical, **kwargs)[0])
-            if state == Candidate.State.VOTING and candidate.state == Candidate.State.NEW and counted[i] == 0:
-                state = Candidate.State.NEW
+            policy = policies[candidate.synset_id]
+            state = evaluation.state
             if candidate.state != state:
                 if candidate.state in COUNTED:
                     changes[(policy.id, COUNTED[candidate.state])] -= 1
                 if state in COUNTED:
                     changes[(policy.id, COUNTED[state])] += 1
             candidate.state = state
-            candidate.posterior = float(posterior[i])
-            candidate.priority = priority
+            candidate.posterior = evaluation.posterior
+            candidate.priority = evaluation.priority
             candidate.model_version = MODEL_VERSION
         Candidate.objects.bulk_update(candidates, ["state", "posterior", "priority", "model_version"])
         for (policy_id, field), delta in changes.items():
             if delta:
                 CampaignSynset.objects.filter(id=policy_id).update(**{field: F(field) + delta})
     return {f"{field}": delta for (_, field), delta in changes.items()}
+
+
+def candidates_recompute(*, candidate_ids: list[int]) -> dict[int, Evaluation]:
+    """A from-scratch evaluation of these candidates (of one campaign) from their stored votes, written
+    nowhere: what candidates_update would store now. The fault tests compare it with what is stored."""
+    return _evaluate(list(Candidate.objects.filter(id__in=candidate_ids).order_by("id")))[0]
+
+
+# Candidates recomputed per transaction by the sweep.
+SWEEP_BATCH = 500
+
+
+def candidates_awaiting_update(*, batch: int = SWEEP_BATCH) -> int:
+    """Recompute every candidate whose latest votes no consensus update has weighed: hit_submit marks a
+    voted candidate with a negative priority and candidates_update clears the mark, so a mark that stays
+    means the update was lost (broker down at commit, Redis restarted, worker killed). Synset by synset of
+    the running and paused campaigns — open candidates through the candidate_queue index (the marked ones
+    sort last), decided ones through candidate_synset_state — in batches of ``batch``. Returns how many
+    candidates it recomputed."""
+    synset_ids = (
+        CampaignSynset.objects.filter(campaign__state__in=["running", "paused"])
+        .values_list("synset_id", flat=True)
+        .distinct()
+    )
+    swept = 0
+    for synset_id in synset_ids:
+        after = 0
+        while ids := list(
+            Candidate.objects.filter(synset_id=synset_id, priority__lt=0, id__gt=after)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch]
+        ):
+            candidates_update(candidate_ids=ids)
+            swept, after = swept + len(ids), ids[-1]
+    return swept
 
 
 def overridden_ids(candidate_ids) -> set[int]:
