@@ -1,7 +1,15 @@
-"""Every API error is JSON with a human sentence (``detail``) and a machine code (``code``)."""
+"""Every API error is JSON with a human sentence (``detail``) and a machine code (``code``); a database or
+Redis outage is a 503 with a sentence, for the API and the pages alike (ServiceUnavailableMiddleware)."""
 
+import logging
+
+import kombu.exceptions
+import redis.exceptions
+from django import db
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
+from django.templatetags.static import static
+from django.utils.html import format_html
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -38,3 +46,81 @@ def exception_handler(exc, context):
         detail = response.data["detail"]
         response.data = {"detail": str(detail), "code": getattr(detail, "code", None) or exc.default_code}
     return response
+
+
+# ---- Outages: the database or Redis (broker and cache) unreachable -----------------------------------------
+# A request that meets one answers 503 with a sentence and a Retry-After, not a 500: the request was sound and
+# will work once the service is back. The write it was doing rolled back with its transaction (services write
+# in transaction.atomic), so a retry — with the same idempotency key for a HIT submit — is safe.
+RETRY_AFTER_SECONDS = 5
+_OUTAGES = (
+    (
+        (db.OperationalError, db.InterfaceError),
+        "database_unavailable",
+        "The database is unavailable right now, so your request was not completed; try again in a moment.",
+    ),
+    (
+        (kombu.exceptions.OperationalError,),
+        "queue_unavailable",
+        "The task queue is unavailable right now; try again in a moment.",
+    ),
+    (
+        (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError),
+        "cache_unavailable",
+        "The cache is unavailable right now, so your request was not completed; try again in a moment.",
+    ),
+)
+logger = logging.getLogger("synsight.outage")
+
+
+def outage_of(exc: BaseException | None) -> tuple[str, str] | None:
+    """(code, sentence) when this exception, or one it was raised from, is a database or Redis outage."""
+    for _ in range(5):
+        if exc is None:
+            return None
+        for types, code, sentence in _OUTAGES:
+            if isinstance(exc, types):
+                return code, sentence
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _wants_json(request) -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable · Synsight</title>
+<link rel="stylesheet" href="{css}"></head>
+<body><main><h1>Synsight is briefly unavailable</h1><p class="lead">{sentence}</p>
+<p><a href="">Try again</a></p></main></body></html>
+"""
+
+
+class ServiceUnavailableMiddleware:
+    """503 with a sentence when a view meets a database or Redis outage: JSON ``detail`` + ``code`` for the
+    API (DRF's handler passes these exceptions on), a plain page for the browser — plain because the site's
+    base template reads the signed-in user from the database that may be the thing that is down."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        outage = outage_of(exception)
+        if outage is None:
+            return None
+        code, sentence = outage
+        logger.warning("%s on %s %s: %s", code, request.method, request.path, exception, exc_info=exception)
+        if _wants_json(request):
+            response = JsonResponse({"detail": sentence, "code": code}, status=503)
+        else:
+            page = format_html(_PAGE, css=static("frontend/site.css"), sentence=sentence)
+            response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

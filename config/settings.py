@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    # Last, so it sees a view's exception first: a database or Redis outage answers 503 with a sentence.
+    "config.api_errors.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -225,9 +227,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: with no REDIS_URL, tasks run in-process so the app works with no broker at all.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The broker may be a Redis of its own (CELERY_BROKER_URL); by default it is REDIS_URL's, shared with the cache.
+_BROKER_URL = env_redis_url("CELERY_BROKER_URL") or REDIS_URL
+CELERY_BROKER_URL = _BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", REDIS_URL is None)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", _BROKER_URL is None)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -239,6 +243,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "refit-running-campaigns": {"task": "annotation.tasks.refit_running_campaigns", "schedule": 600.0},
     "expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
+    # Consensus updates lost to a broker outage or a killed worker (annotation/tasks.py).
+    "consensus-sweep": {
+        "task": "annotation.tasks.consensus_sweep",
+        "schedule": float(env_int("CONSENSUS_SWEEP_SECONDS", 60, minimum=1)),
+    },
     "dashboard-recount": {"task": "annotation.dashboard_tasks.recount_active_campaigns", "schedule": 60.0},
     # Accepted candidates of box-enabled campaigns enter the box pipeline; expired box leases come back.
     "box-jobs-enter": {"task": "annotation.tasks.box_jobs_enter_all", "schedule": 60.0},
