@@ -16,8 +16,9 @@ from .majority import MajorityResult, majority_vote
 from .stopping import ItemState, item_states, vote_value
 from .votes import VoteArrays, prepare_votes, vote_counts
 
-MODEL_VERSION = "synsight-ds-vb-1"
-"""Bump when the model or its defaults change; stored with every consensus result."""
+MODEL_VERSION = "synsight-ds-2"
+"""Bump when the model or its defaults change; stored with every consensus result (with "/majority" it
+must fit ``Candidate.model_version``, 24 characters)."""
 
 __all__ = [
     "MODEL_VERSION",

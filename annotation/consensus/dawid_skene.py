@@ -148,6 +148,12 @@ def _posteriors(log_post: FloatArray) -> FloatArray:
     return out
 
 
+def _residual(before: FloatArray, after: FloatArray, k: int) -> float:
+    """Euclidean length of an EM move (binary: the "present" row only)."""
+    diff = after[1] - before[1] if k == 2 else after - before
+    return float(np.sqrt(np.vdot(diff, diff)))
+
+
 class _Fitter:
     """State of one EM run over prepared votes (kept in a class so restarts share the preparation)."""
 
@@ -161,7 +167,9 @@ class _Fitter:
         fixed_confusion: FloatArray | None,
         fixed_workers: NDArray[np.bool_] | None,
         fixed_class_prior: FloatArray | None,
+        want_likelihood: bool = True,
     ) -> None:
+        self.want_likelihood = want_likelihood
         self.v = votes
         self.k = votes.n_classes
         self.prior = prior
@@ -263,36 +271,100 @@ class _Fitter:
         # Binary: p1 > 0.5 is argmax (ties to class 0) at a tenth of the cost of argmax over axis 0.
         return post[1] > 0.5 if self.k == 2 else np.argmax(post, axis=0)
 
-    def run(self, init: FloatArray, max_iter: int, tol: float, label_tol: float) -> DawidSkeneResult:
+    def step(self, post: FloatArray) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray]]:
+        """One EM iteration (M-step, then E-step): new posteriors and the (C, pi, alpha) behind them."""
+        log_conf, conf, log_pi, pi, alpha = self.m_step(post)
+        return self.e_step(log_conf, log_pi), (conf, pi, alpha)
+
+    def extrapolate(self, p0: FloatArray, p1: FloatArray, p2: FloatArray) -> FloatArray | None:
+        """SQUAREM (Varadhan & Roland 2008, scheme S3) on the posteriors; None when there is no curvature.
+
+        With ``r = p1 - p0`` and ``v = p2 - 2 p1 + p0``, step length ``a = -|r| / |v|`` (at most -1: never
+        shorter than plain EM, for which ``a = -1`` gives ``p2``) and ``p0 - 2 a r + a^2 v``, clipped to
+        valid probabilities. Binary posteriors are one row (the other is its complement).
+        """
+        rows = slice(1, 2) if self.k == 2 else slice(None)
+        r = p1[rows] - p0[rows]
+        v = p2[rows] - p1[rows] - r
+        norm_v = float(np.sqrt(np.vdot(v, v)))
+        if norm_v == 0.0:
+            return None
+        a = min(-float(np.sqrt(np.vdot(r, r))) / norm_v, -1.0)
+        ext = np.empty_like(p0)
+        top = p0[rows] - (2.0 * a) * r + (a * a) * v
+        np.clip(top, 0.0, 1.0, out=top)
+        if self.k == 2:
+            ext[1] = top[0]
+            np.subtract(1.0, ext[1], out=ext[0])
+        else:
+            top += 1e-12
+            ext[:] = top / top.sum(axis=0, keepdims=True)
+        return self.clamp(ext)
+
+    def run(
+        self, init: FloatArray, max_iter: int, tol: float, label_tol: float, accelerate: bool = True
+    ) -> DawidSkeneResult:
         post = self.clamp(np.ascontiguousarray(np.asarray(init, dtype=np.float64).T))
-        labels = self.map_labels(post)
-        stable = 0
-        converged = False
-        iterations = 0
+        state = {"labels": self.map_labels(post), "stable": 0}
         change = np.empty_like(post)
-        for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
-            log_conf, conf, log_pi, pi, alpha = self.m_step(post)
-            new_post = self.e_step(log_conf, log_pi)
-            # Converge on what we publish — the posteriors. Parameters of workers with a handful of
-            # answers drift for dozens of iterations without changing any item's posterior.
-            rows = change[1:] if self.k == 2 else change  # binary: both rows move by the same amount
-            np.subtract(new_post[-len(rows) :], post[-len(rows) :], out=rows)
+        rows = change[1:] if self.k == 2 else change  # binary: both rows move by the same amount
+
+        def settled(before: FloatArray, after: FloatArray) -> bool:
+            """Record the move ``before -> after``; True when EM has converged.
+
+            Converge on what we publish — the posteriors (parameters of workers with a handful of answers
+            drift for dozens of iterations without changing any item's posterior): no posterior moved by
+            ``tol``, or none by ``label_tol`` and no label changed in the last two moves (EM's tail is
+            linear: the last 1e-3 -> 1e-4 costs as many passes as the first 0.9).
+            """
+            np.subtract(after[-len(rows) :], before[-len(rows) :], out=rows)
             np.abs(rows, out=rows)
             delta = float(rows.max(initial=0.0))
-            new_labels = self.map_labels(new_post)
-            stable = stable + 1 if np.array_equal(new_labels, labels) else 0
-            post, labels = new_post, new_labels
-            # The tail of EM is linear (each step shrinks the largest change by a constant factor), so
-            # the last 1e-3 -> 1e-4 costs as many passes as the first 0.9; once no label has moved for
-            # two iterations, 1e-3 is close enough.
-            if delta < tol or (delta < label_tol and stable >= 2):
+            labels = self.map_labels(after)
+            state["stable"] = state["stable"] + 1 if np.array_equal(labels, state["labels"]) else 0
+            state["labels"] = labels
+            return delta < tol or (delta < label_tol and state["stable"] >= 2)
+
+        iterations = 0
+        converged = False
+        params: tuple[FloatArray, FloatArray, FloatArray] | None = None
+        while iterations < max_iter and not converged:
+            p0 = post
+            p1, params = self.step(p0)
+            iterations += 1
+            post = p1
+            if settled(p0, p1):
                 converged = True
                 break
-        # Report the likelihood of the point estimates, the quantity users can compare across fits.
-        point_log_conf = np.log(conf)
-        ll = self.log_likelihood(point_log_conf, np.log(pi))
-        objective = ll + float(np.sum(alpha * point_log_conf)) + float(self.prior.class_prior * np.sum(np.log(pi)))
-        return self._result(post, conf, pi, alpha, ll, objective, iterations, converged, point_log_conf)
+            if iterations >= max_iter:
+                break
+            p2, params = self.step(p1)
+            iterations += 1
+            post = p2
+            if settled(p1, p2):
+                converged = True
+                break
+            ext = self.extrapolate(p0, p1, p2) if accelerate and iterations < max_iter else None
+            if ext is None:
+                continue
+            # SQUAREM: one EM step from the jump; kept only if its residual is below the plain step's
+            # (no pass over the votes is spent on evaluating an objective).
+            p3, jump_params = self.step(ext)
+            iterations += 1
+            if _residual(ext, p3, self.k) < _residual(p1, p2, self.k):
+                post, params = p3, jump_params
+                # The jump's own EM move is the fixed-point residual; labels compare with p2's.
+                converged = settled(ext, p3)
+        assert params is not None
+        conf, pi, alpha = params
+        if self.want_likelihood:
+            # Report the likelihood of the point estimates, the quantity users can compare across fits.
+            point_log_conf = np.log(conf)
+            ll = self.log_likelihood(point_log_conf, np.log(pi))
+            objective = ll + float(np.sum(alpha * point_log_conf)) + float(self.prior.class_prior * np.sum(np.log(pi)))
+        else:
+            ll = objective = float("nan")
+        return self._result(post, conf, pi, alpha, ll, objective, iterations, converged, np.log(conf))
 
     def _result(
         self,
@@ -344,6 +416,8 @@ def fit_dawid_skene(
     max_iter: int = 100,
     tol: float = 1e-4,
     label_tol: float = 1e-3,
+    accelerate: bool = True,
+    likelihood: bool = True,
 ) -> DawidSkeneResult:
     """Fit Dawid & Skene (1979) by EM; see the module docstring for the priors and modes.
 
@@ -357,6 +431,10 @@ def fit_dawid_skene(
       workers' confusions fixed (all workers when the mask is omitted); ``fixed_class_prior`` likewise.
     * Convergence: no item's posterior moved by ``tol`` or more in the last iteration, or no item's
       most likely class changed in the last two iterations and no posterior moved by ``label_tol``.
+    * ``accelerate``: SQUAREM jumps on the posteriors (every two EM steps; see ``_Fitter.extrapolate``)
+      — the same fixed point in fewer passes over the votes; ``iterations`` counts every EM step.
+    * ``likelihood=False`` skips the extra pass over the votes that ``log_likelihood`` and
+      ``objective`` cost (they are then NaN); the guarded refit does not use them.
     """
     votes = (
         items
@@ -380,6 +458,7 @@ def fit_dawid_skene(
         None if fixed_confusion is None else np.asarray(fixed_confusion, dtype=np.float64),
         None if fixed_workers is None else np.asarray(fixed_workers, dtype=bool),
         None if fixed_class_prior is None else np.asarray(fixed_class_prior, dtype=np.float64),
+        want_likelihood=likelihood,
     )
     if init_posteriors is None and len(fitter.gold_pos):
         # Initialise from gold: the first M-step sees only gold items (other rows weigh nothing), so
@@ -390,7 +469,9 @@ def fit_dawid_skene(
     else:
         init = np.asarray(init_posteriors, dtype=np.float64)
     try:
-        return fitter.run(init[votes.voted_items], max_iter=max_iter, tol=tol, label_tol=label_tol)
+        return fitter.run(
+            init[votes.voted_items], max_iter=max_iter, tol=tol, label_tol=label_tol, accelerate=accelerate
+        )
     finally:
         fitter.kernel.close()
 

@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .dawid_skene import ConfusionPrior, DawidSkeneResult, fit_dawid_skene, item_posteriors
+from .difficulty import DifficultyConfig, fit_item_difficulty, prefer_difficulty
 from .majority import MajorityResult, majority_from_counts
 from .votes import FloatArray, VoteArrays, prepare_votes, vote_counts
 
@@ -70,6 +71,8 @@ class ConsensusResult:
     majority: MajorityResult
     checks: dict[str, float] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
+    em_kind: str = "ds"
+    """Which worker-aware model ``em`` is: ``"ds"`` (Dawid–Skene) or ``"difficulty"`` (with item terms)."""
 
     @property
     def labels(self) -> NDArray[np.int64]:
@@ -119,12 +122,17 @@ def fit_consensus(
     max_iter: int = 100,
     tol: float = 1e-4,
     label_tol: float = 1e-3,
+    difficulty: DifficultyConfig | None = None,
 ) -> ConsensusResult:
     """Worker-aware consensus (Dawid & Skene 1979, variational, Dirichlet priors) with the guard above.
 
     Gold answers, when given, anchor EM (their posteriors are clamped) and decide the guard. Items are
     coded ``0..n_items-1``; gold arrays use the same item codes. ``init_posteriors`` warm-starts EM
     (e.g. from the previous refit); default: from gold if any gold item has votes, else majority shares.
+
+    Binary votes with several answers per item (up to ``DifficultyConfig.max_votes``) also try the
+    item-difficulty model (``difficulty.py``); it replaces Dawid–Skene only when it predicts held-out
+    votes clearly better, and then goes through the same guard.
     """
     cfg = guard or GuardConfig()
     votes = prepare_votes(items, workers, labels, n_items, n_workers, n_classes)
@@ -145,10 +153,19 @@ def fit_consensus(
         max_iter=max_iter,
         tol=tol,
         label_tol=label_tol,
+        likelihood=False,
     )
 
     checks: dict[str, float] = {}
     reasons: list[str] = []
+    kind = "ds"
+    use_difficulty, figures = prefer_difficulty(votes, prior, difficulty)
+    checks.update(figures)
+    if use_difficulty:
+        em, _ = fit_item_difficulty(
+            votes, config=difficulty, gold_items=gi[voted_gold], gold_labels=gl[voted_gold], max_iter=max(max_iter, 200)
+        )
+        kind = "difficulty"
     if int(voted_gold.sum()) >= cfg.min_gold:
         gi_v, gl_v = gi[voted_gold], gl[voted_gold]
         checks["em_gold_accuracy"] = _gold_accuracy_from_votes(votes, em, gi_v, gl_v)
@@ -171,10 +188,10 @@ def fit_consensus(
             reasons.append("em overturns too many clear majorities")
 
     if not reasons:
-        return ConsensusResult(em.posteriors, "em", em, em, mv, checks, ())
+        return ConsensusResult(em.posteriors, "em", em, em, mv, checks, (), kind)
 
     fallback = majority_model(votes, mv)
-    return ConsensusResult(fallback.posteriors, "majority", fallback, em, mv, checks, tuple(reasons))
+    return ConsensusResult(fallback.posteriors, "majority", fallback, em, mv, checks, tuple(reasons), kind)
 
 
 def majority_model(votes: VoteArrays, mv: MajorityResult) -> DawidSkeneResult:
