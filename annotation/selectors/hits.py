@@ -100,6 +100,12 @@ def worker_campaigns(*, worker: User) -> list[dict]:
         Campaign.objects.filter(state=Campaign.State.RUNNING).annotate(n=Count("campaign_synsets")).order_by("id")
     )
     return [
-        {"id": c.id, "name": c.name, "synsets": c.n, "status": statuses.get(c.id, Qualification.Status.TRIAL)}
+        {
+            "id": c.id,
+            "name": c.name,
+            "synsets": c.n,
+            "status": statuses.get(c.id, Qualification.Status.TRIAL),
+            "boxes": c.boxes_enabled,
+        }
         for c in campaigns
     ]
