@@ -12,6 +12,16 @@ def synset_activity_recount(campaign_id: int) -> int:
     return rollups.synset_activity_recount(campaign_id=campaign_id)
 
 
+@shared_task(acks_late=True)
+def rollups_flush() -> int:
+    """Add submitted HITs' figures to the dashboard rollups (exactly once each; see services/rollups.py).
+    Asked for after submits and run periodically as a catch-all."""
+    total = 0
+    while added := rollups.rollups_flush():
+        total += added
+    return total
+
+
 @shared_task
 def recount_active_campaigns() -> list[int]:
     """Periodic (Celery beat): recount running and paused campaigns whose figures are due."""

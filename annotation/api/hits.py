@@ -1,8 +1,11 @@
 """REST for crowd work: next HIT, submit, quiz, profile. Thin: validate, call one service, serialize."""
 
+import time
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -48,6 +51,30 @@ HitSerializer = inline_serializer(
 )
 
 
+class CachedTokenAuthentication(TokenAuthentication):
+    """Token authentication that keeps each key's (user, token) per process for TOKEN_CACHE_SECONDS: the
+    crowd loop's two requests per HIT then skip the token + user query. A deleted token or a deactivated
+    account is refused at most TOKEN_CACHE_SECONDS later (blocking a worker from a campaign is checked
+    per request by the scheduler, not here)."""
+
+    TOKEN_CACHE_SECONDS = 30.0
+    _cache: dict[str, tuple[float, object, object]] = {}
+
+    def authenticate_credentials(self, key):
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self.TOKEN_CACHE_SECONDS:
+            return cached[1], cached[2]
+        user, token = super().authenticate_credentials(key)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (now, user, token)
+        return user, token
+
+
+CROWD_LOOP_AUTHENTICATION = [CachedTokenAuthentication, SessionAuthentication]
+
+
 def _running_campaign(campaign_id: int) -> Campaign:
     return get_object_or_404(Campaign, id=campaign_id)
 
@@ -55,6 +82,7 @@ def _running_campaign(campaign_id: int) -> Campaign:
 class NextHitApi(APIView):
     """Lease the next HIT of a campaign (or get the open one). 204 when no work is left for you."""
 
+    authentication_classes = CROWD_LOOP_AUTHENTICATION
     permission_classes = [IsAuthenticated]
     throttle_scope = "next"
 
@@ -69,6 +97,7 @@ class NextHitApi(APIView):
 class SubmitHitApi(APIView):
     """Submit answers to every item of your open HIT, once; retries with the same key are safe."""
 
+    authentication_classes = CROWD_LOOP_AUTHENTICATION
     permission_classes = [IsAuthenticated]
     throttle_scope = "submit"
 

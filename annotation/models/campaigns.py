@@ -101,6 +101,16 @@ class Hit(models.Model):
     expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=64, blank=True)
+    # The submission's figures, written by the same UPDATE that marks the HIT submitted. The dashboard
+    # rollups add them later, off the submit transaction (annotation/services/rollups.py): ``rollup_pending``
+    # until then.
+    answers = models.PositiveSmallIntegerField(default=0)
+    yes = models.PositiveSmallIntegerField(default=0, help_text="'present' answers on real (non-gold) items")
+    no = models.PositiveSmallIntegerField(default=0, help_text="'absent' answers on real (non-gold) items")
+    gold_answered = models.PositiveSmallIntegerField(default=0)
+    gold_correct = models.PositiveSmallIntegerField(default=0)
+    response_ms = models.PositiveIntegerField(default=0)
+    rollup_pending = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -110,6 +120,7 @@ class Hit(models.Model):
         ]
         indexes = [
             models.Index(fields=["expires_at"], condition=Q(status="open"), name="hit_open_expiry"),
+            models.Index(fields=["id"], condition=Q(rollup_pending=True), name="hit_rollup_pending"),
         ]
 
     def __str__(self) -> str:

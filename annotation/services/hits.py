@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.services import rollups
+from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 
 # How many of the campaign's synsets (furthest behind first) one request tries before saying "no work".
@@ -30,10 +31,7 @@ def _open_states() -> list[str]:
 
 def qualification_require(*, worker: User, campaign: Campaign) -> Qualification:
     qualification = Qualification.objects.filter(worker=worker, campaign=campaign).first()
-    if qualification is None or qualification.status == Qualification.Status.TRIAL:
-        raise Forbidden("Pass this campaign's qualification quiz before labelling.")
-    if qualification.status == Qualification.Status.BLOCKED:
-        raise Forbidden("You are blocked from this campaign.")
+    _check_qualification(qualification.status if qualification else None)
     return qualification
 
 
@@ -105,16 +103,27 @@ def _lease_candidates(*, worker: User, campaign: Campaign, synset_id: int, size:
         .exclude(Exists(seen))
         .order_by("-priority", "id")
     )
-    if connection.features.has_select_for_update_skip_locked:
+    voting = Case(When(state=Candidate.State.NEW, then=Value(Candidate.State.VOTING)), default=F("state"))
+    if connection.vendor == "postgresql":
+        # One round trip: UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) RETURNING id.
         # Concurrent schedulers skip rows another transaction is leasing instead of waiting on them;
-        # PostgreSQL re-checks the WHERE clause on the locked row, so counts stay within the need.
-        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+        # PostgreSQL re-checks the WHERE clause on a row that changed since the statement's snapshot, so
+        # counts stay within the need.
+        select_sql, select_params = (
+            queryset.select_for_update(skip_locked=True, of=("self",)).values("id")[:size].query.sql_with_params()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE annotation_candidate SET pending_count = pending_count + 1, "
+                "state = CASE WHEN state = %s THEN %s ELSE state END "
+                f"WHERE id IN ({select_sql}) RETURNING id".replace("annotation_candidate", Candidate._meta.db_table, 1),
+                [Candidate.State.NEW.value, Candidate.State.VOTING.value, *select_params],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    # SQLite: transactions are IMMEDIATE (writers serialised), so read then update needs no row locks.
     ids = list(queryset.values_list("id", flat=True)[:size])
     if ids:
-        Candidate.objects.filter(id__in=ids).update(
-            pending_count=F("pending_count") + 1,
-            state=Case(When(state=Candidate.State.NEW, then=Value(Candidate.State.VOTING)), default=F("state")),
-        )
+        Candidate.objects.filter(id__in=ids).update(pending_count=F("pending_count") + 1, state=voting)
     return ids
 
 
@@ -130,13 +139,44 @@ def _gold_for(*, worker: User, synset_id: int, count: int, rng: random.Random) -
     return rng.sample(pool, min(count, len(pool)))
 
 
+_need_cache: dict[int, tuple[float, list[tuple[int, int]]]] = {}
+NEED_CACHE_SECONDS = 2.0
+
+
 def _synsets_by_need(campaign: Campaign) -> list[int]:
     """Furthest behind the target first (fewest accepted), ties broken at random so that concurrent
-    workers spread over synsets instead of all contending for one."""
-    rows = list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", "accepted"))
+    workers spread over synsets instead of all contending for one. The (synset, accepted) list is read at
+    most every NEED_CACHE_SECONDS per process: accepted counts move slowly, and reading a campaign's 1,000
+    rows on every request cost a query and a millisecond of Python."""
+    now = time.monotonic()
+    cached = _need_cache.get(campaign.id)
+    if cached is None or now - cached[0] >= NEED_CACHE_SECONDS:
+        rows = list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", "accepted"))
+        _need_cache[campaign.id] = cached = (now, rows)
+    rows = list(cached[1])
     random.shuffle(rows)
     rows.sort(key=lambda row: row[1])
     return [synset_id for synset_id, _ in rows[:SYNSETS_TRIED]]
+
+
+def _check_qualification(status: str | None) -> None:
+    if status is None or status == Qualification.Status.TRIAL:
+        raise Forbidden("Pass this campaign's qualification quiz before labelling.")
+    if status == Qualification.Status.BLOCKED:
+        raise Forbidden("You are blocked from this campaign.")
+
+
+_synset_cache: dict[int, Synset] = {}
+
+
+def _synset(synset_id: int) -> Synset:
+    """Synsets (lemmas, gloss) change only on a taxonomy import: kept per process for the HIT payload."""
+    synset = _synset_cache.get(synset_id)
+    if synset is None:
+        if len(_synset_cache) > 20_000:
+            _synset_cache.clear()
+        synset = _synset_cache[synset_id] = Synset.objects.get(id=synset_id)
+    return synset
 
 
 def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
@@ -144,18 +184,29 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     target; None when nothing is left for this worker."""
     if campaign.state != Campaign.State.RUNNING:
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running.")
-    qualification_require(worker=worker, campaign=campaign)
+    # The qualification and the open HIT in one query.
+    open_hit = Hit.objects.filter(worker=worker, campaign=campaign, status=Hit.Status.OPEN).values("id")[:1]
+    found = (
+        Qualification.objects.filter(worker=worker, campaign=campaign)
+        .annotate(open_hit=Subquery(open_hit))
+        .values_list("status", "open_hit")
+        .first()
+    )
+    _check_qualification(found[0] if found else None)
     _expire_now_and_then()
     now = timezone.now()
-    existing = Hit.objects.filter(worker=worker, campaign=campaign, status=Hit.Status.OPEN).first()
-    if existing is not None:
-        if existing.expires_at > now:
-            return existing
-        _expire_one(existing.id)
+    if found[1] is not None:
+        existing = Hit.objects.filter(id=found[1], status=Hit.Status.OPEN).first()
+        if existing is not None:
+            if existing.expires_at > now:
+                return existing
+            _expire_one(existing.id)
     hit = _lease_hit(worker=worker, campaign=campaign, now=now)
     if hit is None and hits_expire(limit=500):
         # Nothing open for this worker, but expired leases were holding items back: try once more.
         hit = _lease_hit(worker=worker, campaign=campaign, now=now)
+    if hit is not None and hit.synset_id in _synset_cache:
+        hit.synset = _synset_cache[hit.synset_id]
     return hit
 
 
@@ -173,7 +224,7 @@ def _lease_hit(*, worker: User, campaign: Campaign, now) -> Hit | None:
                 gold = _gold_for(worker=worker, synset_id=synset_id, count=n_gold, rng=rng)
                 hit = Hit.objects.create(
                     campaign=campaign,
-                    synset_id=synset_id,
+                    synset=_synset(synset_id),
                     worker=worker,
                     expires_at=now + timedelta(seconds=campaign.lease_seconds),
                 )
@@ -201,10 +252,9 @@ class SubmitResult:
     replayed: bool = False
 
 
-def _parse_answers(hit: Hit, answers: list[dict]) -> list[tuple[HitItem, int, int]]:
+def _parse_answers(hit: Hit, items: dict[int, HitItem], answers: list[dict]) -> list[tuple[HitItem, int, int]]:
     if not isinstance(answers, list):
         raise AnnotationError("answers must be a list of {item, answer, ms} objects.")
-    items = {item.id: item for item in hit.items.all()}
     parsed: dict[int, tuple[HitItem, int, int]] = {}
     for entry in answers:
         if not isinstance(entry, dict):
@@ -227,6 +277,22 @@ def _parse_answers(hit: Hit, answers: list[dict]) -> list[tuple[HitItem, int, in
     return list(parsed.values())
 
 
+def _locked_hit(*, worker: User, hit_id: int) -> tuple[Hit | None, dict[int, HitItem]]:
+    """The worker's HIT, its row locked (SELECT … FOR UPDATE OF the HIT), with its campaign and its items
+    (gold items with their known answer) in one query; (None, {}) when the worker has no such HIT."""
+    truth = GoldItem.objects.filter(candidate_id=OuterRef("candidate_id")).values("present")[:1]
+    rows = list(
+        HitItem.objects.filter(hit_id=hit_id, hit__worker=worker)
+        .select_related("hit__campaign")
+        .select_for_update(of=("hit",))
+        .annotate(gold_present=Case(When(is_gold=True, then=Subquery(truth)), default=Value(None)))
+        .order_by("id")
+    )
+    if not rows:
+        return None, {}
+    return rows[0].hit, {item.id: item for item in rows}
+
+
 def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_key: str) -> SubmitResult:
     """Record a worker's answers to exactly the items of their open HIT, once.
 
@@ -237,8 +303,7 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
         raise AnnotationError("idempotency_key must be a string of 8 to 64 characters, new for each submission.")
     with transaction.atomic():
         # Lock only the HIT row: locking the campaign too would block every scheduler inserting a HIT.
-        locked = Hit.objects.select_for_update(of=("self",)).select_related("campaign")
-        hit = locked.filter(id=hit_id, worker=worker).first()
+        hit, items = _locked_hit(worker=worker, hit_id=hit_id)
         if hit is None:
             raise NotFound(f"You have no HIT {hit_id}.")
         if hit.status == Hit.Status.SUBMITTED:
@@ -247,12 +312,22 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
             raise Conflict(f"HIT {hit.id} was already submitted.")
         if hit.status == Hit.Status.EXPIRED or hit.expires_at <= timezone.now():
             raise Gone(f"The lease on HIT {hit.id} expired; its images went back to the queue. Ask for a new HIT.")
-        parsed = _parse_answers(hit, answers)
-        _record(hit, parsed)
+        parsed = _parse_answers(hit, items, answers)
+        gold_correct = _record(hit, parsed)
+        deferred = rollups.deferred()
         hit.status = Hit.Status.SUBMITTED
         hit.submitted_at = timezone.now()
         hit.idempotency_key = idempotency_key
-        hit.save(update_fields=["status", "submitted_at", "idempotency_key"])
+        hit.rollup_pending = deferred
+        for name, value in rollups.hit_figures(parsed, gold_correct).items():
+            setattr(hit, name, value)
+        hit.save(update_fields=["status", "submitted_at", "idempotency_key", "rollup_pending", *rollups.FIGURES])
+        if deferred:
+            # The dashboard rollups are added by a flush task after commit: in this transaction they would
+            # serialise every submit on the campaign's bucket rows.
+            transaction.on_commit(rollups.flush_request)
+        else:
+            rollups.hits_add([rollups.hit_row(hit)])  # eager Celery (no broker): at once, in this transaction
         from annotation import tasks
 
         candidate_ids = [item.candidate_id for item, _, _ in parsed if not item.is_gold]
@@ -261,15 +336,13 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
 
 
 def _result(hit: Hit, *, answers: int | None = None, replayed: bool = False) -> SubmitResult:
-    return SubmitResult(
-        hit_id=hit.id,
-        answers=Vote.objects.filter(hit=hit).count() if answers is None else answers,
-        earned=str(hit.campaign.reward_per_hit),
-        replayed=replayed,
-    )
+    if answers is None:  # a replay: HITs submitted before Hit.answers existed count their votes
+        answers = hit.answers or Vote.objects.filter(hit=hit).count()
+    return SubmitResult(hit_id=hit.id, answers=answers, earned=str(hit.campaign.reward_per_hit), replayed=replayed)
 
 
-def _record(hit: Hit, parsed: list[tuple[HitItem, int, int]]) -> None:
+def _record(hit: Hit, parsed: list[tuple[HitItem, int, int]]) -> int:
+    """Write the votes and move every counter they touch; returns how many gold items were answered right."""
     worker_id = hit.worker_id
     Vote.objects.bulk_create(
         Vote(
@@ -283,41 +356,38 @@ def _record(hit: Hit, parsed: list[tuple[HitItem, int, int]]) -> None:
         for item, answer, ms in parsed
     )
     real = [(item.candidate_id, answer) for item, answer, _ in parsed if not item.is_gold]
-    # Lock the candidates in id order before updating them in groups: concurrent submits over overlapping
-    # candidates then queue up instead of deadlocking (the consensus job locks in the same order).
-    list(Candidate.objects.select_for_update().filter(id__in=[c for c, _ in real]).order_by("id").values_list("id"))
-    yes = [cid for cid, answer in real if answer == Vote.Answer.PRESENT]
-    no = [cid for cid, answer in real if answer == Vote.Answer.ABSENT]
-    unsure = [cid for cid, answer in real if answer == Vote.Answer.CANT_TELL]
-    awaiting = AWAITING_CONSENSUS
-    Candidate.objects.filter(id__in=yes).update(
-        votes_count=F("votes_count") + 1,
-        yes_count=F("yes_count") + 1,
-        pending_count=F("pending_count") - 1,
-        priority=awaiting,
-    )
-    Candidate.objects.filter(id__in=no).update(
-        votes_count=F("votes_count") + 1, pending_count=F("pending_count") - 1, priority=awaiting
-    )
-    # "Can't tell" is recorded but is no vote either way; the lease is simply returned.
-    Candidate.objects.filter(id__in=unsure).update(pending_count=F("pending_count") - 1)
-    CampaignSynset.objects.filter(campaign_id=hit.campaign_id, synset_id=hit.synset_id).update(
-        votes=F("votes") + len(yes) + len(no)
-    )
-    gold_answers = [(item.candidate_id, answer) for item, answer, _ in parsed if item.is_gold]
-    truth = dict(
-        GoldItem.objects.filter(candidate_id__in=[c for c, _ in gold_answers]).values_list("candidate_id", "present")
-    )
-    gold_correct = sum(answer == int(truth[cid]) for cid, answer in gold_answers)
-    profile, _ = WorkerProfile.objects.get_or_create(user_id=worker_id)
-    WorkerProfile.objects.filter(id=profile.id).update(
-        hits_done=F("hits_done") + 1,
-        answers=F("answers") + len(parsed),
-        gold_answered=F("gold_answered") + len(gold_answers),
-        gold_correct=F("gold_correct") + gold_correct,
-        answer_ms_total=F("answer_ms_total") + sum(ms for _, _, ms in parsed),
-    )
+    if real:
+        # Lock the candidates in id order before updating them: concurrent submits over overlapping
+        # candidates then queue up instead of deadlocking (the consensus job locks in the same order).
+        ids = [c for c, _ in real]
+        list(Candidate.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id"))
+        voted = [cid for cid, answer in real if answer != Vote.Answer.CANT_TELL]
+        yes = [cid for cid, answer in real if answer == Vote.Answer.PRESENT]
+        # One UPDATE for all: a vote counts and awaits consensus (priority < 0, see _needs_votes); "can't
+        # tell" is recorded but is no vote either way, its lease is simply returned.
+        Candidate.objects.filter(id__in=ids).update(
+            votes_count=F("votes_count") + Case(When(id__in=voted, then=Value(1)), default=Value(0)),
+            yes_count=F("yes_count") + Case(When(id__in=yes, then=Value(1)), default=Value(0)),
+            pending_count=F("pending_count") - 1,
+            priority=Case(When(id__in=voted, then=Value(AWAITING_CONSENSUS)), default=F("priority")),
+        )
+        if voted:
+            CampaignSynset.objects.filter(campaign_id=hit.campaign_id, synset_id=hit.synset_id).update(
+                votes=F("votes") + len(voted)
+            )
+    gold_answers = [(item, answer) for item, answer, _ in parsed if item.is_gold]
+    gold_correct = sum(answer == int(item.gold_present) for item, answer in gold_answers)
+    profile = {
+        "hits_done": F("hits_done") + 1,
+        "answers": F("answers") + len(parsed),
+        "gold_answered": F("gold_answered") + len(gold_answers),
+        "gold_correct": F("gold_correct") + gold_correct,
+        "answer_ms_total": F("answer_ms_total") + sum(ms for _, _, ms in parsed),
+    }
+    if not WorkerProfile.objects.filter(user_id=worker_id).update(**profile):
+        WorkerProfile.objects.get_or_create(user_id=worker_id)
+        WorkerProfile.objects.filter(user_id=worker_id).update(**profile)
     LedgerEntry.objects.create(
         worker_id=worker_id, kind=LedgerEntry.Kind.HIT, amount=hit.campaign.reward_per_hit, hit=hit
     )
-    rollups.hit_recorded(hit=hit, parsed=parsed, gold_correct=gold_correct)  # dashboard rollups, same transaction
+    return gold_correct

@@ -1,16 +1,27 @@
 """Dashboard rollups, maintained as work happens so that dashboards never scan votes or candidates.
 
-``hit_recorded`` runs inside hit_submit's transaction (one call from annotation.services.hits._record) and
-adds the HIT to five rows with upserts (INSERT … ON CONFLICT DO UPDATE, PostgreSQL and SQLite alike): the
-campaign's current minute and hour buckets, the worker's campaign totals and the synset's activity; a
-first-seen worker in a bucket also bumps the bucket's distinct-worker count. Each is one statement on a
-unique key, so concurrent submits never lose an increment and never check-then-act.
+A submitted HIT carries its own figures (answers, yes, no, gold, response time: ``Hit.answers`` … written by
+the UPDATE that marks it submitted). ``hits_add`` adds a batch of such HITs to the rollups: the campaign's
+minute and hour buckets, the workers' campaign totals and the synsets' activity, each an upsert (INSERT …
+ON CONFLICT DO UPDATE, PostgreSQL and SQLite alike) on a unique key, one statement per table for the whole
+batch; a worker first seen in a bucket also bumps its distinct-worker count.
+
+When it runs. Upserting the same campaign-wide bucket rows inside every submit transaction serialised all
+submits on two row locks, so with a broker the submit only marks its HIT ``rollup_pending`` and, after
+commit, asks for a flush (``flush_request``: at most one Celery task per FLUSH_SECONDS per process, run
+FLUSH_SECONDS later, plus a periodic one). ``rollups_flush`` claims pending HITs with
+``SELECT … FOR UPDATE SKIP LOCKED`` and clears the flag in the same transaction as the upserts, so each HIT is
+added exactly once however many flushes run; nothing is lost if Redis or a worker dies (the flag stays set
+until a flush commits). With eager Celery (no broker: SQLite, tests) the submit adds its own HIT at once,
+in its transaction, so the figures are there as soon as it returns.
 
 ``synset_activity_recount`` is the periodic job's half: candidate figures per synset (how many, how many
 still open, gold, the posterior mass of accepted ones) recounted from the candidate table, at most every
 RECOUNT_SECONDS per campaign, in the background.
 """
 
+import time
+from collections import Counter, defaultdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -29,40 +40,84 @@ from annotation.models import (
     Candidate,
     GoldItem,
     Hit,
-    HitItem,
     SynsetActivity,
     Vote,
 )
 
 OPEN_STATES = [Candidate.State.NEW, Candidate.State.VOTING]
+# A process asks for at most one flush per FLUSH_SECONDS, and that flush runs FLUSH_SECONDS later, so it sees
+# every HIT the process committed meanwhile: the dashboard lags the work by at most about twice this.
+FLUSH_SECONDS = 1.0
+FIGURES = ("answers", "yes", "no", "gold_answered", "gold_correct", "response_ms")
+
+
+def hit_figures(parsed, gold_correct: int) -> dict[str, int]:
+    """A submission's figures from its parsed answers ((item, answer, ms) with ``item.is_gold``)."""
+    real = [answer for item, answer, _ in parsed if not item.is_gold]
+    return {
+        "answers": len(parsed),
+        "yes": sum(answer == Vote.Answer.PRESENT for answer in real),
+        "no": sum(answer == Vote.Answer.ABSENT for answer in real),
+        "gold_answered": len(parsed) - len(real),
+        "gold_correct": gold_correct,
+        "response_ms": sum(ms for _, _, ms in parsed),
+    }
+
+
+def deferred() -> bool:
+    """True when submits leave their HIT to a flush task (a real broker); False with eager Celery."""
+    from config.celery import app
+
+    return not app.conf.task_always_eager
 
 
 def _upsert(
     model,
     *,
-    keys: dict,
-    add: dict,
-    insert_only: dict | None = None,
-    replace: dict | None = None,
+    keys: list[str],
+    rows: list[dict],
+    add: tuple[str, ...] = (),
+    insert_only: tuple[str, ...] = (),
+    replace: tuple[str, ...] = (),
+    later: tuple[str, ...] = (),
     returning: bool = False,
-) -> int | None:
-    """INSERT one row; on conflict with the unique key ``keys``, add ``add`` to the stored values and overwrite
-    the ``replace`` columns (``insert_only`` columns are written by the INSERT alone). Returns the row id
-    when ``returning``."""
+) -> list | None:
+    """INSERT rows (dicts with the same columns, distinct ``keys``); on conflict with the unique key, add the
+    ``add`` columns to the stored values, overwrite ``replace``, keep the later of stored and new ``later``
+    datetimes (flushes may commit out of order); ``insert_only`` columns are written by the INSERT alone.
+    With ``returning``, the stored ids in the order of ``rows``."""
+    if not rows:
+        return [] if returning else None
     q = connection.ops.quote_name
     table = q(model._meta.db_table)
-    insert_only, replace = insert_only or {}, replace or {}
-    values = {**keys, **add, **insert_only, **replace}
-    columns = list(values)
+    columns = [*keys, *add, *insert_only, *replace, *later]
     updates = [f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add]
     updates += [f"{q(c)} = excluded.{q(c)}" for c in replace]
+    updates += [
+        f"{q(c)} = CASE WHEN {table}.{q(c)} IS NULL OR excluded.{q(c)} > {table}.{q(c)} "
+        f"THEN excluded.{q(c)} ELSE {table}.{q(c)} END"
+        for c in later
+    ]
+    one = f"({', '.join(['%s'] * len(columns))})"
     sql = (
-        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES {', '.join([one] * len(rows))} "
         f"ON CONFLICT ({', '.join(q(k) for k in keys)}) DO UPDATE SET {', '.join(updates)}"
     )
+    params = [_adapt(row[c]) for row in rows for c in columns]
     with connection.cursor() as cursor:
-        cursor.execute(sql + (" RETURNING id" if returning else ""), [_adapt(values[c]) for c in columns])
-        return cursor.fetchone()[0] if returning else None
+        if not returning:
+            cursor.execute(sql, params)
+            return None
+        cursor.execute(sql + f" RETURNING id, {', '.join(q(k) for k in keys)}", params)
+        found = {tuple(_key(v) for v in row[1:]): row[0] for row in cursor.fetchall()}
+    return [found[tuple(_key(_adapt(row[k])) for k in keys)] for row in rows]
+
+
+def _key(value):
+    """A returned key value comparable with the one sent (SQLite returns datetimes as text)."""
+    if isinstance(value, datetime):
+        return str(connection.ops.adapt_datetimefield_value(value))
+    return str(value)
 
 
 def _adapt(value):
@@ -73,58 +128,149 @@ def _adapt(value):
     return value
 
 
-def _worker_seen(bucket_id: int, worker_id: int) -> None:
+def _workers_seen(seen: dict[int, set[int]]) -> None:
+    """Record workers in buckets; each bucket's ``workers`` grows by the workers new to it."""
+    pairs = [(bucket_id, worker_id) for bucket_id, workers in seen.items() for worker_id in sorted(workers)]
+    if not pairs:
+        return
     table = connection.ops.quote_name(ActivityBucketWorker._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (bucket_id, worker_id) VALUES (%s, %s) ON CONFLICT (bucket_id, worker_id) DO NOTHING",
-            [bucket_id, worker_id],
+            f"INSERT INTO {table} (bucket_id, worker_id) VALUES {', '.join(['(%s, %s)'] * len(pairs))} "
+            "ON CONFLICT (bucket_id, worker_id) DO NOTHING RETURNING bucket_id",
+            [v for pair in pairs for v in pair],
         )
-        inserted = cursor.rowcount == 1
-    if inserted:
-        ActivityBucket.objects.filter(id=bucket_id).update(workers=F("workers") + 1)
+        new = Counter(row[0] for row in cursor.fetchall())
+    for bucket_id, count in sorted(new.items()):
+        ActivityBucket.objects.filter(id=bucket_id).update(workers=F("workers") + count)
 
 
-def hit_recorded(*, hit: Hit, parsed: list[tuple[HitItem, int, int]], gold_correct: int) -> None:
-    """Add one submitted HIT (its parsed answers: item, answer, ms) to the rollups. Call inside the
-    submitting transaction, once per HIT."""
-    now = timezone.now()
-    real = [answer for item, answer, _ in parsed if not item.is_gold]
-    yes = sum(answer == Vote.Answer.PRESENT for answer in real)
-    no = sum(answer == Vote.Answer.ABSENT for answer in real)
-    gold_answered = len(parsed) - len(real)
-    ms = sum(ms for _, _, ms in parsed)
-    work = {"hits": 1, "answers": len(parsed), "yes": yes, "gold_answered": gold_answered,
-            "gold_correct": gold_correct, "response_ms": ms}  # fmt: skip
-    minute = now.replace(second=0, microsecond=0)
-    for span, start in ((ActivityBucket.Span.MINUTE, minute), (ActivityBucket.Span.HOUR, minute.replace(minute=0))):
-        bucket_id = _upsert(
-            ActivityBucket,
-            keys={"campaign_id": hit.campaign_id, "span": span.value, "start": start},
-            add={**work, "no": no, "workers": 0},
-            returning=True,
+def hits_add(hits: list[dict]) -> None:
+    """Add submitted HITs to the rollups. Each is a dict with campaign_id, synset_id, worker_id, submitted_at,
+    reward and the FIGURES. Not idempotent by itself: callers add each HIT once (see rollups_flush)."""
+    if not hits:
+        return
+    buckets: dict[tuple, Counter] = defaultdict(Counter)
+    bucket_workers: dict[tuple, set[int]] = defaultdict(set)
+    workers: dict[tuple, dict] = {}
+    synsets: dict[tuple, dict] = {}
+    for hit in hits:
+        work = Counter({"hits": 1, **{f: hit[f] for f in FIGURES}})
+        minute = hit["submitted_at"].replace(second=0, microsecond=0)
+        for span, start in ((ActivityBucket.Span.MINUTE, minute), (ActivityBucket.Span.HOUR, minute.replace(minute=0))):
+            key = (hit["campaign_id"], span.value, start)
+            buckets[key].update(work)
+            bucket_workers[key].add(hit["worker_id"])
+        row = workers.setdefault(
+            (hit["campaign_id"], hit["worker_id"]),
+            {"earned": Decimal("0.00"), "first_seen": hit["submitted_at"], "last_seen": hit["submitted_at"],
+             **dict.fromkeys(("hits", *FIGURES), 0)},
+        )  # fmt: skip
+        for name, value in work.items():
+            if name != "no":
+                row[name] += value
+        row["earned"] += hit["reward"]
+        row["first_seen"] = min(row["first_seen"], hit["submitted_at"])
+        row["last_seen"] = max(row["last_seen"], hit["submitted_at"])
+        row = synsets.setdefault(
+            (hit["campaign_id"], hit["synset_id"]),
+            {"hits": 0, "answers": 0, "yes": 0, "last_answer_at": hit["submitted_at"]},
         )
-        _worker_seen(bucket_id, hit.worker_id)
+        row["hits"] += 1
+        row["answers"] += hit["answers"]
+        row["yes"] += hit["yes"]
+        row["last_answer_at"] = max(row["last_answer_at"], hit["submitted_at"])
+    keys = sorted(buckets)  # one order everywhere: concurrent flushes lock rows in the same order
+    bucket_ids = _upsert(
+        ActivityBucket,
+        keys=["campaign_id", "span", "start"],
+        rows=[
+            {
+                "campaign_id": c,
+                "span": s,
+                "start": t,
+                "workers": 0,
+                **{f: buckets[(c, s, t)][f] for f in ("hits", *FIGURES)},
+            }
+            for c, s, t in keys
+        ],
+        add=("hits", *FIGURES, "workers"),
+        returning=True,
+    )
+    _workers_seen({bucket_id: bucket_workers[key] for key, bucket_id in zip(keys, bucket_ids, strict=True)})
     _upsert(
         CampaignWorker,
-        keys={"campaign_id": hit.campaign_id, "worker_id": hit.worker_id},
-        add={**work, "earned": hit.campaign.reward_per_hit},
-        insert_only={"first_seen": now},
-        replace={"last_seen": now},
+        keys=["campaign_id", "worker_id"],
+        rows=[{"campaign_id": c, "worker_id": w, **workers[(c, w)]} for c, w in sorted(workers)],
+        add=("hits", "answers", "yes", "gold_answered", "gold_correct", "response_ms", "earned"),
+        insert_only=("first_seen",),
+        later=("last_seen",),
     )
     _upsert(
         SynsetActivity,
-        keys={"campaign_id": hit.campaign_id, "synset_id": hit.synset_id},
-        add={"hits": 1, "answers": len(parsed), "yes": yes},
-        insert_only={
-            "candidates": 0,
-            "open_candidates": 0,
-            "gold": 0,
-            "accepted_counted": 0,
-            "accepted_posterior_sum": 0.0,
-        },
-        replace={"last_answer_at": now},
+        keys=["campaign_id", "synset_id"],
+        rows=[
+            {
+                "campaign_id": c,
+                "synset_id": s,
+                **synsets[(c, s)],
+                "candidates": 0,
+                "open_candidates": 0,
+                "gold": 0,
+                "accepted_counted": 0,
+                "accepted_posterior_sum": 0.0,
+            }
+            for c, s in sorted(synsets)
+        ],
+        add=("hits", "answers", "yes"),
+        insert_only=("candidates", "open_candidates", "gold", "accepted_counted", "accepted_posterior_sum"),
+        later=("last_answer_at",),
     )
+
+
+def hit_row(hit: Hit) -> dict:
+    """What hits_add needs of one submitted HIT."""
+    return {
+        "campaign_id": hit.campaign_id,
+        "synset_id": hit.synset_id,
+        "worker_id": hit.worker_id,
+        "submitted_at": hit.submitted_at,
+        "reward": hit.campaign.reward_per_hit,
+        **{f: getattr(hit, f) for f in FIGURES},
+    }
+
+
+def rollups_flush(*, limit: int = 2000) -> int:
+    """Add HITs whose figures are pending to the rollups, oldest first, at most ``limit``; returns how many.
+    Exactly once per HIT: the HITs are claimed (row locks, skipping those another flush holds) and their flag
+    cleared in the same transaction as the upserts."""
+    columns = ("id", "campaign_id", "synset_id", "worker_id", "submitted_at", "campaign__reward_per_hit", *FIGURES)
+    with transaction.atomic():
+        pending = Hit.objects.filter(rollup_pending=True).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            pending = pending.select_for_update(skip_locked=True, of=("self",))
+        rows = [dict(zip(columns, values, strict=True)) for values in pending.values_list(*columns)[:limit]]
+        if not rows:
+            return 0
+        Hit.objects.filter(id__in=[row["id"] for row in rows]).update(rollup_pending=False)
+        for row in rows:
+            row["reward"] = row.pop("campaign__reward_per_hit")
+        hits_add(rows)
+    return len(rows)
+
+
+_last_flush_request: dict[str, float] = {"at": -1e9}
+
+
+def flush_request() -> None:
+    """After a deferred submit commits: schedule a flush, at most once per FLUSH_SECONDS per process."""
+    now = time.monotonic()
+    if now - _last_flush_request["at"] < FLUSH_SECONDS:
+        return
+    _last_flush_request["at"] = now
+    from annotation import dashboard_tasks
+
+    dashboard_tasks.rollups_flush.apply_async(countdown=FLUSH_SECONDS)
 
 
 # ---- The periodic half: candidate figures per synset ---------------------------------------------------
@@ -180,20 +326,33 @@ def synset_activity_recount(*, campaign_id: int) -> int:
             .values_list("candidate__synset_id", "n")
         )
         with transaction.atomic():
-            for synset_id in batch:
-                row = counts.get(synset_id, {})
-                _upsert(
-                    SynsetActivity,
-                    keys={"campaign_id": campaign_id, "synset_id": synset_id},
-                    add={},
-                    insert_only={"hits": 0, "answers": 0, "yes": 0},
-                    replace={
-                        "candidates": row.get("n", 0),
-                        "open_candidates": row.get("open", 0),
+            _upsert(
+                SynsetActivity,
+                keys=["campaign_id", "synset_id"],
+                rows=[
+                    {
+                        "campaign_id": campaign_id,
+                        "synset_id": synset_id,
+                        "hits": 0,
+                        "answers": 0,
+                        "yes": 0,
+                        "candidates": counts.get(synset_id, {}).get("n", 0),
+                        "open_candidates": counts.get(synset_id, {}).get("open", 0),
                         "gold": gold.get(synset_id, 0),
-                        "accepted_counted": row.get("accepted", 0),
-                        "accepted_posterior_sum": float(row.get("mass") or 0.0),
+                        "accepted_counted": counts.get(synset_id, {}).get("accepted", 0),
+                        "accepted_posterior_sum": float(counts.get(synset_id, {}).get("mass") or 0.0),
                         "counted_at": now,
-                    },
-                )
+                    }
+                    for synset_id in sorted(batch)
+                ],
+                insert_only=("hits", "answers", "yes"),
+                replace=(
+                    "candidates",
+                    "open_candidates",
+                    "gold",
+                    "accepted_counted",
+                    "accepted_posterior_sum",
+                    "counted_at",
+                ),
+            )
     return len(synset_ids)

@@ -1,10 +1,17 @@
-"""Rollups are maintained by hit_submit, in its transaction, and never double-count a replayed submit."""
+"""Rollups get every submitted HIT exactly once: at once with eager Celery (in the submit's transaction), or
+through the flush task after commit with a broker; a replayed submit never double-counts."""
 
+from datetime import timedelta
 from decimal import Decimal
 
-from annotation.models import ActivityBucket, ActivityBucketWorker, CampaignWorker, SynsetActivity
+from django.utils import timezone
+
+from annotation import dashboard_tasks
+from annotation.models import ActivityBucket, ActivityBucketWorker, CampaignWorker, Hit, SynsetActivity
 from annotation.services import hits, rollups
-from tests.dashboard.conftest import CIRCLE
+from annotation.services.campaigns import campaign_create, campaign_set_state
+from tests.annotation.hits.conftest import make_candidates, qualify
+from tests.dashboard.conftest import CIRCLE, submit
 
 
 def test_hit_submit_adds_each_hit_to_minute_and_hour_buckets(seeded):
@@ -39,16 +46,56 @@ def test_replayed_submit_changes_no_rollup(seeded):
 
 
 def test_gold_answers_are_counted_with_their_correctness(seeded):
-    class Item:
-        def __init__(self, is_gold):
-            self.is_gold = is_gold
-
-    hit = seeded.hits[0]
-    parsed = [(Item(True), 1, 300), (Item(True), 0, 300), (Item(False), 1, 400)]
-    rollups.hit_recorded(hit=hit, parsed=parsed, gold_correct=1)
+    hit = Hit.objects.select_related("campaign").get(id=seeded.hits[0].id)
+    row = {**rollups.hit_row(hit), "answers": 3, "yes": 1, "no": 0, "gold_answered": 2, "gold_correct": 1}
+    rollups.hits_add([row])
     worker = CampaignWorker.objects.get(campaign=seeded.campaign, worker=seeded.worker)
     assert (worker.hits, worker.answers, worker.gold_answered, worker.gold_correct) == (2, 7, 2, 1)
     assert worker.gold_accuracy == 0.5
+    bucket = ActivityBucket.objects.get(campaign=seeded.campaign, span="minute")
+    assert (bucket.hits, bucket.workers, bucket.gold_answered, bucket.gold_correct) == (3, 2, 2, 1)
+
+
+def test_deferred_submits_reach_the_rollups_once_through_the_flush(
+    researcher, worker, other_worker, monkeypatch, django_capture_on_commit_callbacks
+):
+    """With a broker the submit only marks its HIT; the flush task adds it, by its submission time, once."""
+    campaign = campaign_create(
+        owner=researcher, name="deferred", wnids=[CIRCLE], target_per_synset=10, images_per_hit=3,
+        gold_rate=0.0, min_votes=2, max_votes=3,
+    )  # fmt: skip
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    make_candidates(CIRCLE, 3)
+    qualify(worker, campaign)
+    qualify(other_worker, campaign)
+    now = timezone.now().replace(second=30, microsecond=0) - timedelta(minutes=3)
+    monkeypatch.setattr(rollups, "deferred", lambda: True)
+    monkeypatch.setattr(rollups.timezone, "now", lambda: now)
+    with django_capture_on_commit_callbacks() as callbacks:  # not run: there is no broker in the tests
+        first = submit(worker, campaign, ["present", "absent", "present"], 700, "deferred-key-1")
+        submit(other_worker, campaign, ["present", "cant_tell", "absent"], 300, "deferred-key-2")
+    monkeypatch.undo()
+    assert rollups.flush_request in callbacks
+    assert not ActivityBucket.objects.filter(campaign=campaign).exists()
+    assert not CampaignWorker.objects.filter(campaign=campaign).exists()
+    assert Hit.objects.filter(campaign=campaign, rollup_pending=True).count() == 2
+
+    assert dashboard_tasks.rollups_flush.delay().get() == 2
+    assert rollups.rollups_flush() == 0  # each HIT is added once, however many flushes run
+    hits.hit_submit(worker=worker, hit_id=first.id, answers=[], idempotency_key="deferred-key-1")  # a replay
+    assert rollups.rollups_flush() == 0
+
+    assert not Hit.objects.filter(campaign=campaign, rollup_pending=True).exists()
+    for span, start in (("minute", now.replace(second=0)), ("hour", now.replace(minute=0, second=0))):
+        bucket = ActivityBucket.objects.get(campaign=campaign, span=span)
+        assert bucket.start == start  # the HITs' submission time, not the flush's
+        assert (bucket.hits, bucket.answers, bucket.yes, bucket.no, bucket.workers) == (2, 6, 3, 2, 2)
+        assert bucket.response_ms == 3 * 700 + 3 * 300
+    mine = CampaignWorker.objects.get(campaign=campaign, worker=worker)
+    assert (mine.hits, mine.answers, mine.yes, mine.response_ms, mine.earned) == (1, 3, 2, 2100, Decimal("0.10"))
+    assert mine.first_seen == mine.last_seen == now
+    activity = SynsetActivity.objects.get(campaign=campaign, synset_id=int(CIRCLE[1:]))
+    assert (activity.hits, activity.answers, activity.yes, activity.last_answer_at) == (2, 6, 3, now)
 
 
 def test_candidate_figures_are_recounted_per_synset(seeded):
