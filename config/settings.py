@@ -249,6 +249,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("CONSENSUS_SWEEP_SECONDS", 60, minimum=1)),
     },
     "dashboard-recount": {"task": "annotation.dashboard_tasks.recount_active_campaigns", "schedule": 60.0},
+    "dashboard-rollups-flush": {"task": "annotation.dashboard_tasks.rollups_flush", "schedule": 30.0},
     # Accepted candidates of box-enabled campaigns enter the box pipeline; expired box leases come back.
     "box-jobs-enter": {"task": "annotation.tasks.box_jobs_enter_all", "schedule": 60.0},
 }
