@@ -120,16 +120,18 @@ class ImageImportApi(APIView):
 
 
 class ImageImportDetailApi(APIView):
+    """An import's status and counts; only its creator's (and the admins'): another's answers 404."""
+
     permission_classes = [IsResearcher]
 
     @extend_schema(responses=BatchSerializer)
     def get(self, request, batch_id: int):
-        return Response(_batch_payload(_batch_or_404(batch_id), request))
+        return Response(_batch_payload(_batch_or_404(request, batch_id), request))
 
 
-def _batch_or_404(batch_id: int) -> ImportBatch:
+def _batch_or_404(request, batch_id: int) -> ImportBatch:
     try:
-        return selectors.import_batch_get(batch_id=batch_id)
+        return selectors.import_batch_get(batch_id=batch_id, user=request.user)
     except ImportBatch.DoesNotExist:
         raise Http404(f"No image import {batch_id}.") from None
 
@@ -157,7 +159,7 @@ class ImageImportItemsApi(ListAPIView):
         if outcome is not None and outcome not in ImportItem.Outcome.values:
             choices = ", ".join(ImportItem.Outcome.values)
             raise ValidationError({"outcome": [f"outcome must be one of {choices}."]}, code="invalid")
-        return selectors.import_items(batch=_batch_or_404(self.kwargs["batch_id"]), outcome=outcome)
+        return selectors.import_items(batch=_batch_or_404(self.request, self.kwargs["batch_id"]), outcome=outcome)
 
 
 class CandidateSerializer(serializers.ModelSerializer):

@@ -6,6 +6,8 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from annotation.models import Candidate, Image, ImportBatch, ImportItem
+from workers.roles import Role
+from workers.services import user_has_role
 
 
 def image_urls(image: Image, request=None) -> dict[str, str]:
@@ -30,8 +32,13 @@ def candidate_hashes(*, synset_id: int, after_id: int = 0) -> tuple[np.ndarray, 
     return data[:, 0], data[:, 1]
 
 
-def import_batch_get(*, batch_id: int) -> ImportBatch:
-    return ImportBatch.objects.select_related("synset", "created_by").get(id=batch_id)
+def import_batch_get(*, batch_id: int, user=None) -> ImportBatch:
+    """The batch; with ``user``, only one they started unless they are an admin (someone else's import does
+    not exist for them, like someone else's campaign)."""
+    batches = ImportBatch.objects.select_related("synset", "created_by")
+    if user is not None and not user_has_role(user, Role.ADMIN):
+        batches = batches.filter(created_by=user)
+    return batches.get(id=batch_id)
 
 
 def import_items(*, batch: ImportBatch, outcome: str | None = None) -> QuerySet[ImportItem]:
