@@ -140,11 +140,42 @@ class CampaignListApi(APIView):
 
 
 class CampaignDetailApi(APIView):
+    """A campaign with its policy; PATCH changes the policy of a campaign that is not finished."""
+
     permission_classes = [IsResearcher]
+
+    class CampaignPolicyInput(serializers.Serializer):
+        images_per_hit = serializers.IntegerField(required=False)
+        target_per_synset = serializers.IntegerField(required=False)
+        min_votes = serializers.IntegerField(required=False)
+        max_votes = serializers.IntegerField(required=False)
+        confidence = serializers.FloatField(required=False)
+        gold_rate = serializers.FloatField(required=False)
+        lease_seconds = serializers.IntegerField(required=False)
+        reward_per_hit = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False)
+        quiz_size = serializers.IntegerField(required=False)
+        quiz_pass_mark = serializers.FloatField(required=False)
+        quiz_retry_seconds = serializers.IntegerField(required=False)
+
+        def validate(self, attrs):
+            unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+            if unknown:
+                raise ValidationError(f"These fields cannot be changed: {', '.join(unknown)}.")
+            if not attrs:
+                raise ValidationError("Send at least one policy field to change.")
+            return attrs
 
     @extend_schema(responses=CampaignSerializer)
     def get(self, request, campaign_id: int):
         campaign = campaign_for(request, campaign_id)
+        return Response(campaign_payload(campaign))
+
+    @extend_schema(request=CampaignPolicyInput, responses=CampaignSerializer)
+    def patch(self, request, campaign_id: int):
+        campaign = campaign_for(request, campaign_id)
+        payload = self.CampaignPolicyInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        campaign = call(campaign_services.campaign_update_policy, campaign=campaign, **payload.validated_data)
         return Response(campaign_payload(campaign))
 
 

@@ -28,6 +28,7 @@ from annotation.models import (
     SynsetActivity,
 )
 from annotation.selectors.images import image_urls
+from annotation.services.campaigns import TRANSITIONS
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
 from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
@@ -221,10 +222,17 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
     return result
 
 
-def _eta_minutes(remaining_answers: float, rate: float) -> float | None:
+def _eta(remaining_answers: float, unknown: int, starved: int, rate: float) -> tuple[float | None, str]:
+    """Minutes to finish at the current answer rate, or None with the reason it cannot be told."""
+    if unknown:
+        return None, f"{unknown} synsets have no accepted image yet to estimate their yield"
     if remaining_answers <= 0:
-        return 0.0
-    return round(remaining_answers / rate, 1) if rate > 0 else None
+        return 0.0, "every synset has reached its target"
+    if starved:
+        return None, f"{starved} synsets have no candidates left; add images to finish"
+    if rate <= 0:
+        return None, "no answers in the last hour"
+    return round(remaining_answers / rate, 1), "at the last hour's answer rate"
 
 
 def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
@@ -242,7 +250,7 @@ def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
     rate = _recent_answer_rate(campaign, now)
     stuck_before = now - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES)
     busy = rate > 0
-    synsets, remaining_total = [], 0.0
+    synsets, remaining_total, unknown = [], 0.0, 0
     for r in rows:
         missing = max(0, target - r.accepted)
         own_yield = r.accepted / r.answers if r.accepted else None
@@ -250,6 +258,8 @@ def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
         needed = missing / per_answer if (missing and per_answer) else (0.0 if not missing else None)
         if needed is not None:
             remaining_total += needed
+        else:
+            unknown += 1
         decided = r.accepted + r.rejected + r.unresolved
         idle = r.last_answer_at is None or r.last_answer_at < stuck_before
         synsets.append(
@@ -277,6 +287,7 @@ def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
                 "last_answer_at": r.last_answer_at,
             }
         )
+    eta_minutes, eta_note = _eta(remaining_total, unknown, sum(s["starved"] for s in synsets), rate)
     return {
         "target_per_synset": target,
         "answers_per_minute": round(rate, 3),
@@ -293,7 +304,8 @@ def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
             "starved": sum(s["starved"] for s in synsets),
             "stuck": sum(s["stuck"] for s in synsets),
             "answers_needed": round(remaining_total),
-            "eta_minutes": _eta_minutes(remaining_total, rate),
+            "eta_minutes": eta_minutes,
+            "eta_note": eta_note,
         },
         "synsets": synsets,
     }
@@ -536,6 +548,7 @@ def summary(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "id": campaign.id,
         "name": campaign.name,
         "state": campaign.state,
+        "next_states": sorted(TRANSITIONS[campaign.state]),
         "synsets": totals["synsets"] or 0,
         "target": (totals["synsets"] or 0) * campaign.target_per_synset,
         "accepted": totals["accepted"] or 0,

@@ -1,6 +1,7 @@
 """Campaign set-up: creation with its label-set checks, state changes, gold items."""
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.errors import AnnotationError, Conflict
@@ -52,6 +53,43 @@ def campaign_set_state(*, campaign: Campaign, state: str) -> Campaign:
         raise Conflict(f"A {campaign.state} campaign cannot become {state}.")
     campaign.state = state
     campaign.save(update_fields=["state"])
+    return campaign
+
+
+# What a researcher may change after creation. The label set and the sensitive opt-in stay as created.
+EDITABLE_POLICY = (
+    "images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
+    "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds",
+)  # fmt: skip
+# Changing one of these changes decisions already taken, so the candidates are re-evaluated.
+DECISION_POLICY = {"min_votes", "max_votes", "confidence"}
+
+
+@transaction.atomic
+def campaign_update_policy(*, campaign: Campaign, **policy) -> Campaign:
+    """Change the policy of a campaign that is not finished. Open HITs keep the items they were leased; new
+    HITs, new votes and new rewards follow the new policy. A change to the votes range or the confidence
+    re-evaluates the campaign's candidates after commit (the refit job), so every decision follows one rule."""
+    unknown = sorted(set(policy) - set(EDITABLE_POLICY))
+    if unknown:
+        raise AnnotationError(f"These policy fields cannot be changed: {', '.join(unknown)}.")
+    campaign = Campaign.objects.select_for_update().get(id=campaign.id)
+    if campaign.state == Campaign.State.FINISHED:
+        raise Conflict("A finished campaign's policy cannot change.")
+    changed = [field for field, value in policy.items() if getattr(campaign, field) != value]
+    for field in changed:
+        setattr(campaign, field, policy[field])
+    try:
+        campaign.full_clean()
+    except ValidationError as error:
+        problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+        raise AnnotationError(f"The policy is not valid: {problems}") from None
+    if changed:
+        campaign.save(update_fields=changed)
+    if DECISION_POLICY.intersection(changed):
+        from annotation import tasks  # the task module imports the services
+
+        transaction.on_commit(lambda: tasks.campaign_refit.delay(campaign.id))
     return campaign
 
 

@@ -62,6 +62,61 @@ def test_state_changes_start_pause_resume_finish(api, seeded):
     assert response.status_code == 409 and response.json()["code"] == "conflict"
 
 
+def test_summary_offers_only_the_state_changes_allowed(api, seeded):
+    summary = lambda: api.get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/summary/").json()  # noqa: E731
+    assert summary()["next_states"] == ["finished", "paused"]
+    api.post(f"/api/v1/campaigns/{seeded.campaign.id}/state/", {"state": "paused"}, format="json")
+    assert summary()["next_states"] == ["finished", "running"]
+    api.post(f"/api/v1/campaigns/{seeded.campaign.id}/state/", {"state": "finished"}, format="json")
+    assert summary()["next_states"] == []
+
+
+def test_policy_change_applies_and_re_evaluates_decisions(api, seeded, django_capture_on_commit_callbacks):
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/"
+    seeded_states = dict(Candidate.objects.values_list("id", "state"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(url, {"target_per_synset": 3, "reward_per_hit": "0.30", "confidence": 0.999},
+                             format="json")  # fmt: skip
+    assert response.status_code == 200, response.content
+    policy = response.json()["policy"]
+    assert (policy["target_per_synset"], policy["reward_per_hit"], policy["confidence"]) == (3, "0.30", 0.999)
+    campaign = Campaign.objects.get(id=seeded.campaign.id)
+    assert (campaign.target_per_synset, str(campaign.reward_per_hit), campaign.confidence) == (3, "0.30", 0.999)
+    # The confidence changed, so the refit job (eager here) re-evaluated the candidates from their votes:
+    # none of the fixture's hand-set decisions survives a 0.999 bar on two votes.
+    assert campaign.refitted is not None
+    assert dict(Candidate.objects.values_list("id", "state")) != seeded_states
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"min_votes": 5, "max_votes": 2}, 400, "policy is not valid"),
+        ({"confidence": 1.5}, 400, "confidence"),
+        ({"images_per_hit": "many"}, 400, "images_per_hit"),
+        ({"name": "renamed"}, 400, "cannot be changed"),
+        ({}, 400, "at least one"),
+    ],
+)
+def test_invalid_policy_change_is_refused_and_changes_nothing(api, seeded, body, status, words):
+    before = Campaign.objects.values().get(id=seeded.campaign.id)
+    response = api.patch(f"/api/v1/campaigns/{seeded.campaign.id}/", body, format="json")
+    assert response.status_code == status and words in response.json()["detail"], response.content
+    assert Campaign.objects.values().get(id=seeded.campaign.id) == before
+
+
+def test_finished_campaign_policy_is_frozen_and_others_cannot_change_it(api, seeded, other_researcher, worker):
+    url = f"/api/v1/campaigns/{seeded.campaign.id}/"
+    for user, status in [(other_researcher, 404), (worker, 403)]:
+        client = APIClient()
+        client.force_authenticate(user)
+        assert client.patch(url, {"target_per_synset": 9}, format="json").status_code == status
+    api.post(f"{url}state/", {"state": "finished"}, format="json")
+    response = api.patch(url, {"target_per_synset": 9}, format="json")
+    assert response.status_code == 409 and "finished" in response.json()["detail"]
+    assert Campaign.objects.get(id=seeded.campaign.id).target_per_synset == 2
+
+
 def test_synset_overview_has_counts_and_the_confidence_table(api, seeded):
     data = api.get(f"/api/v1/campaigns/{seeded.campaign.id}/synsets/{CIRCLE}/").json()
     assert data["counters"] == {"accepted": 2, "rejected": 1, "unresolved": 0, "votes": 7}

@@ -5,6 +5,9 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
+from annotation.models import Candidate
+from annotation.services import refit, rollups
+from tests.annotation.hits.conftest import make_candidates
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
 from workers.models import Qualification
 
@@ -137,8 +140,23 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
         8,
     )
     assert data["totals"]["starved"] == 1 and data["totals"]["done"] == 1
+    # A starved synset cannot finish at any rate: no time is promised, and the note says why.
+    assert data["totals"]["eta_minutes"] is None and "no candidates left" in data["totals"]["eta_note"]
+    make_candidates(TRIANGLE, 4)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    data = get(client_for(seeded.researcher), seeded, "progress")
     # 8 answers still needed (the campaign yields 2 accepted per 8 answers) at 8 answers in the last hour.
     assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
+
+
+def test_no_time_to_finish_before_anything_is_accepted(seeded, client_for):
+    Candidate.objects.filter(state="accepted").update(state="voting")
+    refit.campaign_counters_recount(campaign=seeded.campaign)
+    make_candidates(TRIANGLE, 4)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    totals = get(client_for(seeded.researcher), seeded, "progress")["totals"]
+    assert totals["accepted"] == 0
+    assert totals["eta_minutes"] is None and "no accepted image yet" in totals["eta_note"]
 
 
 def test_tree_rolls_progress_up_to_common_ancestors(seeded, client_for):

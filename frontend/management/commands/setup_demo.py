@@ -38,8 +38,12 @@ class Command(BaseCommand):
             call_command("make_demo_images", "--per-synset", str(per_synset), "--no-progress", stdout=self.stdout,
                          stderr=self.stderr)  # fmt: skip
             researcher = User.objects.get(username="researcher")
+            # A target the demo can reach: about 70% of each shape's candidates show it.
             campaign, created = demo.demo_campaign_ensure(
-                owner=researcher, name=demo.DEMO_CAMPAIGN, wnids=demo.DEMO_WNIDS
+                owner=researcher,
+                name=demo.DEMO_CAMPAIGN,
+                wnids=demo.DEMO_WNIDS,
+                target_per_synset=max(1, per_synset // 2),
             )
             shapes = campaign.campaign_synsets.count()
             self.stdout.write(

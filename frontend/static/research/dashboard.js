@@ -78,6 +78,12 @@
     }
     document.getElementById("campaign-state").textContent = r.data.state;
     document.getElementById("campaign-state").className = `state state-${r.data.state}`;
+    // Only the changes the campaign's state allows are offered.
+    document.querySelectorAll("[data-state]").forEach((button) => {
+      button.disabled = !r.data.next_states.includes(button.dataset.state);
+    });
+    document.getElementById("start").textContent = r.data.state === "draft" ? "Start" : "Resume";
+    document.getElementById("policy-panel").hidden = r.data.state === "finished";
     document.getElementById("refreshed").textContent = `· updated ${new Date().toLocaleTimeString()}`;
   }
   async function refreshThroughput() {
@@ -137,7 +143,7 @@
     }));
     const t = progressData.totals;
     document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
-    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); });
+    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); n.title = t.eta_note; });
   }
   async function refreshProgress() {
     const r = await api.request("GET", `${base}dashboard/progress/`);
@@ -258,6 +264,23 @@
       if (!r.ok) { alert((r.data && r.data.detail) || "Failed."); return; }
       refreshSummary();
     });
+  });
+
+  document.getElementById("policy-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("policy-status");
+    const body = {};
+    for (const input of event.target.querySelectorAll("input")) {
+      if (input.value === "") continue;
+      body[input.name] = input.name === "reward_per_hit" ? input.value : Number(input.value);
+    }
+    const r = await api.request("PATCH", base, body);
+    if (!r.ok) { out.textContent = (r.data && r.data.detail) || `Not saved (${r.status}).`; return; }
+    for (const [key, value] of Object.entries(r.data.policy)) {
+      root.querySelectorAll(`[data-policy="${key}"]`).forEach((node) => { node.textContent = String(value); });
+    }
+    out.textContent = `Policy saved at ${new Date().toLocaleTimeString()}.`;
+    refreshProgress();
   });
 
   document.getElementById("import-form").addEventListener("submit", async (event) => {
