@@ -1,7 +1,7 @@
 """Benchmark the consensus refit and the per-HIT incremental update; prints one JSON object.
 
     .venv/bin/python benchmarks/consensus_refit.py [--items 1000000] [--votes-per-item 10] [--runs 3]
-        [--crowdkit] [--crowdkit-items N]
+        [--crowdkit] [--crowdkit-items N] [--crowdkit-runs 3]
 
 Simulated crowd: binary presence task (30% present), workers with skewed activity (log-normal) and a
 mix of reliable (sensitivity/specificity 0.80-0.97), mediocre (0.60-0.75), uniform spammers and
@@ -9,10 +9,11 @@ mix of reliable (sensitivity/specificity 0.80-0.97), mediocre (0.60-0.75), unifo
 refit: validation, majority vote, EM, guard) over ``--runs`` runs.
 
 ``--crowdkit`` fits crowd-kit's ``DawidSkene(n_iter=100)`` on the *same votes* in a throwaway venv
-(/tmp/ck, created on demand) in a subprocess, right after our runs, and reports
-``ratio = crowd-kit seconds / our median seconds``. By default it gets all the votes (10M: ~1.7 GB,
-~30 s); ``--crowdkit-items N`` limits both engines to the first N items' votes instead (then our
-refit is timed again on exactly that subset, so the ratio stays like-for-like).
+(/tmp/ck, created on demand) in a subprocess, ``--crowdkit-runs`` times, each run interleaved with one
+more run of ours (the machine is shared, so its load drifts: pairing keeps both engines under the same
+load), and reports ``ratio = median crowd-kit seconds / median of our seconds`` together with each
+pair's ratio and the load average before and after. By default it gets all the votes (10M: ~1.7 GB,
+~30 s per run); ``--crowdkit-items N`` limits both engines to the first N items' votes instead.
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def time_refit(data: dict[str, np.ndarray], n_workers: int, runs: int) -> dict[s
     }
 
 
+def time_refit_once(data: dict[str, np.ndarray], n_workers: int) -> float:
+    start = time.perf_counter()
+    fit_consensus(data["items"], data["workers"], data["labels"], int(data["truth"].size), n_workers, 2)
+    return time.perf_counter() - start
+
+
 def time_incremental(data: dict[str, np.ndarray], result, repeats: int = 2000) -> dict[str, float]:
     """One HIT = 24 answers on 24 candidates: recompute those candidates from all their votes."""
     rng = np.random.default_rng(3)
@@ -108,31 +115,42 @@ def time_incremental(data: dict[str, np.ndarray], result, repeats: int = 2000) -
     }
 
 
-def run_crowdkit(data: dict[str, np.ndarray], n_items: int) -> dict[str, float | str]:
+def run_crowdkit(
+    data: dict[str, np.ndarray], n_workers: int, n_items: int, runs: int
+) -> dict[str, float | int | list | str]:
+    """``runs`` pairs (our refit, crowd-kit's DawidSkene) on the first ``n_items`` items' votes."""
     if not (CROWDKIT_VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(CROWDKIT_VENV)], check=True)
         subprocess.run([str(CROWDKIT_VENV / "bin" / "pip"), "install", "-q", "crowd-kit"], check=True)
     mask = data["items"] < n_items
+    subset = {k: v[mask] if k != "truth" else v[:n_items] for k, v in data.items()}
+    load_before = os.getloadavg()
+    ours, theirs, iterations, accuracy = [], [], 0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "votes.npz"
-        np.savez(
-            path,
-            items=data["items"][mask],
-            workers=data["workers"][mask],
-            labels=data["labels"][mask],
-            truth=data["truth"][:n_items],
-        )
-        out = subprocess.run(
-            [str(CROWDKIT_VENV / "bin" / "python"), "-c", CROWDKIT_SCRIPT, str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
+        np.savez(path, **subset)
+        for _ in range(runs):
+            ours.append(time_refit_once(subset, n_workers))
+            out = subprocess.run(
+                [str(CROWDKIT_VENV / "bin" / "python"), "-c", CROWDKIT_SCRIPT, str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            theirs.append(float(out[0]))
+            accuracy, iterations = float(out[1]), int(out[2])
     return {
         "votes": int(mask.sum()),
-        "seconds": round(float(out[0]), 3),
-        "iterations": int(out[2]),
-        "accuracy": float(out[1]),
+        "seconds": round(statistics.median(theirs), 3),
+        "seconds_runs": [round(t, 3) for t in theirs],
+        "iterations": iterations,
+        "accuracy": accuracy,
+        "ours_seconds_same_votes": round(statistics.median(ours), 3),
+        "ours_seconds_runs": [round(t, 3) for t in ours],
+        "ratio": round(statistics.median(theirs) / statistics.median(ours), 1),
+        "ratio_per_pair": [round(t / o, 1) for t, o in zip(theirs, ours, strict=True)],
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -144,9 +162,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--crowdkit", action="store_true")
     parser.add_argument("--crowdkit-items", type=int, default=0, help="0 = all items (same votes as the refit)")
+    parser.add_argument("--crowdkit-runs", type=int, default=3)
     args = parser.parse_args()
 
     data = simulate(args.items, args.workers, args.votes_per_item)
+    load_before = os.getloadavg()
     refit = time_refit(data, args.workers, args.runs)
     result = refit.pop("_result")
     report: dict[str, object] = {
@@ -154,25 +174,16 @@ def main() -> None:
         "items": args.items,
         "workers": args.workers,
         "cores": len(os.sched_getaffinity(0)),
+        "load_average_before": [round(x, 2) for x in load_before],
         "refit": refit,
         "incremental": time_incremental(data, result),
     }
     if args.crowdkit:
         ck_items = args.crowdkit_items or args.items
-        ck = run_crowdkit(data, ck_items)
-        ours = refit
-        if ck_items < args.items:
-            subset = {k: v[data["items"] < ck_items] if k != "truth" else v[:ck_items] for k, v in data.items()}
-            ours = time_refit(subset, args.workers, args.runs)
-            ours.pop("_result")
         report["crowdkit"] = {
-            **ck,
-            "ours_seconds_same_votes": ours["seconds"],
-            "ours_iterations_same_votes": ours["iterations"],
-            "ours_accuracy_same_votes": ours["accuracy"],
-            "ratio": round(ck["seconds"] / ours["seconds"], 1),
+            **run_crowdkit(data, args.workers, ck_items, args.crowdkit_runs),
             "note": "crowd-kit DawidSkene(n_iter=100, default tol) vs fit_consensus on the same votes, same machine,"
-            " run one after the other",
+            " each crowd-kit run right after one of ours",
         }
     print(json.dumps(report, indent=2))
 

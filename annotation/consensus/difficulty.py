@@ -52,8 +52,9 @@ class DifficultyConfig:
     """Both must hold: the gain is significant (one-sided z) *and* worth having (nats per held-out vote)."""
     min_votes_per_item: float = 4.0
     """Below this mean, item terms cannot be estimated: skip the selection (saves ``2 * folds`` fits)."""
-    max_votes: int = 500_000
-    """Above this many votes the selection is skipped (its ``2 * folds`` fits would dominate a refit)."""
+    max_votes: int = 50_000
+    """Above this many votes the selection is skipped: its ``2 * folds`` fits (the item model takes 20-200
+    EM iterations) would cost seconds to minutes and dominate a refit; large refits stay on DS."""
     seed: int = 0
 
 
@@ -91,53 +92,67 @@ def fit_item_difficulty(
         raise ValueError("the item-difficulty model is defined for binary votes only")
     cfg = config or DifficultyConfig()
     n, n_w = votes.n_items, votes.n_workers
-    it = votes.items.astype(np.intp)
+    voted, starts, counts = votes.voted_items.astype(np.intp), votes.starts, votes.counts
     wk = votes.workers.astype(np.intp)
     y = votes.labels.astype(np.float64)
     answers = np.bincount(wk, minlength=n_w).astype(np.float64)
-    yes = np.bincount(it, weights=y, minlength=n)
-    total = np.bincount(it, minlength=n).astype(np.float64)
+    total_answers = max(float(answers.sum()), 1.0)
+
+    def per_item(per_vote: FloatArray) -> FloatArray:  # votes are item-sorted: run sums
+        return np.add.reduceat(per_vote, starts) if len(starts) else np.zeros(0)
+
+    def spread(per_voted_item: FloatArray) -> FloatArray:
+        return np.repeat(per_voted_item, counts)
+
     if init_posteriors is None:
-        share = np.divide(yes, total, out=np.full(n, 0.5), where=total > 0)
-        post = np.stack((1.0 - share, share), axis=1)
+        share = per_item(y) / np.maximum(counts, 1)
+        post = np.stack((1.0 - share, share))  # class-major (2, n_voted)
     else:
-        post = np.array(init_posteriors, dtype=np.float64, copy=True)
+        post = np.ascontiguousarray(np.asarray(init_posteriors, dtype=np.float64)[voted].T)
     gi = np.zeros(0, dtype=np.intp) if gold_items is None else np.asarray(gold_items, dtype=np.intp)
     gl = np.zeros(0, dtype=np.intp) if gold_labels is None else np.asarray(gold_labels, dtype=np.intp)
-    gold_onehot = np.eye(2)[gl]
-    post[gi] = gold_onehot
-    b = np.tile(np.array([-1.0, 1.0]), (n_w, 1))  # start: say yes for positives, no for negatives
-    a = np.zeros((n, 2))
+    gpos = np.searchsorted(voted, gi)
+    keep = (gpos < len(voted)) & (voted[np.minimum(gpos, max(len(voted) - 1, 0))] == gi) if len(voted) else gpos < 0
+    gpos, gold_onehot = gpos[keep], np.eye(2)[gl[keep]].T
+    post[:, gpos] = gold_onehot
+    b = np.array([np.full(n_w, -1.0), np.full(n_w, 1.0)])  # start: yes for positives, no for negatives
+    a = np.zeros((2, len(voted)))
     log_pi = np.log(np.full(2, 0.5))
     converged = False
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         for k in range(2):
-            weight = post[it, k]
-            mu = float(answers @ b[:, k] / max(answers.sum(), 1.0))
-            p = _sigmoid(b[wk, k] + a[it, k])
-            grad = np.bincount(wk, weights=weight * (y - p), minlength=n_w) - cfg.worker_precision * (b[:, k] - mu)
+            weight = spread(post[k])
+            item_term = spread(a[k])
+            mu = float(answers @ b[k]) / total_answers
+            p = _sigmoid(np.take(b[k], wk) + item_term)
+            grad = np.bincount(wk, weights=weight * (y - p), minlength=n_w) - cfg.worker_precision * (b[k] - mu)
             hess = np.bincount(wk, weights=weight * p * (1.0 - p), minlength=n_w) + cfg.worker_precision
-            b[:, k] += grad / hess
-            p = _sigmoid(b[wk, k] + a[it, k])
-            grad = np.bincount(it, weights=weight * (y - p), minlength=n) - cfg.item_precision * a[:, k]
-            hess = np.bincount(it, weights=weight * p * (1.0 - p), minlength=n) + cfg.item_precision
-            a[:, k] += grad / hess
-        counts = post[total > 0].sum(axis=0) + cfg.class_prior
-        log_pi = np.log(counts / counts.sum())
-        log_post = np.tile(log_pi, (n, 1))
+            b[k] += grad / hess
+            p = _sigmoid(np.take(b[k], wk) + item_term)
+            a[k] += (per_item(weight * (y - p)) - cfg.item_precision * a[k]) / (
+                per_item(weight * p * (1.0 - p)) + cfg.item_precision
+            )
+        class_counts = post.sum(axis=1) + cfg.class_prior
+        log_pi = np.log(class_counts / class_counts.sum())
+        log_post = np.empty_like(post)
         for k in range(2):
-            log_post[:, k] += np.bincount(it, weights=_answer_log_prob(b[wk, k] + a[it, k], y), minlength=n)
-        log_post -= log_post.max(axis=1, keepdims=True)
-        new = np.exp(log_post)
-        new /= new.sum(axis=1, keepdims=True)
-        new[gi] = gold_onehot
-        delta = float(np.abs(new - post).max(initial=0.0))
+            log_post[k] = per_item(_answer_log_prob(np.take(b[k], wk) + spread(a[k]), y)) + log_pi[k]
+        odds = log_post[1] - log_post[0]
+        new = np.empty_like(post)
+        new[1] = np.exp(-np.logaddexp(0.0, -odds))
+        new[0] = 1.0 - new[1]
+        new[:, gpos] = gold_onehot
+        delta = float(np.abs(new[1] - post[1]).max(initial=0.0))
         post = new
         if delta < tol:
             converged = True
             break
-    return _as_result(post, b, answers, log_pi, iterations, converged), a
+    full_post = np.tile(np.exp(log_pi), (n, 1))
+    full_post[voted] = post.T
+    full_a = np.zeros((n, 2))
+    full_a[voted] = a.T
+    return _as_result(full_post, b.T.copy(), answers, log_pi, iterations, converged), full_a
 
 
 def _as_result(
