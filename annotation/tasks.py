@@ -12,7 +12,7 @@ from celery import Task, shared_task
 from django.core.cache import cache
 
 from annotation.models import Campaign
-from annotation.services import consensus, refit
+from annotation.services import consensus, refit, screening
 
 REFIT_LOCK_SECONDS = 600
 logger = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ def _refit_if_due(synset_ids: list[int]) -> None:
 
 @shared_task(acks_late=True, base=QueuedAfterCommit)
 def consensus_update(candidate_ids: list[int]) -> dict[str, int]:
-    """After a HIT: recompute the touched candidates, and start a refit when enough votes arrived."""
+    """After a HIT: recompute the touched candidates, screen the worker who submitted it for spam
+    (annotation/services/screening.py), and start a refit when enough votes arrived."""
     changes = consensus.candidates_update(candidate_ids=candidate_ids)
+    screening.hits_screen(candidate_ids=candidate_ids)
     _refit_if_due(consensus.synsets_of(candidate_ids))
     return changes
 

@@ -1,42 +1,125 @@
 """Adaptive votes vs a fixed 5-votes majority, and the spam scenario, on the crowd simulator; prints JSON.
 
-Each run gets a fresh scratch data folder (SQLite, the shapes subtree of WordNet, the demo images drawn
-once and copied, a new demo campaign), because candidates belong to synsets, not campaigns: two policies
-on one database would share their votes. Runs `manage.py simulate_crowd --json` in a subprocess per
-scenario:
+Each run gets a fresh database holding the same demo images (candidates belong to synsets, not campaigns:
+two policies on one database would share their votes) and a new demo campaign, then runs
+`manage.py simulate_crowd --json` in a subprocess. With --database-url (PostgreSQL) the images are imported
+once into a template database and every run clones it (CREATE DATABASE … TEMPLATE); otherwise each run
+copies a SQLite data folder. Celery runs eagerly in both cases (no REDIS_URL), so the figures do not depend
+on how fast a worker process keeps up.
 
-* default mix (reliable 0.6, noisy 0.25, spammer 0.1, adversarial 0.05): --policy adaptive and fixed:5;
-  the figure of merit is adaptive votes / fixed votes (issue: at most 0.6) at precision >= 0.997;
-* spam mix (20% spammers: random, always-yes, always-no, copycat): adaptive; every spammer blocked within
-  a median of 3 HITs, precision >= 0.997.
+Scenarios per seed (--scenarios picks some):
 
-    .venv/bin/python benchmarks/simulate_policies.py [--per-synset 100] [--workers 200] [--seeds 1,2]
+* ``adaptive`` / ``fixed5`` — the default mix (reliable 0.6, noisy 0.25, spammer 0.1, adversarial 0.05)
+  under the adaptive policy and under fixed:5 majority; figure of merit: adaptive votes / fixed votes
+  (issue 5: at most 0.6) at precision >= 0.997;
+* ``noisy_adaptive`` / ``noisy_fixed5`` — a noisier crowd (reliable 0.45, noisy 0.4, spammer 0.1,
+  adversarial 0.05), the same comparison;
+* ``spam20`` — 20% spammers (random, always-yes, always-no, copycat) under the adaptive policy: every
+  spammer blocked within a median of 3 HITs, precision >= 0.997, no honest worker blocked.
+
+Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
+
+    .venv/bin/python benchmarks/simulate_policies.py [--per-synset 300] [--workers 200] [--seeds 1,2]
+        [--scenarios adaptive,fixed5,spam20] [--database-url postgres://postgres@127.0.0.1:5432/synsight_x]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIX = "reliable:0.6,noisy:0.25,spammer:0.1,adversarial:0.05"
+NOISY_MIX = "reliable:0.45,noisy:0.4,spammer:0.1,adversarial:0.05"
 SPAM_MIX = "reliable:0.55,noisy:0.25,spammer:0.2"
+SCENARIOS = {
+    "adaptive": (DEFAULT_MIX, "adaptive"),
+    "fixed5": (DEFAULT_MIX, "fixed:5"),
+    "noisy_adaptive": (NOISY_MIX, "adaptive"),
+    "noisy_fixed5": (NOISY_MIX, "fixed:5"),
+    "spam20": (SPAM_MIX, "adaptive"),
+}
+PAIRS = {"adaptive": "fixed5", "noisy_adaptive": "noisy_fixed5"}
 
 
-def manage(data: Path, *args: str) -> str:
-    env = {**os.environ, "SYNSIGHT_DATA_DIR": str(data), "NLTK_DATA_DIR": os.environ.get("NLTK_DATA_DIR",
-           str(ROOT / "data" / "nltk_data")), "LOG_LEVEL": "WARNING"}  # fmt: skip
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """Wilson score interval of a binomial proportion."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(centre - half, 5), round(centre + half, 5)
+
+
+class Databases:
+    """Fresh databases for the runs: PostgreSQL clones of a template database, or SQLite folder copies."""
+
+    def __init__(self, base: Path, url: str | None, keep: Path | None = None):
+        self.base, self.url, self.made = base, url, []
+        self.template = keep or base / "template"
+        self.template.mkdir(exist_ok=True)
+        self.reused = keep is not None and (self.template / "ready").exists()
+
+    def env(self, data: Path, name: str | None) -> dict:
+        env = {**os.environ, "SYNSIGHT_DATA_DIR": str(data), "LOG_LEVEL": "WARNING",
+               "NLTK_DATA_DIR": os.environ.get("NLTK_DATA_DIR", str(ROOT / "data" / "nltk_data"))}  # fmt: skip
+        env.pop("REDIS_URL", None)
+        env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+        env.pop("DATABASE_URL", None)
+        if self.url and name:
+            env["DATABASE_URL"] = self._url(name)
+        return env
+
+    def _url(self, name: str) -> str:
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    def _sql(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self._url("postgres"), autocommit=True) as connection:
+            connection.execute(statement)
+
+    @property
+    def prefix(self) -> str:
+        return urlsplit(self.url).path.strip("/") + "_bench"
+
+    def template_env(self) -> dict:
+        if self.url and not self.reused:
+            self._sql(f'DROP DATABASE IF EXISTS "{self.prefix}_tpl"')
+            self._sql(f'CREATE DATABASE "{self.prefix}_tpl"')
+        return self.env(self.template, f"{self.prefix}_tpl")
+
+    def fresh(self, label: str) -> dict:
+        if self.url:
+            name = f"{self.prefix}_{label}"
+            self._sql(f'DROP DATABASE IF EXISTS "{name}"')
+            self._sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.prefix}_tpl"')
+            self.made.append(name)
+            return self.env(self.template, name)
+        data = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.base))
+        shutil.copytree(self.template, data, dirs_exist_ok=True)
+        return self.env(data, None)
+
+    def drop_all(self, template: bool) -> None:
+        for name in [*self.made, *([f"{self.prefix}_tpl"] if template else [])]:
+            self._sql(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def manage(env: dict, *args: str) -> str:
     done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
 
 
@@ -52,62 +135,108 @@ print(campaign.id)
 """
 
 
-def template_make(base: Path, per_synset: int) -> Path:
-    """A data folder with the migrated database, the shapes subtree and the demo images imported."""
-    data = base / "template"
-    data.mkdir()
-    manage(data, "migrate", "--noinput", "-v", "0")
-    manage(data, "import_wordnet", "--root", "plane_figure.n.01", "--no-progress")
-    manage(data, "make_demo_images", "--per-synset", str(per_synset), "--no-progress")
-    return data
-
-
-def scratch(base: Path, template: Path) -> tuple[Path, int]:
-    """A fresh copy of the template with a new demo campaign."""
-    data = Path(tempfile.mkdtemp(prefix="run-", dir=base))
-    shutil.copytree(template, data, dirs_exist_ok=True)
-    campaign = int(manage(data, "shell", "-c", CAMPAIGN).strip().splitlines()[-1])
-    return data, campaign
-
-
 def summary(report: dict) -> dict:
-    o, s = report["overall"], report["spammers"]
+    o, s, h = report["overall"], report["spammers"], report["honest"]
+    true_accepts = round((o["precision"] or 0) * o["accepted"])
     return {
-        "precision": o["precision"], "recall": o["recall"], "votes": o["votes"], "candidates": o["candidates"],
-        "votes_per_candidate": o["votes_per_candidate"], "open": o["open"], "unresolved": o["unresolved"],
-        "hits": report["hits"], "cost": report["cost"], "simulated_worker_hours": report["simulated_worker_hours"],
+        "precision": o["precision"], "precision_ci95": wilson(true_accepts, o["accepted"]),
+        "false_accepts": o["accepted"] - true_accepts, "accepted": o["accepted"], "recall": o["recall"],
+        "votes": o["votes"], "candidates": o["candidates"], "votes_per_candidate": o["votes_per_candidate"],
+        "open": o["open"], "unresolved": o["unresolved"], "rejected": o["rejected"], "hits": report["hits"],
+        "gold_answers": report["gold_answers"], "cost": report["cost"],
+        "simulated_worker_hours": report["simulated_worker_hours"], "settings": report["settings"],
         "spammers": s["total"], "spammers_failed_quiz": s["failed_quiz"], "spammers_blocked": s["blocked"],
-        "spammers_not_stopped": len(s["not_stopped"]), "median_hits_before_block": s["median_hits_before_block"],
+        "spammers_not_stopped": len(s["not_stopped"]), "hits_before_block": s["hits_before_block"],
+        "median_hits_before_block": s["median_hits_before_block"], "max_hits_before_block": s["max_hits_before_block"],
         "median_hits_before_stopped": s["median_hits_before_stopped"], "hits_by_spammers": s["hits_by_spammers"],
-        "honest_false_blocks": len(report["honest"]["false_blocks"]), "wall_seconds": report["wall_seconds"],
+        "spam_by_kind": s.get("by_kind"), "block_reasons": s.get("block_reasons"),
+        "honest_false_blocks": len(h["false_blocks"]), "false_block_reasons": h.get("false_block_reasons"),
+        "wall_seconds": report["wall_seconds"], "errors": report["errors"][:3],
     }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-synset", type=int, default=100)
+    parser.add_argument("--per-synset", type=int, default=300)
     parser.add_argument("--workers", type=int, default=200)
-    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--seeds", default="1,2")
+    parser.add_argument("--scenarios", default="adaptive,fixed5,spam20")
+    parser.add_argument("--database-url", help="a PostgreSQL URL whose server and name prefix the runs use")
+    parser.add_argument("--out", help="also write the JSON here after every run")
+    parser.add_argument("--keep-template", type=Path,
+                        help="keep the template (images, and the database with --database-url) in this folder and "
+                             "reuse it on the next call with the same --per-synset")  # fmt: skip
     args = parser.parse_args()
+    names = [n for n in args.scenarios.split(",") if n]
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"Unknown scenarios {sorted(unknown)}; choose from {sorted(SCENARIOS)}.")
     base = Path(tempfile.mkdtemp(prefix="synsight-bench-"))
+    dbs = Databases(base, args.database_url, args.keep_template)
+    load = os.getloadavg()
+    out: dict = {"per_synset": args.per_synset, "workers": args.workers, "loadavg_start": [round(x, 2) for x in load],
+                 "database": "postgresql" if args.database_url else "sqlite", "runs": []}  # fmt: skip
     try:
-        template = template_make(base, args.per_synset)  # images drawn and imported once, then copied
-        out: dict = {"per_synset": args.per_synset, "workers": args.workers, "runs": []}
+        env = dbs.template_env()
+        if not dbs.reused:
+            manage(env, "migrate", "--noinput", "-v", "0")
+            manage(env, "import_wordnet", "--root", "plane_figure.n.01", "--no-progress")
+            manage(env, "make_demo_images", "--per-synset", str(args.per_synset), "--no-progress")
+            (dbs.template / "ready").write_text(str(args.per_synset))
         for seed in (int(s) for s in args.seeds.split(",")):
             run: dict = {"seed": seed}
-            for name, mix, policy in (("adaptive", DEFAULT_MIX, "adaptive"), ("fixed:5", DEFAULT_MIX, "fixed:5"),
-                                      ("spam20_adaptive", SPAM_MIX, "adaptive")):  # fmt: skip
-                data, campaign = scratch(base, template)
-                report = json.loads(manage(data, "simulate_crowd", "--campaign", str(campaign), "--workers",
-                                           str(args.workers), "--mix", mix, "--seed", str(seed), "--policy", policy,
-                                           "--json"))  # fmt: skip
-                run[name] = summary(report)
-                shutil.rmtree(data, ignore_errors=True)
-            run["vote_ratio_adaptive_vs_fixed5"] = round(run["adaptive"]["votes"] / run["fixed:5"]["votes"], 4)
+            for name in names:
+                mix, policy = SCENARIOS[name]
+                env = dbs.fresh(f"s{seed}_{name}")
+                started = time.monotonic()
+                try:
+                    campaign = int(manage(env, "shell", "-c", CAMPAIGN).strip().splitlines()[-1])
+                    report = json.loads(manage(env, "simulate_crowd", "--campaign", str(campaign), "--workers",
+                                               str(args.workers), "--mix", mix, "--seed", str(seed), "--policy",
+                                               policy, "--json"))  # fmt: skip
+                    run[name] = {"mix": mix, "policy": policy, **summary(report)}
+                except RuntimeError as error:
+                    run[name] = {"mix": mix, "policy": policy, "failed": str(error)[-1500:]}
+                run[name]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+                run[name]["run_seconds"] = round(time.monotonic() - started, 1)
+                for a, f in PAIRS.items():
+                    if run.get(a, {}).get("votes") and run.get(f, {}).get("votes"):
+                        run[f"{a}_vs_{f}"] = round(run[a]["votes"] / run[f]["votes"], 4)
+                if args.out:
+                    Path(args.out).write_text(json.dumps({**out, "runs": [*out["runs"], run]}, indent=2))
             out["runs"].append(run)
+        out["pooled"] = pooled(out["runs"], names)
         print(json.dumps(out, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(out, indent=2))
     finally:
+        if args.database_url:
+            dbs.drop_all(template=args.keep_template is None)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def pooled(runs: list[dict], names: list[str]) -> dict:
+    """Per scenario over all seeds: precision with its interval, votes per candidate, the vote ratio."""
+    result = {}
+    for name in names:
+        done = [r[name] for r in runs if "votes" in r.get(name, {})]
+        if not done:
+            continue
+        accepted = sum(d["accepted"] for d in done)
+        false = sum(d["false_accepts"] for d in done)
+        votes, candidates = sum(d["votes"] for d in done), sum(d["candidates"] for d in done)
+        result[name] = {"runs": len(done), "accepted": accepted, "false_accepts": false,
+                        "precision": round(1 - false / accepted, 5) if accepted else None,
+                        "precision_ci95": wilson(accepted - false, accepted),
+                        "votes_per_candidate": round(votes / candidates, 4) if candidates else None,
+                        "honest_false_blocks": sum(d["honest_false_blocks"] for d in done)}  # fmt: skip
+        if name in PAIRS and PAIRS[name] in result:
+            fixed = result[PAIRS[name]]["votes_per_candidate"]
+            result[name]["votes_vs_fixed5"] = round(result[name]["votes_per_candidate"] / fixed, 4)
+    for a, f in PAIRS.items():
+        if a in result and f in result:
+            result[a]["votes_vs_fixed5"] = round(result[a]["votes_per_candidate"] / result[f]["votes_per_candidate"], 4)
+    return result
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ outcome back from the database.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -33,10 +34,10 @@ from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
 from workers.services import account_create
 
-# The adaptive policy (the campaign defaults, measured with benchmarks/simulate_policies.py): at least two
-# votes, at most ten, accept or reject at a posterior of 0.99 — see the README's simulator section for
-# the figures that chose it.
-ADAPTIVE_POLICY = {"min_votes": 2, "max_votes": 10, "confidence": 0.99}  # measured: 56% of fixed:5 votes
+# The adaptive policy (measured with benchmarks/simulate_policies.py): at least two votes, at most eight;
+# accept at P(present) >= 0.999, reject at P(absent) >= 0.95 (consensus.REJECT_CONFIDENCE) — see the
+# README's simulator section for the figures that chose it.
+ADAPTIVE_POLICY = {"min_votes": 2, "max_votes": 8, "confidence": 0.999}
 DEMO_GOLD_SHARE = 0.1
 SQLITE_CONCURRENCY = 4
 POLICY_FIELDS = ("min_votes", "max_votes", "confidence", "gold_rate", "images_per_hit")
@@ -271,13 +272,14 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
             "worker_id", flat=True
         )
     ) | set(WorkerProfile.objects.filter(blocked=True, user_id__in=users.values()).values_list("user_id", flat=True))
+    reasons = dict(WorkerProfile.objects.filter(user_id__in=users.values()).values_list("user_id", "blocked_reason"))
     bad_kinds = (*SPAMMERS, "adversarial")
     spam, honest = [], []
     for w in log.workers:
         blocked = users.get(w.username) in blocked_ids or w.blocked_after is not None
         after = w.blocked_after if w.blocked_after is not None else (w.hits if blocked else None)
         entry = {"worker": w.username, "kind": w.kind, "hits": w.hits, "quiz": w.quiz, "blocked": blocked,
-                 "blocked_after_hits": after}  # fmt: skip
+                 "blocked_after_hits": after, "reason": reasons.get(users.get(w.username), "")}  # fmt: skip
         (spam if w.kind in bad_kinds else honest).append(entry)
     caught = [s for s in spam if s["blocked"]]
     kept_out = [s for s in spam if s["quiz"] == "failed"]
@@ -311,11 +313,24 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
             "median_hits_before_stopped": statistics.median(stopped) if stopped else None,
             "max_hits_before_block": max((s["blocked_after_hits"] for s in caught), default=None),
             "hits_by_spammers": sum(s["hits"] for s in spam),
+            "by_kind": {
+                kind: {
+                    "total": sum(1 for s in spam if s["kind"] == kind),
+                    "failed_quiz": sum(1 for s in spam if s["kind"] == kind and s["quiz"] == "failed"),
+                    "blocked_after_hits": sorted(s["blocked_after_hits"] for s in caught if s["kind"] == kind),
+                    "not_stopped": sum(
+                        1 for s in spam if s["kind"] == kind and not s["blocked"] and s["quiz"] != "failed"
+                    ),
+                }
+                for kind in sorted({s["kind"] for s in spam})
+            },
+            "block_reasons": dict(Counter(s["reason"].split(" (")[0] for s in caught if s["reason"])),
         },
         "honest": {
             "total": len(honest),
             "failed_quiz": sum(1 for h in honest if h["quiz"] == "failed"),
             "false_blocks": [h["worker"] for h in honest if h["blocked"]],
+            "false_block_reasons": [h["reason"] for h in honest if h["blocked"]],
         },
         "throttled_requests": log.throttled,
         "errors": log.errors[:10],
@@ -365,3 +380,51 @@ def simulate(*, campaign: Campaign, options: SimulationOptions, base_url: str | 
     campaign_settle(campaign=campaign)
     campaign.refresh_from_db()
     return simulation_report(campaign=campaign, log=log)
+
+
+# ---------------------------------------------------------------------------------------------- compare
+@transaction.atomic
+def simulation_undo(*, campaign: Campaign, prefix: str) -> None:
+    """Take a campaign back to before a simulation whose accounts are named ``<prefix>-…``: the accounts go
+    (with their HITs, votes, quizzes, payments and dashboard rows), every candidate of the campaign's synsets
+    is new again, counters and the model start over. Refused when anyone else has worked on the campaign —
+    this is for comparing policies on one crowd, never for a campaign with real work."""
+    from annotation.models import ActivityBucket, SynsetActivity
+
+    sim_users = User.objects.filter(username__startswith=f"{prefix}-")
+    if Hit.objects.filter(campaign=campaign).exclude(worker__in=sim_users).exists():
+        raise ValueError(f"Campaign {campaign.id} has HITs from people other than the simulation; not undoing it.")
+    sim_users.delete()
+    ActivityBucket.objects.filter(campaign=campaign).delete()
+    SynsetActivity.objects.filter(campaign=campaign).delete()
+    Candidate.objects.filter(synset__in=campaign.synsets.all()).update(
+        state=Candidate.State.NEW, votes_count=0, yes_count=0, pending_count=0, posterior=None, priority=0.0,
+        model_version="",
+    )  # fmt: skip
+    campaign.campaign_synsets.update(votes=0, accepted=0, rejected=0, unresolved=0)
+    Campaign.objects.filter(id=campaign.id).update(prior_present=0.5, votes_at_refit=0, model_version="", refitted=None)
+    consensus.pooled_confusion_forget(campaign_id=campaign.id)
+
+
+def simulate_compare(*, campaign: Campaign, policies: list[dict], names: list[str], options: SimulationOptions,
+                     base_url: str | None = None, progress=None, stop=None) -> dict:  # fmt: skip
+    """The same seeded crowd on the same campaign under each policy in turn (the campaign is taken back
+    to its start between runs with simulation_undo; the last policy's labels stay). The campaign must
+    have no HITs yet. Returns {"policies": {name: report}, "votes_ratio": {name: votes / first's votes}}."""
+    if Hit.objects.filter(campaign=campaign).exists():
+        raise ValueError(f"Campaign {campaign.id} already has HITs; compare policies on a fresh demo campaign.")
+    stamp = options.prefix or f"cmp{campaign.id}s{options.seed}-{int(time.time()) % 100000}"
+    reports = {}
+    for i, (name, policy) in enumerate(zip(names, policies, strict=True)):
+        campaign = campaign_policy_set(campaign=campaign, policy={**ADAPTIVE_POLICY, **policy})
+        prefix = f"{stamp}{name.replace(':', '')}"
+        run = dataclasses.replace(options, prefix=prefix)
+        reports[name] = simulate(campaign=campaign, options=run, base_url=base_url, progress=progress, stop=stop)
+        if i < len(policies) - 1:
+            simulation_undo(campaign=campaign, prefix=prefix)
+            campaign.refresh_from_db()
+    first = reports[names[0]]["overall"]["votes"]
+    return {
+        "policies": reports,
+        "votes_ratio": {n: _ratio(r["overall"]["votes"], first) for n, r in reports.items()},
+    }

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from annotation.consensus import MODEL_VERSION, GuardConfig, fit_consensus, item_states, vote_value
+from annotation.consensus import MODEL_VERSION, GuardConfig, fit_consensus
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
-from annotation.services.consensus import candidates_update, overridden_ids, pooled_confusion_set
+from annotation.services import screening
+from annotation.services.consensus import candidates_update, decide, overridden_ids, pooled_confusion_set
 from workers.models import Qualification, WorkerProfile
 
 STREAM_CHUNK = 50_000
@@ -90,6 +91,23 @@ def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray
     return sorted(by_model | by_gold)
 
 
+def _screened(result, codes, work, answer, cand) -> dict[int, str]:
+    """annotation.services.screening's two tests over every worker, with this fit's posteriors (gold
+    clamped to its truth) as the reference: answers independent of the images, inhuman speed."""
+    worker_ids, candidate_ids, _, _ = codes
+    reference = result.posteriors[np.searchsorted(candidate_ids, cand), 1]
+    sure = np.abs(reference - 0.5) >= screening.REFERENCE_MARGIN
+    worker_of = np.searchsorted(worker_ids, work[sure])
+    llr = screening.spam_log_lr(worker_of, answer[sure], reference[sure], len(worker_ids))
+    enough = np.bincount(worker_of, minlength=len(worker_ids)) >= screening.MIN_REFERENCE_ANSWERS
+    reasons = {
+        int(w): f"Answers independent of the images (spam model ahead by {x:.1f} nats)."
+        for w, x, ok in zip(worker_ids, llr, enough, strict=True)
+        if ok and x >= screening.SPAM_LOG_LR
+    }
+    return {**screening.speed_suspects(worker_ids.tolist()), **reasons}
+
+
 def worker_block(*, worker_id: int, campaign: Campaign, reason: str) -> None:
     WorkerProfile.objects.filter(user_id=worker_id).update(blocked=True, blocked_reason=reason[:200])
     Qualification.objects.update_or_create(
@@ -106,8 +124,9 @@ def worker_unblock(*, worker_id: int, campaign: Campaign) -> None:
 def campaign_refit(*, campaign_id: int) -> RefitSummary:
     """Refit the worker-aware model on all the campaign's votes and re-evaluate every candidate.
 
-    Blocks workers the fit shows to be at chance (after MIN_ANSWERS_TO_JUDGE answers) or who fail gold
-    badly, then fits again without their votes, so the candidates they touched are re-evaluated and
+    Blocks workers the fit shows to be at chance (after MIN_ANSWERS_TO_JUDGE answers), who fail gold
+    badly, or whom the spam screen (annotation/services/screening.py) flags with this fit's posteriors as
+    reference, then fits again without their votes, so the candidates they touched are re-evaluated and
     reopened if they no longer meet the threshold. Idempotent: the result depends only on stored votes.
     """
     campaign = Campaign.objects.get(id=campaign_id)
@@ -121,11 +140,14 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
         worker_ids, candidate_ids, gold_mask, counted = codes
         model = result.model
         _write_workers(worker_ids, model, result.labels, codes, cand[keep], work[keep], answer[keep], is_gold[keep])
-        spam = [w for w in _spammers(worker_ids, model.confusion, model.worker_answers) if w not in newly_blocked]
+        reasons = dict.fromkeys(_spammers(worker_ids, model.confusion, model.worker_answers),
+                                "Answers no better than chance.")  # fmt: skip
+        reasons.update(_screened(result, codes, work[keep], answer[keep], cand[keep]))
+        spam = [w for w in sorted(reasons) if w not in newly_blocked]
         if not spam:
             break
         for worker_id in spam:
-            worker_block(worker_id=worker_id, campaign=campaign, reason="Answers no better than chance.")
+            worker_block(worker_id=worker_id, campaign=campaign, reason=reasons[worker_id])
         newly_blocked.extend(spam)
     _reevaluate_orphans(cand, keep, is_gold)
     if result is None:
@@ -205,12 +227,9 @@ def _write_workers(worker_ids, model, labels, codes, cand, work, answer, is_gold
 
 
 def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> dict[str, int]:
-    policy = {"threshold": campaign.confidence, "min_votes": campaign.min_votes, "max_votes": campaign.max_votes}
     p_present = result.posteriors[:, 1]
-    codes = item_states(p_present, counted, **policy)
     pooled = np.average(result.model.confusion, axis=0, weights=np.maximum(result.model.worker_answers, 1))
     pooled_confusion_set(campaign_id=campaign.id, sensitivity=pooled[1, 1], specificity=pooled[0, 0])
-    priority = vote_value(p_present, counted, pooled, **policy)
     version = f"{MODEL_VERSION}/{result.source}"
     real = np.flatnonzero(~gold_mask)
     for start in range(0, len(real), WRITE_BATCH):
@@ -221,16 +240,23 @@ def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> di
             )
             position = {int(c): int(i) for c, i in zip(candidate_ids[chunk], chunk, strict=True)}
             overridden = overridden_ids(position)
-            rows = [row for row in rows if row.id not in overridden]
-            for row in rows:
+            # A candidate awaiting its consensus job (hit_submit marks it with a negative priority) has votes
+            # this refit may not have streamed: the job weighs them with the new worker parameters, and
+            # until then the mark keeps the scheduler from buying another vote on a stale posterior.
+            rows = [row for row in rows if row.id not in overridden and row.priority >= 0]
+            at = np.array([position[row.id] for row in rows], dtype=np.intp)
+            # The same rule as the per-HIT update (consensus.decide), hysteresis included: a refit's new
+            # worker parameters do not reopen a decided candidate by a hair.
+            codes, priority = decide(p_present[at], counted[at], campaign, pooled, [row.state for row in rows])
+            for j, row in enumerate(rows):
                 i = position[row.id]
-                state = STATE_OF[ItemState(int(codes[i]))]
+                state = STATE_OF[ItemState(int(codes[j]))]
                 if state == Candidate.State.VOTING and row.state == Candidate.State.NEW:
                     state = Candidate.State.NEW
                 row.state, row.posterior, row.priority, row.model_version = (
                     state,
                     float(p_present[i]),
-                    float(priority[i]),
+                    float(priority[j]),
                     version,
                 )
             Candidate.objects.bulk_update(rows, ["state", "posterior", "priority", "model_version"])

@@ -31,6 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=16, help="simultaneous HTTP clients")
         parser.add_argument("--base-url", help="a running Synsight (default: serve one in this process)")
         parser.add_argument("--policy", help="set the campaign's voting policy first: adaptive or fixed:K")
+        parser.add_argument("--compare", metavar="POLICIES",
+                            help="run the same seeded crowd under each policy in turn (e.g. adaptive,fixed:5) on a "
+                                 "campaign without HITs, undoing the simulation between runs; prints both reports "
+                                 "and the vote ratio")  # fmt: skip
         parser.add_argument("--slow", action="store_true", help="pace workers in real time, like real people")
         parser.add_argument("--pace", type=float, default=None, help="real seconds per simulated second")
         parser.add_argument("--prefix", default="", help="username prefix of the simulated accounts")
@@ -49,8 +53,12 @@ class Command(BaseCommand):
         try:
             parse_mix(o["mix"])
             policy = demo.policy_parse(o["policy"]) if o["policy"] else None
+            names = [n.strip() for n in (o["compare"] or "").split(",") if n.strip()]
+            compared = [demo.policy_parse(n) for n in names]
         except ValueError as error:
             raise CommandError(str(error)) from None
+        if o["compare"] and (len(names) < 2 or o["policy"]):
+            raise CommandError("--compare takes two or more policies (adaptive,fixed:5) and replaces --policy.")
         if campaign.state != Campaign.State.RUNNING:
             raise CommandError(f"Campaign {campaign.id} is {campaign.state}; start it first.")
         if policy:
@@ -67,10 +75,12 @@ class Command(BaseCommand):
         bar = tqdm(unit="HIT", total=o["hits"], disable=o["json"] or pace > 0, file=self.stderr)
         stop = threading.Event()
         try:
-            report = demo.simulate(
-                campaign=campaign, options=options, base_url=o["base_url"], progress=lambda n: bar.update(1), stop=stop
-            )
-        except DemoTruthMissing as error:
+            run = {"options": options, "base_url": o["base_url"], "progress": lambda n: bar.update(1), "stop": stop}
+            if names:
+                report = demo.simulate_compare(campaign=campaign, policies=compared, names=names, **run)
+            else:
+                report = demo.simulate(campaign=campaign, **run)
+        except (DemoTruthMissing, ValueError) as error:
             raise CommandError(str(error)) from None
         except KeyboardInterrupt:
             stop.set()
@@ -79,6 +89,11 @@ class Command(BaseCommand):
             bar.close()
         if o["json"]:
             self.stdout.write(json.dumps(report, indent=2))
+        elif names:
+            for name in names:
+                self.stdout.write(format_report(report["policies"][name]) + "\n")
+            ratios = ", ".join(f"{n} {100 * (r or 0):.1f}%" for n, r in report["votes_ratio"].items())
+            self.stdout.write(f"votes relative to {names[0]}: {ratios}")
         else:
             self.stdout.write(format_report(report))
 

@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from annotation.errors import Forbidden
 from annotation.models import Candidate
 from annotation.services.consensus import candidates_update
 from annotation.services.hits import hit_next, hit_submit
@@ -25,9 +26,15 @@ def crowd_campaign(make_campaign, django_capture_on_commit_callbacks):
     for w in [*honest, spammer]:
         qualify(w, campaign)
     active = [spammer, *honest]
+    hits = dict.fromkeys(active, 0)
     while active:
         for w in list(active):
-            hit = hit_next(worker=w, campaign=campaign)
+            try:
+                hit = hit_next(worker=w, campaign=campaign)
+            except Forbidden:  # blocked by the per-HIT spam screen
+                assert w is spammer, f"{w.username} blocked after {hits[w]} HITs"
+                active.remove(w)
+                continue
             if hit is None:
                 active.remove(w)
                 continue
@@ -39,6 +46,8 @@ def crowd_campaign(make_campaign, django_capture_on_commit_callbacks):
                 answers.append({"item": item.id, "answer": "present" if says else "absent", "ms": 800})
             with django_capture_on_commit_callbacks(execute=True):
                 hit_submit(worker=w, hit_id=hit.id, answers=answers, idempotency_key=f"refit-{hit.id:06d}")
+            hits[w] += 1
+    campaign.spammer_hits = hits[spammer]
     return campaign, truth, honest, spammer
 
 
@@ -46,12 +55,18 @@ def states():
     return sorted(Candidate.objects.values_list("id", "state", "posterior"))
 
 
-def test_refit_blocks_the_spammer_and_labels_candidates_correctly(crowd_campaign):
+def test_the_spam_screen_blocks_the_spammer_and_the_refit_labels_candidates_correctly(crowd_campaign):
     campaign, truth, honest, spammer = crowd_campaign
+
+    # The per-HIT screen caught the always-yes worker within three HITs (it cannot before it has ten
+    # answers on confidently labelled images); the refit blocks nobody else.
+    assert WorkerProfile.objects.get(user=spammer).blocked is True
+    assert 1 <= campaign.spammer_hits <= 3
+    assert "independent of the images" in WorkerProfile.objects.get(user=spammer).blocked_reason
 
     summary = campaign_refit(campaign_id=campaign.id)
 
-    assert summary.blocked == [spammer.id]
+    assert summary.blocked == []
     assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "blocked"
     assert WorkerProfile.objects.get(user=spammer).blocked is True
     assert not WorkerProfile.objects.filter(user__in=honest, blocked=True).exists()
