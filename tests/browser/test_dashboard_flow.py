@@ -62,6 +62,17 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     assert (campaign.owner, campaign.images_per_hit, campaign.gold_rate) == (researcher, 4, 0.0)
     page.locator("#start").click()
     expect(page.locator("#campaign-state")).to_have_text("running", timeout=15_000)  # slow under load
+    # Only the changes a running campaign allows are offered.
+    expect(page.locator("#start")).to_be_disabled()
+    expect(page.locator("#pause")).to_be_enabled()
+
+    # The researcher raises the target while the campaign runs.
+    page.locator("#policy-panel summary").click()
+    page.locator('#policy-form input[name="target_per_synset"]').fill("7")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator('[data-policy="target_per_synset"]')).to_have_text("7")
+    campaign.refresh_from_db()
+    assert campaign.target_per_synset == 7
 
     # The crowd works: two workers submit a HIT each; the charts pick it up without a reload.
     for wnid in (WHIPPET, IBIZAN):
