@@ -228,7 +228,7 @@ def test_every_acknowledged_answer_is_stored_exactly_once_under_worker_kills_and
     figures = _figures(campaign, ledger, target)
     figures.update(
         load_seconds=round(load_seconds, 1), faults=faults.log, load_average=os.getloadavg()[0],
-        swept_candidates=_swept(tmp_path),
+        **_job_figures(tmp_path),
     )  # fmt: skip
     print("\nEXACT_ONCE_FIGURES " + json.dumps(figures, sort_keys=True))
 
@@ -260,9 +260,16 @@ def _synsets(campaign: Campaign) -> list[int]:
     return list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", flat=True))
 
 
-def _swept(tmp_path) -> int:
-    text = "".join(p.read_text(errors="replace") for p in tmp_path.glob("celery-*.log"))
-    return sum(int(n) for n in re.findall(r"consensus_sweep recomputed (\d+) candidates", text))
+def _job_figures(tmp_path) -> dict[str, int]:
+    """From the process logs: consensus jobs the workers ran, submits that could not queue theirs (broker
+    down at commit), and candidates the sweep recomputed (lost jobs, and some merely still queued)."""
+    celery = "".join(p.read_text(errors="replace") for p in tmp_path.glob("celery-*.log"))
+    server = "".join(p.read_text(errors="replace") for p in tmp_path.glob("gunicorn-*.log"))
+    return {
+        "consensus_jobs_run": len(re.findall(r"consensus_update\[[^]]+\] succeeded", celery)),
+        "consensus_jobs_not_queued": server.count("Could not queue annotation.tasks.consensus_update"),
+        "swept_candidates": sum(int(n) for n in re.findall(r"consensus_sweep recomputed (\d+) candidates", celery)),
+    }
 
 
 def _figures(campaign: Campaign, ledger: Ledger, target: int) -> dict:
