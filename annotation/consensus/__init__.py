@@ -5,11 +5,13 @@ Entry points for the Django layer:
 * ``fit_consensus`` — the guarded worker-aware refit (Dawid & Skene 1979 + priors + gold + guard).
 * ``item_posteriors`` — incremental posteriors for a few items with worker parameters held fixed.
 * ``item_states`` / ``vote_value`` — the stopping rule and the scheduler's priority.
-* ``majority_vote``, ``fit_imagenet_table`` (Deng et al. 2009), ``fit_dawid_skene`` — the building blocks.
+* ``majority_vote``, ``fit_imagenet_table`` (Deng et al. 2009), ``fit_dawid_skene`` — the building blocks;
+  ``fit_item_difficulty`` / ``prefer_difficulty`` — the item-difficulty model and its held-out test.
 * ``evaluate`` — accuracy and wall time per method on a votes CSV (wrapped by ``consensus_eval``).
 """
 
 from .dawid_skene import PLAIN_PRIOR, ConfusionPrior, DawidSkeneResult, fit_dawid_skene, item_posteriors
+from .difficulty import DifficultyConfig, fit_item_difficulty, prefer_difficulty
 from .guard import ConsensusResult, GuardConfig, fit_consensus
 from .imagenet_table import ConfidenceTable, fit_imagenet_table
 from .majority import MajorityResult, majority_vote
@@ -27,6 +29,7 @@ __all__ = [
     "ConfusionPrior",
     "ConsensusResult",
     "DawidSkeneResult",
+    "DifficultyConfig",
     "GuardConfig",
     "ItemState",
     "MajorityResult",
@@ -34,9 +37,11 @@ __all__ = [
     "fit_consensus",
     "fit_dawid_skene",
     "fit_imagenet_table",
+    "fit_item_difficulty",
     "item_posteriors",
     "item_states",
     "majority_vote",
+    "prefer_difficulty",
     "prepare_votes",
     "vote_counts",
     "vote_value",
