@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .dawid_skene import PLAIN_PRIOR, fit_dawid_skene
+from .difficulty import fit_item_difficulty
 from .guard import fit_consensus
 from .imagenet_table import fit_imagenet_table
 from .majority import majority_vote
@@ -117,6 +118,13 @@ def _ds(d: CodedVotes) -> NDArray[np.int64]:
     ).labels
 
 
+def _difficulty(d: CodedVotes) -> NDArray[np.int64]:
+    if d.n_classes != 2:
+        raise ValueError("the item-difficulty model is defined for binary votes only")
+    votes = prepare_votes(d.items, d.workers, d.labels, d.n_items, d.n_workers, 2)
+    return fit_item_difficulty(votes)[0].labels
+
+
 def _synsight(d: CodedVotes) -> NDArray[np.int64]:
     return fit_consensus(d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes).labels
 
@@ -125,10 +133,13 @@ METHODS: dict[str, Callable[[CodedVotes], NDArray[np.int64]]] = {
     "mv": _mv,
     "imagenet": _imagenet,
     "ds": _ds,
+    "difficulty": _difficulty,
     "synsight": _synsight,
 }
-"""``mv`` majority vote (ties to the more frequent class); ``imagenet`` Deng et al. 2009 table (binary);
-``ds`` plain maximum-likelihood Dawid–Skene; ``synsight`` the guarded worker-aware model."""
+"""``mv`` majority vote (ties to the lowest class); ``imagenet`` Deng et al. 2009 table (binary);
+``ds`` plain maximum-likelihood Dawid–Skene; ``difficulty`` the item-difficulty model alone (binary,
+always used); ``synsight`` the guarded worker-aware model (DS or, when held-out votes ask for it, the
+item-difficulty model)."""
 
 
 def evaluate(
@@ -137,11 +148,12 @@ def evaluate(
     """Run each method; return ``{method: {accuracy, correct, scored, seconds}}`` (JSON-ready).
 
     ``accuracy`` is over items that have truth and votes (``None`` without a truth file). A method that
-    does not apply (``imagenet`` on non-binary data) reports ``error`` instead. ``seconds`` is the wall
-    time of the method alone, CSV loading excluded.
+    does not apply (``imagenet`` or ``difficulty`` on non-binary data) reports ``error`` instead.
+    ``seconds`` is the wall time of the method alone, CSV loading excluded.
     """
     data = load_votes(votes_path, truth_path)
-    names = list(methods) if methods else [m for m in METHODS if m != "imagenet" or data.n_classes == 2]
+    binary_only = ("imagenet", "difficulty")
+    names = list(methods) if methods else [m for m in METHODS if m not in binary_only or data.n_classes == 2]
     unknown = [m for m in names if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
