@@ -249,9 +249,11 @@ def shapes_campaign(*, per_synset: int, **policy):
     from django.core.management import call_command
 
     from annotation.services.campaigns import campaign_create, campaign_set_state
+    from taxonomy.models import Synset
     from tests.annotation.hits.conftest import SHAPES, make_candidates
 
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    if not Synset.objects.filter(id=int(SHAPES[0][1:])).exists():
+        call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
     owner = account_create_fast("researcher", "researcher")
     campaign = campaign_create(owner=owner, name="reliability", wnids=SHAPES, gold_rate=0.0, **policy)
     for wnid in SHAPES:
