@@ -109,7 +109,7 @@ def test_two_not_present_answers_take_an_image_out(box_campaign, crowd):
 
 
 def test_rounds_are_bounded(box_campaign, crowd, monkeypatch):
-    monkeypatch.setattr(boxes, "MAX_ROUNDS", 2)
+    monkeypatch.setattr(boxes.states, "MAX_ROUNDS", 2)
     draw(crowd[0], box_campaign)
     verify(crowd[1:4], box_campaign, "quality", answer="no")
     draw(crowd[4], box_campaign)
