@@ -39,7 +39,7 @@ APPETITE_SIGMA = 1.0
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
 PAUSE_MEDIAN_SECONDS = 8.0
 MAX_SERVER_ERRORS = 50
-NO_WORK_TRIES = 3
+NO_WORK_TRIES = 6
 
 
 @dataclass
