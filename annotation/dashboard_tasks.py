@@ -4,6 +4,7 @@ from celery import shared_task
 
 from annotation.models import Campaign
 from annotation.services import rollups
+from annotation.tasks import QueuedAfterCommit
 
 
 @shared_task(acks_late=True)
@@ -12,10 +13,11 @@ def synset_activity_recount(campaign_id: int) -> int:
     return rollups.synset_activity_recount(campaign_id=campaign_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, base=QueuedAfterCommit)
 def rollups_flush() -> int:
     """Add submitted HITs' figures to the dashboard rollups (exactly once each; see services/rollups.py).
-    Asked for after submits and run periodically as a catch-all."""
+    Asked for after submits (a broker outage then is logged, not raised: the periodic run catches up) and
+    run periodically as a catch-all."""
     total = 0
     while added := rollups.rollups_flush():
         total += added
