@@ -1,5 +1,6 @@
 """Box work in Debian's Chromium against the live server: a worker draws a box with the mouse and it is
-stored in image pixels exactly; another worker judges it on the quality grid."""
+stored in image pixels exactly; another worker judges it on the quality grid; once the box is accepted, a
+third worker follows the worker home page's link to the coverage grid and answers there."""
 
 import re
 from io import StringIO
@@ -9,6 +10,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Box, BoxAnswer, BoxJob, Candidate
+from annotation.services.boxes import box_task_next, box_task_submit
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import qualify
 from workers.roles import Role
@@ -95,5 +97,37 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#done-count")).to_have_text("1")
     assert list(BoxAnswer.objects.filter(kind="quality").values_list("worker__username", "answer", "box_id")) == [
         ("bob", 1, box.id)
+    ]
+    context.close()
+
+    # Two more verifiers (through the services) accept the box: its image moves on to coverage.
+    for name in ("dave", "erin"):
+        verifier = account_create(username=name, password="a-long-pass-phrase-9", role=Role.WORKER)
+        qualify(verifier, box_campaign)
+        task = box_task_next(worker=verifier, campaign=box_campaign, kind="quality")
+        answers = [{"item": i.id, "answer": "yes", "ms": 900} for i in task.items.all()]
+        box_task_submit(worker=verifier, task_id=task.id, answers=answers, idempotency_key=f"accept-{name}")
+    box.refresh_from_db()
+    assert box.state == "accepted"
+    assert BoxJob.objects.get(id=box.job_id).state == "coverage"
+
+    # A third worker finds the box pages on the home page and answers "not every circle is boxed".
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    carol = sign_in(page, live_server.url, "carol")
+    qualify(carol, box_campaign)
+    page.goto(f"{live_server.url}/work/")
+    links = page.locator(f'[data-boxes="{box_campaign.id}"]')
+    expect(links.get_by_role("link", name="Draw")).to_have_attribute("href", f"/work/{box_campaign.id}/boxes/draw/")
+    expect(links.get_by_role("link", name="Check boxes")).to_be_visible()
+    links.get_by_role("link", name="Check coverage").click()
+    expect(page).to_have_url(re.compile(f"/work/{box_campaign.id}/boxes/coverage/$"))
+    expect(page.locator("#grid .tile")).to_have_count(1)
+    expect(page.locator("#grid .tile .ov")).to_have_count(1)  # the accepted box is shown
+    page.keyboard.press("Enter")  # nothing marked: "no"
+    expect(page.locator("#done-count")).to_have_text("1")
+    assert list(BoxAnswer.objects.filter(kind="coverage").values_list("worker__username", "answer", "job_id")) == [
+        ("carol", 0, box.job_id)
     ]
     context.close()
