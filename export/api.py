@@ -46,6 +46,7 @@ def _payload(version: DatasetVersion, request) -> dict:
         "error": version.error,
         "images": version.images,
         "labels": version.labels,
+        "boxes": version.boxes,
         "file_count": version.file_count,
         "total_bytes": version.total_bytes,
         "manifest_sha256": version.manifest_sha256,

@@ -22,7 +22,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 
 from annotation.models import Candidate, GoldItem, Vote
 from export import selectors
-from export.models import DatasetImage, DatasetLabel, DatasetVersion
+from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import Synset, wnid_from_offset
 from workers.models import LedgerEntry
 
@@ -96,6 +96,14 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
         .values_list("candidate__synset_id", "n", "correct")
     }  # fmt: skip
     names = dict(Synset.objects.filter(id__in=list(sums)).values_list("id", "words"))
+    boxes = {
+        synset_id: (n, images, uncovered)
+        for synset_id, n, images, uncovered in DatasetBox.objects.filter(version=version)
+        .values("synset_id")
+        .annotate(n=Count("id"), images=Count("image_id", distinct=True),
+                  uncovered=Count("image_id", distinct=True, filter=Q(covered=False)))
+        .values_list("synset_id", "n", "images", "uncovered")
+    }  # fmt: skip
     rows = []
     for synset_id in sorted(sums):
         direct, implied, total_p, n_p = sums[synset_id]
@@ -109,6 +117,9 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
                 "labels": direct,
                 "implied_labels": implied,
                 "votes": votes.get(synset_id, 0),
+                "boxes": dict(
+                    zip(("boxes", "images", "images_not_covered"), boxes.get(synset_id, (0, 0, 0)), strict=True)
+                ),
                 "precision": {
                     "mean_posterior": _r(mean),
                     "wilson95": wilson(total_p, n_p) if n_p else None,
@@ -189,9 +200,27 @@ def _cost(version: DatasetVersion, labels: int) -> dict:
 
 
 def limitations(version: DatasetVersion, summary: dict) -> list[str]:
+    boxed = sum(row["boxes"]["images"] for row in summary["synsets"])
+    uncovered = sum(row["boxes"]["images_not_covered"] for row in summary["synsets"])
+    if boxed:
+        box_note = (
+            f"Bounding boxes are final boxes of the box pipeline only: {summary['counts']['boxes']} boxes on {boxed} "
+            "(image, synset) pairs; an image without boxes was not boxed (collection off or not finished at the "
+            "snapshot), not found empty. LOC_*_solution.csv list only the images with boxes."
+        )
+        if uncovered:
+            box_note += (
+                f" For {uncovered} of them the box job ran out of rounds: their boxes are right but further instances "
+                "may be unboxed."
+            )
+    else:
+        box_note = (
+            "No bounding boxes: no label had final boxes at the snapshot (box collection off or not finished), so "
+            "LOC_*_solution.csv list no image, the PASCAL VOC files have no <object> and COCO 'annotations' is "
+            "empty. Image-level labels are complete."
+        )
     items = [
-        "No bounding boxes yet: box collection is not built, so LOC_*_solution.csv list no image, the PASCAL VOC "
-        "files have no <object> and COCO 'annotations' is empty. Image-level labels are complete.",
+        box_note,
         "Precision is estimated from the consensus model's posteriors, so it is only as good as the model's "
         "calibration; the gold check measures workers' accuracy on known answers, not label precision directly.",
         "Only accepted labels are exported: an image absent from a synset was not necessarily checked for it "
@@ -220,6 +249,7 @@ def datasheet_build(*, version: DatasetVersion, info: dict) -> dict:
             "labels": labels,
             "implied_labels": sum(row["implied_labels"] for row in synsets),
             "synsets": len(synsets),
+            "boxes": sum(row["boxes"]["boxes"] for row in synsets),
         },
         "synsets": synsets,
         "crowd": _votes_summary(version),
@@ -253,6 +283,7 @@ def datasheet_markdown(sheet: dict) -> str:
         f"- Images: {sum(images.values())} (train {images['train']}, val {images['val']}, test {images['test']})",
         f"- Labels: {counts['labels']} accepted, {counts['implied_labels']} implied ancestors, "
         f"{counts['synsets']} synsets",
+        f"- Boxes: {counts['boxes']} (final boxes of the box pipeline; see the known limitations)",
         f"- Snapshot taken {sheet['snapshot_at']} from campaigns: "
         + ", ".join(f"{c['name']} (#{c['id']})" for c in sheet["campaigns"]),
         f"- Consensus model versions: {', '.join(sheet['model_versions']) or '–'}",
@@ -263,14 +294,17 @@ def datasheet_markdown(sheet: dict) -> str:
         "Estimated precision = mean posterior of the accepted labels, with a 95% Wilson interval; gold = "
         "workers' accuracy on the synset's gold items.",
         "",
-        "| wnid | words | train | val | test | implied | votes | precision | 95% | gold answers | gold acc. | 95% |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| wnid | words | train | val | test | implied | votes | boxes (images) | precision | 95% | gold answers "
+        "| gold acc. | 95% |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sheet["synsets"]:
         p, g = row["precision"], row["gold"]
         lines.append(
             f"| {row['wnid']} | {row['words']} | {row['images']['train']} | {row['images']['val']} | "
-            f"{row['images']['test']} | {row['implied_labels']} | {row['votes']} | {_fmt(p['mean_posterior'])} | "
+            f"{row['images']['test']} | {row['implied_labels']} | {row['votes']} | "
+            f"{row['boxes']['boxes']} ({row['boxes']['images']}) | "
+            f"{_fmt(p['mean_posterior'])} | "
             f"{_fmt(p['wilson95'])} | {g['answers']} | {_fmt(g['accuracy'])} | {_fmt(g['wilson95'])} |"
         )
     vpl, dates, pay = crowd["votes_per_label"], crowd["collection"], cost["hourly_pay"]

@@ -10,20 +10,34 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import tarfile
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 COPY_CHUNK = 1 << 20
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+# The same rule for a whole name in one match (a component starts with a letter, digit or underscore, so
+# "." and ".." never match): the fast path of safe_relative; the loop below only explains a refusal.
+_SAFE_NAME = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}/)*[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+# A new file: never an existing path (O_EXCL refuses a symbolic link too), never a terminal symlink.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# link() errors that mean "not possible here" (another filesystem, no hard links, a link limit): copy instead.
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES, errno.ENOSYS}
 
 
 class UnsafePath(ValueError):
@@ -32,13 +46,15 @@ class UnsafePath(ValueError):
 
 def safe_relative(name: str) -> str:
     """``name`` if it is a relative POSIX path of safe components, else UnsafePath."""
+    if isinstance(name, str) and _SAFE_NAME.fullmatch(name):
+        return name
     if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name:
         raise UnsafePath(f"{name!r} is not a safe relative file name.")
     parts = name.split("/")
     for part in parts:
         if part in {"", ".", ".."} or not _COMPONENT.match(part):
             raise UnsafePath(f"{name!r} is not a safe relative file name (component {part!r}).")
-    return name
+    raise UnsafePath(f"{name!r} is not a safe relative file name.")
 
 
 @dataclass(frozen=True)
@@ -66,9 +82,60 @@ class _HashingSink:
         return self._hash.hexdigest()
 
 
+class _BackgroundSink(_HashingSink):
+    """A _HashingSink whose hashing and writing run, in order, on a thread of their own (both release the
+    GIL for large buffers), so a writer producing big sequential files (WebDataset shards) overlaps its
+    Python work with them. Writes are gathered into chunks of about CHUNK bytes and at most QUEUE chunks
+    wait, so memory stays bounded. ``write`` takes bytes (not a buffer that will change)."""
+
+    QUEUE = 16
+    CHUNK = 1 << 20  # writes are gathered into chunks of about this size before they are handed over
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__(raw)
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="export-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._hash.update(data)
+                    self._raw.write(data)
+                except BaseException as error:  # re-raised in the writer's thread
+                    self._error = error
+
+    def write(self, data: bytes) -> int:
+        if self._error is not None:
+            raise self._error
+        self._buffer.append(data)
+        self._buffered += len(data)
+        self.size += len(data)
+        if self._buffered >= self.CHUNK:
+            self._hand_over()
+        return len(data)
+
+    def _hand_over(self) -> None:
+        if self._buffer:
+            self._queue.put(b"".join(self._buffer))
+            self._buffer.clear()
+            self._buffered = 0
+
+    def finish(self) -> None:
+        self._hand_over()
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class _OpenFile:
-    def __init__(self, folder: VersionFolder, name: str, target: str):
-        self._folder, self._name, self._target = folder, name, target
+    def __init__(self, folder: VersionFolder, name: str, target: str, background: bool = False):
+        self._folder, self._name, self._target, self._background = folder, name, target, background
 
     def __enter__(self) -> _HashingSink:
         try:
@@ -77,11 +144,15 @@ class _OpenFile:
             if os.path.islink(self._target):
                 raise UnsafePath(f"{self._name!r} is a symbolic link.") from None
             raise
-        self._sink = _HashingSink(self._raw)
+        self._sink = _BackgroundSink(self._raw) if self._background else _HashingSink(self._raw)
         return self._sink
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._raw.close()
+        try:
+            if isinstance(self._sink, _BackgroundSink):
+                self._sink.finish()
+        finally:
+            self._raw.close()
         if exc_type is None:
             self._folder._record(self._name, self._sink.size, self._sink.hexdigest())
 
@@ -96,16 +167,63 @@ class VersionFolder:
         self.root = root.resolve()
         self._root_str = str(self.root)
         self._made: set[str] = {""}
+        self._link_ok = True
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
+        self._batch: list[tuple] = []
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the folder object)
         self.file_count = 0
         self.total_bytes = 0
 
     def _record(self, name: str, size: int, sha256: str) -> None:
-        self._spool.write(_compact({"path": name, "size": size, "sha256": sha256}).encode() + b"\n")
+        # The canonical compact JSON of {"path", "sha256", "size"}, formatted directly: a safe name and a hex
+        # digest need no escaping (json.dumps cost a tenth of the per-file time).
+        self._spool.write(f'{{"path":"{name}","sha256":"{sha256}","size":{size:d}}}\n'.encode())
         self.file_count += 1
         self.total_bytes += size
 
+    @contextmanager
+    def parallel(self, threads: int) -> Iterator[None]:
+        """Inside: ``write_bytes`` and ``add_original`` do their system calls (create, write, link, copy) on
+        ``threads`` threads, which release the GIL in them, while the caller goes on; the manifest is still
+        recorded in call order, so the bytes of every file and of the manifest do not change. At most
+        PENDING operations wait (bounded memory); the first failure is raised by a later call or on leaving.
+        Directories are made by the caller's thread, in order."""
+        if threads <= 0 or self._pool is not None:
+            yield
+            return
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="export-io")
+        try:
+            yield
+            self._drain(0)
+        finally:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._pending.clear()
+            self._batch = []
+
+    BATCH = 64  # operations handed to a thread at once (one future per operation cost as much as a link)
+    PENDING = 64  # batches in flight at most
+
+    def _submit(self, function, *args) -> None:
+        if self._pool is None:
+            function(*args)
+            return
+        self._batch.append((function, args))
+        if len(self._batch) >= self.BATCH:
+            self._drain(self.PENDING)
+
+    def _drain(self, keep: int) -> None:
+        """Hand over the open batch (if full, or when waiting for everything), then collect finished
+        batches, raising the first failure, until at most ``keep`` are in flight."""
+        if self._batch and (keep == 0 or len(self._batch) >= self.BATCH) and self._pool is not None:
+            operations, self._batch = self._batch, []
+            self._pending.append(self._pool.submit(_run_all, operations))
+        while len(self._pending) > keep or (self._pending and self._pending[0].done()):
+            self._pending.popleft().result()
+
     def records(self) -> Iterator[FileRecord]:
+        self._drain(0)
         self._spool.flush()
         self._spool.seek(0)
         for line in self._spool:
@@ -127,13 +245,74 @@ class VersionFolder:
         # refuses any existing path, a symbolic link included.
         return f"{self._root_str}/{name}"
 
-    def open(self, name: str) -> _OpenFile:
-        """``with folder.open("a/b.txt") as out: out.write(b"...")`` — hashed, recorded, never overwritten."""
-        return _OpenFile(self, name, self.path(name))
+    def open(self, name: str, *, background: bool = False) -> _OpenFile:
+        """``with folder.open("a/b.txt") as out: out.write(b"...")`` — hashed, recorded, never overwritten.
+        ``background``: hashed and written on a thread of its own (large sequential files)."""
+        return _OpenFile(self, name, self.path(name), background)
+
+    def _create(self, name: str, target: str) -> int:
+        try:
+            return os.open(target, _CREATE, 0o644)
+        except OSError:
+            if os.path.islink(target):
+                raise UnsafePath(f"{name!r} is a symbolic link.") from None
+            raise
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        with self.open(name) as out:
-            out.write(data)
+        """A small file in one system call (no buffered file object), hashed and recorded."""
+        target = self.path(name)
+        self._submit(self._write_new, name, target, data)
+        self._record(name, len(data), hashlib.sha256(data).hexdigest())
+
+    def _write_new(self, name: str, target: str, data: bytes) -> None:
+        fd = self._create(name, target)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def add_original(self, name: str, source: str, size: int, sha256: str, *, link: bool = True) -> None:
+        """Place a stored original, unchanged, at ``name``: a hard link when ``link`` and the filesystem
+        allow (no bytes copied), else a kernel-side copy (copy_file_range / sendfile). The manifest takes the
+        original's known ``size`` and ``sha256`` (content-addressed storage: its key is the hash of these
+        bytes) instead of reading the bytes again; the size is checked (a mismatch raises OSError and
+        leaves no file)."""
+        target = self.path(name)
+        self._submit(self._place, name, source, target, size, link)
+        self._record(name, size, sha256)
+
+    def _place(self, name: str, source: str, target: str, size: int, link: bool) -> None:
+        if link and self._link_ok:
+            try:
+                os.link(source, target)
+            except FileExistsError:
+                if os.path.islink(target):
+                    raise UnsafePath(f"{name!r} is a symbolic link.") from None
+                raise
+            except OSError as error:
+                if error.errno not in _NO_LINK:
+                    raise
+                self._link_ok = False  # the same for every file of this build: stop trying
+            else:
+                actual = os.stat(target).st_size
+                if actual != size:
+                    os.unlink(target)
+                    raise OSError(f"{source}: {actual} bytes, recorded as {size}.")
+                return
+        src = os.open(source, _READ)
+        try:
+            dst = self._create(name, target)
+            try:
+                copied = _copy_fd(src, dst, size + 1)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        if copied != size:
+            os.unlink(target)
+            raise OSError(f"{source}: {copied} bytes, recorded as {size}.")
 
     def write_json(self, name: str, value) -> None:
         self.write_bytes(name, json_bytes(value))
@@ -146,6 +325,7 @@ class VersionFolder:
         """Write the manifest of every file so far (not itself), streamed from the spool: canonical JSON
         with one file per line, in write order. Returns its head (algorithm, file_count, total_bytes)."""
         head = {"algorithm": "sha256", "file_count": self.file_count, "total_bytes": self.total_bytes}
+        self._drain(0)
         self._spool.flush()
         self._spool.seek(0)
         with self.open(name) as out:
@@ -156,6 +336,40 @@ class VersionFolder:
                 separator = b",\n"
             out.write(b"\n]}\n")
         return head
+
+
+def _run_all(operations: list[tuple]) -> None:
+    for function, args in operations:
+        function(*args)
+
+
+def _copy_fd(src: int, dst: int, limit: int) -> int:
+    """Copy up to ``limit`` bytes from ``src`` to ``dst`` in the kernel; the number of bytes copied."""
+    copied = 0
+    try:
+        while copied < limit and (n := os.copy_file_range(src, dst, limit - copied)):
+            copied += n
+    except OSError as error:  # not supported between these filesystems: sendfile, which always works here
+        if error.errno not in {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP} or copied:
+            raise
+        while copied < limit and (n := os.sendfile(dst, src, None, limit - copied)):
+            copied += n
+    return copied
+
+
+def read_whole(path: str, size: int) -> bytes:
+    """The ``size`` bytes of a file in one read; OSError if it holds another number of bytes."""
+    fd = os.open(path, _READ)
+    try:
+        # A regular file's read returns less than asked only at its end: one call when the size is right.
+        data = os.read(fd, size + 1)
+        while len(data) < size and (more := os.read(fd, size + 1 - len(data))):
+            data += more
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise OSError(f"{path}: {len(data)} bytes, recorded as {size}.")
+    return data
 
 
 def manifest_entries(path: Path) -> Iterator[dict]:
@@ -204,6 +418,7 @@ _MODE_IDS = b"0000644\0" + b"0000000\0" * 2
 _AFTER_CHKSUM = b"0" + b"\0" * 100 + b"ustar\x0000" + b"\0" * 64 + b"\0" * 16 + b"\0" * 167
 _CONSTANT_SUM = sum(_AFTER_CHKSUM) + 8 * 32  # the checksum field counts as eight spaces
 _MAX_OCTAL_SIZE = 8**11 - 1
+_MODE_IDS_SUM = sum(_MODE_IDS)
 
 
 def tar_header(name: str, size: int, mtime: int) -> bytes:
@@ -214,9 +429,9 @@ def tar_header(name: str, size: int, mtime: int) -> bytes:
     encoded = name.encode("ascii", "replace")
     if len(encoded) > 100 or not name.isascii() or size > _MAX_OCTAL_SIZE or not 0 <= mtime < 8**11:
         return _tarfile_header(name, size, mtime)
-    head = encoded.ljust(100, b"\0") + _MODE_IDS + b"%011o\0%011o\0" % (size, mtime)
-    checksum = sum(head) + _CONSTANT_SUM
-    return head + b"%06o\0 " % checksum + _AFTER_CHKSUM
+    fields = b"%011o\0%011o\0" % (size, mtime)
+    checksum = sum(encoded) + sum(fields) + _CONSTANT_SUM + _MODE_IDS_SUM  # the NUL padding adds nothing
+    return encoded.ljust(100, b"\0") + _MODE_IDS + fields + b"%06o\0 " % checksum + _AFTER_CHKSUM
 
 
 def tar_padding(size: int) -> bytes:
@@ -235,6 +450,13 @@ class TarStream:
 
     def add_bytes(self, name: str, data: bytes) -> None:
         self._write(tar_header(name, len(data), self.mtime) + data + tar_padding(len(data)))
+
+    def add_members(self, members: Iterable[tuple[str, bytes]]) -> None:
+        """Several small members in one write (a WebDataset sample)."""
+        parts: list[bytes] = []
+        for name, data in members:
+            parts += (tar_header(name, len(data), self.mtime), data, tar_padding(len(data)))
+        self._write(b"".join(parts))
 
     def add_stream(self, name: str, source: BinaryIO, size: int) -> None:
         self._write(tar_header(name, size, self.mtime))

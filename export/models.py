@@ -1,5 +1,6 @@
-"""Dataset versions: an immutable snapshot of accepted labels (DatasetImage + DatasetLabel rows, frozen when
-the build job starts) and the files written from it. See export/README.md for the layout of a version."""
+"""Dataset versions: an immutable snapshot of accepted labels and boxes (DatasetImage + DatasetLabel +
+DatasetBox rows, frozen when the build job starts) and the files written from it. See export/README.md for
+the layout of a version."""
 
 from django.conf import settings
 from django.db import models
@@ -36,6 +37,7 @@ class DatasetVersion(models.Model):
     ledger_high_water = models.BigIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     labels = models.PositiveIntegerField(default=0)
+    boxes = models.PositiveIntegerField(default=0)
     output_dir = models.CharField(max_length=64, blank=True, help_text="folder under EXPORT_ROOT")
     manifest_sha256 = models.CharField(max_length=64, blank=True)
     total_bytes = models.PositiveBigIntegerField(default=0)
@@ -97,3 +99,29 @@ class DatasetLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id}:{self.image_id}:{self.synset_id}"
+
+
+class DatasetBox(models.Model):
+    """One bounding box of a version, frozen: a final box of the box pipeline (``annotation.Box`` accepted,
+    its job done or out of rounds) on one of the version's direct labels. Whole pixels of the displayed
+    image, ``x1, y1`` inclusive and ``x2, y2`` exclusive. ``covered`` is false when the job ran out of
+    rounds (``unresolved``): its boxes are right but the image may hold more instances."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+", db_index=False)
+    image = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="+", db_index=False)
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+", db_index=False)
+    candidate_id = models.BigIntegerField()
+    box_id = models.BigIntegerField(help_text="the annotation.Box it was frozen from")
+    x1 = models.PositiveIntegerField()
+    y1 = models.PositiveIntegerField()
+    x2 = models.PositiveIntegerField()
+    y2 = models.PositiveIntegerField()
+    posterior = models.FloatField(null=True, blank=True, help_text="P(tight box | quality votes)")
+    covered = models.BooleanField(default=True, help_text="coverage confirmed: every instance is boxed")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "box_id"], name="dataset_box_unique")]
+        indexes = [models.Index(fields=["version", "image", "synset", "box_id"], name="dataset_box_image")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}:{self.image_id}:{self.box_id}"

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet
 
 from annotation.models import Campaign, Vote
 from export.formats.base import SPLITS, Box, Category, Item, Label
-from export.models import DatasetImage, DatasetLabel, DatasetVersion
+from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
 from workers.roles import Role
 from workers.services import user_has_role
@@ -51,9 +51,18 @@ def _batched(iterator, size: int):
 
 
 def version_boxes(*, version: DatasetVersion, image_ids: list[int]) -> dict[int, list[Box]]:
-    """Boxes of the version's images, by image id. Boxes are not collected yet (issue 10 adds the Box
-    model, and its snapshot table beside DatasetLabel): every image has none until then."""
-    return {}
+    """The frozen boxes (DatasetBox) of the given images, by image id; per image by wnid, then in the order
+    the box pipeline accepted them. One query per call; none when the snapshot holds no box."""
+    if not version.boxes:
+        return {}
+    boxes: dict[int, list[Box]] = {}
+    for image_id, synset_id, x1, y1, x2, y2 in (
+        DatasetBox.objects.filter(version=version, image_id__in=image_ids)
+        .order_by("image_id", "synset_id", "box_id")
+        .values_list("image_id", "synset_id", "x1", "y1", "x2", "y2")
+    ):
+        boxes.setdefault(image_id, []).append(Box(wnid_from_offset(synset_id), x1, y1, x2, y2))
+    return boxes
 
 
 def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterator[Item]:
@@ -76,6 +85,7 @@ def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterato
         )
         .iterator(chunk_size=ITEM_BATCH)
     )
+    wnids: dict[int, str] = {}  # synset id -> wnid, formatted once per synset
     for batch in _batched(rows, ITEM_BATCH):
         ids = [row[0] for row in batch]
         labels: dict[int, list[Label]] = {}
@@ -84,14 +94,16 @@ def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterato
             .order_by("image_id", "-direct", "synset_id")
             .values_list("image_id", "synset_id", "candidate_id", "posterior", "model_version", "direct")
         ):
-            label = Label(wnid_from_offset(synset_id), posterior, model_version, candidate_id, direct)
+            wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
+            label = Label(wnid, posterior, model_version, candidate_id, direct)
             labels.setdefault(image_id, []).append(label)
         boxes = version_boxes(version=version, image_ids=ids)
         for image_id, file, fmt, width, height, sha256, byte_size, synset_id in batch:
+            wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
+            # positional: Item(image_id, file, format, width, height, sha256, byte_size, split, wnid, labels, boxes)
             yield Item(
-                image_id=image_id, file=file, format=fmt, width=width, height=height, sha256=sha256,
-                byte_size=byte_size, split=split, wnid=wnid_from_offset(synset_id),
-                labels=tuple(labels.get(image_id, ())), boxes=tuple(boxes.get(image_id, ())),
+                image_id, file, fmt, width, height, sha256, byte_size, split, wnid,
+                tuple(labels.get(image_id, ())), tuple(boxes.get(image_id, ())),
             )  # fmt: skip
 
 

@@ -27,13 +27,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.models import Campaign, CampaignSynset, Candidate, Vote
+from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, Vote
 from export import datasheet, files, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
 from export.formats import FORMATS
 from export.formats.base import Context
-from export.models import DatasetImage, DatasetLabel, DatasetVersion
+from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import WNID_PATTERN, SynsetClosure, wnid_from_offset
 from workers.models import LedgerEntry
 from workers.roles import Role
@@ -225,6 +225,7 @@ def dataset_snapshot_take(*, version: DatasetVersion) -> None:
     )
     seed = options["split"]["seed"]
     with transaction.atomic():
+        DatasetBox.objects.filter(version=version).delete()
         DatasetLabel.objects.filter(version=version).delete()
         DatasetImage.objects.filter(version=version).delete()
         high_water = {
@@ -265,10 +266,48 @@ def dataset_snapshot_take(*, version: DatasetVersion) -> None:
         n_images, n_labels = n_images + len(images), n_labels + len(labels)
         _flush(images, labels)
         _assign_splits(version)
+        n_boxes = _snapshot_boxes(version)
         DatasetVersion.objects.filter(id=version.id).update(
-            snapshot_at=timezone.now(), images=n_images, labels=n_labels, **high_water
+            snapshot_at=timezone.now(), images=n_images, labels=n_labels, boxes=n_boxes, **high_water
         )
     version.refresh_from_db()
+
+
+FINAL_BOX_JOBS = (BoxJob.State.DONE, BoxJob.State.UNRESOLVED)
+
+
+def _snapshot_boxes(version: DatasetVersion) -> int:
+    """Freeze the final boxes of the version's direct labels (annotation/services/boxes.md): boxes in state
+    ``accepted`` (merged duplicates are represented by their merged box) whose job is ``done`` (coverage
+    confirmed) or ``unresolved`` (out of rounds: the accepted boxes are kept, coverage is not confirmed,
+    ``covered=False``). Boxes of a job still in progress are left out, so that an exported image never has a
+    half-drawn set of boxes. Candidates are shared by every campaign over the same synset, so are their
+    boxes. Returns the number of boxes frozen."""
+    rows = (
+        Box.objects.filter(
+            state=Box.State.ACCEPTED,
+            job__state__in=FINAL_BOX_JOBS,
+            candidate_id__in=DatasetLabel.objects.filter(version=version, direct=True).values("candidate_id"),
+        )
+        .order_by("id")
+        .values_list("id", "candidate_id", "candidate__image_id", "candidate__synset_id", "x1", "y1", "x2", "y2",
+                     "posterior", "job__state")
+        .iterator(chunk_size=SNAPSHOT_BATCH)
+    )  # fmt: skip
+    count = 0
+    batch: list[DatasetBox] = []
+    for box_id, candidate_id, image_id, synset_id, x1, y1, x2, y2, posterior, job_state in rows:
+        batch.append(
+            DatasetBox(version=version, image_id=image_id, synset_id=synset_id, candidate_id=candidate_id,
+                       box_id=box_id, x1=x1, y1=y1, x2=x2, y2=y2, posterior=posterior,
+                       covered=job_state == BoxJob.State.DONE)
+        )  # fmt: skip
+        if len(batch) >= SNAPSHOT_BATCH:
+            DatasetBox.objects.bulk_create(batch)
+            count += len(batch)
+            batch.clear()
+    DatasetBox.objects.bulk_create(batch)
+    return count + len(batch)
 
 
 def _flush(images: list, labels: list) -> None:
@@ -342,6 +381,36 @@ def _info(version: DatasetVersion) -> dict:
     }
 
 
+def _source_path():
+    """Local storage: storage name -> absolute path of the original (the name checked like an export path,
+    so a stored name can never reach outside MEDIA_ROOT); None for any other storage."""
+    if isinstance(default_storage, FileSystemStorage):
+        location = os.path.abspath(default_storage.location)
+        return lambda name: f"{location}/{safe_relative(name)}"
+    return None
+
+
+def link_originals() -> bool:
+    """EXPORT_LINK_ORIGINALS (setting or environment variable, default on): unchanged originals on local
+    storage are hard-linked into the version folder when it is on the same filesystem (no bytes copied;
+    the export then shares the stored file, which is never modified: storage is content-addressed). Off:
+    the kernel copies them."""
+    configured = getattr(settings, "EXPORT_LINK_ORIGINALS", None)
+    if configured is None:
+        configured = os.environ.get("EXPORT_LINK_ORIGINALS", "1").strip().lower() not in {"0", "false", "no", "off"}
+    return bool(configured)
+
+
+def io_threads() -> int:
+    """EXPORT_IO_THREADS (setting or environment variable, default 4): threads that create, link and write
+    the many small files of a build (VersionFolder.parallel) and read originals ahead of the WebDataset
+    writer, while the writer goes on; 0 does it all inline."""
+    configured = getattr(settings, "EXPORT_IO_THREADS", None)
+    if configured is None:
+        configured = os.environ.get("EXPORT_IO_THREADS", "4")
+    return max(0, int(configured))
+
+
 def _opener():
     """Opens stored originals. Local storage: the file itself (the name checked like an export path, so a
     stored name can never reach outside MEDIA_ROOT), skipping Django's File wrapper and path joining, which
@@ -371,10 +440,14 @@ def dataset_files_write(*, version: DatasetVersion, folder: VersionFolder, progr
         max_side=options["image_size"]["max_side"],
         tick=progress.tick,
         options=options,
+        source_path=_source_path(),
+        link_originals=link_originals(),
+        io_threads=io_threads(),
     )
-    for name in options["formats"]:
-        progress.save(phase=name)
-        FORMATS[name](ctx)
+    with folder.parallel(io_threads()):
+        for name in options["formats"]:
+            progress.save(phase=name)
+            FORMATS[name](ctx)
     progress.save(phase="datasheet")
     sheet = datasheet.datasheet_build(version=version, info=info)
     folder.write_json("datasheet.json", sheet)

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 
 from export.files import json_bytes
-from export.formats.base import Context
+from export.formats.base import EXTENSIONS, Context
 
 NAME = "coco"
 ROOT = "coco"
@@ -56,11 +56,15 @@ def write(ctx: Context) -> None:
             next_ann = 1
             first = True
             for item in ctx.items(split=split, order="class"):
-                with ctx.image(item) as data:
-                    file_name = f"{item.image_id:012d}.{data.ext}"
-                    ctx.folder.copy_stream(f"{ROOT}/{split}/{file_name}", data.stream)
-                    boxes = data.scale_boxes(item)
-                    width, height = data.width, data.height
+                file_name = f"{item.image_id:012d}.{EXTENSIONS.get(item.format, 'bin')}"
+                if ctx.place_original(f"{ROOT}/{split}/{file_name}", item):
+                    boxes, width, height = item.boxes, item.width, item.height
+                else:
+                    with ctx.image(item) as data:
+                        file_name = f"{item.image_id:012d}.{data.ext}"
+                        ctx.folder.copy_stream(f"{ROOT}/{split}/{file_name}", data.stream)
+                        boxes = data.scale_boxes(item)
+                        width, height = data.width, data.height
                 image = {
                     "id": item.image_id,
                     "file_name": file_name,

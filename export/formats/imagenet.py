@@ -8,11 +8,14 @@
     imagenet/ILSVRC2012_test_ground_truth.txt
     imagenet/LOC_train_solution.csv, LOC_val_solution.csv, LOC_test_solution.csv
                                                "ImageId,PredictionString", groups "wnid xmin ymin xmax ymax"
-    imagenet/Annotations/<split>/[<wnid>/]<image name>.xml   PASCAL VOC, one per image
+    imagenet/Annotations/<split>/[<wnid>/]<image name>.xml   PASCAL VOC, one per image with boxes
 
 Each image appears once, under its primary synset (ImageFolder is single-label); the other labels are in the
 COCO and WebDataset exports. LOC_*_solution.csv list the images that have boxes (as ImageNet's do), and the
-VOC files carry one <object> per box: until boxes are collected, both carry none.
+VOC files carry one <object> per box (the snapshot's final boxes). As in ILSVRC's Annotations/CLS-LOC, only
+images with boxes have a VOC file (ILSVRC has boxes, hence files, for a subset of train). On local storage
+an unchanged original is hard-linked (or kernel-copied) into place (``Context.place_original``) and its
+manifest entry reuses the stored SHA-256.
 """
 
 from __future__ import annotations
@@ -48,19 +51,23 @@ def write(ctx: Context) -> None:
 
 
 def _write_split(ctx: Context, split: str, names, solution, truth) -> None:
+    folder = ctx.folder
     for item, stem, subfolder in names:
-        with ctx.image(item, jpeg_only=True) as data:
-            ctx.folder.copy_stream(f"{ROOT}/{split}/{subfolder}{stem}.JPEG", data.stream)
-            boxes = data.scale_boxes(item)
-            width, height = data.width, data.height
-        ctx.folder.write_bytes(
-            f"{ROOT}/Annotations/{split}/{subfolder}{stem}.xml", voc_xml(item, stem, subfolder, width, height, boxes)
-        )
-        if boxes:
+        name = f"{ROOT}/{split}/{subfolder}{stem}.JPEG"
+        if ctx.place_original(name, item, jpeg_only=True):
+            boxes, width, height = item.boxes, item.width, item.height
+        else:
+            with ctx.image(item, jpeg_only=True) as data:
+                folder.copy_stream(name, data.stream)
+                boxes = data.scale_boxes(item)
+                width, height = data.width, data.height
+        if boxes:  # as in ILSVRC: an annotation file, and a solution line, for each image with boxes
+            xml = voc_xml(item, stem, subfolder, width, height, boxes)
+            folder.write_bytes(f"{ROOT}/Annotations/{split}/{subfolder}{stem}.xml", xml)
             solution.write(f"{stem},{prediction_string(boxes)}\n".encode())
         if truth is not None:
             out, index = truth
-            out.write(f"{index[item.wnid]}\n".encode())
+            out.write(b"%d\n" % index[item.wnid])
         ctx.tick(1)
 
 
@@ -71,6 +78,14 @@ def _coord(value: float) -> str:
 def prediction_string(boxes: tuple[Box, ...]) -> str:
     """Kaggle's LOC_*_solution format: space-separated groups ``wnid xmin ymin xmax ymax``."""
     return " ".join(f"{b.wnid} {_coord(b.x1)} {_coord(b.y1)} {_coord(b.x2)} {_coord(b.y2)}" for b in boxes)
+
+
+_VOC = (
+    "<annotation>\n\t<folder>%s</folder>\n\t<filename>%s</filename>\n"
+    "\t<source>\n\t\t<database>Synsight</database>\n\t</source>\n"
+    "\t<size>\n\t\t<width>%d</width>\n\t\t<height>%d</height>\n\t\t<depth>3</depth>\n\t</size>\n"
+    "\t<segmented>0</segmented>\n%s</annotation>\n"
+)
 
 
 def voc_xml(item: Item, stem: str, subfolder: str, width: int, height: int, boxes: tuple[Box, ...]) -> bytes:
@@ -87,13 +102,4 @@ def voc_xml(item: Item, stem: str, subfolder: str, width: int, height: int, boxe
         "\t</object>\n"
         for b in boxes
     )
-    return (
-        "<annotation>\n"
-        f"\t<folder>{escape(folder)}</folder>\n"
-        f"\t<filename>{escape(stem)}</filename>\n"
-        "\t<source>\n\t\t<database>Synsight</database>\n\t</source>\n"
-        f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
-        "\t<segmented>0</segmented>\n"
-        f"{objects}"
-        "</annotation>\n"
-    ).encode()
+    return (_VOC % (escape(folder), escape(stem), width, height, objects)).encode()

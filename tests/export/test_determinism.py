@@ -25,7 +25,7 @@ def test_rebuild_is_byte_identical_after_consensus_moves(
 ) -> None:
     version = build(admin, campaign, capture=django_capture_on_commit_callbacks)
     before = folder_bytes(services.version_folder(version))
-    assert len(before) > 100
+    assert len(before) > 50  # images, annotations, shards, votes, datasheet (no boxes here: no VOC files)
 
     # Consensus moves on: posteriors change, a label is withdrawn, new votes and payments arrive.
     Candidate.objects.filter(state="accepted").update(posterior=0.42, model_version="ds-2/em")

@@ -1,10 +1,11 @@
 """Path safety of the version folder, deterministic tar headers, and the writers' handling of boxes and of
-the resize policy (boxes are an optional input: today's snapshot has none, issue 10 brings them)."""
+the resize policy (boxes fed straight to the writers here; tests/export/test_boxes.py freezes real ones)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import xml.etree.ElementTree as ET
 
@@ -14,10 +15,20 @@ from pycocotools.coco import COCO
 
 from annotation.models import Image
 from export import selectors, services
-from export.files import TarStream, UnsafePath, VersionFolder, _tarfile_header, safe_relative, tar_chunks, tar_header
-from export.formats.base import Box
+from export.files import (
+    TarStream,
+    UnsafePath,
+    VersionFolder,
+    _tarfile_header,
+    json_line,
+    safe_relative,
+    tar_chunks,
+    tar_header,
+)
+from export.formats import webdataset
+from export.formats.base import Box, Item, Label
 from export.models import DatasetImage
-from tests.export.conftest import build
+from tests.export.conftest import build, folder_bytes
 
 
 @pytest.mark.parametrize(
@@ -144,3 +155,69 @@ def test_resized_policy_reencodes_once_and_scales_boxes(
 )  # fmt: skip
 def test_fast_tar_header_equals_tarfiles_own(name, size, mtime) -> None:
     assert tar_header(name, size, mtime) == _tarfile_header(name, size, mtime)
+
+
+@pytest.mark.parametrize(
+    ("labels", "boxes"),
+    [
+        ((), ()),
+        ((Label("n13873502", 0.9731, "ds-1/em", 5, True), Label("n13878306", None, "", None, False)), ()),
+        ((Label("n1", 1.0, 'quote " back\\slash \u00e9 \n', 1, True),), (Box("n1", 0, 0, 5, 5),)),
+        ((Label("n1", 1e-7, "x", 1, True),), (Box("n1", 1.5, 2.25, 100.0, 7.123456789), Box("n2", 3, 4, 5, 6))),
+    ],
+)
+def test_webdataset_sample_json_equals_the_canonical_json(labels, boxes) -> None:
+    item = Item(image_id=12, file="x.jpg", format="JPEG", width=160, height=120, sha256="ab" * 32, byte_size=3,
+                split="val", wnid="n13873502", labels=labels, boxes=boxes)  # fmt: skip
+    fast = webdataset.sample_json(item, "val", 3, boxes, 160, 120)
+    assert fast == json_line(webdataset.sample_meta(item, "val", 3, boxes, 160, 120))
+    with pytest.raises(ValueError):
+        webdataset.sample_json(item, "val", 3, (Box("n1", float("nan"), 0, 1, 1),), 160, 120)
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_an_original_is_placed_unchanged_linked_or_copied(tmp_path, link) -> None:
+    source = tmp_path / "media" / "ab" / "original.jpg"
+    source.parent.mkdir(parents=True)
+    data = bytes(range(256)) * 50
+    source.write_bytes(data)
+    folder = VersionFolder(tmp_path / "version")
+    folder.add_original("train/n1/n1_1.JPEG", str(source), len(data), "f" * 64, link=link)
+    out = folder.root / "train/n1/n1_1.JPEG"
+    assert out.read_bytes() == data
+    assert (os.stat(out).st_ino == os.stat(source).st_ino) == link  # a hard link shares the inode
+    assert [(r.path, r.size, r.sha256) for r in folder.records()] == [("train/n1/n1_1.JPEG", len(data), "f" * 64)]
+    with pytest.raises(FileExistsError):  # never overwritten
+        folder.add_original("train/n1/n1_1.JPEG", str(source), len(data), "f" * 64, link=link)
+    with pytest.raises(OSError, match="recorded as"):  # a stored file that is not what the database says
+        folder.add_original("train/n1/n1_2.JPEG", str(source), len(data) - 1, "f" * 64, link=link)
+    with pytest.raises(UnsafePath):
+        folder.add_original("../n1_3.JPEG", str(source), len(data), "f" * 64, link=link)
+    (folder.root / "evil.JPEG").symlink_to(tmp_path / "elsewhere.JPEG")
+    with pytest.raises(UnsafePath):
+        folder.add_original("evil.JPEG", str(source), len(data), "f" * 64, link=link)
+    assert not (tmp_path / "elsewhere.JPEG").exists()
+
+
+def test_parallel_io_writes_the_same_files_and_manifest_and_raises_failures(tmp_path) -> None:
+    source = tmp_path / "original.jpg"
+    source.write_bytes(b"\xff\xd8" + b"x" * 3000)
+
+    def fill(folder: VersionFolder) -> None:
+        for i in range(300):
+            folder.add_original(f"train/n{i % 7}/n{i % 7}_{i}.JPEG", str(source), 3002, f"{i:064x}", link=i % 2 == 0)
+            folder.write_bytes(f"Annotations/n{i % 7}/n{i % 7}_{i}.xml", f"<a>{i}</a>\n".encode())
+        folder.write_manifest()
+
+    inline = VersionFolder(tmp_path / "inline")
+    fill(inline)
+    threaded = VersionFolder(tmp_path / "threaded")
+    with threaded.parallel(4):
+        fill(threaded)
+    assert folder_bytes(threaded.root) == folder_bytes(inline.root)
+    assert len(folder_bytes(inline.root)) == 601
+
+    broken = VersionFolder(tmp_path / "broken")
+    with pytest.raises(OSError, match="recorded as"), broken.parallel(2):
+        broken.add_original("a.JPEG", str(source), 10, "0" * 64)
+    assert not (broken.root / "a.JPEG").exists()

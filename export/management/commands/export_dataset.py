@@ -50,6 +50,7 @@ class Command(BaseCommand):
             raise CommandError(f"Version {version.id} failed: {version.error}")
         self.stdout.write(
             f"{version} (id {version.id}): {version.status}, {version.images} images, {version.labels} labels, "
+            f"{version.boxes} boxes, "
             f"{version.file_count} files, {version.total_bytes:,} bytes in {services.version_folder(version)}; "
             f"manifest sha256 {version.manifest_sha256}"
         )
