@@ -111,6 +111,9 @@ class Candidate(models.Model):
                 condition=models.Q(state__in=["new", "voting"]),
                 name="candidate_queue",
             ),
+            # Candidates whose votes await their consensus job (a negative priority, see services/hits.py):
+            # few at any time, so the consensus sweep finds lost jobs without reading the decided rows.
+            models.Index(fields=["synset"], condition=models.Q(priority__lt=0), name="candidate_awaiting"),
         ]
 
     def __str__(self) -> str:

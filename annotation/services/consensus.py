@@ -240,10 +240,10 @@ SWEEP_BATCH = 500
 def candidates_awaiting_update(*, batch: int = SWEEP_BATCH) -> int:
     """Recompute every candidate whose latest votes no consensus update has weighed: hit_submit marks a
     voted candidate with a negative priority and candidates_update clears the mark, so a mark that stays
-    means the update was lost (broker down at commit, Redis restarted, worker killed). Synset by synset of
-    the running and paused campaigns — open candidates through the candidate_queue index (the marked ones
-    sort last), decided ones through candidate_synset_state — in batches of ``batch``. Returns how many
-    candidates it recomputed."""
+    means the update was lost (broker down at commit, Redis restarted, worker killed). Until it is weighed
+    the scheduler does not lease the candidate again and the refit leaves it alone. Synset by synset of the
+    running and paused campaigns, through the candidate_awaiting partial index (only marked rows), in
+    batches of ``batch``; returns how many candidates it recomputed."""
     synset_ids = (
         CampaignSynset.objects.filter(campaign__state__in=["running", "paused"])
         .values_list("synset_id", flat=True)

@@ -24,15 +24,15 @@ def test_the_sweep_weighs_votes_whose_consensus_update_never_ran_and_only_once(d
     campaign = shapes_campaign(per_synset=2, images_per_hit=2, min_votes=2, max_votes=3)
     _submit_all(campaign, [account_create_fast("w1"), account_create_fast("w2")])
     voted = list(Candidate.objects.filter(votes_count__gt=0).order_by("id"))
-    assert len(voted) == 2
-    assert [(c.priority < 0, c.model_version, c.posterior) for c in voted] == [(True, "", None)] * 2
+    assert len(voted) in (2, 4)  # the two HITs hold the same two candidates or four different ones
+    assert [(c.priority < 0, c.model_version, c.posterior) for c in voted] == [(True, "", None)] * len(voted)
 
     # When the periodic sweep runs (twice)
     swept = tasks.consensus_sweep()
     again = tasks.consensus_sweep()
 
-    # Then it recomputed those two candidates, as a from-scratch evaluation says, and nothing the second time
-    assert (swept, again) == (2, 0)
+    # Then it recomputed those candidates, as a from-scratch evaluation says, and nothing the second time
+    assert (swept, again) == (len(voted), 0)
     expected = candidates_recompute(candidate_ids=[c.id for c in voted])
     stored = Candidate.objects.filter(id__in=expected).order_by("id")
     assert [(c.state, c.posterior, c.priority) for c in stored] == [
