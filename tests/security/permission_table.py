@@ -91,6 +91,7 @@ ROWS: list[Row] = [
         {"name": "squares", "wnids": ["n13878634"]}),
     Row("label-set-expand", "GET", "/api/v1/campaigns/label-set/expand/?root={wnid}&mode=self", RESEARCH_ALL),
     Row("campaign-detail", "GET", C + "/", RESEARCH_OWN),
+    Row("campaign-detail", "PATCH", C + "/", RESEARCH_OWN, {"gold_rate": 0.1}, note="changes the policy"),
     Row("campaign-state", "POST", C + "/state/", RESEARCH_OWN, {"state": "paused"}),
     Row("campaign-synset", "GET", C + "/synsets/{wnid}/", RESEARCH_OWN),
     Row("campaign-synset-candidates", "GET", C + "/synsets/{wnid}/candidates/", RESEARCH_OWN),
