@@ -9,19 +9,22 @@ worker, with two tests:
   person looks at a picture and decides in under 300 ms, half the time (after SPEED_MIN_ANSWERS answers).
 * **Answers independent of the truth** — random clicking, always "present", always "absent", copying
   another worker. A generalised likelihood-ratio test on the worker's answers to *reference* items: gold
-  items (their known truth) and candidates whose posterior from the *other* workers' votes is confident
-  (|p - 0.5| >= REFERENCE_MARGIN). Two models of one parameter each:
+  items (their known truth) and candidates whose posterior from the *other* workers' votes (at least
+  REFERENCE_MIN_OTHER_VOTES of them: one other worker's word is wrong too often on confusable images) is
+  confident (|p - 0.5| >= REFERENCE_MARGIN). Two models of one parameter each:
 
   - spam: the worker says "present" with some probability q, whatever the image shows (q fitted);
   - honest: the worker is right with some probability a >= HONEST_MIN_ACCURACY (a fitted), so says
     "present" with probability ``p * a + (1 - p) * (1 - a)`` for reference posterior p.
 
   The worker is blocked when the spam model explains the answers better by SPAM_LOG_LR nats (odds of
-  e^8 ≈ 3000 to 1). An always-"present" worker loses about 0.6 nats per reference answer (blocked after a
-  dozen), a coin-flipper about 0.14 (about 60: their third or fourth HIT). An honest worker at accuracy a
-  drifts the other way unless a is below ≈ 0.63 — the noisiest honest workers of the simulator (Beta(16,
-  4.5): 5th percentile 0.63) sit near that boundary and are the false-block risk; HONEST_MIN_ACCURACY
-  and SPAM_LOG_LR trade that against how fast random clickers are caught.
+  e^9 ≈ 8000 to 1). An always-"present" worker loses about 0.8 nats per reference answer (blocked after a
+  dozen or so), a coin-flipper about 0.09 (about 100: their fifth HIT or so). An honest worker at accuracy
+  a drifts the other way unless a is below ≈ 0.6 — the noisiest honest workers of the simulator (Beta(16,
+  4.5), worse on confusable images) come near that boundary and are the false-block risk;
+  HONEST_MIN_ACCURACY, SPAM_LOG_LR and the reference rules trade that against how fast random clickers
+  are caught. (At 0.75 / 8 nats / one other vote the simulator saw two honest workers blocked in a
+  200-worker crowd.)
 
 Both tests read only the worker's own votes (their most recent SCREEN_RECENT_VOTES) and the other votes on
 the same candidates, so the per-HIT cost does not grow with the campaign.
@@ -38,12 +41,13 @@ from workers.models import WorkerProfile
 
 INHUMAN_MEDIAN_MS = 300
 SPEED_MIN_ANSWERS = 20
-HONEST_MIN_ACCURACY = 0.75
-SPAM_LOG_LR = 8.0
-REFERENCE_MARGIN = 0.4
+HONEST_MIN_ACCURACY = 0.7
+SPAM_LOG_LR = 9.0
+REFERENCE_MARGIN = 0.45
+REFERENCE_MIN_OTHER_VOTES = 2
 MIN_REFERENCE_ANSWERS = 10
 SCREEN_RECENT_VOTES = 400
-_GRID = np.linspace(HONEST_MIN_ACCURACY, 0.99, 9)
+_GRID = np.linspace(HONEST_MIN_ACCURACY, 0.99, 11)
 
 
 def spam_log_lr(workers: np.ndarray, answers: np.ndarray, reference: np.ndarray, n_workers: int) -> np.ndarray:
@@ -115,7 +119,7 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
             items, voters, labels, len(real), confusion, np.array([1 - prior, prior]), worker_weights=weights
         )[:, 1]
         counted = np.bincount(items, weights=weights[voters], minlength=len(real))
-        sure = (np.abs(post - 0.5) >= REFERENCE_MARGIN) & (counted > 0)
+        sure = (np.abs(post - 0.5) >= REFERENCE_MARGIN) & (counted >= REFERENCE_MIN_OTHER_VOTES)
         reference = {c: float(post[i]) for c, i in local.items() if sure[i]}
     answers, refs = [], []
     for candidate_id, answer, _, is_gold in rows:

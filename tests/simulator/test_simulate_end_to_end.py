@@ -82,9 +82,11 @@ def test_simulated_crowd_labels_a_campaign_precisely_within_the_vote_budget(
 ):
     # pytest-django serves an SQLite test database through one shared connection: one client at a time there.
     concurrency = 6 if connection.vendor == "postgresql" else 1
-    # A little real time per simulated second (a 50 s HIT takes 0.15 s): a real Celery worker settles each
-    # HIT's candidates before the next HIT leases them, as it does when people take a minute per HIT.
-    options = demo_service.SimulationOptions(workers=30, seed=5, concurrency=concurrency, prefix="e2e", pace=0.003)
+    # A little real time per simulated second (a 50 s HIT takes 0.5 s): a real Celery worker settles each
+    # HIT's candidates before the next HIT leases them, as it does when people take a minute per HIT. At
+    # 0.003 a worker slowed by a loaded machine left the candidates awaiting consensus so long that the
+    # simulated workers gave up for want of work (27 of 78 candidates left open at a load average of 27).
+    options = demo_service.SimulationOptions(workers=30, seed=5, concurrency=concurrency, prefix="e2e", pace=0.01)
 
     report = demo_service.simulate(campaign=demo_campaign, options=options, base_url=live_server.url)
 
@@ -94,13 +96,17 @@ def test_simulated_crowd_labels_a_campaign_precisely_within_the_vote_budget(
     assert report["hits"] > 0 and not report["errors"]
     print({k: overall[k] for k in ("candidates", "accepted", "rejected", "open", "precision", "recall", "votes")})
     assert overall["open"] + overall["unresolved"] <= 0.1 * overall["candidates"]  # the crowd ran out on a few
-    assert overall["precision"] >= 0.97  # at most one slip among ~60 accepted images
+    assert overall["precision"] >= 0.98  # at most one slip among the ~55 accepted images (measured: none)
     assert overall["recall"] >= 0.9
-    # A sanity bound, not the issue-5 target (<= 60% of fixed-5, measured at scale by
-    # benchmarks/simulate_policies.py): with a real Celery worker this small crowd's spend swings with timing
-    # (271 to 387 votes of 390 seen on PostgreSQL) — an open problem recorded in the issue notes. What must
-    # never happen is the scheduler buying far more than a fixed policy would.
-    assert overall["votes"] <= 1.1 * fixed_five
+    # The vote budget. The issue's target (<= 60-70% of fixed-5) is NOT asserted: on this 30-worker crowd
+    # with a real Celery worker the spend still varies from run to run (seen with accept 0.999: 278 and 326
+    # of 390 votes), most votes come from workers no refit has measured yet, and benchmarks/simulate_policies.py
+    # measures the figure at scale. Closed so far: a refit lock and a pooled worker left in Redis by an
+    # earlier run under the same campaign id held refits off for the first ~200 votes (the fixture clears
+    # them now); a refit cleared the "awaiting consensus" mark of candidates whose newest votes it had not
+    # read; a refit could reopen decided candidates by a hair. What must never happen is the scheduler
+    # buying about as much as a fixed policy would.
+    assert overall["votes"] <= 0.9 * fixed_five
     assert report["honest"]["false_blocks"] == []
     states = set(Candidate.objects.filter(synset_id__in=[int(w[1:]) for w in SYNSETS]).values_list("state", flat=True))
     assert "accepted" in states and "rejected" in states

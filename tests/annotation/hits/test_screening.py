@@ -26,17 +26,17 @@ def _llr(kind: str, n: int, seed: int) -> float:
     return float(spam_log_lr(np.zeros(n, dtype=np.intp), says, reference, 1)[0])
 
 
-def test_constant_answers_are_caught_within_one_hit_of_reference_answers():
-    assert all(_llr(kind, 20, seed) >= SPAM_LOG_LR for kind in ("always_yes", "always_no") for seed in range(20))
+def test_constant_answers_are_caught_within_thirty_reference_answers():
+    assert all(_llr(kind, 30, seed) >= SPAM_LOG_LR for kind in ("always_yes", "always_no") for seed in range(20))
 
 
 def test_random_clicking_is_caught_within_a_few_hundred_reference_answers():
-    assert sum(_llr("random", 100, seed) >= SPAM_LOG_LR for seed in range(50)) >= 40
-    assert sum(_llr("random", 200, seed) >= SPAM_LOG_LR for seed in range(50)) >= 47
+    assert sum(_llr("random", 200, seed) >= SPAM_LOG_LR for seed in range(50)) >= 40
+    assert sum(_llr("random", 300, seed) >= SPAM_LOG_LR for seed in range(50)) >= 45
 
 
 def test_honest_workers_are_not_blocked_even_when_noisy():
-    for accuracy in ("0.95", "0.8", "0.7"):
+    for accuracy in ("0.95", "0.8", "0.7", "0.65"):
         assert max(_llr(accuracy, 300, seed) for seed in range(50)) < SPAM_LOG_LR
     assert max(_llr("0.8", 10, seed) for seed in range(200)) < SPAM_LOG_LR  # no early false alarm
 
