@@ -223,18 +223,19 @@ def main() -> None:
             return
         media = str(work / "media")
         sync()
-        run(TAR.format(out=str(work / "warm.tar"), media=media), env)  # warm the page cache
-        (work / "warm.tar").unlink()
+        # Outputs are removed only with the work folder: on a filesystem mounted with "discard", deleting 10^5
+        # files takes minutes and would load the disk under the next step.
+        outputs = work / f"outputs-{os.getpid()}"
+        outputs.mkdir(parents=True)
+        run(TAR.format(out=str(outputs / "warm.tar"), media=media), env)  # warm the page cache
         runs: dict[str, list[dict]] = {"tar": [], "imagenet": [], "webdataset": []}
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             sync()
-            runs["tar"].append(run(TAR.format(out=str(work / "plain.tar"), media=media), env))
-            (work / "plain.tar").unlink()
+            runs["tar"].append(run(TAR.format(out=str(outputs / f"plain-{round_}.tar"), media=media), env))
             for fmt in ("imagenet", "webdataset"):
-                out = work / "exports" / fmt
+                out = outputs / f"{fmt}-{round_}"
                 sync()
                 runs[fmt].append(run(EXPORT.format(version_id=setup["versions"][fmt]["id"], out=str(out)), env))
-                shutil.rmtree(out)
         figures["load_average_after"] = load()
         figures["tar"] = {
             "seconds_median": round(statistics.median(r["seconds"] for r in runs["tar"]), 3),
