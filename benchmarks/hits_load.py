@@ -548,7 +548,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(port: int, token: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(port: int, token: str, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Until gunicorn answers an authenticated request (a loaded machine boots its workers slowly: 60 s was
+    not enough at a load average of 33)."""
     import http.client
 
     deadline = time.monotonic() + timeout

@@ -139,7 +139,7 @@ def _gold_for(*, worker: User, synset_id: int, count: int, rng: random.Random) -
     return rng.sample(pool, min(count, len(pool)))
 
 
-_need_cache: dict[int, tuple[float, list[tuple[int, int]]]] = {}
+_need_cache: dict[tuple, tuple[float, list[tuple[int, int]]]] = {}
 NEED_CACHE_SECONDS = 2.0
 
 
@@ -149,10 +149,13 @@ def _synsets_by_need(campaign: Campaign) -> list[int]:
     most every NEED_CACHE_SECONDS per process: accepted counts move slowly, and reading a campaign's 1,000
     rows on every request cost a query and a millisecond of Python."""
     now = time.monotonic()
-    cached = _need_cache.get(campaign.id)
+    key = (campaign.id, campaign.created)  # ids come back after a rollback on SQLite (tests)
+    cached = _need_cache.get(key)
     if cached is None or now - cached[0] >= NEED_CACHE_SECONDS:
         rows = list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", "accepted"))
-        _need_cache[campaign.id] = cached = (now, rows)
+        if len(_need_cache) > 1000:
+            _need_cache.clear()
+        _need_cache[key] = cached = (now, rows)
     rows = list(cached[1])
     random.shuffle(rows)
     rows.sort(key=lambda row: row[1])
@@ -166,17 +169,20 @@ def _check_qualification(status: str | None) -> None:
         raise Forbidden("You are blocked from this campaign.")
 
 
-_synset_cache: dict[int, Synset] = {}
+_synset_cache: dict[int, tuple[float, Synset]] = {}
+SYNSET_CACHE_SECONDS = 300.0
 
 
 def _synset(synset_id: int) -> Synset:
-    """Synsets (lemmas, gloss) change only on a taxonomy import: kept per process for the HIT payload."""
-    synset = _synset_cache.get(synset_id)
-    if synset is None:
+    """Synsets (lemmas, gloss) change only on a taxonomy import: kept per process for the HIT payload, for
+    at most SYNSET_CACHE_SECONDS."""
+    now = time.monotonic()
+    cached = _synset_cache.get(synset_id)
+    if cached is None or now - cached[0] >= SYNSET_CACHE_SECONDS:
         if len(_synset_cache) > 20_000:
             _synset_cache.clear()
-        synset = _synset_cache[synset_id] = Synset.objects.get(id=synset_id)
-    return synset
+        cached = _synset_cache[synset_id] = (now, Synset.objects.get(id=synset_id))
+    return cached[1]
 
 
 def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
@@ -205,8 +211,8 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     if hit is None and hits_expire(limit=500):
         # Nothing open for this worker, but expired leases were holding items back: try once more.
         hit = _lease_hit(worker=worker, campaign=campaign, now=now)
-    if hit is not None and hit.synset_id in _synset_cache:
-        hit.synset = _synset_cache[hit.synset_id]
+    if hit is not None:
+        hit.synset = _synset(hit.synset_id)
     return hit
 
 
