@@ -2,6 +2,7 @@
 Only researchers and admins import; the heavy work runs in Celery (annotation.image_tasks)."""
 
 from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -95,7 +96,13 @@ class ImageImportApi(APIView):
 
     @extend_schema(request=ImageImportInputSerializer, responses={202: BatchSerializer})
     def post(self, request):
-        data = request.data
+        try:
+            data = request.data
+        except TooManyFilesSent:  # Django's guard (DATA_UPLOAD_MAX_NUMBER_FILES), raised while parsing
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+            raise ValidationError(
+                {"detail": [f"At most {limit:,} files per upload request."]}, code="too_many"
+            ) from None
         if hasattr(data, "getlist"):  # multipart: several files under one name
             data = {**data.dict(), "files": request.FILES.getlist("files")}
         payload = self.ImageImportInputSerializer(data=data)
