@@ -5,9 +5,11 @@ the campaign id and two oracles (what an image shows for the quiz; where the ins
 One client, one request at a time, in a seeded order: in each pass every worker still at work takes one
 turn; a turn tries the three task kinds in an order drawn for it (verification first twice as often as
 drawing, so boxes do not pile up unverified) and does the first that has work. The run ends when a whole
-pass finds no work for anyone, or after ``max_tasks`` tasks. Sequential on purpose: with a fixed seed the
-server hands out the same work in the same order, so a run is reproducible (the box pipeline decides in
-the submitting transaction, so there is no background job to wait for either).
+pass finds no work for anyone, or after ``max_tasks`` tasks. Sequential on purpose: a worker's answer to
+an image depends only on the seed (drawing.py), the box pipeline decides in the submitting transaction (no
+background job to wait for), and the server's own choices (the order in which it tries a campaign's
+synsets, gold slots) come from Python's ``random``: seed that too, with the campaign's gold rate at 0, and
+a run against an in-process server repeats exactly (the test does this).
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ class BoxRun:
         task = reply.json()
         worker, hit_no = self.accounts[i].worker, self._hit_no[i]
         wnid = task["synset"]["wnid"]
-        answers = []
+        answers, spent = [], 0
         for item in task["items"]:
             image = item["image"]
             truth = self.box_oracle(wnid, urlsplit(image["thumbnail"]).path) or drawing.BoxTruth(
@@ -169,8 +171,7 @@ class BoxRun:
                 answer, ms = drawing.judge_coverage(worker, truth, [tuple(b) for b in item["boxes"]], hit_no=hit_no)
                 entry = {"item": item["id"], "answer": answer, "ms": ms}
             answers.append(entry)
-            self.log.answers[f"{kind}:{entry['answer']}"] += 1
-            self.log.ms[kind] += ms
+            spent += ms
         payload = {"idempotency_key": uuid.uuid4().hex, "answers": answers}
         reply = self._post(client, f"/api/v1/box-tasks/{task['id']}/submit/", i, payload)
         if reply.status_code not in (200, 201):
@@ -179,6 +180,8 @@ class BoxRun:
         self._hit_no[i] += 1
         self.log.tasks[kind] += 1
         self.log.items[kind] += len(answers)
+        self.log.ms[kind] += spent
+        self.log.answers.update(f"{kind}:{entry['answer']}" for entry in answers)
         return True
 
 
