@@ -75,3 +75,22 @@ def test_token_endpoint_is_throttled():
     assert answers[20].status_code == 429
     assert answers[20].json()["code"] == "throttled"
     assert "Request was throttled" in answers[20].json()["detail"]
+
+
+@pytest.mark.django_db
+def test_submit_is_throttled_per_worker_with_a_sentence(monkeypatch):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "submit": "3/min"})
+    worker = account_create(username="fast-worker", password="a-long-pass-phrase-9", role=Role.WORKER)
+    other = account_create(username="other-worker", password="a-long-pass-phrase-9", role=Role.WORKER)
+    api = APIClient()
+    api.force_authenticate(worker)
+    body = {"idempotency_key": "throttle-key-1", "answers": []}
+
+    answers = [api.post("/api/v1/hits/999999/submit/", body, format="json") for _ in range(4)]
+
+    assert [r.status_code for r in answers] == [404, 404, 404, 429]  # no such HIT, then throttled
+    assert answers[3].json()["code"] == "throttled"
+    api.force_authenticate(other)  # counted per worker: another worker is not held back
+    assert api.post("/api/v1/hits/999999/submit/", body, format="json").status_code == 404
