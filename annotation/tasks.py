@@ -59,7 +59,7 @@ def consensus_sweep() -> int:
     return swept
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, base=QueuedAfterCommit)  # refit_running_campaigns catches up a lost one
 def campaign_refit(campaign_id: int) -> dict:
     try:
         summary = refit.campaign_refit(campaign_id=campaign_id)

@@ -84,6 +84,10 @@ def campaign_update_policy(*, campaign: Campaign, **policy) -> Campaign:
     except ValidationError as error:
         problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
         raise AnnotationError(f"The policy is not valid: {problems}") from None
+    if DECISION_POLICY.intersection(changed):
+        # Due for a refit: the queued one below, or the periodic one if the broker is down right now.
+        campaign.votes_at_refit = 0
+        changed.append("votes_at_refit")
     if changed:
         campaign.save(update_fields=changed)
     if DECISION_POLICY.intersection(changed):

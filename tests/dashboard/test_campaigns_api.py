@@ -73,7 +73,8 @@ def test_summary_offers_only_the_state_changes_allowed(api, seeded):
 
 def test_policy_change_applies_and_re_evaluates_decisions(api, seeded, django_capture_on_commit_callbacks):
     url = f"/api/v1/campaigns/{seeded.campaign.id}/"
-    seeded_states = dict(Candidate.objects.values_list("id", "state"))
+    Candidate.objects.update(priority=0)  # the fixture's per-HIT consensus jobs count as done
+    hand_set = dict(Candidate.objects.values_list("id", "posterior"))
     with django_capture_on_commit_callbacks(execute=True):
         response = api.patch(url, {"target_per_synset": 3, "reward_per_hit": "0.30", "confidence": 0.999},
                              format="json")  # fmt: skip
@@ -83,9 +84,9 @@ def test_policy_change_applies_and_re_evaluates_decisions(api, seeded, django_ca
     campaign = Campaign.objects.get(id=seeded.campaign.id)
     assert (campaign.target_per_synset, str(campaign.reward_per_hit), campaign.confidence) == (3, "0.30", 0.999)
     # The confidence changed, so the refit job (eager here) re-evaluated the candidates from their votes:
-    # none of the fixture's hand-set decisions survives a 0.999 bar on two votes.
-    assert campaign.refitted is not None
-    assert dict(Candidate.objects.values_list("id", "state")) != seeded_states
+    # the fixture's hand-set posteriors are replaced by the model's.
+    assert campaign.refitted is not None and campaign.votes_at_refit == 7
+    assert dict(Candidate.objects.values_list("id", "posterior")) != hand_set
 
 
 @pytest.mark.parametrize(
