@@ -311,6 +311,14 @@ def load(args) -> dict:
                 "expires_at",
                 "submitted_at",
                 "idempotency_key",
+                # The HIT's own figures (already added to the rollups loaded below, so not pending).
+                "answers",
+                "yes",
+                "no",
+                "gold_answered",
+                "gold_correct",
+                "response_ms",
+                "rollup_pending",
             ],
             text_chunks(
                 [
@@ -323,6 +331,13 @@ def load(args) -> dict:
                     hit_times,
                     hit_times,
                     np.char.add("k", hit_ids.astype(str)),
+                    np.full(n_hits, per_hit),
+                    np.zeros(n_hits, dtype=np.int64),
+                    np.zeros(n_hits, dtype=np.int64),
+                    np.zeros(n_hits, dtype=np.int64),
+                    np.zeros(n_hits, dtype=np.int64),
+                    np.zeros(n_hits, dtype=np.int64),
+                    np.full(n_hits, "f"),
                 ]
             ),
         )
