@@ -48,7 +48,7 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
             page.locator("#quiz-grid .tile").nth(index).click()
     page.keyboard.press("Enter")
 
-    expect(page).to_have_url(re.compile(rf"/work/{circle_campaign.id}/$"))
+    expect(page).to_have_url(re.compile(rf"/work/{circle_campaign.id}/$"), timeout=20_000)  # slow under load
     expect(page.locator("#synset-name")).to_have_text("circle")
     expect(page.locator("#grid .tile")).to_have_count(6)
     page.keyboard.press("1")  # first image: present
@@ -57,11 +57,11 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     page.keyboard.press("Space")  # third image: present
     expect(page.locator("#grid .tile.marked")).to_have_count(2)
     page.keyboard.press("Enter")
-    expect(page.locator("#done-count")).to_have_text("1")
+    expect(page.locator("#done-count")).to_have_text("1", timeout=20_000)
     expect(page.locator("#grid .tile.marked")).to_have_count(0)
     page.keyboard.press("2")
     page.keyboard.press("Enter")
-    expect(page.locator("#done-count")).to_have_text("2")
+    expect(page.locator("#done-count")).to_have_text("2", timeout=20_000)
 
     page.goto(f"{live_server.url}/work/")
     expect(page.locator('[data-stat="hits_done"]')).to_have_text("2")
