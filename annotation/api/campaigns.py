@@ -83,26 +83,31 @@ CampaignSerializer = inline_serializer(
 )
 
 
+class CampaignPolicyFields(serializers.Serializer):
+    """The policy a campaign is created with and may change later (all optional; the model validates)."""
+
+    images_per_hit = serializers.IntegerField(required=False)
+    target_per_synset = serializers.IntegerField(required=False)
+    min_votes = serializers.IntegerField(required=False)
+    max_votes = serializers.IntegerField(required=False)
+    confidence = serializers.FloatField(required=False)
+    gold_rate = serializers.FloatField(required=False)
+    lease_seconds = serializers.IntegerField(required=False)
+    reward_per_hit = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False)
+    quiz_size = serializers.IntegerField(required=False)
+    quiz_pass_mark = serializers.FloatField(required=False)
+    quiz_retry_seconds = serializers.IntegerField(required=False)
+
+
 class CampaignListApi(APIView):
     """Your campaigns (all of them for admins), newest first; POST creates a draft campaign."""
 
     permission_classes = [IsResearcher]
 
-    class CampaignListInput(serializers.Serializer):
+    class CampaignListInput(CampaignPolicyFields):
         name = serializers.CharField(max_length=200)
         wnids = serializers.ListField(child=serializers.CharField(max_length=9), allow_empty=False, max_length=30000)
         allow_sensitive = serializers.BooleanField(default=False)
-        images_per_hit = serializers.IntegerField(required=False)
-        target_per_synset = serializers.IntegerField(required=False)
-        min_votes = serializers.IntegerField(required=False)
-        max_votes = serializers.IntegerField(required=False)
-        confidence = serializers.FloatField(required=False)
-        gold_rate = serializers.FloatField(required=False)
-        lease_seconds = serializers.IntegerField(required=False)
-        reward_per_hit = serializers.DecimalField(max_digits=8, decimal_places=2, required=False)
-        quiz_size = serializers.IntegerField(required=False)
-        quiz_pass_mark = serializers.FloatField(required=False)
-        quiz_retry_seconds = serializers.IntegerField(required=False)
 
     @extend_schema(
         responses=inline_serializer(
@@ -144,19 +149,7 @@ class CampaignDetailApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    class CampaignPolicyInput(serializers.Serializer):
-        images_per_hit = serializers.IntegerField(required=False)
-        target_per_synset = serializers.IntegerField(required=False)
-        min_votes = serializers.IntegerField(required=False)
-        max_votes = serializers.IntegerField(required=False)
-        confidence = serializers.FloatField(required=False)
-        gold_rate = serializers.FloatField(required=False)
-        lease_seconds = serializers.IntegerField(required=False)
-        reward_per_hit = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False)
-        quiz_size = serializers.IntegerField(required=False)
-        quiz_pass_mark = serializers.FloatField(required=False)
-        quiz_retry_seconds = serializers.IntegerField(required=False)
-
+    class CampaignPolicyInput(CampaignPolicyFields):
         def validate(self, attrs):
             unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
             if unknown:
