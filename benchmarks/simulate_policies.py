@@ -15,7 +15,10 @@ Scenarios per seed (--scenarios picks some):
 * ``noisy_adaptive`` / ``noisy_fixed5`` — a noisier crowd (reliable 0.45, noisy 0.4, spammer 0.1,
   adversarial 0.05), the same comparison;
 * ``spam20`` — 20% spammers (random, always-yes, always-no, copycat) under the adaptive policy: every
-  spammer blocked within a median of 3 HITs, precision >= 0.997, no honest worker blocked.
+  spammer blocked within a median of 3 HITs, precision >= 0.997, no honest worker blocked. The spammers
+  arrive first and keep working until blocked (simulate_crowd --spammers-first): otherwise most of those
+  who pass the quiz arrive after the work is gone or leave after a HIT or two, and the screen is not
+  tested. ``spam_by_kind`` gives per kind: passed the quiz, blocked, HITs before the block, never blocked.
 
 Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
 
@@ -41,12 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIX = "reliable:0.6,noisy:0.25,spammer:0.1,adversarial:0.05"
 NOISY_MIX = "reliable:0.45,noisy:0.4,spammer:0.1,adversarial:0.05"
 SPAM_MIX = "reliable:0.55,noisy:0.25,spammer:0.2"
-SCENARIOS = {
-    "adaptive": (DEFAULT_MIX, "adaptive"),
-    "fixed5": (DEFAULT_MIX, "fixed:5"),
-    "noisy_adaptive": (NOISY_MIX, "adaptive"),
-    "noisy_fixed5": (NOISY_MIX, "fixed:5"),
-    "spam20": (SPAM_MIX, "adaptive"),
+SCENARIOS = {  # name: (mix, policy, further simulate_crowd arguments)
+    "adaptive": (DEFAULT_MIX, "adaptive", ()),
+    "fixed5": (DEFAULT_MIX, "fixed:5", ()),
+    "noisy_adaptive": (NOISY_MIX, "adaptive", ()),
+    "noisy_fixed5": (NOISY_MIX, "fixed:5", ()),
+    "spam20": (SPAM_MIX, "adaptive", ("--spammers-first",)),
 }
 PAIRS = {"adaptive": "fixed5", "noisy_adaptive": "noisy_fixed5"}
 
@@ -150,7 +153,8 @@ def summary(report: dict) -> dict:
         "median_hits_before_block": s["median_hits_before_block"], "max_hits_before_block": s["max_hits_before_block"],
         "median_hits_before_stopped": s["median_hits_before_stopped"], "hits_by_spammers": s["hits_by_spammers"],
         "spam_by_kind": s.get("by_kind"), "block_reasons": s.get("block_reasons"),
-        "honest_false_blocks": len(h["false_blocks"]), "false_block_reasons": h.get("false_block_reasons"),
+        "honest_false_blocks": len(h["false_blocks"]), "false_blocked": h["false_blocks"],
+        "false_block_reasons": h.get("false_block_reasons"),
         "wall_seconds": report["wall_seconds"], "errors": report["errors"][:3],
     }  # fmt: skip
 
@@ -186,14 +190,14 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             run: dict = {"seed": seed}
             for name in names:
-                mix, policy = SCENARIOS[name]
+                mix, policy, extra = SCENARIOS[name]
                 env = dbs.fresh(f"s{seed}_{name}")
                 started = time.monotonic()
                 try:
                     campaign = int(manage(env, "shell", "-c", CAMPAIGN).strip().splitlines()[-1])
                     report = json.loads(manage(env, "simulate_crowd", "--campaign", str(campaign), "--workers",
                                                str(args.workers), "--mix", mix, "--seed", str(seed), "--policy",
-                                               policy, "--json"))  # fmt: skip
+                                               policy, *extra, "--json"))  # fmt: skip
                     run[name] = {"mix": mix, "policy": policy, **summary(report)}
                 except RuntimeError as error:
                     run[name] = {"mix": mix, "policy": policy, "failed": str(error)[-1500:]}

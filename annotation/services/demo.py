@@ -280,7 +280,8 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
         blocked = users.get(w.username) in blocked_ids or w.blocked_after is not None
         after = w.blocked_after if w.blocked_after is not None else (w.hits if blocked else None)
         entry = {"worker": w.username, "kind": w.kind, "hits": w.hits, "quiz": w.quiz, "blocked": blocked,
-                 "blocked_after_hits": after, "reason": reasons.get(users.get(w.username), "")}  # fmt: skip
+                 "blocked_after_hits": after, "reason": reasons.get(users.get(w.username), ""),
+                 "stopped": w.stopped}  # fmt: skip
         (spam if w.kind in bad_kinds else honest).append(entry)
     caught = [s for s in spam if s["blocked"]]
     kept_out = [s for s in spam if s["quiz"] == "failed"]
@@ -315,14 +316,7 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
             "max_hits_before_block": max((s["blocked_after_hits"] for s in caught), default=None),
             "hits_by_spammers": sum(s["hits"] for s in spam),
             "by_kind": {
-                kind: {
-                    "total": sum(1 for s in spam if s["kind"] == kind),
-                    "failed_quiz": sum(1 for s in spam if s["kind"] == kind and s["quiz"] == "failed"),
-                    "blocked_after_hits": sorted(s["blocked_after_hits"] for s in caught if s["kind"] == kind),
-                    "not_stopped": sum(
-                        1 for s in spam if s["kind"] == kind and not s["blocked"] and s["quiz"] != "failed"
-                    ),
-                }
+                kind: _kind_figures([s for s in spam if s["kind"] == kind])
                 for kind in sorted({s["kind"] for s in spam})
             },
             "block_reasons": dict(Counter(s["reason"].split(" (")[0] for s in caught if s["reason"])),
@@ -338,6 +332,24 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
     }
 
 
+def _kind_figures(rows: list[dict]) -> dict:
+    """One spammer kind: how many passed the quiz, were blocked and after how many HITs, and the ones never
+    blocked with the HITs they did (their ``stopped`` says why they stopped: no work, the budget...)."""
+    caught = sorted(s["blocked_after_hits"] for s in rows if s["blocked"])
+    free = [s for s in rows if not s["blocked"] and s["quiz"] != "failed"]
+    return {
+        "total": len(rows),
+        "failed_quiz": sum(1 for s in rows if s["quiz"] == "failed"),
+        "passed_quiz": sum(1 for s in rows if s["quiz"] == "passed"),
+        "blocked": len(caught),
+        "blocked_after_hits": caught,
+        "median_hits_before_block": statistics.median(caught) if caught else None,
+        "max_hits_before_block": max(caught, default=None),
+        "not_stopped": len(free),
+        "not_stopped_hits": sorted((s["hits"], s["stopped"]) for s in free),
+    }
+
+
 # ---------------------------------------------------------------------------------------------- run
 @dataclass
 class SimulationOptions:
@@ -348,6 +360,7 @@ class SimulationOptions:
     concurrency: int = 16
     pace: float = 0.0
     prefix: str = ""
+    spammers_first: bool = False  # spammers arrive first and work until stopped (simulator/runner.py)
 
 
 def simulate(*, campaign: Campaign, options: SimulationOptions, base_url: str | None = None, progress=None,
@@ -367,6 +380,7 @@ def simulate(*, campaign: Campaign, options: SimulationOptions, base_url: str | 
     kwargs = {
         "campaign_id": campaign.id, "accounts": accounts, "oracle": oracle, "concurrency": options.concurrency,
         "max_hits": options.max_hits, "pace": options.pace, "seed": options.seed, "progress": progress, "stop": stop,
+        "spammers_first": options.spammers_first,
     }  # fmt: skip
     if base_url:
         log = run_crowd(base_url=base_url, **kwargs)

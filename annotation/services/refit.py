@@ -33,7 +33,10 @@ MIN_GOLD_TO_JUDGE = 5
 # always-yes and for always-no alike, whose raw accuracy can look fine when one class dominates; 1 for a
 # perfect worker, 0.8 for one right 90% of the time. Below this a worker's answers carry no signal.
 BLOCK_BELOW_INFORMEDNESS = 0.0
-GOLD_HONEST_ACCURACY = 0.7
+# 0.55, not 0.7: the noisiest honest simulated workers (accuracy ≈ 0.6, ≈ 0.55 on confusable negatives, which
+# half the absent gold is) drew 10 of 27 gold right — p = 0.0003 against 0.7 — and were blocked (seed 1, 20%
+# spam, 2026-12). Spammers are the per-HIT screen's work now; this rule is left for the plainly anti-informed.
+GOLD_HONEST_ACCURACY = 0.55
 GOLD_BLOCK_P_VALUE = 0.005
 GOLD_TOLERANCE_ITEMS = 1.5
 STATE_OF = {

@@ -3,30 +3,46 @@
 The periodic refit judges workers by the worker-aware model after MIN_ANSWERS_TO_JUDGE answers; on a
 large campaign a refit comes every few hundred HITs, long after a spammer has been paid for a dozen. This
 screen runs after each HIT (the consensus job) for the worker who submitted it, and at each refit for every
-worker, with two tests:
+worker, with three tests (the refit runs the speed and the reference test for every worker; the bias
+test runs per HIT):
 
 * **Speed.** The median time per image over the worker's recent answers is below INHUMAN_MEDIAN_MS: no
   person looks at a picture and decides in under 300 ms, half the time (after SPEED_MIN_ANSWERS answers).
-* **Answers independent of the truth** — random clicking, always "present", always "absent", copying
-  another worker. A generalised likelihood-ratio test on the worker's answers to *reference* items: gold
-  items (their known truth) and candidates whose posterior from the *other* workers' votes (at least
+* **Answers biased whatever the image** — always "present", always "absent" (and a copycat whose leader
+  has nothing to copy yet, who says "present"). A generalised likelihood-ratio test on every answer the
+  worker gave to a gold item (p = its truth) or to a candidate with at least BIAS_MIN_OTHER_VOTES counted
+  vote of someone else (p = P(present) from those votes alone, however unsure). Two models, each fitted
+  by maximum likelihood:
+
+  - spam: "present" with a probability q, whatever the image;
+  - honest: sensitivity and specificity each at least BIAS_HONEST_FLOOR = 0.5 (a grid), so "present" with
+    probability ``p * se + (1 - p) * (1 - sp)``.
+
+  Blocked when spam is ahead by BIAS_LOG_LR = 9 nats (odds of e^9 ≈ 8000 to 1, as below). Both models
+  hold a coin-flipper at q = se = sp = 1/2, so this test never fires on random answers, nor on answers to
+  items nobody is sure about (at p = 1/2 any answer rate in [1/4, 3/4] is honest); it fires on a yes-rate
+  that no honest worker could show given what the others said — an always-"present" worker loses about
+  0.3 nats on an item at p = 1/2 and 0.7 on one the others call absent. The honest model fits sensitivity
+  and specificity apart because honest workers lean: a simulated noisy worker at sensitivity 0.81 and
+  specificity 0.56 (confusable negatives) said "present" 77% of the time on references 85% present and was
+  right 71% of the time — a one-parameter "right with probability a" model lost to "present 77%" by 9.4
+  nats and blocked them. Numpy check (references right 90% of the time at p = 0.9 / 0.1): always-"present"
+  passed 9 nats within 48 answers (two HITs) in 200 of 200 runs; honest workers of accuracy 0.55-0.95
+  stayed below 2.2 in 72 answers; the worst mismatch (items the others call 1/2, 90% truly present) 8.4.
+* **Answers independent of the truth** — random clicking above all. The same test on *reference* items
+  only — gold, and candidates whose posterior from the *other* workers' votes (at least
   REFERENCE_MIN_OTHER_VOTES of them: one other worker's word is wrong too often on confusable images) is
-  confident (|p - 0.5| >= REFERENCE_MARGIN). Two models of one parameter each:
+  confident (|p - 0.5| >= REFERENCE_MARGIN) — with the honest floor raised to HONEST_MIN_RATE = 0.6, which
+  a coin-flipper is below, and SPAM_LOG_LR = 9 nats. It is slow on purpose: a coin-flipper loses only
+  ≈ 0.02 nats per reference answer to an honest worker at 0.6/0.6, so it takes several hundred answers,
+  and cannot be made fast without blocking honest people. The noisiest simulated honest workers (accuracy
+  from Beta(16, 4.5): 1% below 0.6; error 2.5 times higher on confusable negatives) sit near 0.6: with a
+  floor of 0.7 (the old symmetric model) a numpy worker at 0.60 was blocked within 20 HITs one time in
+  four, and the simulator blocked one or two honest noisy workers in most 200-worker runs (three of four
+  runs with 20% spam). A coin-flipper's votes do little harm meanwhile: the refit's model gives a worker
+  at chance no weight.
 
-  - spam: the worker says "present" with some probability q, whatever the image shows (q fitted);
-  - honest: the worker is right with some probability a >= HONEST_MIN_ACCURACY (a fitted), so says
-    "present" with probability ``p * a + (1 - p) * (1 - a)`` for reference posterior p.
-
-  The worker is blocked when the spam model explains the answers better by SPAM_LOG_LR nats (odds of
-  e^9 ≈ 8000 to 1). An always-"present" worker loses about 0.8 nats per reference answer (blocked after a
-  dozen or so), a coin-flipper about 0.09 (about 100: their fifth HIT or so). An honest worker at accuracy
-  a drifts the other way unless a is below ≈ 0.6 — the noisiest honest workers of the simulator (Beta(16,
-  4.5), worse on confusable images) come near that boundary and are the false-block risk;
-  HONEST_MIN_ACCURACY, SPAM_LOG_LR and the reference rules trade that against how fast random clickers
-  are caught. (At 0.75 / 8 nats / one other vote the simulator saw two honest workers blocked in a
-  200-worker crowd.)
-
-Both tests read only the worker's own votes (their most recent SCREEN_RECENT_VOTES) and the other votes on
+The tests read only the worker's own votes (their most recent SCREEN_RECENT_VOTES) and the other votes on
 the same candidates, so the per-HIT cost does not grow with the campaign.
 """
 
@@ -41,20 +57,26 @@ from workers.models import WorkerProfile
 
 INHUMAN_MEDIAN_MS = 300
 SPEED_MIN_ANSWERS = 20
-HONEST_MIN_ACCURACY = 0.7
+HONEST_MIN_RATE = 0.6
 SPAM_LOG_LR = 9.0
 REFERENCE_MARGIN = 0.45
 REFERENCE_MIN_OTHER_VOTES = 2
 MIN_REFERENCE_ANSWERS = 10
+BIAS_HONEST_FLOOR = 0.5
+BIAS_LOG_LR = 9.0
+BIAS_MIN_OTHER_VOTES = 1
 SCREEN_RECENT_VOTES = 400
-_GRID = np.linspace(HONEST_MIN_ACCURACY, 0.99, 11)
+GRID_POINTS = 10
 
 
-def spam_log_lr(workers: np.ndarray, answers: np.ndarray, reference: np.ndarray, n_workers: int) -> np.ndarray:
-    """Per worker: max log-likelihood of the spam model minus that of the honest model (see the module
-    docstring), over reference answers ``answers`` (1 = present) given by ``workers`` (codes 0..n-1) on
-    items with reference posteriors ``reference`` = P(present). Positive favours spam. Vectorised: one
-    bincount per grid value of the honest accuracy."""
+def spam_log_lr(
+    workers: np.ndarray, answers: np.ndarray, reference: np.ndarray, n_workers: int, floor: float = HONEST_MIN_RATE
+) -> np.ndarray:
+    """Per worker: max log-likelihood of the spam model ("present" with a fitted probability q, whatever the
+    image) minus that of the honest model (sensitivity and specificity each at least ``floor``, fitted on a
+    grid: "present" with probability ``p * se + (1 - p) * (1 - sp)``), over answers ``answers`` (1 =
+    present) given by ``workers`` (codes 0..n-1) to items whose P(present) is ``reference``. Positive
+    favours spam. Vectorised: one bincount per grid point."""
     y = np.asarray(answers, dtype=np.float64)
     p = np.clip(np.asarray(reference, dtype=np.float64), 0.0, 1.0)
     w = np.asarray(workers, dtype=np.intp)
@@ -63,11 +85,22 @@ def spam_log_lr(workers: np.ndarray, answers: np.ndarray, reference: np.ndarray,
     q = np.clip(yes / np.maximum(n, 1), 0.01, 0.99)
     spam = yes * np.log(q) + (n - yes) * np.log(1 - q)
     honest = np.full(n_workers, -np.inf)
-    for a in _GRID:
-        p_yes = p * a + (1 - p) * (1 - a)
-        ll = np.where(y > 0.5, np.log(p_yes), np.log(1 - p_yes))
-        honest = np.maximum(honest, np.bincount(w, weights=ll, minlength=n_workers))
+    grid = np.linspace(floor, 0.99, GRID_POINTS)
+    for se in grid:
+        for sp in grid:
+            p_yes = p * se + (1 - p) * (1 - sp)
+            ll = np.where(y > 0.5, np.log(p_yes), np.log(1 - p_yes))
+            honest = np.maximum(honest, np.bincount(w, weights=ll, minlength=n_workers))
     return np.where(n > 0, spam - honest, 0.0)
+
+
+def bias_log_lr(answers: np.ndarray, reference: np.ndarray) -> float:
+    """One worker's answer-bias test (see the module docstring): spam_log_lr with the honest floor at
+    BIAS_HONEST_FLOOR, where a coin-flipper (q = se = sp = 1/2) fits both models alike."""
+    if len(answers) == 0:
+        return 0.0
+    workers = np.zeros(len(answers), dtype=np.intp)
+    return float(spam_log_lr(workers, answers, reference, 1, floor=BIAS_HONEST_FLOOR)[0])
 
 
 def _block(worker_id: int, campaign: Campaign, reason: str) -> None:
@@ -106,6 +139,7 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
         .values_list("candidate_id", "worker_id", "answer")
     )
     reference: dict[int, float] = {}
+    voted: dict[int, float]
     if others:
         worker_ids = sorted({w for _, w, _ in others})
         confusion, weights = _worker_confusions(worker_ids, campaign.id)
@@ -121,12 +155,25 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
         counted = np.bincount(items, weights=weights[voters], minlength=len(real))
         sure = (np.abs(post - 0.5) >= REFERENCE_MARGIN) & (counted >= REFERENCE_MIN_OTHER_VOTES)
         reference = {c: float(post[i]) for c, i in local.items() if sure[i]}
-    answers, refs = [], []
+        voted = {c: float(post[i]) for c, i in local.items() if counted[i] >= BIAS_MIN_OTHER_VOTES}
+    else:
+        voted = {}
+    answers, refs, bias_answers, bias_refs = [], [], [], []
     for candidate_id, answer, _, is_gold in rows:
         ref = truth.get(candidate_id) if is_gold else reference.get(candidate_id)
         if ref is not None:
             answers.append(answer)
             refs.append(float(ref))
+        soft = truth.get(candidate_id) if is_gold else voted.get(candidate_id)
+        if soft is not None:
+            bias_answers.append(answer)
+            bias_refs.append(float(soft))
+    if len(bias_answers) >= MIN_REFERENCE_ANSWERS:
+        llr = bias_log_lr(np.array(bias_answers), np.array(bias_refs))
+        if llr >= BIAS_LOG_LR:
+            said = "present" if 2 * sum(bias_answers) > len(bias_answers) else "absent"
+            return (f"Answers \"{said}\" whatever the image (bias model ahead by {llr:.1f} nats over "
+                    f"{len(bias_answers)} answers).")  # fmt: skip
     if len(answers) < MIN_REFERENCE_ANSWERS:
         return None
     llr = float(spam_log_lr(np.zeros(len(answers), dtype=np.intp), np.array(answers), np.array(refs), 1)[0])

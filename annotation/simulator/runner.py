@@ -4,7 +4,12 @@ accounts (username + token or password), the campaign id and an *oracle* that te
 Time. Every worker has a simulated clock: it arrives at a random moment of the first simulated hour, and has
 an appetite (how many HITs it will do at most: lognormal, median APPETITE_MEDIAN, a long tail — on crowd
 markets a few workers do most of the work). After each step (the quiz, a HIT) it comes back when its answers
-would have taken (the sum of its response times) plus a pause between HITs. A pool of ``concurrency`` threads
+would have taken (the sum of its response times) plus a pause between HITs. With ``spammers_first`` the
+spammers and adversarial workers all arrive within the first SPAMMERS_FIRST_SECONDS and have no appetite
+limit (they work until blocked, out of work or out of budget, as someone paid per HIT for no effort would):
+a fair measure of the spam screen, which otherwise sees many spammers arrive after the work is gone or
+stop after a HIT or two on their own — and the hard case for it, as few other votes exist yet to compare
+their answers with. A pool of ``concurrency`` threads
 always serves the worker whose clock is earliest, so fast clickers come back more often than careful workers,
 as in a real crowd, and the server sees one interleaved stream of HITs. With ``pace`` > 0 the run also waits
 in real time (``pace`` = 1: real speed; 0.1: ten times faster), which is what the living demo uses.
@@ -34,6 +39,7 @@ from annotation.simulator.workers import ItemTruth, SimWorker
 
 Oracle = Callable[[str, str], "ItemTruth | None"]  # (synset wnid, image URL path) → truth
 ARRIVAL_SECONDS = 3600.0
+SPAMMERS_FIRST_SECONDS = 120.0
 APPETITE_MEDIAN = 8.0
 APPETITE_SIGMA = 1.0
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
@@ -100,6 +106,7 @@ class CrowdRun:
         timeout: float = 60.0,
         stop: threading.Event | None = None,
         progress: Callable[[int], None] | None = None,
+        spammers_first: bool = False,
     ):
         self.base = base_url.rstrip("/")
         self.campaign_id = campaign_id
@@ -125,8 +132,12 @@ class CrowdRun:
         self._idle = [0] * len(self.accounts)
         self._appetite = [max(1, round(x)) for x in self._rng.lognormal(math.log(APPETITE_MEDIAN), APPETITE_SIGMA,
                                                                          len(self.accounts))]  # fmt: skip
-        for i in range(len(self.accounts)):
-            self._push(float(self._rng.uniform(0, ARRIVAL_SECONDS)), i)
+        for i, account in enumerate(self.accounts):
+            arrival = float(self._rng.uniform(0, ARRIVAL_SECONDS))
+            if spammers_first and account.worker.is_spammer:
+                arrival *= SPAMMERS_FIRST_SECONDS / ARRIVAL_SECONDS
+                self._appetite[i] = math.inf
+            self._push(arrival, i)
 
     # ------------------------------------------------------------------------------------------ schedule
     def _push(self, clock: float, index: int) -> None:

@@ -37,6 +37,10 @@ class Command(BaseCommand):
                                  "and the vote ratio")  # fmt: skip
         parser.add_argument("--slow", action="store_true", help="pace workers in real time, like real people")
         parser.add_argument("--pace", type=float, default=None, help="real seconds per simulated second")
+        parser.add_argument("--spammers-first", action="store_true",
+                            help="spammers and adversarial workers arrive in the first simulated minutes and "
+                                 "work until blocked or out of work (no appetite limit): measures the spam "
+                                 "screen")  # fmt: skip
         parser.add_argument("--prefix", default="", help="username prefix of the simulated accounts")
         parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
         parser.add_argument("--boxes", action="store_true",
@@ -70,7 +74,7 @@ class Command(BaseCommand):
         pace = o["pace"] if o["pace"] is not None else (1.0 if o["slow"] else 0.0)
         options = demo.SimulationOptions(
             workers=o["workers"], mix=o["mix"], seed=o["seed"], max_hits=o["hits"], concurrency=o["concurrency"],
-            pace=pace, prefix=o["prefix"],
+            pace=pace, prefix=o["prefix"], spammers_first=o["spammers_first"],
         )  # fmt: skip
         bar = tqdm(unit="HIT", total=o["hits"], disable=o["json"] or pace > 0, file=self.stderr)
         stop = threading.Event()
