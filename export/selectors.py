@@ -14,6 +14,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from annotation.models import Campaign, Vote
@@ -50,18 +51,32 @@ def _batched(iterator, size: int):
         yield batch
 
 
+def _rows_of_images(model, columns: str, version_id: int, image_ids: list[int], order: str) -> list[tuple]:
+    """``SELECT columns FROM model's table WHERE version_id = … AND image_id IN (…) ORDER BY order``, the ids
+    written into the SQL as integers: binding a batch of 2,000 ids through the ORM (a lookup per value, then
+    the driver's query parsing) cost more than the query, a third of the export's row reading."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    ids = ",".join(f"{int(i):d}" for i in image_ids)  # integers only: nothing else reaches the SQL text
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {table} WHERE version_id = %s AND image_id IN ({ids}) ORDER BY {order}",
+            [version_id],
+        )
+        return cursor.fetchall()
+
+
 def version_boxes(*, version: DatasetVersion, image_ids: list[int]) -> dict[int, list[Box]]:
     """The frozen boxes (DatasetBox) of the given images, by image id; per image by wnid, then in the order
     the box pipeline accepted them. One query per call; none when the snapshot holds no box."""
-    if not version.boxes:
+    if not version.boxes or not image_ids:
         return {}
     boxes: dict[int, list[Box]] = {}
-    for image_id, synset_id, x1, y1, x2, y2 in (
-        DatasetBox.objects.filter(version=version, image_id__in=image_ids)
-        .order_by("image_id", "synset_id", "box_id")
-        .values_list("image_id", "synset_id", "x1", "y1", "x2", "y2")
+    wnids: dict[int, str] = {}
+    for image_id, synset_id, x1, y1, x2, y2 in _rows_of_images(
+        DatasetBox, "image_id, synset_id, x1, y1, x2, y2", version.id, image_ids, "image_id, synset_id, box_id"
     ):
-        boxes.setdefault(image_id, []).append(Box(wnid_from_offset(synset_id), x1, y1, x2, y2))
+        wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
+        boxes.setdefault(image_id, []).append(Box(wnid, x1, y1, x2, y2))
     return boxes
 
 
@@ -89,11 +104,14 @@ def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterato
     for batch in _batched(rows, ITEM_BATCH):
         ids = [row[0] for row in batch]
         labels: dict[int, list[Label]] = {}
-        for image_id, synset_id, candidate_id, posterior, model_version, direct in (
-            DatasetLabel.objects.filter(version=version, image_id__in=ids)
-            .order_by("image_id", "-direct", "synset_id")
-            .values_list("image_id", "synset_id", "candidate_id", "posterior", "model_version", "direct")
+        for image_id, synset_id, candidate_id, posterior, model_version, direct in _rows_of_images(
+            DatasetLabel,
+            "image_id, synset_id, candidate_id, posterior, model_version, direct",
+            version.id,
+            ids,
+            "image_id, direct DESC, synset_id",
         ):
+            direct = bool(direct)  # SQLite returns 0/1
             wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
             label = Label(wnid, posterior, model_version, candidate_id, direct)
             labels.setdefault(image_id, []).append(label)

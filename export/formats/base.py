@@ -117,6 +117,7 @@ class Context:
     source_path: Callable[[str], str] | None = None
     link_originals: bool = True  # hard-link unchanged originals where the filesystem allows
     io_threads: int = 0  # threads a writer may use for reading ahead (0: inline)
+    processes: int = 0  # worker processes a writer may use (WebDataset shards; 0: inline)
 
     def keeps_original(self, item: Item, *, jpeg_only: bool = False) -> bool:
         """Whether ``image()`` would give the original bytes unchanged."""

@@ -16,20 +16,25 @@ otherwise the image streams through ``Context.image``. The webdataset package re
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
-from export.files import TarStream, read_whole
+from export.files import WHOLE_READ_MAX, TarStream, read_whole, spool_write, tar_member_bytes, write_tar_shard
 from export.formats.base import EXTENSIONS, Box, Context, Item
 
 NAME = "webdataset"
 ROOT = "webdataset"
 TAR_OVERHEAD = 3 * 512 * 2  # three members, header + worst-case padding each
-WHOLE_READ_MAX = 16 << 20  # originals up to this size are read in one call; larger ones stream
 READ_BATCH = 32  # originals read by one thread task
 READ_BATCH_BYTES = 4 << 20
 READ_AHEAD = 64 << 20  # bytes read ahead of the shard writer at most
@@ -38,6 +43,9 @@ READ_AHEAD = 64 << 20  # bytes read ahead of the shard writer at most
 def write(ctx: Context) -> None:
     index = {wnid: i for i, wnid in enumerate(ctx.classes)}
     ctx.folder.write_bytes(f"{ROOT}/classes.txt", "".join(f"{w}\n" for w in ctx.classes).encode())
+    if ctx.source_path is not None:
+        _write_planned(ctx, index)
+        return
     max_images = ctx.options["shard_max_images"]
     max_bytes = ctx.options["shard_max_bytes"]
     for split in ("train", "val", "test"):
@@ -63,6 +71,136 @@ def write(ctx: Context) -> None:
                 ctx.tick(1)
         finally:
             shard.close()
+
+
+# ---- local storage: shards planned here, written by worker processes ------------------------------------------
+
+PIECE = 500  # samples per spool piece (what a worker loads at once)
+PARALLEL_MIN_SAMPLES = 1000  # a smaller shard is written inline: starting a process would cost more
+
+
+def _write_planned(ctx: Context, index: dict[str, int]) -> None:
+    """Local storage: this process reads the rows, formats each sample's JSON and decides the shard
+    boundaries (every size is known without reading an image: the stored byte size, or the re-encoded
+    bytes), spooling each shard's samples to a temporary file; ``files.write_tar_shard`` then reads the
+    originals and writes, hashes each shard — in ``ctx.processes`` worker processes, one shard each, while
+    the rows of the next shards are read here. A shard's bytes depend only on its samples, so they are the
+    same for any number of processes (and the same as the streaming writer above); the manifest records the
+    shards in order."""
+    max_images = ctx.options["shard_max_images"]
+    max_bytes = ctx.options["shard_max_bytes"]
+    with _ShardPool(ctx) as pool:
+        for split in ("train", "val", "test"):
+            number, count, size, spool, piece = -1, 0, 0, None, []
+            for item in ctx.items(split=split, order="shuffle"):
+                cls = index[item.wnid]
+                cls_bytes = b"%d" % cls
+                if ctx.keeps_original(item):
+                    path, length, inline = ctx.source_path(item.file), item.byte_size, None
+                    ext = EXTENSIONS.get(item.format, "bin")
+                    meta = sample_json(item, split, cls, item.boxes, item.width, item.height)
+                else:
+                    with ctx.image(item) as data:
+                        path, inline, ext = None, data.stream.read(), data.ext
+                        length = len(inline)
+                        meta = sample_json(item, split, cls, data.scale_boxes(item), data.width, data.height)
+                # The streaming writer's rule, on the same sizes: a shard closes at max_images samples or
+                # before it would pass max_bytes.
+                if spool is not None and (
+                    count >= max_images or size + length + len(meta) + len(cls_bytes) + TAR_OVERHEAD + 1024 > max_bytes
+                ):
+                    spool_write(spool, piece)
+                    pool.submit(f"{ROOT}/{split}-{number:06d}.tar", spool, count)
+                    spool, piece = None, []
+                if spool is None:
+                    number, count, size = number + 1, 0, 0
+                    spool = pool.spool()
+                piece.append((f"{item.image_id:012d}", ext, cls_bytes, meta, path, length, inline))
+                count += 1
+                size += tar_member_bytes(len(cls_bytes)) + tar_member_bytes(length) + tar_member_bytes(len(meta))
+                if len(piece) >= PIECE:
+                    spool_write(spool, piece)
+                    piece = []
+                ctx.tick(1)
+            if spool is not None:
+                spool_write(spool, piece)
+                pool.submit(f"{ROOT}/{split}-{number:06d}.tar", spool, count)
+
+
+class _ShardPool:
+    """Shards spooled here and written by worker processes (``python -m export.files``: a fresh interpreter
+    that imports no Django, so neither a fork of this process — its threads, its database connection — nor
+    a re-import of the caller's main module, as multiprocessing's spawn does) or inline, and recorded in the
+    manifest in order. At most ``processes`` run and at most twice that many shards wait, so the spools on
+    disk stay bounded; a worker's failure fails the build."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.processes = ctx.processes
+        self._pending: deque[tuple[str, subprocess.Popen | tuple[int, str], str]] = deque()
+        self._open: list = []
+
+    def __enter__(self) -> _ShardPool:
+        return self
+
+    def spool(self):
+        spool = tempfile.NamedTemporaryFile(prefix="synsight-shard-", suffix=".spool", delete=False)  # noqa: SIM115
+        self._open.append(spool)
+        return spool
+
+    def submit(self, name: str, spool, count: int) -> None:
+        spool.close()
+        self._open.remove(spool)
+        target = self.ctx.folder.path(name)
+        if self.processes > 0 and count >= PARALLEL_MIN_SAMPLES:
+            while self._running() >= self.processes:
+                self._collect(len(self._pending) - 1)  # wait for the oldest
+            command = [sys.executable, "-m", "export.files", "write-tar-shard", target, str(self.ctx.mtime), spool.name]
+            worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_worker_env())
+            self._pending.append((name, worker, spool.name))
+        else:
+            self._pending.append((name, write_tar_shard(target, self.ctx.mtime, spool.name), spool.name))
+        self._collect(2 * max(self.processes, 1))
+
+    def _running(self) -> int:
+        return sum(isinstance(p[1], subprocess.Popen) and p[1].poll() is None for p in self._pending)
+
+    def _collect(self, keep: int) -> None:
+        """Record finished shards in order, waiting for the oldest until at most ``keep`` wait."""
+        while self._pending:
+            name, worker, spool = self._pending[0]
+            if isinstance(worker, subprocess.Popen):
+                if len(self._pending) <= keep and worker.poll() is None:
+                    return
+                out, err = worker.communicate()
+                if worker.returncode != 0:
+                    raise OSError(f"Writing {name} failed: {err.decode(errors='replace').strip()[-2000:]}")
+                size, sha256 = out.split()
+                worker = (int(size), sha256.decode())
+            self._pending.popleft()
+            os.unlink(spool)
+            self.ctx.folder.record(name, *worker)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._collect(0)
+        finally:
+            for _, worker, _ in self._pending:
+                if isinstance(worker, subprocess.Popen):
+                    worker.kill()
+                    worker.communicate()
+            for spool in self._open:
+                spool.close()
+            for path in [spool.name for spool in self._open] + [p[2] for p in self._pending]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+
+def _worker_env() -> dict[str, str]:
+    """This process's environment, with the folder holding the export package first on the worker's path."""
+    project = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [project, os.environ.get("PYTHONPATH")]))}
 
 
 def _whole(ctx: Context, item: Item) -> bool:

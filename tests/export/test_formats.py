@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from pycocotools.coco import COCO
 
 from annotation.models import Candidate, Image
 from export import services
+from export.files import VersionFolder
+from export.formats import webdataset
 from export.models import DatasetImage, DatasetLabel
-from tests.export.conftest import CIRCLE, TRIANGLE, WNIDS, build
+from tests.export.conftest import CIRCLE, TRIANGLE, WNIDS, build, folder_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +132,38 @@ def test_webdataset_shards_load_in_the_webdataset_package(campaign, admin, djang
             assert meta["split"] == split and meta["boxes"] == []
         total += len(samples)
     assert total == version.images
+
+
+@pytest.mark.parametrize("max_bytes", [1_000_000_000, 40_000])
+def test_webdataset_shards_are_the_same_bytes_for_any_number_of_processes(
+    campaign, admin, tmp_path, settings, monkeypatch, max_bytes, django_capture_on_commit_callbacks
+) -> None:
+    """Shards planned here and written by worker processes (local storage) equal those written inline and
+    those of the streaming writer (other storage), with the image-count and the byte limits; the manifest
+    lists them in order."""
+    version = build(admin, campaign, options={"formats": ["webdataset"], "shard_max_images": 7},
+                    capture=django_capture_on_commit_callbacks)  # fmt: skip
+    version.options = {**version.options, "shard_max_bytes": max_bytes}  # below the API's minimum: not saved
+    monkeypatch.setattr(webdataset, "PARALLEL_MIN_SAMPLES", 1)  # processes even for these tiny shards
+    built = {}
+    for processes in (0, 2):
+        settings.EXPORT_PROCESSES = processes
+        services.dataset_files_write(version=version, folder=VersionFolder(tmp_path / f"p{processes}"))
+        built[processes] = folder_bytes(tmp_path / f"p{processes}")
+    monkeypatch.setattr(services, "_source_path", lambda: None)  # as on non-local storage: the streaming writer
+    services.dataset_files_write(version=version, folder=VersionFolder(tmp_path / "streamed"))
+    assert built[0] == built[2] == folder_bytes(tmp_path / "streamed")
+    order = ("train", "val", "test")
+    shards = sorted((n for n in built[0] if n.endswith(".tar")), key=lambda n: (order.index(n[11:].split("-")[0]), n))
+    by_count = sum(-(-n // 7) for n in services.selectors.split_counts(version=version).values())
+    assert len(shards) > by_count if max_bytes < 1 << 20 else len(shards) == by_count
+    manifest = [e["path"] for e in services.manifest_entries(tmp_path / "p2") if e["path"].endswith(".tar")]
+    assert manifest == shards  # in write order: train, val, test, each by number
+    for name in shards:
+        with tarfile.open(tmp_path / "p2" / name) as shard:
+            samples = sum(1 for m in shard.getnames() if m.endswith(".json"))
+        assert 1 <= samples <= 7
+        assert len(built[0][name]) <= max_bytes or samples == 1  # only a single sample may pass the limit
 
 
 def test_votes_and_consensus_with_anonymous_workers(version, folder) -> None:
