@@ -82,19 +82,25 @@ def _binomial_tail(correct: int, answered: int, p: float) -> float:
     return sum(math.comb(answered, k) * p**k * (1 - p) ** (answered - k) for k in range(correct + 1))
 
 
-def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray) -> list[int]:
+def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray) -> dict[int, str]:
+    """{worker id: reason} of the workers the fit shows at or below chance, or whose gold score is implausible
+    for an honest worker; the reason says which rule and the figure."""
     judged = answers >= MIN_ANSWERS_TO_JUDGE
     informedness = confusion[:, 1, 1] + confusion[:, 0, 0] - 1.0
-    by_model = {int(w) for w in worker_ids[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)]}
+    reasons = {
+        int(w): f"Answers no better than chance (model: informedness {j:.2f})."
+        for w, j in zip(worker_ids[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)],
+                        informedness[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)], strict=True)
+    }  # fmt: skip
     # Gold decides only when the score is implausible for an honest but noisy worker: a one-sided binomial
     # test against GOLD_HONEST_ACCURACY. A plain "below 50% after 5 answers" rule blocked a 78%-accurate
     # simulated worker who had 2 of 5 right (a 2.5% event that a 30-worker crowd meets regularly).
-    by_gold = {
-        p.user_id
-        for p in WorkerProfile.objects.filter(user_id__in=worker_ids.tolist(), gold_answered__gte=MIN_GOLD_TO_JUDGE)
-        if _binomial_tail(p.gold_correct, p.gold_answered, GOLD_HONEST_ACCURACY) < GOLD_BLOCK_P_VALUE
-    }
-    return sorted(by_model | by_gold)
+    for p in WorkerProfile.objects.filter(user_id__in=worker_ids.tolist(), gold_answered__gte=MIN_GOLD_TO_JUDGE):
+        if _binomial_tail(p.gold_correct, p.gold_answered, GOLD_HONEST_ACCURACY) < GOLD_BLOCK_P_VALUE:
+            reasons.setdefault(
+                p.user_id, f"Answers no better than chance (gold: {p.gold_correct} of {p.gold_answered})."
+            )
+    return reasons
 
 
 def _screened(result, codes, work, answer, cand) -> dict[int, str]:
@@ -152,8 +158,7 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
         worker_ids, candidate_ids, gold_mask, counted = codes
         model = result.model
         _write_workers(worker_ids, model, result.labels, codes, cand[keep], work[keep], answer[keep], is_gold[keep])
-        reasons = dict.fromkeys(_spammers(worker_ids, model.confusion, model.worker_answers),
-                                "Answers no better than chance.")  # fmt: skip
+        reasons = _spammers(worker_ids, model.confusion, model.worker_answers)
         reasons.update(_screened(result, codes, work[keep], answer[keep], cand[keep]))
         spam = [w for w in sorted(reasons) if w not in newly_blocked]
         if not spam:
