@@ -1,10 +1,12 @@
 """What a worker sees. Gold items are indistinguishable here: every item is a HitItem id and image URLs."""
 
 import statistics
+import time
 from decimal import Decimal
 from urllib.parse import quote
 
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 from django.db.models import Sum
 
 from annotation.models import Candidate, GoldItem, Hit, HitItem, QuizAttempt, Vote
@@ -29,24 +31,46 @@ def synset_payload(synset) -> dict:
     }
 
 
+# A synset's accepted examples, kept per process this long: they change slowly (a candidate is accepted now
+# and then), and reading them on every next-HIT cost a query with a join per request.
+EXAMPLES_CACHE_SECONDS = 30.0
+_examples_cache: dict[int, tuple[float, list[str]]] = {}
+
+
 def synset_examples(*, synset_id: int, request=None) -> list[str]:
-    accepted = (
-        Candidate.objects.filter(synset_id=synset_id, state=Candidate.State.ACCEPTED)
-        .select_related("image")
-        .order_by("-posterior", "id")[:EXAMPLES]
-    )
-    return [display_urls(c.image)["thumbnail"] for c in accepted]
+    now = time.monotonic()
+    cached = _examples_cache.get(synset_id)
+    if cached is None or now - cached[0] >= EXAMPLES_CACHE_SECONDS:
+        thumbnails = (
+            Candidate.objects.filter(synset_id=synset_id, state=Candidate.State.ACCEPTED)
+            .order_by("-posterior", "id")
+            .values_list("image__thumbnail", flat=True)[:EXAMPLES]
+        )
+        if len(_examples_cache) > 20_000:
+            _examples_cache.clear()
+        cached = _examples_cache[synset_id] = (now, [default_storage.url(name) for name in thumbnails])
+    return cached[1]
 
 
 def hit_payload(*, hit: Hit, request=None) -> dict:
-    items = HitItem.objects.filter(hit=hit).select_related("candidate__image").order_by("position")
+    """The HIT as the worker's page and the API show it. The items are read as plain values (id and the two
+    image paths), not as HitItem → Candidate → Image instances: 24 items made 72 model instances per
+    request for three strings each."""
+    items = (
+        HitItem.objects.filter(hit_id=hit.id)
+        .order_by("position")
+        .values_list("id", "candidate__image__thumbnail", "candidate__image__medium")
+    )
+    url = default_storage.url
     return {
         "id": hit.id,
         "campaign": hit.campaign_id,
         "expires_at": hit.expires_at,
         "synset": synset_payload(hit.synset),
         "examples": synset_examples(synset_id=hit.synset_id, request=request),
-        "items": [{"id": item.id, **display_urls(item.candidate.image)} for item in items],
+        "items": [
+            {"id": item_id, "thumbnail": url(thumbnail), "medium": url(medium)} for item_id, thumbnail, medium in items
+        ],
     }
 
 
