@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist): one per core by default; PYTEST_WORKERS=0 runs the suite in this process.
+PYTEST_WORKERS ?= auto
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files.
 VENDOR := frontend/static/vendor/chart.umd.min.js
@@ -29,7 +31,7 @@ setup: $(STAMP) $(VENDOR)
 test: $(STAMP) browser-deps $(VENDOR)
 	$(BIN)/python manage.py ensure_wordnet
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,7 +21,9 @@ import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-PREFERRED_REDIS_PORT = 6391
+# Under pytest-xdist each worker (gw0, gw1, ...) prefers its own port, so two workers starting their Redis at
+# the same moment never both pick the same free port.
+PREFERRED_REDIS_PORT = 6391 + 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 requires_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
