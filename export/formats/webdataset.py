@@ -12,6 +12,9 @@ otherwise; ours stamps the snapshot time, uid/gid 0 and no user names, so shards
 builds. On local storage an unchanged original is read in one call and the three members of a sample go
 out in one write, with the JSON formatted directly (``sample_json``, equal to the canonical ``json_line``);
 otherwise the image streams through ``Context.image``. The webdataset package reads them (tests/export).
+
+On local storage the shards are planned in the build process and written by worker processes
+(``_write_planned``, EXPORT_PROCESSES): the same bytes for any number of processes (export/README.md).
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ class _ShardPool:
         spool.close()
         self._open.remove(spool)
         target = self.ctx.folder.path(name)
-        if self.processes > 0 and count >= PARALLEL_MIN_SAMPLES:
+        if self.processes > 0 and count >= PARALLEL_MIN_SAMPLES and sys.executable:
             while self._running() >= self.processes:
                 self._collect(len(self._pending) - 1)  # wait for the oldest
             command = [sys.executable, "-m", "export.files", "write-tar-shard", target, str(self.ctx.mtime), spool.name]
