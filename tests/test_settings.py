@@ -44,7 +44,7 @@ def test_database_and_redis_urls_select_postgres_and_redis(tmp_path):
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
         "False",
-        "django.core.cache.backends.redis.RedisCache",
+        "config.cache.ReusingRedisCache",
         "True",
     ]
 

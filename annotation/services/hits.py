@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from django.contrib.auth.models import User
@@ -93,38 +94,75 @@ def _expire_now_and_then(every_seconds: float = 5.0) -> None:
         hits_expire(limit=50)
 
 
-def _lease_candidates(*, worker: User, campaign: Campaign, synset_id: int, size: int) -> list[int]:
-    seen = HitItem.objects.filter(worker=worker, candidate_id=OuterRef("pk"))
+def _lease_queryset(*, campaign, worker_id: int, synset_id: int):
+    seen = HitItem.objects.filter(worker_id=worker_id, candidate_id=OuterRef("pk"))
     # Gold is excluded with NOT EXISTS rather than a LEFT JOIN … IS NULL: the join made PostgreSQL hash the
     # whole gold table and sort the synset's every open candidate (2.5 ms at 10^6 rows); the anti join walks
     # the candidate_queue index in order and stops after `size` rows (0.07 ms).
     is_gold = GoldItem.objects.filter(candidate_id=OuterRef("pk"))
-    queryset = (
+    return (
         Candidate.objects.filter(_needs_votes(campaign), synset_id=synset_id)
         .exclude(Exists(is_gold))
         .exclude(Exists(seen))
         .order_by("-priority", "id")
     )
-    voting = Case(When(state=Candidate.State.NEW, then=Value(Candidate.State.VOTING)), default=F("state"))
+
+
+# The PostgreSQL lease statement, compiled once per process and HIT size: building and compiling the queryset
+# above cost about 2 ms of Python per next-HIT for the same SQL every time. It is compiled from
+# _lease_queryset itself, with stand-in values that mark where each argument goes among the parameters
+# (within the columns' ranges: Django drops a comparison with an out-of-range integer as never true).
+_LEASE_SLOTS = {30_001: "synset_id", 30_002: "worker_id", 30_003: "min_votes", 30_004: "max_votes"}
+_lease_statements: dict[int, tuple[str, list[tuple[str | None, object]]]] = {}
+
+
+def _lease_statement(size: int) -> tuple[str, list[tuple[str | None, object]]]:
+    """(SQL, parameters as (slot name or None, value)) of UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+    LOCKED) RETURNING id. Must be called inside a transaction (select_for_update compiles only there)."""
+    if size not in _lease_statements:
+        slot = {name: value for value, name in _LEASE_SLOTS.items()}
+        stand_in = SimpleNamespace(min_votes=slot["min_votes"], max_votes=slot["max_votes"])
+        queryset = _lease_queryset(campaign=stand_in, worker_id=slot["worker_id"], synset_id=slot["synset_id"])
+        select_sql, select_params = (
+            queryset.select_for_update(skip_locked=True, of=("self",)).values("id")[:size].query.sql_with_params()
+        )
+        params = [
+            (_LEASE_SLOTS.get(p) if isinstance(p, int) and not isinstance(p, bool) else None, p)
+            for p in [Candidate.State.NEW.value, Candidate.State.VOTING.value, *select_params]
+        ]
+        if {name for name, _ in params if name} != set(_LEASE_SLOTS.values()):
+            raise AssertionError(f"The lease query lost an argument: {params!r}")
+        table = connection.ops.quote_name(Candidate._meta.db_table)
+        sql = (
+            f"UPDATE {table} SET pending_count = pending_count + 1, "
+            "state = CASE WHEN state = %s THEN %s ELSE state END "
+            f"WHERE id IN ({select_sql}) RETURNING id"
+        )
+        _lease_statements[size] = (sql, params)
+    return _lease_statements[size]
+
+
+def _lease_candidates(*, worker: User, campaign: Campaign, synset_id: int, size: int) -> list[int]:
     if connection.vendor == "postgresql":
         # One round trip: UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) RETURNING id.
         # Concurrent schedulers skip rows another transaction is leasing instead of waiting on them;
         # PostgreSQL re-checks the WHERE clause on a row that changed since the statement's snapshot, so
         # counts stay within the need.
-        select_sql, select_params = (
-            queryset.select_for_update(skip_locked=True, of=("self",)).values("id")[:size].query.sql_with_params()
-        )
+        sql, params = _lease_statement(size)
+        values = {
+            "synset_id": synset_id,
+            "worker_id": worker.id,
+            "min_votes": campaign.min_votes,
+            "max_votes": campaign.max_votes,
+        }
         with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE annotation_candidate SET pending_count = pending_count + 1, "
-                "state = CASE WHEN state = %s THEN %s ELSE state END "
-                f"WHERE id IN ({select_sql}) RETURNING id".replace("annotation_candidate", Candidate._meta.db_table, 1),
-                [Candidate.State.NEW.value, Candidate.State.VOTING.value, *select_params],
-            )
+            cursor.execute(sql, [value if name is None else type(value)(values[name]) for name, value in params])
             return [row[0] for row in cursor.fetchall()]
     # SQLite: transactions are IMMEDIATE (writers serialised), so read then update needs no row locks.
+    queryset = _lease_queryset(campaign=campaign, worker_id=worker.id, synset_id=synset_id)
     ids = list(queryset.values_list("id", flat=True)[:size])
     if ids:
+        voting = Case(When(state=Candidate.State.NEW, then=Value(Candidate.State.VOTING)), default=F("state"))
         Candidate.objects.filter(id__in=ids).update(pending_count=F("pending_count") + 1, state=voting)
     return ids
 
@@ -247,10 +285,7 @@ def _lease_hit(*, worker: User, campaign: Campaign, now) -> Hit | None:
                 )
                 items = [(cid, False) for cid in real] + [(cid, True) for cid in gold]
                 rng.shuffle(items)
-                HitItem.objects.bulk_create(
-                    HitItem(hit=hit, worker=worker, candidate_id=cid, position=i, is_gold=is_gold)
-                    for i, (cid, is_gold) in enumerate(items)
-                )
+                _insert_items(hit=hit, items=items)
                 return hit
         except IntegrityError:
             # Another request of the same worker opened a HIT in this campaign meanwhile: return that one.
@@ -259,6 +294,24 @@ def _lease_hit(*, worker: User, campaign: Campaign, now) -> Hit | None:
                 return existing
             raise
     return None
+
+
+def _insert_items(*, hit: Hit, items: list[tuple[int, bool]]) -> None:
+    """The HIT's items, in the given order, with one plain INSERT (bulk_create's HitItem instances cost more
+    than the statement). A candidate this worker was leased before violates hititem_worker_candidate."""
+    q = connection.ops.quote_name
+    columns = ("hit_id", "worker_id", "candidate_id", "position", "is_gold")
+    row = f"({', '.join(['%s'] * len(columns))})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q(HitItem._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES {', '.join([row] * len(items))}",
+            [
+                value
+                for position, (candidate_id, is_gold) in enumerate(items)
+                for value in (hit.id, hit.worker_id, candidate_id, position, is_gold)
+            ],
+        )
 
 
 @dataclass(frozen=True)
