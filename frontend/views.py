@@ -85,10 +85,19 @@ def work_home(request):
 @login_required
 def label(request, campaign_id: int):
     campaign = get_object_or_404(Campaign, id=campaign_id)
-    return render(request, "frontend/label.html", {"campaign": campaign})
+    return _unless_running(request, campaign) or render(request, "frontend/label.html", {"campaign": campaign})
 
 
 @login_required
 def quiz(request, campaign_id: int):
     campaign = get_object_or_404(Campaign, id=campaign_id)
-    return render(request, "frontend/quiz.html", {"campaign": campaign})
+    return _unless_running(request, campaign) or render(request, "frontend/quiz.html", {"campaign": campaign})
+
+
+def _unless_running(request, campaign: Campaign):
+    """The work pages of a campaign that is not running: a sentence (409) instead of a page whose every
+    request would be refused."""
+    if campaign.state == Campaign.State.RUNNING:
+        return None
+    message = f"Campaign “{campaign.name}” is {campaign.state}, not running: there is no work here at the moment."
+    return render(request, "frontend/error.html", {"message": message}, status=409)

@@ -155,17 +155,21 @@ class CostApi(_Panel):
 
 
 def metrics(request):
-    """Prometheus text format, from the rollups. Open unless METRICS_TOKEN is set, then it wants
-    ``Authorization: Bearer <token>``."""
+    """Prometheus text format, from the rollups. With METRICS_TOKEN set, a scraper sends
+    ``Authorization: Bearer <token>`` (an admin's session also reads it); unset, only an admin's session
+    does: campaign names and crowd figures are not for everyone."""
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
     token = settings.METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return HttpResponse("metrics need Authorization: Bearer <METRICS_TOKEN>\n", status=401)
+    sent = request.headers.get("Authorization", "")
+    bearer = bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    if not (bearer or (request.user.is_authenticated and request.user.is_staff)):
+        if request.user.is_authenticated and not sent:
+            return HttpResponse("Metrics are for admins and for a scraper with the metrics token.\n", status=403)
+        how = "Authorization: Bearer <METRICS_TOKEN>" if token else "an admin's session (or METRICS_TOKEN set)"
+        return HttpResponse(f"Metrics need {how}.\n", status=401)
 
     class Collector:
         def collect(self):

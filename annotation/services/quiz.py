@@ -19,6 +19,10 @@ def qualification_get(*, worker: User, campaign: Campaign) -> Qualification:
 @transaction.atomic
 def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
     """A new quiz of gold items drawn from the campaign's synsets. Refused while a retry delay runs."""
+    if campaign.state != Campaign.State.RUNNING:
+        # A draft's gold is still being chosen and a paused or finished campaign hands out no work: a quiz
+        # would only show its gold images for nothing.
+        raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running: there is no quiz to take.")
     qualification = qualification_get(worker=worker, campaign=campaign)
     if qualification.status == Qualification.Status.QUALIFIED:
         raise Conflict("You are already qualified for this campaign.")

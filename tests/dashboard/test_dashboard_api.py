@@ -10,6 +10,8 @@ from annotation.services import refit, rollups
 from tests.annotation.hits.conftest import make_candidates
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
 from workers.models import Qualification
+from workers.roles import Role
+from workers.services import account_create
 
 
 @pytest.fixture
@@ -252,15 +254,28 @@ def test_block_without_a_reason_is_refused_and_changes_nothing(seeded, client_fo
 
 
 def test_metrics_in_prometheus_format(seeded, client, settings):
+    client.force_login(account_create(username="metrics-admin", password=None, role=Role.ADMIN))
     text = client.get("/metrics").content.decode()
     cid = seeded.campaign.id
     assert f'synsight_campaign_answers_total{{campaign="{cid}",name="shapes"}} 8.0' in text
     assert f'synsight_campaign_hits_total{{campaign="{cid}",name="shapes"}} 2.0' in text
     assert f'synsight_campaign_candidates{{campaign="{cid}",name="shapes",state="accepted"}} 2.0' in text
     assert f'synsight_campaign_spent{{campaign="{cid}",name="shapes"}} 0.2' in text
+    client.logout()
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_metrics_without_a_token_are_for_admins_only(seeded, client, settings):
+    settings.METRICS_TOKEN = ""
+    anonymous = client.get("/metrics")
+    assert anonymous.status_code == 401
+    assert "admin" in anonymous.content.decode()
+    client.force_login(seeded.researcher)
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
 
 
 def test_dashboard_endpoints_are_in_the_openapi_schema(client):

@@ -124,7 +124,8 @@ ROWS: list[Row] = [
     Row("api-docs", "GET", "/api/v1/docs/", PUBLIC),
     Row("api-redoc", "GET", "/api/v1/redoc/", PUBLIC),
     # ---- outside the API
-    Row("metrics", "GET", "/metrics", PUBLIC, note="open while METRICS_TOKEN is unset, else a bearer token"),
+    Row("metrics", "GET", "/metrics", (401, 403, 403, 403, 403, 200),
+        note="an admin's session, or a scraper's bearer METRICS_TOKEN"),
     Row("media-file", "GET", "/media/{media}", PUBLIC, note="content-addressed: the name is the SHA-256"),
     # ---- pages
     Row("home", "GET", "/", PUBLIC),

@@ -5,7 +5,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.models import Hit, HitItem, Vote
+from annotation.models import Hit, HitItem, QuizAttempt, Vote
+from annotation.services.campaigns import campaign_set_state
 from tests.annotation.hits.conftest import SHAPES, make_gold, qualify
 from workers.models import WorkerProfile
 
@@ -150,6 +151,24 @@ def test_quiz_pass_qualifies_and_failure_waits(make_campaign, worker, other_work
     assert failed.json() == {"score": 0.0, "passed": False}
     assert retry.status_code == 403
     assert "try the quiz again in" in retry.json()["detail"]
+
+
+@pytest.mark.parametrize("state", ["draft", "paused"])
+def test_no_quiz_and_no_work_page_while_the_campaign_is_not_running(make_campaign, worker, client_for, client, state):
+    campaign = make_campaign(candidates=10, running=state != "draft")
+    make_gold(SHAPES[0], 4, present=True)
+    if state == "paused":
+        campaign = campaign_set_state(campaign=campaign, state="paused")
+
+    quiz = client_for(worker).post(f"/api/v1/campaigns/{campaign.id}/quiz/")
+    client.force_login(worker)
+    pages = [client.get(f"/work/{campaign.id}/"), client.get(f"/work/{campaign.id}/quiz/")]
+
+    assert quiz.status_code == 409
+    assert quiz.json()["detail"] == f"Campaign “shapes” is {state}, not running: there is no quiz to take."
+    assert QuizAttempt.objects.count() == 0
+    assert [page.status_code for page in pages] == [409, 409]
+    assert all(f"is {state}, not running" in page.content.decode() for page in pages)
 
 
 def test_profile_reports_the_workers_own_figures(make_campaign, worker, client_for):
