@@ -18,7 +18,8 @@ Scenarios per seed (--scenarios picks some):
   spammer blocked within a median of 3 HITs, precision >= 0.997, no honest worker blocked. The spammers
   arrive first and keep working until blocked (simulate_crowd --spammers-first): otherwise most of those
   who pass the quiz arrive after the work is gone or leave after a HIT or two, and the screen is not
-  tested. ``spam_by_kind`` gives per kind: passed the quiz, blocked, HITs before the block, never blocked.
+  tested. ``spam_by_kind`` gives per kind: passed the quiz, blocked, HITs before the block, never blocked
+  (pooled over the seeds too). Figures: annotation/services/screening.py's docstring.
 
 Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
 
@@ -33,6 +34,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,6 +236,9 @@ def pooled(runs: list[dict], names: list[str]) -> dict:
                         "precision_ci95": wilson(accepted - false, accepted),
                         "votes_per_candidate": round(votes / candidates, 4) if candidates else None,
                         "honest_false_blocks": sum(d["honest_false_blocks"] for d in done)}  # fmt: skip
+        kinds = _spam_by_kind_pooled(done)
+        if kinds:
+            result[name]["spam_by_kind"] = kinds
         if name in PAIRS and PAIRS[name] in result:
             fixed = result[PAIRS[name]]["votes_per_candidate"]
             result[name]["votes_vs_fixed5"] = round(result[name]["votes_per_candidate"] / fixed, 4)
@@ -241,6 +246,30 @@ def pooled(runs: list[dict], names: list[str]) -> dict:
         if a in result and f in result:
             result[a]["votes_vs_fixed5"] = round(result[a]["votes_per_candidate"] / result[f]["votes_per_candidate"], 4)
     return result
+
+
+def _spam_by_kind_pooled(done: list[dict]) -> dict:
+    """Per spammer kind over the seeds: passed the quiz, blocked, HITs before the block (all, median, max),
+    and the never-blocked ones with the HITs they did."""
+    pooled: dict[str, dict] = {}
+    for run in done:
+        for kind, k in (run.get("spam_by_kind") or {}).items():
+            p = pooled.setdefault(kind, {"total": 0, "passed_quiz": 0, "blocked": 0, "blocked_after_hits": [],
+                                         "not_stopped_hits": []})  # fmt: skip
+            p["total"] += k["total"]
+            p["passed_quiz"] += k.get("passed_quiz", 0)
+            p["blocked"] += len(k["blocked_after_hits"])
+            p["blocked_after_hits"] = sorted(p["blocked_after_hits"] + k["blocked_after_hits"])
+            p["not_stopped_hits"] += [h for h, *_ in k.get("not_stopped_hits", [])]
+    for p in pooled.values():
+        hits = p["blocked_after_hits"]
+        p["median_hits_before_block"] = statistics.median(hits) if hits else None
+        p["max_hits_before_block"] = max(hits, default=None)
+    every = [h for p in pooled.values() for h in p["blocked_after_hits"]]
+    if every:
+        pooled["all"] = {"blocked": len(every), "median_hits_before_block": statistics.median(every),
+                         "never_blocked": sum(len(p["not_stopped_hits"]) for p in pooled.values())}  # fmt: skip
+    return pooled
 
 
 if __name__ == "__main__":

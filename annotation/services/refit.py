@@ -25,14 +25,22 @@ STREAM_CHUNK = 50_000
 WRITE_BATCH = 2_000
 # A worker is judged only after this many real answers (or gold answers) so that bad luck is not spam.
 # The spam screen (annotation/services/screening.py: a likelihood-ratio test per HIT and at each refit)
-# judges "at chance"; this rule now only catches answers that run against the images (informedness < 0).
+# judges "at chance" HIT by HIT; the rule below catches answers that run against the images, and workers at
+# chance once MIN_ANSWERS_AT_CHANCE answers make the model's estimate sure enough.
 # At 30 answers and 0.2, and at 60 and 0.1, it blocked an honest noisy worker in 200-worker simulated crowds.
 MIN_ANSWERS_TO_JUDGE = 60
 MIN_GOLD_TO_JUDGE = 5
 # "At chance" is measured by informedness (Youden's J = sensitivity + specificity - 1): 0 for a coin, for
 # always-yes and for always-no alike, whose raw accuracy can look fine when one class dominates; 1 for a
 # perfect worker, 0.8 for one right 90% of the time. Below this a worker's answers carry no signal.
-BLOCK_BELOW_INFORMEDNESS = 0.0
+# Two bars. After MIN_ANSWERS_TO_JUDGE answers, below -0.2: answers that run against the images
+# (adversarial workers, ≈ -0.7). After MIN_ANSWERS_AT_CHANCE, below 0: a coin-flipper, whose estimate is
+# below 0 about half the time. One bar of 0 at 60 answers blocked an honest noisy worker (true
+# informedness ≈ 0.2, estimate -0.04; noisy crowd, seed 5, 2026-12): the estimate's spread at n answers
+# (70% present) is ≈ sqrt(1.14 / n), 0.14 at 60 — at 240 it is 0.07 and an honest worker at 0.2 falls
+# below 0 less than once in 300 refits.
+BLOCK_BELOW_INFORMEDNESS = -0.2
+MIN_ANSWERS_AT_CHANCE = 240
 # 0.55, not 0.7: the noisiest honest simulated workers (accuracy ≈ 0.6, ≈ 0.55 on confusable negatives, which
 # half the absent gold is) drew 10 of 27 gold right — p = 0.0003 against 0.7 — and were blocked (seed 1, 20%
 # spam, 2026-12). Spammers are the per-HIT screen's work now; this rule is left for the plainly anti-informed.
@@ -85,13 +93,14 @@ def _binomial_tail(correct: int, answered: int, p: float) -> float:
 def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray) -> dict[int, str]:
     """{worker id: reason} of the workers the fit shows at or below chance, or whose gold score is implausible
     for an honest worker; the reason says which rule and the figure."""
-    judged = answers >= MIN_ANSWERS_TO_JUDGE
     informedness = confusion[:, 1, 1] + confusion[:, 0, 0] - 1.0
+    flagged = ((answers >= MIN_ANSWERS_TO_JUDGE) & (informedness < BLOCK_BELOW_INFORMEDNESS)) | (
+        (answers >= MIN_ANSWERS_AT_CHANCE) & (informedness < 0.0)
+    )
     reasons = {
         int(w): f"Answers no better than chance (model: informedness {j:.2f})."
-        for w, j in zip(worker_ids[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)],
-                        informedness[judged & (informedness < BLOCK_BELOW_INFORMEDNESS)], strict=True)
-    }  # fmt: skip
+        for w, j in zip(worker_ids[flagged], informedness[flagged], strict=True)
+    }
     # Gold decides only when the score is implausible for an honest but noisy worker: a one-sided binomial
     # test against GOLD_HONEST_ACCURACY. A plain "below 50% after 5 answers" rule blocked a 78%-accurate
     # simulated worker who had 2 of 5 right (a 2.5% event that a 30-worker crowd meets regularly).
