@@ -4,7 +4,7 @@ from celery import shared_task
 
 from annotation.models import Campaign
 from annotation.services import rollups
-from annotation.tasks import QueuedAfterCommit
+from config.celery import QueuedAfterCommit
 
 
 @shared_task(acks_late=True)

@@ -7,28 +7,15 @@ that the submit set (a negative priority), and the periodic consensus_sweep weig
 
 import logging
 
-import kombu.exceptions
-from celery import Task, shared_task
+from celery import shared_task
 from django.core.cache import cache
 
 from annotation.models import Campaign
 from annotation.services import consensus, refit, screening
+from config.celery import QueuedAfterCommit
 
 REFIT_LOCK_SECONDS = 600
 logger = logging.getLogger(__name__)
-
-
-class QueuedAfterCommit(Task):
-    """A task queued once its data are committed (transaction.on_commit) and whose work a periodic job also
-    does: a broker outage while queueing it is logged, not raised. Raising there would turn a stored submit
-    into an error answer (the client's retry would only replay it) and the work is picked up later anyway."""
-
-    def apply_async(self, *args, **kwargs):
-        try:
-            return super().apply_async(*args, **kwargs)
-        except kombu.exceptions.OperationalError as error:
-            logger.warning("Could not queue %s (%s); the periodic sweep will do its work.", self.name, error)
-            return None
 
 
 def _refit_if_due(synset_ids: list[int]) -> None:

@@ -166,6 +166,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGE_UPLOAD_MAX_FILES", 100, minimum=1)
 CELERY_IMPORTS = ["annotation.image_tasks"]
 # ---- end of candidate images ------------------------------------------------------------------------------
 
+
 # ---- Researcher dashboard (annotation/services/rollups.py, annotation/selectors/dashboard.py) -------------
 def _env_pay_floor():
     from decimal import Decimal, InvalidOperation
@@ -252,6 +253,8 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-rollups-flush": {"task": "annotation.dashboard_tasks.rollups_flush", "schedule": 30.0},
     # Accepted candidates of box-enabled campaigns enter the box pipeline; expired box leases come back.
     "box-jobs-enter": {"task": "annotation.tasks.box_jobs_enter_all", "schedule": 60.0},
+    # Dataset builds whose job was lost (broker down at creation, worker killed mid-build).
+    "export-resume": {"task": "export.tasks.dataset_versions_resume", "schedule": 60.0},
 }
 
 # Shared secret with an external crowd marketplace; empty disables external worker sign-in.
@@ -283,4 +286,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL.upper()},
 }
-

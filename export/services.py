@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, Vote
@@ -501,6 +501,19 @@ def dataset_files_write(*, version: DatasetVersion, folder: VersionFolder, progr
     folder.write_bytes("datasheet.md", datasheet.datasheet_markdown(sheet).encode())
     folder.write_json("version.json", {k: v for k, v in info.items() if k != "options_json"})
     return folder.write_manifest()
+
+
+# A pending version this old has lost its build job (queued on commit; the broker may have been down).
+PENDING_GRACE = timedelta(minutes=1)
+
+
+def dataset_versions_stalled() -> list[int]:
+    """Versions whose build job was lost: pending for longer than PENDING_GRACE, or running with a heartbeat
+    older than STALE_AFTER (the worker died). dataset_versions_resume queues them again."""
+    now = timezone.now()
+    pending = Q(status=DatasetVersion.Status.PENDING, created__lt=now - PENDING_GRACE)
+    stale = Q(status=DatasetVersion.Status.RUNNING, heartbeat__lt=now - STALE_AFTER)
+    return list(DatasetVersion.objects.filter(pending | stale).order_by("id").values_list("id", flat=True))
 
 
 def _claim(version_id: int) -> bool:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from annotation.models import Candidate, Hit, Vote
-from export import services
+from export import services, tasks
 from export.files import VersionFolder
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
 from tests.export.conftest import CIRCLE, TRIANGLE, WNIDS, build, folder_bytes
@@ -60,6 +60,21 @@ def test_a_stale_running_build_is_taken_over(campaign, admin) -> None:
     assert services.dataset_version_build(version_id=version.id).status == "running"  # someone else's
     DatasetVersion.objects.filter(id=version.id).update(heartbeat=timezone.now() - timedelta(hours=1))
     assert services.dataset_version_build(version_id=version.id).status == "done"
+
+
+def test_a_version_whose_build_job_was_lost_is_built_by_the_resume_job(campaign, admin) -> None:
+    # Created outside a captured commit: the on-commit build job never runs, as with a broker down.
+    lost = services.dataset_version_create(user=admin, name="lost", campaign_ids=[campaign.id],
+                                           options={"formats": ["votes"]})  # fmt: skip
+    young = services.dataset_version_create(user=admin, name="young", campaign_ids=[campaign.id],
+                                            options={"formats": ["votes"]})  # fmt: skip
+    DatasetVersion.objects.filter(id=lost.id).update(created=timezone.now() - timedelta(minutes=5))
+
+    resumed = tasks.dataset_versions_resume()
+
+    assert resumed == [lost.id]
+    assert DatasetVersion.objects.get(id=lost.id).status == "done"
+    assert DatasetVersion.objects.get(id=young.id).status == "pending"  # its own job may still be coming
 
 
 def test_splits_are_stratified_per_synset_and_seeded(campaign, admin, django_capture_on_commit_callbacks) -> None:
