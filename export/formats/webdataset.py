@@ -152,8 +152,7 @@ class _ShardPool:
         return spool
 
     def submit(self, name: str, spool, count: int) -> None:
-        spool.close()
-        self._open.remove(spool)
+        spool.close()  # still listed as open until it is pending: a failure below removes it on exit
         target = self.ctx.folder.path(name)
         if self.processes > 0 and count >= PARALLEL_MIN_SAMPLES and sys.executable:
             while self._running() >= self.processes:
@@ -163,6 +162,7 @@ class _ShardPool:
             self._pending.append((name, worker, spool.name))
         else:
             self._pending.append((name, write_tar_shard(target, self.ctx.mtime, spool.name), spool.name))
+        self._open.remove(spool)
         self._collect(2 * max(self.processes, 1))
 
     def _running(self) -> int:

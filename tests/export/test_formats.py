@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,27 @@ def test_webdataset_shards_are_the_same_bytes_for_any_number_of_processes(
             samples = sum(1 for m in shard.getnames() if m.endswith(".json"))
         assert 1 <= samples <= 7
         assert len(built[0][name]) <= max_bytes or samples == 1  # only a single sample may pass the limit
+
+
+def test_a_shard_writer_failure_fails_the_build_and_leaves_no_spool(
+    campaign, admin, tmp_path, settings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """A worker process that cannot read an original (deleted from storage) fails the build with its error;
+    no spool file is left behind."""
+    version = build(admin, campaign, options={"formats": ["webdataset"], "shard_max_images": 7},
+                    capture=django_capture_on_commit_callbacks)  # fmt: skip
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    monkeypatch.setattr(webdataset, "PARALLEL_MIN_SAMPLES", 1)
+    settings.EXPORT_PROCESSES = 2
+    missing = Image.objects.get(
+        id=DatasetImage.objects.filter(version=version, split=0).order_by("shuffle")[0].image_id
+    )
+    Path(default_storage.path(missing.file.name)).unlink()
+    with pytest.raises(OSError, match="No such file"):
+        services.dataset_files_write(version=version, folder=VersionFolder(tmp_path / "out"))
+    assert list(spools.iterdir()) == []
 
 
 def test_votes_and_consensus_with_anonymous_workers(version, folder) -> None:
