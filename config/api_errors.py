@@ -2,6 +2,7 @@
 Redis outage is a 503 with a sentence, for the API and the pages alike (ServiceUnavailableMiddleware)."""
 
 import logging
+import sys
 
 import kombu.exceptions
 import redis.exceptions
@@ -10,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.utils.html import format_html
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -112,15 +114,32 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        outage = outage_of(exception)
-        if outage is None:
-            return None
-        code, sentence = outage
-        logger.warning("%s on %s %s: %s", code, request.method, request.path, exception, exc_info=exception)
-        if _wants_json(request):
-            response = JsonResponse({"detail": sentence, "code": code}, status=503)
-        else:
-            page = format_html(_PAGE, css=static("frontend/site.css"), sentence=sentence)
-            response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return _outage_response(request, exception)
+
+
+def _outage_response(request, exception: BaseException | None) -> HttpResponse | None:
+    outage = outage_of(exception)
+    if outage is None:
+        return None
+    code, sentence = outage
+    logger.warning("%s on %s %s: %s", code, request.method, request.path, exception, exc_info=exception)
+    if _wants_json(request):
+        response = JsonResponse({"detail": sentence, "code": code}, status=503)
+    else:
+        page = format_html(_PAGE, css=static("frontend/site.css"), sentence=sentence)
+        response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request):
+    """handler500. An error raised outside a view — a middleware saving the session after the view, say —
+    never reaches ServiceUnavailableMiddleware; Django calls this handler inside its ``except`` block, so an
+    outage still answers 503 with its sentence here. Anything else: 500, JSON with a sentence for the API."""
+    response = _outage_response(request, sys.exc_info()[1])
+    if response is not None:
         return response
+    if _wants_json(request):
+        sentence = "Something went wrong on our side; it has been logged. Please try again later."
+        return JsonResponse({"detail": sentence, "code": "server_error"}, status=500)
+    return defaults.server_error(request)

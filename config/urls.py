@@ -24,3 +24,6 @@ urlpatterns = [
     path("media/<path:name>", annotation_views.media_file, name="media-file"),
     path("", include("frontend.urls")),
 ]
+
+# Outages met outside a view (a middleware, the session save) answer 503 with a sentence too.
+handler500 = "config.api_errors.server_error"

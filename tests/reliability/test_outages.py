@@ -4,6 +4,7 @@ and Redis servers of our own stopped under the app. Each answers 503 with a sent
 half-written, and the same request succeeds once the service is back; a submit that commits while only the
 broker is down succeeds, and its consensus update happens later (the periodic sweep)."""
 
+import json
 import threading
 import time
 import uuid
@@ -11,11 +12,15 @@ import uuid
 import httpx
 import pytest
 from django.db import connection, transaction
+from django.test import Client
 
 from annotation.models import Candidate, Hit, HitItem, Vote
 from annotation.services.consensus import candidates_recompute
+from config.api_errors import server_error
 from tests.reliability.conftest import app_env, closed_port, crowd_tokens, requires_postgresql, shapes_campaign
 from workers.models import LedgerEntry
+from workers.roles import Role
+from workers.services import account_create
 
 SENTENCE_WORDS = ("unavailable", "try again")
 
@@ -205,3 +210,33 @@ def test_a_submit_committed_while_the_broker_is_down_succeeds_and_the_sweep_upda
     }
     assert all(c.model_version for c in stored.values())
     assert f"consensus_sweep recomputed {len(candidate_ids)} candidates" in worker.log_text()
+
+
+@pytest.mark.django_db
+def test_an_outage_after_the_view_answers_503_with_a_sentence_not_500(settings):
+    # Given a database that fails when the session is saved, after the sign-in view has answered
+    account_create(username="late", password="pw-late-12345", role=Role.WORKER)
+    settings.SESSION_ENGINE = "tests.reliability.sessions_down"
+    client = Client(raise_request_exception=False)
+
+    # When a worker signs in (the page) and the API is called with a session (JSON)
+    page = client.post("/accounts/login/", {"username": "late", "password": "pw-late-12345"})
+    credentials = {"username": "late", "password": "pw-late-12345"}
+    api = client.post("/accounts/login/", credentials, HTTP_ACCEPT="application/json")
+
+    # Then both answer 503 with the outage's sentence instead of a bare 500
+    assert page.status_code == 503
+    assert "The database is unavailable right now" in page.content.decode()
+    assert page["Retry-After"]
+    assert api.status_code == 503
+    assert api.json()["code"] == "database_unavailable"
+
+
+def test_any_other_error_outside_a_view_is_a_500_with_a_sentence_for_the_api(rf):
+    request = rf.get("/api/v1/me/", HTTP_ACCEPT="application/json")
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        response = server_error(request)
+    assert response.status_code == 500
+    assert json.loads(response.content)["detail"].startswith("Something went wrong on our side")
