@@ -88,6 +88,13 @@ BIAS_HONEST_FLOOR = 0.5
 BIAS_LOG_LR = 6.0
 BIAS_MIN_OTHER_VOTES = 1
 SCREEN_RECENT_VOTES = 400
+# A screen costs about seven queries, a third of the consensus job (benchmarks/hit_cpu.py). A worker is
+# screened after each of their first SCREEN_EVERY_HIT_UNTIL HITs — when every spammer kind is caught, median 2
+# HITs — and after every SCREEN_EVERY-th HIT from then on: one who turns to spam late is still screened within
+# that many HITs, on a window (SCREEN_RECENT_VOTES) that their new answers soon fill, and every refit screens
+# everyone. Workers named by _dissenters are newcomers, screened regardless.
+SCREEN_EVERY_HIT_UNTIL = 10
+SCREEN_EVERY = 3
 CO_SCREEN_LIMIT = 3
 CO_SCREEN_MAX_ANSWERS = 240
 GRID_POINTS = 10
@@ -206,9 +213,14 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
     return None
 
 
-def worker_screen(*, worker_id: int, campaign: Campaign) -> str | None:
-    """Screen one worker (not yet blocked) and block them if a test fails; returns the reason or None."""
-    if WorkerProfile.objects.filter(user_id=worker_id, blocked=True).exists():
+def worker_screen(*, worker_id: int, campaign: Campaign, after_own_hit: bool = False) -> str | None:
+    """Screen one worker (not yet blocked) and block them if a test fails; returns the reason or None.
+    ``after_own_hit``: the worker just submitted a HIT, screened on the cadence of SCREEN_EVERY."""
+    profile = WorkerProfile.objects.filter(user_id=worker_id).values_list("blocked", "hits_done").first()
+    blocked, hits_done = profile or (False, 0)
+    if blocked:
+        return None
+    if after_own_hit and hits_done > SCREEN_EVERY_HIT_UNTIL and hits_done % SCREEN_EVERY:
         return None
     reason = worker_verdict(worker_id=worker_id, campaign=campaign)
     if reason:
@@ -233,8 +245,9 @@ def hits_screen(*, candidate_ids: list[int]) -> dict[int, str]:
         campaign = Campaign.objects.filter(id=row["hit__campaign_id"], state=Campaign.State.RUNNING).first()
         if campaign is None:
             continue
-        for worker_id in [row["hit__worker_id"], *_dissenters(ids, row["hit__worker_id"])]:
-            reason = worker_screen(worker_id=worker_id, campaign=campaign)
+        submitter = row["hit__worker_id"]
+        for worker_id in [submitter, *_dissenters(ids, submitter)]:
+            reason = worker_screen(worker_id=worker_id, campaign=campaign, after_own_hit=worker_id == submitter)
             if reason:
                 blocked[worker_id] = reason
     return blocked

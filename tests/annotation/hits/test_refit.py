@@ -4,6 +4,7 @@ import pytest
 
 from annotation.errors import Forbidden
 from annotation.models import Candidate
+from annotation.services import screening
 from annotation.services.consensus import candidates_update
 from annotation.services.hits import hit_next, hit_submit
 from annotation.services.refit import campaign_refit, worker_unblock
@@ -126,3 +127,18 @@ def test_a_researchers_accept_or_reject_override_survives_consensus_and_refit(cr
     )
     campaign_refit(campaign_id=campaign.id)
     assert Candidate.objects.get(id=target.id).state == "rejected"  # handed back to the votes
+
+
+def test_an_established_worker_is_screened_on_every_third_hit_only(crowd_campaign):
+    campaign, _, _, spammer = crowd_campaign
+    campaign_refit(campaign_id=campaign.id)
+    WorkerProfile.objects.filter(user=spammer).update(blocked=False, blocked_reason="")
+
+    def screen_after_hit(hits_done: int) -> str | None:
+        WorkerProfile.objects.filter(user=spammer).update(hits_done=hits_done, blocked=False)
+        return screening.worker_screen(worker_id=spammer.id, campaign=campaign, after_own_hit=True)
+
+    assert screen_after_hit(screening.SCREEN_EVERY_HIT_UNTIL) is not None  # every HIT while new
+    assert screen_after_hit(screening.SCREEN_EVERY * 4 + 1) is None  # established: skipped between
+    assert screen_after_hit(screening.SCREEN_EVERY * 4) is not None  # ... and screened on the cadence
+    assert screening.worker_screen(worker_id=spammer.id, campaign=campaign) is None  # blocked by the last one
