@@ -598,6 +598,7 @@ def run_http(
     profile_dir: str | None,
     processes: list,
     drain_seconds: float = 300,
+    celery_processes: int = 1,
 ) -> dict:
     kind, _, size = server.partition(":")
     workers, _, threads = size.partition("x")
@@ -632,8 +633,7 @@ def run_http(
                 "-A",
                 "config",
                 "worker",
-                "--pool",
-                "solo",
+                *(["--pool", "solo"] if celery_processes == 1 else ["--pool", "prefork", "-c", str(celery_processes)]),
                 "--loglevel",
                 "WARNING",
                 "--without-gossip",
@@ -707,6 +707,7 @@ def run_http(
             while celery_backlog(redis_url) and time.perf_counter() - drain_started < drain_seconds:
                 time.sleep(0.5)
             result["celery"] = {
+                "processes": celery_processes,
                 "backlog_at_end": backlog,
                 "drain_seconds": round(time.perf_counter() - drain_started, 1),
                 "keeps_up": backlog <= 2 * len(setup["tokens"]),
@@ -811,6 +812,8 @@ def main() -> None:
         "--drain-seconds", type=float, default=300, help="how long to wait for the Celery backlog after each run"
     )
     parser.add_argument("--no-celery", action="store_true", help="do not start a Celery worker (tasks queue up)")
+    parser.add_argument("--celery-processes", type=int, default=1,
+                        help="1: one solo worker; N > 1: prefork with N processes")  # fmt: skip
     parser.add_argument("--explain", action="store_true", help="add EXPLAIN ANALYZE of the lease query")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy raw profiles of the gunicorn workers here")
     args = parser.parse_args()
@@ -912,6 +915,7 @@ def main() -> None:
                         profile_dir=args.py_spy,
                         processes=processes,
                         drain_seconds=args.drain_seconds,
+                        celery_processes=args.celery_processes,
                     )
                 except Exception as error:  # keep the other configurations' figures
                     run = {"mode": "http", "server": server, "error": str(error)[-2000:]}
