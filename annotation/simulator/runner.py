@@ -46,6 +46,11 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per reques
 PAUSE_MEDIAN_SECONDS = 8.0
 MAX_SERVER_ERRORS = 50
 NO_WORK_TRIES = 6
+NO_WORK_WAIT_SECONDS = 300.0  # simulated, between two looks for work
+# In real time (pace > 0), a worker also keeps looking for at least this long: with a real Celery worker the
+# candidates of the last HITs await their consensus job (the scheduler holds them back until it has run), and
+# a busy machine can take longer than six looks to run it — the crowd then left a fifth of a small campaign open.
+NO_WORK_PATIENCE_REAL_SECONDS = 60.0
 
 
 @dataclass
@@ -130,6 +135,8 @@ class CrowdRun:
         self._clock_max = 0.0
         self._hit_no = [0] * len(self.accounts)
         self._idle = [0] * len(self.accounts)
+        real_wait = NO_WORK_WAIT_SECONDS * pace
+        self._no_work_tries = max(NO_WORK_TRIES, math.ceil(NO_WORK_PATIENCE_REAL_SECONDS / real_wait) if pace else 0)
         self._appetite = [max(1, round(x)) for x in self._rng.lognormal(math.log(APPETITE_MEDIAN), APPETITE_SIGMA,
                                                                          len(self.accounts))]  # fmt: skip
         for i, account in enumerate(self.accounts):
@@ -259,9 +266,9 @@ class CrowdRun:
                 # Nothing for this worker right now (the rest may be leased to others): look again a few
                 # simulated minutes later, and give up after NO_WORK_TRIES empty answers in a row.
                 self._idle[turn.index] += 1
-                if self._idle[turn.index] >= NO_WORK_TRIES:
+                if self._idle[turn.index] >= self._no_work_tries:
                     raise _Stop("no work")
-                return turn.clock + 300.0
+                return turn.clock + NO_WORK_WAIT_SECONDS
             self._idle[turn.index] = 0
             if reply.status_code == 403:
                 if "blocked" in reply.text:

@@ -102,7 +102,8 @@ def test_simulated_crowd_labels_a_campaign_precisely_within_the_vote_budget(
     print({k: overall[k] for k in ("candidates", "accepted", "rejected", "open", "precision", "recall", "votes")}
           | {"fixed_five_votes": fixed_five})  # fmt: skip
     assert overall["open"] + overall["unresolved"] <= 0.1 * overall["candidates"]  # the crowd ran out on a few
-    assert overall["precision"] >= 0.98  # at most one slip among the ~55 accepted images (measured: none)
+    false_accepts = round((1 - overall["precision"]) * overall["accepted"])
+    assert false_accepts <= 1  # at most one slip among the 36-56 accepted images (measured: 0 or 1)
     assert overall["recall"] >= 0.85  # measured 0.89-0.96: a few positives rejected on a noisy start
     # The vote budget. The target (<= 60-70% of fixed-5) is NOT asserted: on this 30-worker crowd
     # with a real Celery worker the spend still varies from run to run (seen: 278 and 326 of 390 votes with
