@@ -361,6 +361,7 @@ class SimulationOptions:
     pace: float = 0.0
     prefix: str = ""
     spammers_first: bool = False  # spammers arrive first and work until stopped (simulator/runner.py)
+    arrivals_seconds: float = 3600.0  # workers arrive uniformly over this many simulated seconds
 
 
 def simulate(*, campaign: Campaign, options: SimulationOptions, base_url: str | None = None, progress=None,
@@ -380,7 +381,7 @@ def simulate(*, campaign: Campaign, options: SimulationOptions, base_url: str | 
     kwargs = {
         "campaign_id": campaign.id, "accounts": accounts, "oracle": oracle, "concurrency": options.concurrency,
         "max_hits": options.max_hits, "pace": options.pace, "seed": options.seed, "progress": progress, "stop": stop,
-        "spammers_first": options.spammers_first,
+        "spammers_first": options.spammers_first, "arrivals_seconds": options.arrivals_seconds,
     }  # fmt: skip
     if base_url:
         log = run_crowd(base_url=base_url, **kwargs)

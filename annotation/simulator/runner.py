@@ -1,7 +1,7 @@
 """Drive simulated workers through the real REST API over HTTP (httpx). No Django: the caller hands in
 accounts (username + token or password), the campaign id and an *oracle* that tells what an image shows.
 
-Time. Every worker has a simulated clock: it arrives at a random moment of the first simulated hour, and has
+Time. Every worker has a simulated clock: it arrives at a random moment of the first simulated hour (``arrivals_seconds``), and has
 an appetite (how many HITs it will do at most: lognormal, median APPETITE_MEDIAN, a long tail — on crowd
 markets a few workers do most of the work). After each step (the quiz, a HIT) it comes back when its answers
 would have taken (the sum of its response times) plus a pause between HITs. With ``spammers_first`` the
@@ -112,6 +112,7 @@ class CrowdRun:
         stop: threading.Event | None = None,
         progress: Callable[[int], None] | None = None,
         spammers_first: bool = False,
+        arrivals_seconds: float = ARRIVAL_SECONDS,
     ):
         self.base = base_url.rstrip("/")
         self.campaign_id = campaign_id
@@ -140,9 +141,9 @@ class CrowdRun:
         self._appetite = [max(1, round(x)) for x in self._rng.lognormal(math.log(APPETITE_MEDIAN), APPETITE_SIGMA,
                                                                          len(self.accounts))]  # fmt: skip
         for i, account in enumerate(self.accounts):
-            arrival = float(self._rng.uniform(0, ARRIVAL_SECONDS))
+            arrival = float(self._rng.uniform(0, arrivals_seconds))
             if spammers_first and account.worker.is_spammer:
-                arrival *= SPAMMERS_FIRST_SECONDS / ARRIVAL_SECONDS
+                arrival *= min(1.0, SPAMMERS_FIRST_SECONDS / arrivals_seconds)
                 self._appetite[i] = math.inf
             self._push(arrival, i)
 

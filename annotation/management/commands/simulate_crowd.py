@@ -37,6 +37,8 @@ class Command(BaseCommand):
                                  "and the vote ratio")  # fmt: skip
         parser.add_argument("--slow", action="store_true", help="pace workers in real time, like real people")
         parser.add_argument("--pace", type=float, default=None, help="real seconds per simulated second")
+        parser.add_argument("--arrivals-over", type=float, default=3600.0, metavar="SECONDS",
+                            help="workers arrive uniformly over this many simulated seconds (an hour)")  # fmt: skip
         parser.add_argument("--spammers-first", action="store_true",
                             help="spammers and adversarial workers arrive in the first simulated minutes and "
                                  "work until blocked or out of work (no appetite limit): measures the spam "
@@ -72,9 +74,11 @@ class Command(BaseCommand):
 
             return simulate_boxes(self, campaign, o)
         pace = o["pace"] if o["pace"] is not None else (1.0 if o["slow"] else 0.0)
+        if not o["arrivals_over"] > 0:
+            raise CommandError("--arrivals-over takes a positive number of seconds.")
         options = demo.SimulationOptions(
             workers=o["workers"], mix=o["mix"], seed=o["seed"], max_hits=o["hits"], concurrency=o["concurrency"],
-            pace=pace, prefix=o["prefix"], spammers_first=o["spammers_first"],
+            pace=pace, prefix=o["prefix"], spammers_first=o["spammers_first"], arrivals_seconds=o["arrivals_over"],
         )  # fmt: skip
         bar = tqdm(unit="HIT", total=o["hits"], disable=o["json"] or pace > 0, file=self.stderr)
         stop = threading.Event()
