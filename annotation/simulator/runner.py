@@ -1,18 +1,18 @@
 """Drive simulated workers through the real REST API over HTTP (httpx). No Django: the caller hands in
 accounts (username + token or password), the campaign id and an *oracle* that tells what an image shows.
 
-Time. Every worker has a simulated clock: it arrives at a random moment of the first simulated hour (``arrivals_seconds``), and has
-an appetite (how many HITs it will do at most: lognormal, median APPETITE_MEDIAN, a long tail — on crowd
-markets a few workers do most of the work). After each step (the quiz, a HIT) it comes back when its answers
-would have taken (the sum of its response times) plus a pause between HITs. With ``spammers_first`` the
-spammers and adversarial workers all arrive within the first SPAMMERS_FIRST_SECONDS and have no appetite
-limit (they work until blocked, out of work or out of budget, as someone paid per HIT for no effort would):
-a fair measure of the spam screen, which otherwise sees many spammers arrive after the work is gone or
-stop after a HIT or two on their own — and the hard case for it, as few other votes exist yet to compare
-their answers with. A pool of ``concurrency`` threads
-always serves the worker whose clock is earliest, so fast clickers come back more often than careful workers,
-as in a real crowd, and the server sees one interleaved stream of HITs. With ``pace`` > 0 the run also waits
-in real time (``pace`` = 1: real speed; 0.1: ten times faster), which is what the living demo uses.
+Time. Every worker has a simulated clock: it arrives at a random moment of the first simulated hour
+(``arrivals_seconds``), and has an appetite (how many HITs it will do at most: lognormal, median
+APPETITE_MEDIAN, a long tail — on crowd markets a few workers do most of the work). After each step (the quiz,
+a HIT) it comes back when its answers would have taken (the sum of its response times) plus a pause between
+HITs. With ``spammers_first`` the spammers and adversarial workers all arrive within the first
+SPAMMERS_FIRST_SECONDS and have no appetite limit (they work until blocked, out of work or out of budget, as
+someone paid per HIT for no effort would): a fair measure of the spam screen, which otherwise sees many
+spammers arrive after the work is gone or stop after a HIT or two on their own — and the hard case for it, as
+few other votes exist yet to compare their answers with. A pool of ``concurrency`` threads always serves the
+worker whose clock is earliest, so fast clickers come back more often than careful workers, as in a real
+crowd, and the server sees one interleaved stream of HITs. With ``pace`` > 0 the run also waits in real time
+(``pace`` = 1: real speed; 0.1: ten times faster), which is what the living demo uses.
 
 A worker stops when the server has no work for it (204), when it is blocked (403 on the quiz or the next
 HIT: ``blocked_after`` records how many HITs it had submitted by then), when it fails the quiz, or when
