@@ -120,7 +120,7 @@ def queued_consensus_jobs(broker) -> list[list[int]]:
 def run(*, hits: int, setup: dict, profile: str | None, profile_out: str | None, accuracy: float, broker) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from hits_load import simulated_answer
+    from hits_load import submit_payload
 
     from annotation import tasks
     from config.wsgi import application
@@ -152,15 +152,7 @@ def run(*, hits: int, setup: dict, profile: str | None, profile_out: str | None,
         if status != 200:
             raise RuntimeError(f"next answered {status}: {body[:300]!r}")
         hit = json.loads(body)
-        answers = [
-            {
-                "item": i["id"],
-                "answer": simulated_answer(i["thumbnail"].rsplit("/", 1)[1][:64], rng, accuracy),
-                "ms": 800,
-            }
-            for i in hit["items"]
-        ]
-        payload = json.dumps({"idempotency_key": uuid.uuid4().hex, "answers": answers}).encode()
+        payload = submit_payload(hit, rng, accuracy)
         status, body = (timed if measured else lambda _k, *a: client.post(*a))(
             "submit", f"/api/v1/hits/{hit['id']}/submit/", token, payload
         )

@@ -63,6 +63,16 @@ def simulated_answer(sha256: str, rng: random.Random, accuracy: float) -> str:
     return "present" if right else "absent"
 
 
+def submit_payload(hit: dict, rng: random.Random, accuracy: float) -> bytes:
+    """The JSON body of a diligent worker's submit for this next-HIT answer (a fresh idempotency key)."""
+    answers = [
+        {"item": item["id"], "answer": simulated_answer(item["thumbnail"].rsplit("/", 1)[1][:64], rng, accuracy),
+         "ms": 800}
+        for item in hit["items"]
+    ]  # fmt: skip
+    return json.dumps({"idempotency_key": uuid.uuid4().hex, "answers": answers}).encode()
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
@@ -499,15 +509,7 @@ async def http_clients(
                 hit = json.loads(body)
                 if think_ms:
                     await asyncio.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
-                answers = [
-                    {
-                        "item": item["id"],
-                        "answer": simulated_answer(item["thumbnail"].rsplit("/", 1)[1][:64], rng, accuracy),
-                        "ms": 800,
-                    }
-                    for item in hit["items"]
-                ]
-                payload = json.dumps({"idempotency_key": uuid.uuid4().hex, "answers": answers}).encode()
+                payload = submit_payload(hit, rng, accuracy)
                 sent = loop.time()
                 try:
                     status, body = await conn.request("POST", f"/api/v1/hits/{hit['id']}/submit/", send, payload)
@@ -520,7 +522,7 @@ async def http_clients(
                     continue
                 if start <= done < end:
                     submit_ms.append(1000 * (done - sent))
-                    answered[0] += len(answers)
+                    answered[0] += len(hit["items"])
         finally:
             await conn.close()
 

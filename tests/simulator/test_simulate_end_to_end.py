@@ -15,11 +15,9 @@ from django.conf import settings
 from django.db import connection
 
 from annotation import demo_images as demo
-from annotation.models import Campaign, Candidate
+from annotation.models import Candidate
 from annotation.services import demo as demo_service
 from config.celery import app as celery_app
-from workers.roles import Role
-from workers.services import account_create
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNSETS = [demo.BY_LABEL[label].wnid for label in ("square", "circle", "star")]
@@ -69,17 +67,8 @@ def _database_url(db: dict) -> str:
 
 
 @pytest.fixture
-def demo_campaign(transactional_db, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.IMAGE_IMPORT_WORKERS = 1
-    from django.core.management import call_command
-
-    call_command("make_demo_images", "--seed", "3", "--per-synset", str(PER_SYNSET), "--no-progress")
-    owner = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
-    campaign, created = demo_service.demo_campaign_ensure(owner=owner, name="e2e shapes", wnids=SYNSETS)
-    assert created and campaign.state == Campaign.State.RUNNING
-    return campaign
+def demo_campaign(make_demo_campaign):
+    return make_demo_campaign(name="e2e shapes", wnids=SYNSETS, per_synset=PER_SYNSET)
 
 
 def test_simulated_crowd_labels_a_campaign_precisely_within_the_vote_budget(

@@ -12,13 +12,10 @@ server's gold draw per HIT is not seeded).
 import statistics
 
 import pytest
-from django.core.management import call_command
 
 from annotation import demo_images as demo
 from annotation.services import demo as demo_service
 from annotation.simulator.workers import SPAMMERS
-from workers.roles import Role
-from workers.services import account_create
 
 SYNSETS = [demo.BY_LABEL[label].wnid for label in ("square", "circle", "star")]
 PER_SYNSET = 60
@@ -26,13 +23,8 @@ MIX = "reliable:0.5,noisy:0.3,spammer:0.2"  # 40 workers: 8 spammers, two of eac
 
 
 @pytest.fixture
-def campaign(transactional_db, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.IMAGE_IMPORT_WORKERS = 1
-    call_command("make_demo_images", "--seed", "3", "--per-synset", str(PER_SYNSET), "--no-progress")
-    owner = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
-    campaign, _ = demo_service.demo_campaign_ensure(owner=owner, name="spam shapes", wnids=SYNSETS)
+def campaign(make_demo_campaign):
+    campaign = make_demo_campaign(name="spam shapes", wnids=SYNSETS, per_synset=PER_SYNSET)
     campaign.quiz_pass_mark = 0.0
     campaign.save(update_fields=["quiz_pass_mark"])
     return campaign

@@ -10,15 +10,22 @@ def _answers(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     truth = rng.random(n) < 0.7
     reference = np.where(truth, 0.97, 0.03)
+    return _says(kind, truth, rng), reference
+
+
+def _says(kind: str, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a worker of this kind answers (1 present, 0 absent) to items whose true labels are ``truth``;
+    an honest kind is its accuracy, e.g. "0.8"."""
+    n = len(truth)
     if kind == "always_yes":
         says = np.ones(n, bool)
     elif kind == "always_no":
         says = np.zeros(n, bool)
     elif kind == "random":
         says = rng.random(n) < 0.5
-    else:  # honest, right with probability `kind`
+    else:
         says = np.where(rng.random(n) < float(kind), truth, ~truth)
-    return says.astype(int), reference
+    return says.astype(int)
 
 
 def _llr(kind: str, n: int, seed: int) -> float:
@@ -69,15 +76,7 @@ def _soft(kind: str, n: int, seed: int, *, prevalence: float = 0.7) -> tuple[np.
     rng = np.random.default_rng(seed)
     truth = rng.random(n) < prevalence
     reference = np.where(truth == (rng.random(n) < 0.9), 0.9, 0.1)
-    if kind == "always_yes":
-        says = np.ones(n, bool)
-    elif kind == "always_no":
-        says = np.zeros(n, bool)
-    elif kind == "random":
-        says = rng.random(n) < 0.5
-    else:
-        says = np.where(rng.random(n) < float(kind), truth, ~truth)
-    return says.astype(int), reference
+    return _says(kind, truth, rng), reference
 
 
 def test_constant_answers_are_caught_by_the_bias_test_within_two_hits_of_unsure_references():
