@@ -11,12 +11,13 @@ from typing import NamedTuple
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.services import rollups
+from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 
@@ -174,6 +175,7 @@ def _gold_for(*, worker: User, synset_id: int, count: int, rng: random.Random) -
     pool = list(
         GoldItem.objects.filter(candidate__synset_id=synset_id)
         .exclude(Exists(seen))
+        .order_by("candidate_id")  # a seeded draw from a list in a stable order
         .values_list("candidate_id", flat=True)[:500]
     )
     return rng.sample(pool, min(count, len(pool)))
@@ -183,7 +185,7 @@ _need_cache: dict[tuple, tuple[float, list[list[int]]]] = {}
 NEED_CACHE_SECONDS = 2.0
 
 
-def _synsets_by_need(campaign: Campaign) -> list[int]:
+def _synsets_by_need(campaign: Campaign, rng: random.Random) -> list[int]:
     """Furthest behind the target first (fewest accepted), ties broken at random so that concurrent
     workers spread over synsets instead of all contending for one. The synsets are read at most every
     NEED_CACHE_SECONDS per process (accepted counts move slowly; reading a campaign's 1,000 rows on every
@@ -205,7 +207,7 @@ def _synsets_by_need(campaign: Campaign) -> list[int]:
     chosen: list[int] = []
     for group in cached[1]:
         # random.sample of a whole group is a shuffled copy; of part of it, a uniformly drawn ordered subset.
-        chosen += random.sample(group, min(len(group), SYNSETS_TRIED - len(chosen)))
+        chosen += rng.sample(group, min(len(group), SYNSETS_TRIED - len(chosen)))
         if len(chosen) >= SYNSETS_TRIED:
             break
     return chosen
@@ -241,10 +243,12 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running.")
     # The qualification and the open HIT in one query.
     open_hit = Hit.objects.filter(worker=worker, campaign=campaign, status=Hit.Status.OPEN).values("id")[:1]
+    # How many HITs the worker was leased here: the ordinal that seeds this lease's draws (services/draws.py).
+    leased = Hit.objects.filter(worker=worker, campaign=campaign).values("worker").annotate(n=Count("id")).values("n")
     found = (
         Qualification.objects.filter(worker=worker, campaign=campaign)
-        .annotate(open_hit=Subquery(open_hit))
-        .values_list("status", "open_hit")
+        .annotate(open_hit=Subquery(open_hit), leased=Subquery(leased))
+        .values_list("status", "open_hit", "leased")
         .first()
     )
     _check_qualification(found[0] if found else None)
@@ -256,18 +260,18 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
             if existing.expires_at > now:
                 return existing
             _expire_one(existing.id)
-    hit = _lease_hit(worker=worker, campaign=campaign, now=now)
+    hit = _lease_hit(worker=worker, campaign=campaign, now=now, ordinal=found[2] or 0)
     if hit is None and hits_expire(limit=500):
         # Nothing open for this worker, but expired leases were holding items back: try once more.
-        hit = _lease_hit(worker=worker, campaign=campaign, now=now)
+        hit = _lease_hit(worker=worker, campaign=campaign, now=now, ordinal=found[2] or 0)
     if hit is not None:
         hit.synset = _synset(hit.synset_id)
     return hit
 
 
-def _lease_hit(*, worker: User, campaign: Campaign, now) -> Hit | None:
-    rng = random.Random()
-    for synset_id in _synsets_by_need(campaign):
+def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | None:
+    rng = draw_rng("hit", worker.id, campaign.id, ordinal)
+    for synset_id in _synsets_by_need(campaign, rng):
         try:
             with transaction.atomic():
                 n_gold = sum(rng.random() < campaign.gold_rate for _ in range(campaign.images_per_hit))
