@@ -1,6 +1,5 @@
 """Qualification: a short quiz of gold items before real work."""
 
-import random
 from datetime import timedelta
 
 from django.contrib.auth.models import User
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, NotFound
 from annotation.models import Campaign, GoldItem, QuizAttempt
+from annotation.services.draws import draw_rng
 from workers.models import Qualification
 
 
@@ -31,10 +31,13 @@ def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
     if qualification.retry_after and qualification.retry_after > timezone.now():
         wait = int((qualification.retry_after - timezone.now()).total_seconds()) + 1
         raise Forbidden(f"You can try the quiz again in {wait} seconds.")
-    pool = list(GoldItem.objects.filter(candidate__synset__campaigns=campaign).values_list("id", flat=True)[:2000])
+    gold = GoldItem.objects.filter(candidate__synset__campaigns=campaign).order_by("id")
+    pool = list(gold.values_list("id", flat=True)[:2000])
     if not pool:
         raise Conflict("This campaign has no gold items yet, so there is no quiz; ask its researcher.")
-    items = random.sample(pool, min(campaign.quiz_size, len(pool)))
+    # Seeded by the attempts answered so far (services/draws.py): a restart before answering shows the same items.
+    rng = draw_rng("quiz", worker.id, campaign.id, qualification.attempts)
+    items = rng.sample(pool, min(campaign.quiz_size, len(pool)))
     return QuizAttempt.objects.create(campaign=campaign, worker=worker, items=items)
 
 
