@@ -158,6 +158,11 @@ IMAGE_ARCHIVE_MAX_MEMBERS = env_int("IMAGE_ARCHIVE_MAX_MEMBERS", 100_000, minimu
 IMAGE_ARCHIVE_MAX_BYTES = env_int("IMAGE_ARCHIVE_MAX_BYTES", 10 * 2**30, minimum=1)  # uncompressed, in total
 IMAGE_IMPORT_WORKERS = env_int("IMAGE_IMPORT_WORKERS", os.cpu_count() or 1, minimum=1)  # import_images
 IMAGE_IMPORT_MAX_URLS = env_int("IMAGE_IMPORT_MAX_URLS", 10_000, minimum=1)  # per API request
+# An API import job silent this long (no chunk, no heartbeat) died: the resume job queues its batch again. Its
+# heartbeat comes every 30 s while it downloads, so this must exceed one download (connect + fetch timeouts).
+IMAGE_IMPORT_STALE_SECONDS = env_int("IMAGE_IMPORT_STALE_SECONDS", 600, minimum=1)
+# An API batch nobody has touched this long (the job queued at creation or by the last step never ran).
+IMAGE_IMPORT_PENDING_GRACE_SECONDS = env_int("IMAGE_IMPORT_PENDING_GRACE_SECONDS", 300, minimum=1)
 IMAGE_FETCH_CONNECT_TIMEOUT = env_int("IMAGE_FETCH_CONNECT_TIMEOUT", 5, minimum=1)  # seconds
 IMAGE_FETCH_TIMEOUT = env_int("IMAGE_FETCH_TIMEOUT", 30, minimum=1)  # seconds for the whole download
 IMAGE_FETCH_MAX_REDIRECTS = env_int("IMAGE_FETCH_MAX_REDIRECTS", 3, minimum=0)
@@ -255,6 +260,11 @@ CELERY_BEAT_SCHEDULE = {
     "box-jobs-enter": {"task": "annotation.tasks.box_jobs_enter_all", "schedule": 60.0},
     # Dataset builds whose job was lost (broker down at creation, worker killed mid-build).
     "export-resume": {"task": "export.tasks.dataset_versions_resume", "schedule": 60.0},
+    # API image imports whose job was lost (broker down at creation, worker killed mid-step).
+    "image-import-resume": {
+        "task": "annotation.image_tasks.image_imports_resume",
+        "schedule": float(env_int("IMAGE_IMPORT_SWEEP_SECONDS", 60, minimum=1)),
+    },
 }
 
 # Shared secret with an external crowd marketplace; empty disables external worker sign-in.

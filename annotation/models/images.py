@@ -66,6 +66,12 @@ class ImportBatch(models.Model):
     rejected = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The job processing an API batch's pending items holds it by a claim (a random token) and touches
+    # ``heartbeat`` as it goes; between two tasks the claim is empty. A batch left claimed with an old
+    # heartbeat, or unclaimed and untouched, lost its job: the periodic resume queues it again
+    # (annotation/services/images.py).
+    claim = models.CharField(max_length=32, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "import batches"

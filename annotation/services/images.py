@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
@@ -38,8 +41,8 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.db.models import F
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation import fetch, imaging
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 100  # files per transaction
 TASK_ITEMS = 200  # pending API items one Celery task handles before it re-enqueues itself
 FETCH_THREADS = 4  # concurrent URL downloads
+HEARTBEAT_SECONDS = 30  # a job holding an API batch touches its heartbeat at least this often while it reads
 Outcome = ImportItem.Outcome
 
 
@@ -102,14 +106,14 @@ def import_batch_create(
 
 
 def import_batch_finish(*, batch: ImportBatch) -> ImportBatch:
-    ImportBatch.objects.filter(id=batch.id).update(status=ImportBatch.Status.DONE, finished=timezone.now())
+    ImportBatch.objects.filter(id=batch.id).update(status=ImportBatch.Status.DONE, finished=timezone.now(), claim="")
     batch.refresh_from_db()
     return batch
 
 
 def import_batch_fail(*, batch: ImportBatch, error: str) -> None:
     ImportBatch.objects.filter(id=batch.id).update(
-        status=ImportBatch.Status.FAILED, error=error[:2000], finished=timezone.now()
+        status=ImportBatch.Status.FAILED, error=error[:2000], finished=timezone.now(), claim=""
     )
 
 
@@ -120,15 +124,18 @@ def images_ingest(
     incoming: Iterable[Incoming],
     workers: int = 1,
     progress: Callable[[int], None] = lambda n: None,
+    claim: str = "",
 ) -> ImportBatch:
     """Process and store ``incoming`` files as candidates of ``batch.synset``; returns the batch with its
-    counts. ``workers`` > 1 decodes in that many processes (not inside a daemonic Celery worker)."""
+    counts. ``workers`` > 1 decodes in that many processes (not inside a daemonic Celery worker). With a
+    ``claim`` (an API batch's job, see import_batch_claim) every chunk commits only while the batch still
+    holds that claim, and raises ClaimLost otherwise."""
     ImportBatch.objects.filter(id=batch.id, status=ImportBatch.Status.PENDING).update(status=ImportBatch.Status.RUNNING)
     state = _SynsetState(batch.synset_id)
     with _processor(workers, limits()) as run:
         results = run(incoming)
         while chunk := list(islice(results, CHUNK_SIZE)):
-            _commit_chunk(batch, chunk, state)
+            _commit_chunk(batch, chunk, state, claim)
             progress(len(chunk))
     batch.refresh_from_db()
     return batch
@@ -234,7 +241,7 @@ class _Chunk:
         self.candidates = {candidate.image_id: candidate for candidate in same_synset}
 
 
-def _commit_chunk(batch: ImportBatch, chunk: list[tuple[Incoming, Processed | Rejected]], state) -> None:
+def _commit_chunk(batch: ImportBatch, chunk: list[tuple[Incoming, Processed | Rejected]], state, claim: str) -> None:
     work = _Chunk(batch, state, _Written())
     try:
         with transaction.atomic():
@@ -243,10 +250,16 @@ def _commit_chunk(batch: ImportBatch, chunk: list[tuple[Incoming, Processed | Re
             work.load([result for _, result in chunk if isinstance(result, Processed)])
             tally = Counter(_decide(work, inc, result) for inc, result in chunk)
             ImportItem.objects.bulk_create(work.new_items)
-            ImportBatch.objects.filter(id=batch.id).update(
+            # Checked by row count: a job whose claim was taken over writes nothing (the UPDATE also holds the
+            # batch row until commit, so a takeover waits for this chunk and then sees a fresh heartbeat).
+            held = ImportBatch.objects.filter(id=batch.id, **({"claim": claim} if claim else {}))
+            counted = held.update(
                 total=F("total") + len(work.new_items),
+                heartbeat=timezone.now(),
                 **{outcome: F(outcome) + count for outcome, count in tally.items()},
             )
+            if counted != 1:
+                raise ClaimLost(f"Import batch {batch.id} was taken over by another job.")
             staged = [_staged_name(batch.id, inc.item_id) for inc, _ in chunk if inc.item_id is not None]
             if staged and batch.source == ImportBatch.Source.UPLOAD:
                 transaction.on_commit(lambda: [_delete_quietly(name) for name in staged])
@@ -384,28 +397,103 @@ def import_urls_submit(*, user: User, synset: Synset, urls: list[str], query_ter
 def _enqueue(batch_id: int) -> None:
     from annotation.image_tasks import image_import_run  # the task module imports this one
 
-    image_import_run.delay_on_commit(batch_id)
+    # QueuedAfterCommit: with the broker down the batch is still created (202); the resume job queues it later.
+    transaction.on_commit(lambda: image_import_run.delay(batch_id))
 
 
-def import_batch_step(*, batch_id: int, limit: int = TASK_ITEMS) -> bool:
-    """Process up to ``limit`` pending items of an API batch; True while more are pending. Idempotent:
-    only pending items are read, and each chunk marks its items in the transaction that writes them."""
-    batch = ImportBatch.objects.select_related("synset").get(id=batch_id)
-    if batch.status in {ImportBatch.Status.DONE, ImportBatch.Status.FAILED}:
+# ------------------------------------------------------------------------------------------------ API import jobs
+# A job processing an API batch claims it with a conditional UPDATE (a random token, checked by row count), so two
+# jobs never process the same pending items at once; it touches ``heartbeat`` every chunk and every
+# HEARTBEAT_SECONDS while it downloads or reads, and releases the claim after its step. A job that dies (worker
+# SIGKILLed, broker restarted with the message queued, broker down when the job was queued) leaves the batch
+# claimed with an old heartbeat, or unclaimed and untouched: import_batches_stalled finds it, the resume job
+# queues it again. Re-running is safe: only pending items are read, and a chunk marks its items in the
+# transaction that writes their candidates, so a crash loses at most the chunk in hand and nothing is imported
+# twice.
+API_SOURCES = (ImportBatch.Source.URL, ImportBatch.Source.UPLOAD)
+OPEN_STATUSES = (ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING)
+
+
+class ClaimLost(Exception):
+    """Another job took the batch over: this one was silent longer than IMAGE_IMPORT_STALE_SECONDS."""
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.IMAGE_IMPORT_STALE_SECONDS)
+
+
+def import_batch_claim(*, batch_id: int) -> str | None:
+    """Take an open API batch for one step: unclaimed, or claimed by a job whose heartbeat is older than
+    IMAGE_IMPORT_STALE_SECONDS (it died). Returns the claim token; None when the batch is finished or
+    another job holds it."""
+    token = uuid.uuid4().hex
+    free = Q(claim="") | Q(heartbeat__lt=_stale_before())
+    batch = ImportBatch.objects.filter(free, id=batch_id, status__in=OPEN_STATUSES, source__in=API_SOURCES)
+    claimed = batch.update(status=ImportBatch.Status.RUNNING, claim=token, heartbeat=timezone.now())
+    return token if claimed == 1 else None
+
+
+def import_batch_release(*, batch_id: int, claim: str) -> None:
+    ImportBatch.objects.filter(id=batch_id, claim=claim).update(claim="", heartbeat=timezone.now())
+
+
+def _heartbeat(batch_id: int, claim: str) -> None:
+    if not ImportBatch.objects.filter(id=batch_id, claim=claim).update(heartbeat=timezone.now()):
+        raise ClaimLost(f"Import batch {batch_id} was taken over by another job.")
+
+
+def import_batches_stalled() -> list[int]:
+    """API batches whose job was lost: claimed with a heartbeat older than IMAGE_IMPORT_STALE_SECONDS, or
+    unclaimed and untouched for IMAGE_IMPORT_PENDING_GRACE_SECONDS (the job queued at creation or by the
+    previous step never ran). The resume job (annotation/image_tasks.py) queues them again."""
+    grace = timezone.now() - timedelta(seconds=settings.IMAGE_IMPORT_PENDING_GRACE_SECONDS)
+    unclaimed = Q(claim="") & (Q(heartbeat__lt=grace) | Q(heartbeat__isnull=True, created__lt=grace))
+    dead = ~Q(claim="") & Q(heartbeat__lt=_stale_before())
+    batches = ImportBatch.objects.filter(unclaimed | dead, status__in=OPEN_STATUSES, source__in=API_SOURCES)
+    return list(batches.order_by("id").values_list("id", flat=True))
+
+
+def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:
+    """Claim an API batch and process up to ``limit`` (TASK_ITEMS) of its pending items; True while more are
+    pending (the caller queues the next step). False when the batch is finished, failed, or held by another
+    job. Idempotent: only pending items are read, and each chunk marks its items in the transaction that
+    writes them, under the claim."""
+    claim = import_batch_claim(batch_id=batch_id)
+    if claim is None:
         return False
-    pending = list(batch.items.filter(outcome=Outcome.PENDING).order_by("id").values_list("id", "name")[:limit])
+    batch = ImportBatch.objects.select_related("synset").get(id=batch_id)
+    items = batch.items.filter(outcome=Outcome.PENDING).order_by("id")
+    pending = list(items.values_list("id", "name")[: limit or TASK_ITEMS])
     if pending:
+        incoming = _beating(_pending_incoming(batch, pending), batch_id, claim)
         try:
-            images_ingest(batch=batch, incoming=_pending_incoming(batch, pending))
+            images_ingest(batch=batch, incoming=incoming, claim=claim)
+        except ClaimLost:
+            log.warning("Import batch %s was taken over by another job; this one stops.", batch_id)
+            return False
+        except (OperationalError, InterfaceError):
+            raise  # the database, not the batch: its claim goes stale and the resume job retries it
         except Exception as error:
             log.exception("Import batch %s failed", batch_id)
             import_batch_fail(batch=batch, error=f"The import stopped: {error}")
             _discard_staged(batch)
             return False
     if batch.items.filter(outcome=Outcome.PENDING).exists():
+        import_batch_release(batch_id=batch_id, claim=claim)
         return True
     import_batch_finish(batch=batch)
     return False
+
+
+def _beating(incoming: Iterable[Incoming], batch_id: int, claim: str) -> Iterator[Incoming]:
+    """``incoming`` as it is, touching the batch's heartbeat at least every HEARTBEAT_SECONDS (downloads of a
+    chunk can take minutes); raises ClaimLost once another job has taken the batch over."""
+    last = time.monotonic()
+    for inc in incoming:
+        if time.monotonic() - last >= HEARTBEAT_SECONDS:
+            _heartbeat(batch_id, claim)
+            last = time.monotonic()
+        yield inc
 
 
 def _pending_incoming(batch: ImportBatch, pending: list[tuple[int, str]]) -> Iterator[Incoming]:
