@@ -2,9 +2,9 @@
 
 The periodic refit judges workers by the worker-aware model after MIN_ANSWERS_TO_JUDGE answers; on a
 large campaign a refit comes every few hundred HITs, long after a spammer has been paid for a dozen. This
-screen runs after each HIT (the consensus job) for the worker who submitted it — and for up to
-CO_SCREEN_LIMIT newcomers the HIT contradicts, see below — with three tests; the refit runs the speed and
-the reference test for every worker.
+screen runs after each HIT (the consensus drain, which may weigh several at once) for the worker who
+submitted it — and for up to CO_SCREEN_LIMIT newcomers the HIT contradicts, see below — with three tests;
+the refit runs the speed and the reference test for every worker.
 
 * **Speed** (copycats). The median time per image over the worker's recent answers is below
   INHUMAN_MEDIAN_MS: no person looks at a picture and decides in under 300 ms, half the time (after
@@ -69,6 +69,7 @@ Wilson 95% 99.80-99.94%; per run 99.61-100%); noisy crowd 99.85% (9,065 accepted
 from __future__ import annotations
 
 from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
 from django.db.models import Count
@@ -213,6 +214,16 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
     return None
 
 
+def _due(hits_done: int, own_hits: int) -> bool:
+    """Whether a worker with ``hits_done`` HITs, the last ``own_hits`` of them not screened after yet, is due
+    a screen on the cadence: one of those HITs was among the first SCREEN_EVERY_HIT_UNTIL or a multiple of
+    SCREEN_EVERY (one screen after several HITs covers them all: it reads the worker's latest votes)."""
+    return any(
+        n <= SCREEN_EVERY_HIT_UNTIL or n % SCREEN_EVERY == 0
+        for n in range(max(hits_done - own_hits + 1, 0), hits_done + 1)
+    )
+
+
 def worker_screen(*, worker_id: int, campaign: Campaign, after_own_hit: bool = False) -> str | None:
     """Screen one worker (not yet blocked) and block them if a test fails; returns the reason or None.
     ``after_own_hit``: the worker just submitted a HIT, screened on the cadence of SCREEN_EVERY."""
@@ -220,7 +231,7 @@ def worker_screen(*, worker_id: int, campaign: Campaign, after_own_hit: bool = F
     blocked, hits_done = profile or (False, 0)
     if blocked:
         return None
-    if after_own_hit and hits_done > SCREEN_EVERY_HIT_UNTIL and hits_done % SCREEN_EVERY:
+    if after_own_hit and not _due(hits_done, 1):
         return None
     reason = worker_verdict(worker_id=worker_id, campaign=campaign)
     if reason:
@@ -272,6 +283,81 @@ def _dissenters(candidate_ids: set[int], submitter: int) -> list[int]:
         ).values_list("user_id", flat=True)
     )
     return sorted(fresh, key=lambda w: -dissents[w])[:CO_SCREEN_LIMIT]
+
+
+class SubmittedHit(NamedTuple):
+    worker_id: int
+    campaign_id: int
+    candidate_ids: list[int]  # its real (non-gold) candidates
+
+
+def hits_screen_batch(*, hits: list[SubmittedHit]) -> dict[int, str]:
+    """After the consensus update of these submitted HITs (a drain, annotation/services/consensus_queue.py):
+    screen each submitter on the cadence (once, however many of their HITs are in the batch) and, always,
+    the newcomers each HIT's votes contradict (_dissents). Everyone's profile is read in one query, and
+    the votes the dissent is counted on in one for the whole batch. Returns {worker id: reason} of the
+    blocked."""
+    hits = [hit for hit in hits if hit.candidate_ids]
+    campaigns = {
+        c.id: c for c in Campaign.objects.filter(id__in={h.campaign_id for h in hits}, state=Campaign.State.RUNNING)
+    }
+    hits = [hit for hit in hits if hit.campaign_id in campaigns]
+    if not hits:
+        return {}
+    own = Counter((hit.worker_id, hit.campaign_id) for hit in hits)
+    dissents = _dissents(hits)
+    suspects = {w for counts in dissents for w, n in counts.items() if n >= 2}
+    profiles = {
+        user_id: (blocked, hits_done, answers)
+        for user_id, blocked, hits_done, answers in WorkerProfile.objects.filter(
+            user_id__in={w for w, _ in own} | suspects
+        ).values_list("user_id", "blocked", "hits_done", "answers")
+    }
+    screen: dict[tuple[int, int], None] = {}
+    for (worker_id, campaign_id), n in own.items():
+        blocked, hits_done, _ = profiles.get(worker_id, (False, 0, 0))
+        if not blocked and _due(hits_done, n):
+            screen[(worker_id, campaign_id)] = None
+    for hit, counts in zip(hits, dissents, strict=True):
+        fresh = [
+            w
+            for w, n in counts.items()
+            if n >= 2 and w in profiles and not profiles[w][0] and profiles[w][2] < CO_SCREEN_MAX_ANSWERS
+        ]
+        for worker_id in sorted(fresh, key=lambda w: -counts[w])[:CO_SCREEN_LIMIT]:
+            screen[(worker_id, hit.campaign_id)] = None
+    blocked = {}
+    for worker_id, campaign_id in screen:
+        if worker_id in blocked:
+            continue
+        reason = worker_verdict(worker_id=worker_id, campaign=campaigns[campaign_id])
+        if reason:
+            _block(worker_id, campaigns[campaign_id], reason)
+            blocked[worker_id] = reason
+    return blocked
+
+
+def _dissents(hits: list[SubmittedHit]) -> list[Counter[int]]:
+    """Per HIT, how often each other worker voted on its candidates against their updated posterior (sure
+    to within 0.25 of either end); a worker counted at least twice dissents (newcomers among them are
+    co-screened: the HIT just weighed is fresh evidence about them, so a spammer who came early, when few
+    others had voted on their images, is caught a HIT sooner). One query for the whole batch."""
+    against: dict[int, list[int]] = {}
+    rows = Vote.objects.filter(
+        candidate_id__in={c for hit in hits for c in hit.candidate_ids}, is_gold=False, answer__lt=Vote.Answer.CANT_TELL
+    ).values_list("candidate_id", "worker_id", "answer", "candidate__posterior")
+    for candidate_id, worker_id, answer, posterior in rows:
+        if posterior is not None and abs(posterior - 0.5) >= 0.25 and (answer == 1) != (posterior > 0.5):
+            against.setdefault(candidate_id, []).append(worker_id)
+    result = []
+    for hit in hits:
+        counts: Counter[int] = Counter()
+        for candidate_id in set(hit.candidate_ids):
+            for worker_id in against.get(candidate_id, ()):
+                if worker_id != hit.worker_id:
+                    counts[worker_id] += 1
+        result.append(counts)
+    return result
 
 
 def speed_suspects(worker_ids: list[int]) -> dict[int, str]:
