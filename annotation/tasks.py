@@ -1,9 +1,11 @@
 """Celery tasks of the annotation app: thin wrappers over services, with ids as arguments. All are
 idempotent (they recompute from stored votes), so acks_late redelivery after a worker crash is harmless.
 
-A consensus update that never runs — the broker was down when the submit committed, Redis restarted with the
-job queued, a worker was killed holding it — is not lost: its candidates keep the "awaiting consensus" mark
-that the submit set (a negative priority), and the periodic consensus_sweep weighs them."""
+Consensus after submits is coalesced (annotation/services/consensus_queue.py): a submit marks its HIT
+pending and queues a consensus_drain only when none is queued; one drain weighs every pending HIT. A drain
+that never runs — the broker was down when the submit committed, Redis restarted with it queued, a worker was
+killed running it — loses nothing: the HITs keep their pending flag and their candidates the "awaiting
+consensus" mark (a negative priority), and the periodic consensus_sweep drains and weighs them."""
 
 import logging
 
@@ -11,36 +13,43 @@ from celery import shared_task
 from django.core.cache import cache
 
 from annotation.models import Campaign
-from annotation.services import consensus, refit, screening
+from annotation.services import consensus, consensus_queue, refit
 from config.celery import QueuedAfterCommit
 
 REFIT_LOCK_SECONDS = 600
 logger = logging.getLogger(__name__)
 
 
-def _refit_if_due(synset_ids: list[int]) -> None:
-    for campaign in Campaign.objects.filter(
-        state=Campaign.State.RUNNING, campaign_synsets__synset__in=synset_ids
-    ).distinct():
+def _refit_if_due(campaign_ids) -> None:
+    for campaign in Campaign.objects.filter(state=Campaign.State.RUNNING, id__in=list(campaign_ids)):
         if refit.campaign_refit_due(campaign=campaign) and cache.add(f"refit:{campaign.id}", 1, REFIT_LOCK_SECONDS):
             campaign_refit.delay(campaign.id)
 
 
-@shared_task(acks_late=True, base=QueuedAfterCommit)
+@shared_task(base=QueuedAfterCommit)
+def consensus_drain() -> dict[str, int]:
+    """After submits: recompute the pending HITs' candidates, screen their submitters for spam
+    (annotation/services/screening.py), clear the HITs' flags, and start a refit when enough votes arrived."""
+    drained = consensus_queue.hits_drain()
+    _refit_if_due(drained.campaign_ids)
+    return {"hits": drained.hits, "candidates": drained.candidates, "blocked": len(drained.blocked)}
+
+
+@shared_task
 def consensus_update(candidate_ids: list[int]) -> dict[str, int]:
-    """After a HIT: recompute the touched candidates, screen the worker who submitted it for spam
-    (annotation/services/screening.py), and start a refit when enough votes arrived."""
-    changes = consensus.candidates_update(candidate_ids=candidate_ids)
-    screening.hits_screen(candidate_ids=candidate_ids)
-    _refit_if_due(consensus.synsets_of(candidate_ids))
-    return changes
+    """Recompute these candidates. Submits no longer queue it (they queue consensus_drain); kept so that jobs
+    queued before the drain existed still run."""
+    return consensus.candidates_update(candidate_ids=candidate_ids)
 
 
 @shared_task
 def consensus_sweep() -> int:
-    """Periodic (Celery beat, CONSENSUS_SWEEP_SECONDS): weigh the votes whose consensus update never ran.
-    Returns how many candidates it recomputed (0 when every update arrived)."""
-    swept = consensus.candidates_awaiting_update()
+    """Periodic (Celery beat, CONSENSUS_SWEEP_SECONDS): drain the HITs whose drain never ran, then weigh any
+    candidate still marked as awaiting consensus. Returns how many candidates it recomputed (0 when every
+    drain arrived)."""
+    drained = consensus_queue.hits_drain()
+    _refit_if_due(drained.campaign_ids)
+    swept = drained.candidates + consensus.candidates_awaiting_update()
     if swept:
         logger.info("consensus_sweep recomputed %d candidates whose consensus update was lost.", swept)
     return swept

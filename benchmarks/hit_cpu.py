@@ -10,19 +10,21 @@ What it does:
   2. drives --hits HITs (next -> submit, workers in turn) through ``config.wsgi.application`` with DEBUG off,
      Redis as cache and broker, HTTPS behind a proxy: every middleware, DRF authentication and throttling,
      JSON parsing and rendering, as gunicorn would call it, minus the socket;
-  3. runs the consensus jobs those submits queued (read off the Redis broker) in-process, as the Celery worker
-     would, with their after-commit follow-ups;
-  4. reports CPU ms per HIT (this process: user + system) for next, submit and the consensus job, the
-     PostgreSQL backend's CPU per HIT, statements per request, and optionally a cProfile summary;
+  3. runs a consensus drain (annotation/services/consensus_queue.py) in-process after every --drain-every HITs,
+     as the Celery worker would (1: one HIT per drain, as at a trickle; under load a drain weighs the HITs
+     submitted while the previous one ran), dropping the drain requests the submits queued on the broker;
+  4. reports CPU ms per HIT (this process: user + system) for next, submit and consensus, the PostgreSQL
+     backend's CPU per HIT (requests and drains apart), statements per request, and optionally a cProfile
+     summary;
   5. drops the database and flushes the Redis database.
 
 Prints one JSON object. Usage:
     .venv/bin/python benchmarks/hit_cpu.py [--postgres postgres://postgres@127.0.0.1:5432/postgres]
-        [--redis redis://127.0.0.1:6379/11] [--candidates 100000] [--hits 400] [--profile next|submit|consensus]
+        [--redis redis://127.0.0.1:6379/11] [--candidates 100000] [--hits 400] [--drain-every 1]
+        [--profile next|submit|consensus]
 """
 
 import argparse
-import base64
 import cProfile
 import io
 import json
@@ -104,20 +106,15 @@ class Wsgi:
         return int(status[0].split()[0]), payload
 
 
-def queued_consensus_jobs(broker) -> list[list[int]]:
-    """The consensus_update calls waiting in the broker (kombu's JSON envelope), removed from it; other tasks
-    (the rollup flushes) are left out: they run on a timer, not per HIT."""
-    jobs = []
-    while (raw := broker.lpop("celery")) is not None:
-        message = json.loads(raw)
-        if message["headers"]["task"] != "annotation.tasks.consensus_update":
-            continue
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        jobs.append(args[0])
-    return jobs
+def broker_clear(broker) -> None:
+    """Drop the queued messages (the consensus drains the submits asked for, rollup flushes): the benchmark runs
+    the drains itself, on its own cadence."""
+    broker.delete("celery")
 
 
-def run(*, hits: int, setup: dict, profile: str | None, profile_out: str | None, accuracy: float, broker) -> dict:
+def run(
+    *, hits: int, setup: dict, profile: str | None, profile_out: str | None, accuracy: float, broker, drain_every: int
+) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from hits_load import submit_payload
@@ -161,19 +158,38 @@ def run(*, hits: int, setup: dict, profile: str | None, profile_out: str | None,
 
     for n in range(len(tokens)):  # warm-up: every worker's token, the per-process caches, a connection
         one_hit(n, measured=False)
-    consensus_jobs = queued_consensus_jobs(broker)
-    for job in consensus_jobs:
-        tasks.consensus_update(job)
+    tasks.consensus_drain()
+    broker_clear(broker)
     with connection.cursor() as cursor:
         cursor.execute("SELECT inet_client_port()")
         backend = backend_pid(cursor.fetchone()[0])
+
+    drain = {"cpu": 0.0, "backend": 0.0, "drains": 0}
+
+    def run_drain() -> None:
+        """One consensus drain, as the Celery worker would run it: whatever HITs are pending."""
+        broker_clear(broker)
+        backend_at = backend_cpu_seconds(backend)
+        if profiler and profile == "consensus":
+            profiler.enable()
+        started = time.process_time()
+        tasks.consensus_drain()
+        drain["cpu"] += time.process_time() - started
+        if profiler and profile == "consensus":
+            profiler.disable()
+        drain["backend"] += backend_cpu_seconds(backend) - backend_at
+        drain["drains"] += 1
 
     backend_before = backend_cpu_seconds(backend)
     wall = time.perf_counter()
     for n in range(hits):
         one_hit(n, measured=True)
+        if drain_every and (n + 1) % drain_every == 0:
+            run_drain()
+    if not drain_every or hits % drain_every:
+        run_drain()
     wall = time.perf_counter() - wall
-    backend_requests = backend_cpu_seconds(backend) - backend_before
+    backend_requests = backend_cpu_seconds(backend) - backend_before - drain["backend"]
     # The statements of one more HIT, as the server sends them.
     with CaptureQueriesContext(connection) as captured:
         _status, body = client.post(f"/api/v1/campaigns/{setup['campaign_id']}/hits/next/", tokens[0])
@@ -185,17 +201,8 @@ def run(*, hits: int, setup: dict, profile: str | None, profile_out: str | None,
         client.post(f"/api/v1/hits/{hit['id']}/submit/", tokens[0], payload)
     queries["submit"] = [q["sql"][:120] for q in captured.captured_queries]
 
-    consensus_jobs = queued_consensus_jobs(broker)[:hits]
-    backend_before = backend_cpu_seconds(backend)
-    if profiler and profile == "consensus":
-        profiler.enable()
-    started = time.process_time()
-    for job in consensus_jobs:
-        tasks.consensus_update(job)
-    consensus_cpu = time.process_time() - started
-    if profiler and profile == "consensus":
-        profiler.disable()
-    backend_consensus = backend_cpu_seconds(backend) - backend_before
+    tasks.consensus_drain()
+    broker_clear(broker)
 
     result = {
         "hits": hits,
@@ -205,11 +212,12 @@ def run(*, hits: int, setup: dict, profile: str | None, profile_out: str | None,
             "next": round(1000 * cpu["next"] / hits, 2),
             "submit": round(1000 * cpu["submit"] / hits, 2),
             "request_path_total": round(1000 * (cpu["next"] + cpu["submit"]) / hits, 2),
-            "consensus_job": round(1000 * consensus_cpu / max(1, len(consensus_jobs)), 2),
+            "consensus": round(1000 * drain["cpu"] / hits, 2),
             "postgres_backend_requests": round(1000 * backend_requests / hits, 2),
-            "postgres_backend_consensus": round(1000 * backend_consensus / max(1, len(consensus_jobs)), 2),
+            "postgres_backend_consensus": round(1000 * drain["backend"] / hits, 2),
         },
-        "consensus_jobs": len(consensus_jobs),
+        "consensus_drains": drain["drains"],
+        "hits_per_drain": round(hits / max(1, drain["drains"]), 1),
         "statements": {"next": len(queries["next"]), "submit": len(queries["submit"])},
         "statement_text": queries,
     }
@@ -234,6 +242,12 @@ def main() -> None:
     parser.add_argument("--gold-per-synset", type=int, default=10)
     parser.add_argument("--hits", type=int, default=400)
     parser.add_argument("--accuracy", type=float, default=0.9)
+    parser.add_argument(
+        "--drain-every",
+        type=int,
+        default=1,
+        help="run a consensus drain after every N HITs (1: one per HIT, as at a trickle; 0: one at the end)",
+    )
     parser.add_argument(
         "--profile", choices=["next", "submit", "requests", "consensus"], help="cProfile (CPU time) summary on stderr"
     )
@@ -312,6 +326,7 @@ def main() -> None:
                 profile_out=args.profile_out,
                 accuracy=args.accuracy,
                 broker=broker,
+                drain_every=args.drain_every,
             )
         )
         figures["load_average_after"] = [round(v, 2) for v in os.getloadavg()]

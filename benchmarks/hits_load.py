@@ -580,6 +580,15 @@ def redis_client(url: str):
     return redis.Redis.from_url(url)
 
 
+def consensus_pending() -> int:
+    """Submitted HITs whose votes no consensus drain has weighed yet."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM annotation_hit WHERE consensus_pending")
+        return cursor.fetchone()[0]
+
+
 def celery_backlog(url: str) -> int:
     """Tasks waiting in the broker plus tasks delivered but not yet acknowledged."""
     client = redis_client(url)
@@ -704,15 +713,20 @@ def run_http(
             cycle = 1000 * len(setup["tokens"]) * result["seconds"] / result["hits"]
             result["cycle_ms_by_littles_law"] = round(cycle, 1)
         if worker is not None:
-            backlog = celery_backlog(redis_url)
+            # Consensus is coalesced (a drain weighs every HIT submitted since the last): its lag is the HITs
+            # still pending, not the broker's queue length.
+            backlog, pending = celery_backlog(redis_url), consensus_pending()
             drain_started = time.perf_counter()
-            while celery_backlog(redis_url) and time.perf_counter() - drain_started < drain_seconds:
+            while (celery_backlog(redis_url) or consensus_pending()) and time.perf_counter() - drain_started < (
+                drain_seconds
+            ):
                 time.sleep(0.5)
             result["celery"] = {
                 "processes": celery_processes,
                 "backlog_at_end": backlog,
+                "hits_awaiting_consensus_at_end": pending,
                 "drain_seconds": round(time.perf_counter() - drain_started, 1),
-                "keeps_up": backlog <= 2 * len(setup["tokens"]),
+                "keeps_up": pending <= 2 * len(setup["tokens"]),
             }
         progress = db_progress()
         result["database"] = {

@@ -111,6 +111,8 @@ class Hit(models.Model):
     gold_correct = models.PositiveSmallIntegerField(default=0)
     response_ms = models.PositiveIntegerField(default=0)
     rollup_pending = models.BooleanField(default=False)
+    # Submitted, and its votes not yet weighed by a consensus drain (annotation/services/consensus_queue.py).
+    consensus_pending = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -121,6 +123,7 @@ class Hit(models.Model):
         indexes = [
             models.Index(fields=["expires_at"], condition=Q(status="open"), name="hit_open_expiry"),
             models.Index(fields=["id"], condition=Q(rollup_pending=True), name="hit_rollup_pending"),
+            models.Index(fields=["id"], condition=Q(consensus_pending=True), name="hit_consensus_pending"),
         ]
 
     def __str__(self) -> str:

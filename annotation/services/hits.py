@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
-from annotation.services import rollups
+from annotation.services import consensus_queue, rollups
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
@@ -426,19 +426,19 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
         hit.submitted_at = timezone.now()
         hit.idempotency_key = idempotency_key
         hit.rollup_pending = deferred
+        hit.consensus_pending = True  # until a consensus drain has weighed its votes (consensus_queue.py)
         for name, value in rollups.hit_figures(parsed, gold_correct).items():
             setattr(hit, name, value)
-        hit.save(update_fields=["status", "submitted_at", "idempotency_key", "rollup_pending", *rollups.FIGURES])
+        update = ["status", "submitted_at", "idempotency_key", "rollup_pending", "consensus_pending"]
+        hit.save(update_fields=[*update, *rollups.FIGURES])
         if deferred:
             # The dashboard rollups are added by a flush task after commit: in this transaction they would
             # serialise every submit on the campaign's bucket rows.
             transaction.on_commit(rollups.flush_request)
         else:
             rollups.hits_add([rollups.hit_row(hit)])  # eager Celery (no broker): at once, in this transaction
-        from annotation import tasks
-
-        candidate_ids = [item.candidate_id for item, _, _ in parsed if not item.is_gold]
-        transaction.on_commit(lambda: tasks.consensus_update.delay(candidate_ids))
+        # One drain weighs every HIT submitted since the last: queued after commit unless one is queued already.
+        transaction.on_commit(consensus_queue.drain_request)
         return _result(hit, reward, answers=len(parsed))
 
 

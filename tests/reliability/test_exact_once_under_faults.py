@@ -273,15 +273,16 @@ def _synsets(campaign: Campaign) -> list[int]:
 
 
 def _job_figures(tmp_path) -> dict[str, int]:
-    """From the process logs: consensus jobs the workers ran before the test ended (jobs still queued then
-    are not counted; the sweep had done their work), submits that could not queue theirs (broker down at
-    commit), and candidates the sweep recomputed (jobs lost with Redis or the killed worker, and jobs
-    merely still queued behind a busy worker)."""
+    """From the process logs: consensus drains the workers ran before the test ended (each weighs every HIT
+    pending then; drains still queued are not counted, the sweep had done their work), submits that could
+    not queue one (broker down at commit), and candidates the sweep recomputed (drains lost with Redis or the
+    killed worker, and HITs merely still pending behind a busy worker)."""
     celery = "".join(p.read_text(errors="replace") for p in tmp_path.glob("celery-*.log"))
     server = "".join(p.read_text(errors="replace") for p in tmp_path.glob("gunicorn-*.log"))
     return {
-        "consensus_jobs_run": len(re.findall(r"consensus_update\[[^]]+\] succeeded", celery)),
-        "consensus_jobs_not_queued": server.count("Could not queue annotation.tasks.consensus_update"),
+        "consensus_drains_run": len(re.findall(r"consensus_drain\[[^]]+\] succeeded", celery)),
+        "consensus_drains_not_queued": server.count("Could not queue annotation.tasks.consensus_drain")
+        + server.count("Could not request a consensus drain"),
         "swept_candidates": sum(int(n) for n in re.findall(r"consensus_sweep recomputed (\d+) candidates", celery)),
     }
 

@@ -1,0 +1,170 @@
+"""Coalesced consensus (annotation/services/consensus_queue.py): one drain weighs every HIT submitted since the
+last, exactly as per-HIT updates would; a drain that dies or runs twice changes nothing; a drain that finds
+another one running leaves the work to it."""
+
+import pytest
+from django.core.cache import cache
+
+from annotation.models import Candidate, Hit
+from annotation.services import consensus_queue, screening
+from annotation.services.consensus import candidates_recompute
+from annotation.services.hits import hit_next, hit_submit
+from tests.annotation.hits.conftest import answers_for, qualify
+from workers.models import WorkerProfile
+from workers.roles import Role
+from workers.services import account_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _crowd(n: int) -> list:
+    return [account_create(username=f"drainer{i}", password="pw-drainer-1", role=Role.WORKER) for i in range(n)]
+
+
+def _submit(campaign, workers, answer: str = "present") -> list[int]:
+    """One HIT per worker, submitted; after-commit callbacks do not run under the `db` fixture, so no drain
+    is requested: the HITs stay pending, as behind a busy Celery worker."""
+    hit_ids = []
+    for w in workers:
+        qualify(w, campaign)
+        hit = hit_next(worker=w, campaign=campaign)
+        hit_submit(worker=w, hit_id=hit.id, answers=answers_for(hit, answer), idempotency_key=f"drain-{hit.id:06d}")
+        hit_ids.append(hit.id)
+    return hit_ids
+
+
+def _stored_matches_recompute() -> bool:
+    voted = list(Candidate.objects.filter(votes_count__gt=0).values_list("id", flat=True))
+    expected = candidates_recompute(candidate_ids=voted)
+    stored = {c.id: c for c in Candidate.objects.filter(id__in=voted)}
+    return bool(voted) and all(
+        (stored[i].state, stored[i].posterior, stored[i].priority) == (e.state, e.posterior, e.priority)
+        for i, e in expected.items()
+    )
+
+
+def test_one_drain_weighs_every_pending_hit_as_a_recomputation_would_and_a_second_finds_nothing(make_campaign):
+    # Given four HITs submitted over overlapping candidates, none weighed yet
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    hit_ids = _submit(campaign, _crowd(4))
+    assert Hit.objects.filter(id__in=hit_ids, consensus_pending=True).count() == 4
+    assert Candidate.objects.filter(priority__lt=0).exists()
+
+    # When one drain runs, then another
+    first = consensus_queue.hits_drain()
+    second = consensus_queue.hits_drain()
+
+    # Then the first weighed all four HITs and every voted candidate, as a from-scratch evaluation says
+    assert (first.hits, first.skipped) == (4, False)
+    assert first.candidates == Candidate.objects.filter(votes_count__gt=0).count()
+    assert not Hit.objects.filter(consensus_pending=True).exists()
+    assert not Candidate.objects.filter(priority__lt=0).exists()
+    assert _stored_matches_recompute()
+    assert campaign.campaign_synsets.get().accepted == Candidate.objects.filter(state="accepted").count()
+    # And the second had nothing to do
+    assert (second.hits, second.candidates) == (0, 0)
+
+
+def test_small_rounds_give_the_same_result_as_one_big_one(make_campaign):
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    _submit(campaign, _crowd(5))
+
+    drained = consensus_queue.hits_drain(batch=2)
+
+    assert drained.hits == 5  # three rounds of at most two HITs
+    assert not Hit.objects.filter(consensus_pending=True).exists()
+    assert _stored_matches_recompute()
+
+
+def test_a_drain_that_dies_before_it_is_done_leaves_its_hits_pending_and_the_next_one_does_the_work(
+    make_campaign, monkeypatch
+):
+    # Given pending HITs and a drain that dies after recomputing the candidates, before the screen
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    hit_ids = _submit(campaign, _crowd(3))
+
+    def killed(**_kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(screening, "hits_screen_batch", killed)
+    with pytest.raises(SystemExit):
+        consensus_queue.hits_drain()
+
+    # Then the HITs are still pending and the lock is released
+    assert Hit.objects.filter(id__in=hit_ids, consensus_pending=True).count() == 3
+    assert cache.get(consensus_queue.LOCK_KEY) is None
+
+    # And the next drain does it all, with the same result as a single one
+    monkeypatch.undo()
+    assert consensus_queue.hits_drain().hits == 3
+    assert not Hit.objects.filter(consensus_pending=True).exists()
+    assert _stored_matches_recompute()
+
+
+def test_a_drain_that_finds_another_running_leaves_the_work_to_it(make_campaign):
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    hit_ids = _submit(campaign, _crowd(2))
+    cache.add(consensus_queue.LOCK_KEY, 1, 60)  # another drain is running
+
+    skipped = consensus_queue.hits_drain()
+
+    assert skipped.skipped and skipped.hits == 0
+    assert Hit.objects.filter(id__in=hit_ids, consensus_pending=True).count() == 2
+    cache.delete(consensus_queue.LOCK_KEY)
+    assert consensus_queue.hits_drain().hits == 2
+
+
+def test_a_drain_is_requested_once_until_it_starts(make_campaign, django_capture_on_commit_callbacks):
+    # Given a drain already queued (its key set) — with eager Celery a request would run it at once
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    (worker,) = _crowd(1)
+    qualify(worker, campaign)
+    cache.add(consensus_queue.QUEUED_KEY, 1, 60)
+    hit = hit_next(worker=worker, campaign=campaign)
+
+    # When a submit commits, it queues nothing: its HIT waits for the queued drain
+    with django_capture_on_commit_callbacks(execute=True):
+        hit_submit(worker=worker, hit_id=hit.id, answers=answers_for(hit), idempotency_key="drain-once-1")
+    assert Hit.objects.get(id=hit.id).consensus_pending
+
+    # And once that drain started (the key gone), the next submit queues one, which weighs both HITs
+    cache.delete(consensus_queue.QUEUED_KEY)
+    hit2 = hit_next(worker=worker, campaign=campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        hit_submit(worker=worker, hit_id=hit2.id, answers=answers_for(hit2), idempotency_key="drain-once-2")
+    assert not Hit.objects.filter(consensus_pending=True).exists()
+    assert _stored_matches_recompute()
+
+
+def test_a_spammer_whose_hits_are_weighed_together_is_screened_and_blocked(make_campaign):
+    # Given honest workers' HITs weighed, then a constant "present" answerer's first three HITs pending at once
+    campaign = make_campaign(candidates=60, min_votes=3, max_votes=7, images_per_hit=10, confidence=0.95)
+    honest = _crowd(3)
+    for _ in range(2):
+        _submit(campaign, honest, "absent")
+        consensus_queue.hits_drain()
+    spammer = account_create(username="constant", password="pw-constant-1", role=Role.WORKER)
+    for _ in range(3):
+        _submit(campaign, [spammer], "present")
+
+    # When one drain weighs them
+    drained = consensus_queue.hits_drain()
+
+    # Then the spammer was screened once for the three and blocked
+    assert drained.hits == 3
+    assert set(drained.blocked) == {spammer.id}
+    assert WorkerProfile.objects.get(user=spammer).blocked
+
+
+@pytest.mark.parametrize(
+    ("hits_done", "own_hits", "due"),
+    [
+        (screening.SCREEN_EVERY_HIT_UNTIL, 1, True),  # every HIT while new
+        (screening.SCREEN_EVERY * 5 + 1, 1, False),  # established: between the cadence's HITs
+        (screening.SCREEN_EVERY * 5, 1, True),  # ... and on it
+        (screening.SCREEN_EVERY * 5 + 2, 2, False),  # two HITs weighed together, neither on the cadence
+        (screening.SCREEN_EVERY * 5 + 2, 3, True),  # three, one of them on it
+    ],
+)
+def test_the_screens_cadence_over_several_hits_weighed_together(hits_done, own_hits, due):
+    assert screening._due(hits_done, own_hits) is due
