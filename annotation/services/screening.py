@@ -47,7 +47,7 @@ the refit runs the speed and the reference test for every worker.
 
 **Co-screening.** After a HIT the screen also takes up to CO_SCREEN_LIMIT newcomers (fewer than
 CO_SCREEN_MAX_ANSWERS answers) who voted on its images against the updated posteriors at least twice
-(_dissenters): the HIT is new evidence about them, and a spammer who came early, when few others had voted
+(_dissents): the HIT is new evidence about them, and a spammer who came early, when few others had voted
 on their images, is blocked before their next HIT rather than after it.
 
 The tests read only the worker's own votes (their most recent SCREEN_RECENT_VOTES) and the other votes on
@@ -72,7 +72,6 @@ from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
-from django.db.models import Count
 
 from annotation.consensus import item_posteriors
 from annotation.models import Campaign, GoldItem, Vote
@@ -93,7 +92,7 @@ SCREEN_RECENT_VOTES = 400
 # screened after each of their first SCREEN_EVERY_HIT_UNTIL HITs — when every spammer kind is caught, median 2
 # HITs — and after every SCREEN_EVERY-th HIT from then on: one who turns to spam late is still screened within
 # that many HITs, on a window (SCREEN_RECENT_VOTES) that their new answers soon fill, and every refit screens
-# everyone. Workers named by _dissenters are newcomers, screened regardless.
+# everyone. Workers named by _dissents are newcomers, screened regardless.
 SCREEN_EVERY_HIT_UNTIL = 10
 SCREEN_EVERY = 3
 CO_SCREEN_LIMIT = 3
@@ -237,52 +236,6 @@ def worker_screen(*, worker_id: int, campaign: Campaign, after_own_hit: bool = F
     if reason:
         _block(worker_id, campaign, reason)
     return reason
-
-
-def hits_screen(*, candidate_ids: list[int]) -> dict[int, str]:
-    """After a HIT's consensus update: screen whoever submitted it. The job carries only the candidates, so
-    the HIT is the one whose votes cover all of them. Returns {worker id: reason} of the blocked."""
-    ids = set(candidate_ids)
-    if not ids:
-        return {}
-    hits = (
-        Vote.objects.filter(candidate_id__in=ids, is_gold=False)
-        .values("hit_id", "hit__worker_id", "hit__campaign_id")
-        .annotate(n=Count("candidate_id", distinct=True))
-        .filter(n=len(ids))
-    )
-    blocked = {}
-    for row in hits:
-        campaign = Campaign.objects.filter(id=row["hit__campaign_id"], state=Campaign.State.RUNNING).first()
-        if campaign is None:
-            continue
-        submitter = row["hit__worker_id"]
-        for worker_id in [submitter, *_dissenters(ids, submitter)]:
-            reason = worker_screen(worker_id=worker_id, campaign=campaign, after_own_hit=worker_id == submitter)
-            if reason:
-                blocked[worker_id] = reason
-    return blocked
-
-
-def _dissenters(candidate_ids: set[int], submitter: int) -> list[int]:
-    """Newcomers (fewer than CO_SCREEN_MAX_ANSWERS answers) who voted on these candidates against their
-    updated posterior at least twice, most dissents first, at most CO_SCREEN_LIMIT: the HIT just weighed is
-    fresh evidence about them, so they are screened now rather than after their own next HIT — a spammer
-    who came early, when few others had voted on their images, is caught a HIT sooner."""
-    rows = Vote.objects.filter(candidate_id__in=candidate_ids, is_gold=False, answer__lt=Vote.Answer.CANT_TELL)
-    dissents: Counter[int] = Counter()
-    for worker_id, answer, posterior in rows.exclude(worker_id=submitter).values_list(
-        "worker_id", "answer", "candidate__posterior"
-    ):
-        if posterior is not None and abs(posterior - 0.5) >= 0.25 and (answer == 1) != (posterior > 0.5):
-            dissents[worker_id] += 1
-    suspects = [w for w, n in dissents.items() if n >= 2]
-    fresh = set(
-        WorkerProfile.objects.filter(
-            user_id__in=suspects, blocked=False, answers__lt=CO_SCREEN_MAX_ANSWERS
-        ).values_list("user_id", flat=True)
-    )
-    return sorted(fresh, key=lambda w: -dissents[w])[:CO_SCREEN_LIMIT]
 
 
 class SubmittedHit(NamedTuple):
