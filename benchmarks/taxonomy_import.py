@@ -51,7 +51,10 @@ def measure(database_url: str | None, data_dir: str) -> dict:
     seconds = run(env, "import_wordnet", "--all", "--no-progress")
     probe = subprocess.run(
         [sys.executable, "-c", DESCENDANTS_PROBE.format(person=PERSON)],
-        cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"}, check=True, capture_output=True,
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        check=True,
+        capture_output=True,
         text=True,
     )
     return {"import_seconds": round(seconds, 2), "descendants_of_person": json.loads(probe.stdout)}

@@ -31,7 +31,12 @@ class SynsetDetailSerializer(SynsetBriefSerializer):
     class Meta(SynsetBriefSerializer.Meta):
         fields = [
             *SynsetBriefSerializer.Meta.fields,
-            "lexname", "parents", "children", "paths_to_root", "descendant_count", "query_terms",
+            "lexname",
+            "parents",
+            "children",
+            "paths_to_root",
+            "descendant_count",
+            "query_terms",
         ]
 
 
@@ -105,9 +110,7 @@ class LabelSetCheckApi(APIView):
     permission_classes = [AllowAny]
 
     class LabelSetInput(serializers.Serializer):
-        wnids = serializers.ListField(
-            child=serializers.CharField(max_length=9), allow_empty=False, max_length=30000
-        )
+        wnids = serializers.ListField(child=serializers.CharField(max_length=9), allow_empty=False, max_length=30000)
 
     @extend_schema(
         request=LabelSetInput,

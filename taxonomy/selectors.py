@@ -74,9 +74,7 @@ def synset_descendants(*, synset: Synset, leaves_only: bool = False) -> QuerySet
 
 def synset_descendant_ids(*, synset_id: int) -> list[int]:
     """Just the ids, for bulk work: one index-only scan of the closure."""
-    return list(
-        SynsetClosure.objects.filter(ancestor_id=synset_id).order_by().values_list("descendant_id", flat=True)
-    )
+    return list(SynsetClosure.objects.filter(ancestor_id=synset_id).order_by().values_list("descendant_id", flat=True))
 
 
 def synset_ancestors(*, synset: Synset) -> QuerySet[Synset]:

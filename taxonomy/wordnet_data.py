@@ -52,9 +52,7 @@ def parse_lexnames_manpage(text: str) -> list[tuple[int, str, int]]:
     The category numbers come from the page's own "Syntactic Category" table (1 NOUN ... 4 ADVERB) and
     are matched to each file name's prefix (noun., verb., adj., adv.).
     """
-    categories = {
-        name: int(num) for num, name in re.findall(r"^\\fB(\d)\\fP\t([A-Z]+)\s*$", text, re.MULTILINE)
-    }
+    categories = {name: int(num) for num, name in re.findall(r"^\\fB(\d)\\fP\t([A-Z]+)\s*$", text, re.MULTILINE)}
     rows = []
     for num, name in re.findall(r"^(\d\d)\t([a-z]+\.\w+)\s*\t", text, re.MULTILINE):
         prefix = name.split(".")[0].upper()
@@ -143,9 +141,7 @@ def _download(nltk_data_dir: Path, log: Log) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its warnings repeat the error it reports
-            ok = bool(
-                nltk.download("wordnet", download_dir=str(nltk_data_dir), quiet=True, print_error_to=output)
-            )
+            ok = bool(nltk.download("wordnet", download_dir=str(nltk_data_dir), quiet=True, print_error_to=output))
     except Exception as exc:  # network, permission and parse errors all mean "try the next source"
         ok, output = False, io.StringIO(str(exc))
     finally:

@@ -107,8 +107,7 @@ def depths(graph: NounGraph, closure: Mapping[int, Mapping[int, int]]) -> dict[i
     """Shortest distance to a root (entity.n.01 is the only noun root in WordNet 3.0)."""
     roots = {offset for offset, links in graph.parents.items() if not links}
     return {
-        offset: min((d for a, d in ancestors.items() if a in roots), default=0)
-        for offset, ancestors in closure.items()
+        offset: min((d for a, d in ancestors.items() if a in roots), default=0) for offset, ancestors in closure.items()
     }
 
 

@@ -125,9 +125,7 @@ def test_no_source_stops_with_instructions(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(nltk, "download", lambda *args, **kwargs: False)  # what an offline machine gets
     logs: list[str] = []
     with pytest.raises(WordNetUnavailable) as excinfo:
-        ensure_wordnet(
-            tmp_path / "nltk_data", allow_apt=False, source_dir=tmp_path / "empty", log=logs.append
-        )
+        ensure_wordnet(tmp_path / "nltk_data", allow_apt=False, source_dir=tmp_path / "empty", log=logs.append)
     message = str(excinfo.value)
     assert "apt-get install -y wordnet-base wordnet-sense-index" in message
     assert str(tmp_path / "nltk_data" / "corpora" / "wordnet") in message

@@ -16,7 +16,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--all", action="store_true", help="all 82,115 noun synsets")
         parser.add_argument(
-            "--root", action="append", default=[], metavar="NAME_OR_WNID",
+            "--root",
+            action="append",
+            default=[],
+            metavar="NAME_OR_WNID",
             help="a synset (dog.n.01 or n02084071) with its descendants and ancestors; repeatable",
         )
         parser.add_argument("--wnids", type=Path, help="file with one wnid per line; imports those and ancestors")
