@@ -5,8 +5,9 @@ blocked within a few HITs, no honest worker may be.
 
 This tests the screen, not the qualification quiz: the campaign's pass mark is 0 so that every spammer gets
 to work (at the default mark about six in seven of them fail the quiz and the screen never sees them).
-Celery runs eagerly and one client talks to the server at a time, so the run is nearly reproducible (the
-server's gold draw per HIT is not seeded).
+Celery runs eagerly and one client talks to the server at a time, so the run is nearly reproducible: the
+server's draws are seeded by worker and campaign ids (annotation/services/draws.py), which differ from run to
+run here, and the scheduler's 2 s synset-count cache follows the wall clock (see test_reproducible.py).
 """
 
 import statistics
