@@ -89,7 +89,7 @@ def _worker_confusions(worker_ids: list[int], campaign_id: int | None = None) ->
     workers so their votes stop counting."""
     profiles = {
         p["user_id"]: p
-        for p in WorkerProfile.objects.filter(user_id__in=worker_ids).values(
+        for p in WorkerProfile.objects.filter(user_id__any=worker_ids).values(
             "user_id", "sensitivity", "specificity", "blocked", "gold_answered", "gold_correct"
         )
     }
@@ -158,7 +158,7 @@ def _evaluate(candidates: list[Candidate]) -> tuple[dict[int, Evaluation], dict[
         ).select_related("campaign")
     }
     votes = list(
-        Vote.objects.filter(candidate_id__in=[c.id for c in candidates], is_gold=False, answer__lt=2).values_list(
+        Vote.objects.filter(candidate_id__any=[c.id for c in candidates], is_gold=False, answer__lt=2).values_list(
             "candidate_id", "worker_id", "answer"
         )
     )
@@ -200,7 +200,7 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
     order-independent: the result depends only on the votes stored, not on how often this runs."""
     changes: Counter = Counter()
     with transaction.atomic():
-        candidates = list(Candidate.objects.select_for_update().filter(id__in=candidate_ids).order_by("id"))
+        candidates = list(Candidate.objects.select_for_update().filter(id__any=candidate_ids).order_by("id"))
         if not candidates:
             return {}
         evaluations, policies = _evaluate(candidates)
@@ -237,6 +237,24 @@ def _write_evaluated(candidates: list[Candidate]) -> None:
     if not candidates:
         return
     table = connection.ops.quote_name(Candidate._meta.db_table)
+    if connection.vendor == "postgresql":
+        # Five array parameters, however many rows: psycopg parses a statement of more than 50 parameters anew
+        # on every call (annotation/lookups.py).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET state = v.state, posterior = v.posterior, priority = v.priority, "
+                "model_version = v.model_version FROM unnest(%s::bigint[], %s::text[], %s::double precision[], "
+                f"%s::double precision[], %s::text[]) AS v(id, state, posterior, priority, model_version) "
+                f"WHERE {table}.id = v.id",
+                [
+                    [c.id for c in candidates],
+                    [c.state for c in candidates],
+                    [c.posterior for c in candidates],
+                    [c.priority for c in candidates],
+                    [c.model_version for c in candidates],
+                ],
+            )
+        return
     rows = ", ".join(["(%s, %s, CAST(%s AS DOUBLE PRECISION), CAST(%s AS DOUBLE PRECISION), %s)"] * len(candidates))
     params = [v for c in candidates for v in (c.id, c.state, c.posterior, c.priority, c.model_version)]
     with connection.cursor() as cursor:
@@ -292,7 +310,7 @@ def overridden_ids(candidate_ids) -> set[int]:
 
     latest = DecisionOverride.objects.filter(candidate_id=OuterRef("candidate_id")).order_by("-id").values("id")[:1]
     return set(
-        DecisionOverride.objects.filter(candidate_id__in=list(candidate_ids), id=Subquery(latest))
+        DecisionOverride.objects.filter(candidate_id__any=list(candidate_ids), id=Subquery(latest))
         .filter(action__in=[DecisionOverride.Action.ACCEPT, DecisionOverride.Action.REJECT])
         .values_list("candidate_id", flat=True)
     )

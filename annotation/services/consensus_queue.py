@@ -119,7 +119,7 @@ def _weigh(hits: list[tuple[int, int, int]], drained: Drained) -> None:
     campaign_of = {hit_id: campaign_id for hit_id, _, campaign_id in hits}
     candidates: dict[int, list[int]] = defaultdict(list)
     by_campaign: dict[int, set[int]] = defaultdict(set)
-    for hit_id, candidate_id in HitItem.objects.filter(hit_id__in=list(campaign_of), is_gold=False).values_list(
+    for hit_id, candidate_id in HitItem.objects.filter(hit_id__any=list(campaign_of), is_gold=False).values_list(
         "hit_id", "candidate_id"
     ):
         candidates[hit_id].append(candidate_id)
@@ -137,6 +137,6 @@ def _weigh(hits: list[tuple[int, int, int]], drained: Drained) -> None:
             ]
         )
     )
-    Hit.objects.filter(id__in=list(campaign_of)).update(consensus_pending=False)
+    Hit.objects.filter(id__any=list(campaign_of)).update(consensus_pending=False)
     drained.hits += len(hits)
     drained.campaign_ids.update(campaign_of.values())
