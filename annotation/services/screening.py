@@ -162,10 +162,10 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
         if median_ms < INHUMAN_MEDIAN_MS:
             return f"Answers faster than a person can look (median {median_ms:.0f} ms per image)."
     gold_ids = [c for c, _, _, g in rows if g]
-    truth = dict(GoldItem.objects.filter(candidate_id__in=gold_ids).values_list("candidate_id", "present"))
+    truth = dict(GoldItem.objects.filter(candidate_id__any=gold_ids).values_list("candidate_id", "present"))
     real = sorted({c for c, _, _, g in rows if not g})
     others = list(
-        Vote.objects.filter(candidate_id__in=real, is_gold=False, answer__lt=Vote.Answer.CANT_TELL)
+        Vote.objects.filter(candidate_id__any=real, is_gold=False, answer__lt=Vote.Answer.CANT_TELL)
         .exclude(worker_id=worker_id)
         .values_list("candidate_id", "worker_id", "answer")
     )
@@ -296,9 +296,10 @@ def _dissents(hits: list[SubmittedHit]) -> list[Counter[int]]:
     co-screened: the HIT just weighed is fresh evidence about them, so a spammer who came early, when few
     others had voted on their images, is caught a HIT sooner). One query for the whole batch."""
     against: dict[int, list[int]] = {}
-    rows = Vote.objects.filter(
-        candidate_id__in={c for hit in hits for c in hit.candidate_ids}, is_gold=False, answer__lt=Vote.Answer.CANT_TELL
-    ).values_list("candidate_id", "worker_id", "answer", "candidate__posterior")
+    ids = sorted({c for hit in hits for c in hit.candidate_ids})
+    rows = Vote.objects.filter(candidate_id__any=ids, is_gold=False, answer__lt=Vote.Answer.CANT_TELL).values_list(
+        "candidate_id", "worker_id", "answer", "candidate__posterior"
+    )
     for candidate_id, worker_id, answer, posterior in rows:
         if posterior is not None and abs(posterior - 0.5) >= 0.25 and (answer == 1) != (posterior > 0.5):
             against.setdefault(candidate_id, []).append(worker_id)
