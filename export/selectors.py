@@ -1,8 +1,8 @@
 """Reads for exports: the frozen snapshot of a version as format Items, its categories and classes, the
 votes behind its labels (bounded by the snapshot's high-water mark), and who may see what.
 
-Everything streams: images in batches of ITEM_BATCH through ``.iterator()``, their labels fetched per batch,
-votes merged with labels by candidate id, so no query result is ever held whole.
+Everything streams: a split's images, labels and boxes through three server-side cursors in the same order,
+merged as they arrive; votes merged with labels by candidate id, so no query result is ever held whole.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from annotation.models import Campaign, Vote
+from annotation.models import Campaign, Image, Vote
 from export.formats.base import SPLITS, Box, Category, Item, Label
 from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
@@ -51,78 +51,107 @@ def _batched(iterator, size: int):
         yield batch
 
 
-def _rows_of_images(model, columns: str, version_id: int, image_ids: list[int], order: str) -> list[tuple]:
-    """``SELECT columns FROM model's table WHERE version_id = … AND image_id IN (…) ORDER BY order``, the ids
-    written into the SQL as integers: binding a batch of 2,000 ids through the ORM (a lookup per value, then
-    the driver's query parsing) cost more than the query, a third of the export's row reading."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    ids = ",".join(f"{int(i):d}" for i in image_ids)  # integers only: nothing else reaches the SQL text
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {table} WHERE version_id = %s AND image_id IN ({ids}) ORDER BY {order}",
-            [version_id],
-        )
-        return cursor.fetchall()
+ITEM_FETCH = 5000  # rows fetched per round trip from each of a split's (at most) three server-side cursors
+ITEM_ORDER = {"class": "synset_id", "shuffle": "shuffle"}  # then image id: a total order (an image appears once)
 
 
-def version_boxes(*, version: DatasetVersion, image_ids: list[int]) -> dict[int, list[Box]]:
-    """The frozen boxes (DatasetBox) of the given images, by image id; per image by wnid, then in the order
-    the box pipeline accepted them. One query per call; none when the snapshot holds no box."""
-    if not version.boxes or not image_ids:
-        return {}
-    boxes: dict[int, list[Box]] = {}
+def _ordered_rows(sql: str, params: list) -> Iterator[tuple]:
+    """The rows of one query, streamed through a server-side cursor (PostgreSQL) ITEM_FETCH at a time."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(ITEM_FETCH):
+            yield from rows
+
+
+def _split_rows(version: DatasetVersion, split: str, order: str, table, columns: str, then: str) -> Iterator[tuple]:
+    """``columns`` of ``table`` joined to the split's DatasetImage rows in the split's item order (then
+    ``then`` within an image): the same image order as the items, so the rows merge with them as they stream."""
+    quote = connection.ops.quote_name
+    images = quote(DatasetImage._meta.db_table)
+    table = quote(table._meta.db_table)
+    key = ITEM_ORDER[order]
+    return _ordered_rows(
+        f"SELECT di.image_id, {columns} FROM {images} di"
+        f" JOIN {table} t ON t.version_id = %s AND t.image_id = di.image_id"
+        f" WHERE di.version_id = %s AND di.split = %s ORDER BY di.{key}, di.image_id, {then}",
+        [version.id, version.id, SPLITS.index(split)],
+    )
+
+
+def _grouped(rows: Iterator[tuple], make) -> Iterator[tuple[int, list]]:
+    """(image id, [make(row) for its rows]) for consecutive rows of the same image."""
+    group: list = []
+    current = None
+    for row in rows:
+        if row[0] != current:
+            if group:
+                yield current, group
+            current, group = row[0], []
+        group.append(make(row))
+    if group:
+        yield current, group
+
+
+def version_boxes(*, version: DatasetVersion, split: str, order: str) -> Iterator[tuple[int, list[Box]]]:
+    """The frozen boxes (DatasetBox) of a split's images that have any, as (image id, boxes) in the split's
+    item order; per image by wnid, then in the order the box pipeline accepted them. One streamed query;
+    none when the snapshot holds no box."""
+    if not version.boxes:
+        return iter(())
     wnids: dict[int, str] = {}
-    for image_id, synset_id, x1, y1, x2, y2 in _rows_of_images(
-        DatasetBox, "image_id, synset_id, x1, y1, x2, y2", version.id, image_ids, "image_id, synset_id, box_id"
-    ):
+
+    def box(row: tuple) -> Box:
+        synset_id = row[1]
         wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
-        boxes.setdefault(image_id, []).append(Box(wnid, x1, y1, x2, y2))
-    return boxes
+        return Box(wnid, row[2], row[3], row[4], row[5])
+
+    columns = "t.synset_id, t.x1, t.y1, t.x2, t.y2"
+    rows = _split_rows(version, split, order, DatasetBox, columns, "t.synset_id, t.box_id")
+    return _grouped(rows, box)
 
 
 def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterator[Item]:
     """The images of one split with their labels and boxes. ``order="class"``: by primary wnid, then image
     id (the ImageNet train folders); ``order="shuffle"``: the seeded shuffle (validation numbering,
-    WebDataset samples)."""
-    keys = ("synset_id", "image_id") if order == "class" else ("shuffle", "image_id")
-    rows = (
-        DatasetImage.objects.filter(version=version, split=SPLITS.index(split))
-        .order_by(*keys)
-        .values_list(
-            "image_id",
-            "image__file",
-            "image__format",
-            "image__width",
-            "image__height",
-            "image__sha256",
-            "image__byte_size",
-            "synset_id",
-        )
-        .iterator(chunk_size=ITEM_BATCH)
-    )
+    WebDataset samples).
+
+    Three streamed queries per split, each in the items' order: the images, their labels (direct first, by
+    synset), their boxes; merged here as they arrive, so nothing is held beyond a fetch. (Before: a query
+    for the labels and one for the boxes per batch of 2,000 images, by their ids: four times the round
+    trips, and each query parsed and planned anew.)"""
+    quote = connection.ops.quote_name
     wnids: dict[int, str] = {}  # synset id -> wnid, formatted once per synset
-    for batch in _batched(rows, ITEM_BATCH):
-        ids = [row[0] for row in batch]
-        labels: dict[int, list[Label]] = {}
-        for image_id, synset_id, candidate_id, posterior, model_version, direct in _rows_of_images(
-            DatasetLabel,
-            "image_id, synset_id, candidate_id, posterior, model_version, direct",
-            version.id,
-            ids,
-            "image_id, direct DESC, synset_id",
-        ):
-            direct = bool(direct)  # SQLite returns 0/1
-            wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
-            label = Label(wnid, posterior, model_version, candidate_id, direct)
-            labels.setdefault(image_id, []).append(label)
-        boxes = version_boxes(version=version, image_ids=ids)
-        for image_id, file, fmt, width, height, sha256, byte_size, synset_id in batch:
-            wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
-            # positional: Item(image_id, file, format, width, height, sha256, byte_size, split, wnid, labels, boxes)
-            yield Item(
-                image_id, file, fmt, width, height, sha256, byte_size, split, wnid,
-                tuple(labels.get(image_id, ())), tuple(boxes.get(image_id, ())),
-            )  # fmt: skip
+
+    def label(row: tuple) -> Label:
+        _, synset_id, candidate_id, posterior, model_version, direct = row
+        wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
+        return Label(wnid, posterior, model_version, candidate_id, bool(direct))  # SQLite returns 0/1
+
+    labels = _grouped(
+        _split_rows(version, split, order, DatasetLabel, "t.synset_id, t.candidate_id, t.posterior, t.model_version, "
+                    "t.direct", "t.direct DESC, t.synset_id"),
+        label,
+    )  # fmt: skip
+    boxes = version_boxes(version=version, split=split, order=order)
+    next_labels = next(labels, None)
+    next_boxes = next(boxes, None)
+    images = _ordered_rows(
+        f"SELECT di.image_id, i.file, i.format, i.width, i.height, i.sha256, i.byte_size, di.synset_id"
+        f" FROM {quote(DatasetImage._meta.db_table)} di JOIN {quote(Image._meta.db_table)} i ON i.id = di.image_id"
+        f" WHERE di.version_id = %s AND di.split = %s ORDER BY di.{ITEM_ORDER[order]}, di.image_id",
+        [version.id, SPLITS.index(split)],
+    )
+    for image_id, file, fmt, width, height, sha256, byte_size, synset_id in images:
+        wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
+        item_labels = item_boxes = ()
+        if next_labels is not None and next_labels[0] == image_id:
+            item_labels = tuple(next_labels[1])
+            next_labels = next(labels, None)
+        if next_boxes is not None and next_boxes[0] == image_id:
+            item_boxes = tuple(next_boxes[1])
+            next_boxes = next(boxes, None)
+        # positional: Item(image_id, file, format, width, height, sha256, byte_size, split, wnid, labels, boxes)
+        yield Item(image_id, file, fmt, width, height, sha256, byte_size, split, wnid, item_labels, item_boxes)
 
 
 def version_classes(*, version: DatasetVersion) -> list[str]:

@@ -26,7 +26,7 @@ from export.files import (
     tar_header,
 )
 from export.formats import webdataset
-from export.formats.base import Box, Item, Label
+from export.formats.base import SPLITS, Box, Item, Label
 from export.models import DatasetImage
 from tests.export.conftest import build, folder_bytes
 
@@ -88,13 +88,20 @@ def test_tar_members_have_fixed_headers_and_stream(tmp_path) -> None:
         TarStream(io.BytesIO(), 0).add_stream("z", io.BytesIO(b"abc"), 5)
 
 
+def _split_images(version, split, order):
+    """A split's DatasetImage rows in its item order: what selectors.version_boxes yields boxes in."""
+    return DatasetImage.objects.filter(version=version, split=SPLITS.index(split)).order_by(
+        selectors.ITEM_ORDER[order], "image_id"
+    )
+
+
 @pytest.mark.django_db
 def test_boxes_reach_voc_loc_csv_coco_and_webdataset(
     campaign, admin, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    def boxes(*, version, image_ids):
-        rows = DatasetImage.objects.filter(version=version, image_id__in=image_ids).values_list("image_id", "synset_id")
-        return {i: [Box(f"n{s:08d}", 10, 20, 110, 70), Box(f"n{s:08d}", 0, 0, 5, 5)] for i, s in rows}
+    def boxes(*, version, split, order):
+        rows = _split_images(version, split, order).values_list("image_id", "synset_id")
+        return ((i, [Box(f"n{s:08d}", 10, 20, 110, 70), Box(f"n{s:08d}", 0, 0, 5, 5)]) for i, s in rows)
 
     monkeypatch.setattr(selectors, "version_boxes", boxes)
     version = build(admin, campaign, capture=django_capture_on_commit_callbacks)
@@ -130,7 +137,10 @@ def test_resized_policy_reencodes_once_and_scales_boxes(
     monkeypatch.setattr(
         selectors,
         "version_boxes",
-        lambda *, version, image_ids: {i: [Box("n13873502", 0, 0, 256, 128)] for i in image_ids},
+        lambda *, version, split, order: (
+            (i, [Box("n13873502", 0, 0, 256, 128)])
+            for i in _split_images(version, split, order).values_list("image_id", flat=True)
+        ),
     )
     version = build(admin, campaign, options={"image_size": {"policy": "resized", "max_side": 128},
                                               "formats": ["imagenet", "coco"]},
