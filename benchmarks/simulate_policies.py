@@ -97,7 +97,8 @@ class Databases:
 
     @property
     def prefix(self) -> str:
-        return urlsplit(self.url).path.strip("/") + "_bench"
+        """Name prefix of the PostgreSQL databases ("" on SQLite, where runs are folders)."""
+        return urlsplit(self.url).path.strip("/") + "_bench" if self.url else ""
 
     def template_env(self) -> dict:
         if self.url and not self.reused:
