@@ -305,6 +305,15 @@ def _insert_items(*, hit: Hit, items: list[tuple[int, bool]]) -> None:
     than the statement). A candidate this worker was leased before violates hititem_worker_candidate."""
     q = connection.ops.quote_name
     columns = ("hit_id", "worker_id", "candidate_id", "position", "is_gold")
+    if connection.vendor == "postgresql":
+        # Arrays, not a VALUES row per item: psycopg re-parses every statement of more than 50 parameters.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {q(HitItem._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+                "SELECT %s, %s, c, p - 1, g FROM unnest(%s::bigint[], %s::boolean[]) WITH ORDINALITY AS t(c, g, p)",
+                [hit.id, hit.worker_id, [c for c, _ in items], [g for _, g in items]],
+            )
+        return
     row = f"({', '.join(['%s'] * len(columns))})"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -448,8 +457,11 @@ def _result(hit: Hit, reward: Decimal, *, answers: int | None = None, replayed: 
     return SubmitResult(hit_id=hit.id, answers=answers, earned=str(reward), replayed=replayed)
 
 
-def _in(column: str, values: list[int]) -> tuple[str, list[int]]:
-    """``column IN (%s, …)`` and its parameters; a condition that is never true for no values."""
+def _in(column: str, values: list[int]) -> tuple[str, list]:
+    """``column IN (%s, …)`` and its parameters (PostgreSQL: ``column = ANY(%s)``, one array parameter, see
+    annotation/lookups.py); a condition that is never true for no values."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [list(values)]
     if not values:
         return "1 = 0", []
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
@@ -465,17 +477,33 @@ def _record(hit: Hit, reward: Decimal, parsed: list[tuple[_Item, int, int]]) -> 
     q = connection.ops.quote_name
     created = connection.ops.adapt_datetimefield_value(timezone.now())
     columns = ("candidate_id", "worker_id", "hit_id", "answer", "response_ms", "is_gold", "created")
-    row = f"({', '.join(['%s'] * len(columns))})"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {q(Vote._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
-            f"VALUES {', '.join([row] * len(parsed))}",
-            [
-                value
-                for item, answer, ms in parsed
-                for value in (item.candidate_id, worker_id, hit.id, answer, ms, item.is_gold, created)
-            ],
-        )
+        if connection.vendor == "postgresql":  # arrays: see _insert_items
+            cursor.execute(
+                f"INSERT INTO {q(Vote._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+                "SELECT c, %s, %s, a, ms, g, %s "
+                "FROM unnest(%s::bigint[], %s::smallint[], %s::integer[], %s::boolean[]) AS t(c, a, ms, g)",
+                [
+                    worker_id,
+                    hit.id,
+                    created,
+                    [item.candidate_id for item, _, _ in parsed],
+                    [answer for _, answer, _ in parsed],
+                    [ms for _, _, ms in parsed],
+                    [item.is_gold for item, _, _ in parsed],
+                ],
+            )
+        else:
+            row = f"({', '.join(['%s'] * len(columns))})"
+            cursor.execute(
+                f"INSERT INTO {q(Vote._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+                f"VALUES {', '.join([row] * len(parsed))}",
+                [
+                    value
+                    for item, answer, ms in parsed
+                    for value in (item.candidate_id, worker_id, hit.id, answer, ms, item.is_gold, created)
+                ],
+            )
     real = [(item.candidate_id, answer) for item, answer, _ in parsed if not item.is_gold]
     if real:
         table = q(Candidate._meta.db_table)
