@@ -364,6 +364,20 @@ class SimulationOptions:
     arrivals_seconds: float = 3600.0  # workers arrive uniformly over this many simulated seconds
 
 
+def simulation_repeatable() -> None:
+    """Make this process's in-process server repeat a seeded run (simulate_crowd --repeatable): Celery tasks
+    run eagerly inside the requests (a worker process would settle consensus at its own pace), and the
+    scheduler reads the synsets' accepted counts on every lease (its per-process cache of
+    hits.NEED_CACHE_SECONDS refreshes by wall-clock time, so which lease saw which count would vary). With one
+    client the server then sees the same requests in the same order, and its own draws are seeded
+    (annotation/services/draws.py) by ids that a fresh database hands out the same way."""
+    from annotation.services import hits
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    hits.NEED_CACHE_SECONDS = 0.0
+
+
 def simulate(*, campaign: Campaign, options: SimulationOptions, base_url: str | None = None, progress=None,
              stop=None) -> dict:  # fmt: skip
     """Run a simulated crowd on a running campaign (against ``base_url`` or an in-process server), settle

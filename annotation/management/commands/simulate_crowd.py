@@ -44,6 +44,10 @@ class Command(BaseCommand):
                                  "work until blocked or out of work (no appetite limit): measures the spam "
                                  "screen")  # fmt: skip
         parser.add_argument("--prefix", default="", help="username prefix of the simulated accounts")
+        parser.add_argument("--repeatable", action="store_true",
+                            help="one client, Celery tasks in-process, the scheduler's synset counts read on every "
+                                 "lease: the same --seed on a fresh database (same ids) gives the same report; "
+                                 "needs the server this command starts (no --base-url)")  # fmt: skip
         parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
         parser.add_argument("--boxes", action="store_true",
                             help="simulate the box pipeline (draw, quality, coverage) on the campaign's accepted "
@@ -74,6 +78,13 @@ class Command(BaseCommand):
 
             return simulate_boxes(self, campaign, o)
         pace = o["pace"] if o["pace"] is not None else (1.0 if o["slow"] else 0.0)
+        if o["repeatable"]:
+            if o["base_url"] or pace > 0:
+                raise CommandError(
+                    "--repeatable needs the server this command starts, unpaced (no --base-url, --slow or --pace)."
+                )
+            demo.simulation_repeatable()
+            o["concurrency"] = 1
         if not o["arrivals_over"] > 0:
             raise CommandError("--arrivals-over takes a positive number of seconds.")
         options = demo.SimulationOptions(
