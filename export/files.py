@@ -66,18 +66,38 @@ class FileRecord:
 
 
 class _HashingSink:
-    """A write-only file that hashes what passes through it."""
+    """A write-only file that hashes what passes through it. Small writes (a CSV line each) are gathered and
+    go to the file and the hash GATHER bytes at a time: written one by one, the file object's 8 KB buffer
+    flushed every ~200 lines, and each flush released the GIL to the build's I/O threads and waited to get
+    it back (a tenth of the ImageNet layout's time in cProfile). ``write`` takes bytes (kept until then)."""
+
+    GATHER = 1 << 20
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._hash = hashlib.sha256()
         self.size = 0
+        self._parts: list[bytes] = []
+        self._gathered = 0
 
     def write(self, data: bytes) -> int:
-        self._raw.write(data)
-        self._hash.update(data)
+        self._parts.append(data)
+        self._gathered += len(data)
         self.size += len(data)
+        if self._gathered >= self.GATHER:
+            self._flush()
         return len(data)
+
+    def _flush(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts) if len(self._parts) > 1 else self._parts[0]
+            self._parts.clear()
+            self._gathered = 0
+            self._raw.write(data)
+            self._hash.update(data)
+
+    def finish(self) -> None:
+        self._flush()
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
@@ -150,8 +170,7 @@ class _OpenFile:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if isinstance(self._sink, _BackgroundSink):
-                self._sink.finish()
+            self._sink.finish()
         finally:
             self._raw.close()
         if exc_type is None:
@@ -173,15 +192,28 @@ class VersionFolder:
         self._pending: deque[Future] = deque()
         self._batch: list[tuple] = []
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the folder object)
+        self._lines: list[str] = []
         self.file_count = 0
         self.total_bytes = 0
 
+    SPOOL_LINES = 8192  # manifest lines gathered (~1 MB) before one write to the spool
+
     def _record(self, name: str, size: int, sha256: str) -> None:
         # The canonical compact JSON of {"path", "sha256", "size"}, formatted directly: a safe name and a hex
-        # digest need no escaping (json.dumps cost a tenth of the per-file time).
-        self._spool.write(f'{{"path":"{name}","sha256":"{sha256}","size":{size:d}}}\n'.encode())
+        # digest need no escaping (json.dumps cost a tenth of the per-file time). Gathered and written to the
+        # spool SPOOL_LINES at a time: a write per file flushed the file object's 8 KB buffer every ~100
+        # files, and each flush released the GIL to the I/O threads and waited to get it back (a third of
+        # the ImageNet layout's time in cProfile, with 4 threads linking).
+        self._lines.append(f'{{"path":"{name}","sha256":"{sha256}","size":{size:d}}}\n')
         self.file_count += 1
         self.total_bytes += size
+        if len(self._lines) >= self.SPOOL_LINES:
+            self._flush_lines()
+
+    def _flush_lines(self) -> None:
+        if self._lines:
+            self._spool.write("".join(self._lines).encode())
+            self._lines.clear()
 
     @contextmanager
     def parallel(self, threads: int) -> Iterator[None]:
@@ -225,6 +257,7 @@ class VersionFolder:
 
     def records(self) -> Iterator[FileRecord]:
         self._drain(0)
+        self._flush_lines()
         self._spool.flush()
         self._spool.seek(0)
         for line in self._spool:
@@ -332,6 +365,7 @@ class VersionFolder:
         with one file per line, in write order. Returns its head (algorithm, file_count, total_bytes)."""
         head = {"algorithm": "sha256", "file_count": self.file_count, "total_bytes": self.total_bytes}
         self._drain(0)
+        self._flush_lines()
         self._spool.flush()
         self._spool.seek(0)
         with self.open(name) as out:
