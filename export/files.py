@@ -521,8 +521,20 @@ WHOLE_READ_MAX = 16 << 20  # originals up to this size are read in one call; lar
 
 def spool_write(spool: BinaryIO, samples: list[tuple]) -> None:
     """Append a piece of samples to a shard's spool: each ``(key, ext, cls, meta, path, size, inline)``
-    (the ``.cls`` and ``.json`` bytes; the original's path and size, or the re-encoded bytes ``inline``)."""
-    marshal.dump(samples, spool)
+    (the ``.cls`` and ``.json`` bytes; the original's path and size, or the re-encoded bytes ``inline``),
+    as its length (8 bytes) and its marshal bytes, which the worker reads in one call: ``marshal.load`` on a
+    file reads every object with a call of its own (15 µs a sample, a tenth of a shard writer's time)."""
+    data = marshal.dumps(samples)
+    spool.write(len(data).to_bytes(8, "little") + data)
+
+
+def _spool_pieces(spool: BinaryIO) -> Iterator[list[tuple]]:
+    while head := spool.read(8):
+        length = int.from_bytes(head, "little")
+        data = spool.read(length)
+        if len(head) != 8 or len(data) != length:
+            raise OSError("A shard spool ends in the middle of a piece.")
+        yield marshal.loads(data)
 
 
 def write_tar_shard(target: str, mtime: int, spool: str) -> tuple[int, str]:
@@ -558,11 +570,7 @@ def write_tar_shard(target: str, mtime: int, spool: str) -> tuple[int, str]:
 
     try:
         with open(spool, "rb") as pieces:
-            while True:
-                try:
-                    piece = marshal.load(pieces)
-                except EOFError:
-                    break
+            for piece in _spool_pieces(pieces):
                 for key, ext, cls, meta, path, size, inline in piece:
                     image = inline
                     if image is None and size <= WHOLE_READ_MAX:
