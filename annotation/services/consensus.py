@@ -223,17 +223,17 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             candidate.posterior = evaluation.posterior
             candidate.priority = evaluation.priority
             candidate.model_version = MODEL_VERSION
-        _write_evaluated(candidates)
+        candidates_write(candidates)
         for (policy_id, field), delta in changes.items():
             if delta:
                 CampaignSynset.objects.filter(id=policy_id).update(**{field: F(field) + delta})
     return {f"{field}": delta for (_, field), delta in changes.items()}
 
 
-def _write_evaluated(candidates: list[Candidate]) -> None:
+def candidates_write(candidates: list[Candidate]) -> None:
     """State, posterior, priority and model version of these (locked) candidates in one UPDATE joined to a
-    VALUES list: Django's bulk_update builds a CASE per field and row, which was ~40% of a consensus job's
-    Python (benchmarks/hit_cpu.py)."""
+    VALUES list (the refit's writes too): Django's bulk_update builds a CASE per field and row, which was ~40%
+    of a consensus job's Python (benchmarks/hit_cpu.py) and ~97% of a refit's."""
     if not candidates:
         return
     table = connection.ops.quote_name(Candidate._meta.db_table)

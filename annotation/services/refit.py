@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -18,7 +18,13 @@ from annotation.consensus import MODEL_VERSION, GuardConfig, fit_consensus
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
 from annotation.services import screening
-from annotation.services.consensus import candidates_update, decide, overridden_ids, pooled_confusion_set
+from annotation.services.consensus import (
+    candidates_update,
+    candidates_write,
+    decide,
+    overridden_ids,
+    pooled_confusion_set,
+)
 from workers.models import Qualification, WorkerProfile
 
 STREAM_CHUNK = 50_000
@@ -285,24 +291,47 @@ def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> di
                     float(priority[j]),
                     version,
                 )
-            Candidate.objects.bulk_update(rows, ["state", "posterior", "priority", "model_version"])
+            candidates_write(rows)  # Django's bulk_update was ~97% of a refit's CPU
     return campaign_counters_recount(campaign=campaign)
 
 
 def campaign_counters_recount(*, campaign: Campaign) -> dict[str, int]:
     """Recount accepted / rejected / unresolved per synset from candidate states (a batch job's scan of one
-    campaign's candidates; the per-HIT path keeps these counters with F() deltas instead)."""
+    campaign's candidates; the per-HIT path keeps these counters with F() deltas instead): one grouped query
+    and one UPDATE on PostgreSQL (a query and a save per synset were half of a refit's remaining CPU)."""
     totals: Counter = Counter()
     with transaction.atomic():
-        for cs in CampaignSynset.objects.select_for_update().filter(campaign=campaign).order_by("id"):
-            counts = dict(
-                Candidate.objects.filter(synset_id=cs.synset_id).values_list("state").annotate(n=Count("id")).order_by()
-            )
-            cs.accepted = counts.get(Candidate.State.ACCEPTED, 0)
-            cs.rejected = counts.get(Candidate.State.REJECTED, 0)
-            cs.unresolved = counts.get(Candidate.State.UNRESOLVED, 0)
-            cs.save(update_fields=["accepted", "rejected", "unresolved"])
-            totals.update(counts)
+        policies = list(
+            CampaignSynset.objects.select_for_update()
+            .filter(campaign=campaign)
+            .order_by("id")
+            .values_list("id", "synset_id")
+        )
+        by_synset: dict[int, Counter] = {synset_id: Counter() for _, synset_id in policies}
+        for synset_id, state, n in (
+            Candidate.objects.filter(synset_id__any=list(by_synset))
+            .values_list("synset_id", "state")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            by_synset[synset_id][state] += n
+            totals[state] += n
+        states = (Candidate.State.ACCEPTED, Candidate.State.REJECTED, Candidate.State.UNRESOLVED)
+        rows = [(policy_id, *(by_synset[synset_id][s] for s in states)) for policy_id, synset_id in policies]
+        if connection.vendor == "postgresql":
+            table = connection.ops.quote_name(CampaignSynset._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET accepted = v.a, rejected = v.r, unresolved = v.u "
+                    "FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::integer[]) AS v(id, a, r, u) "
+                    f"WHERE {table}.id = v.id",
+                    [[row[i] for row in rows] for i in range(4)],
+                )
+        else:
+            for policy_id, accepted, rejected, unresolved in rows:
+                CampaignSynset.objects.filter(id=policy_id).update(
+                    accepted=accepted, rejected=rejected, unresolved=unresolved
+                )
     return dict(totals)
 
 
