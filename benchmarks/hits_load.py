@@ -610,6 +610,7 @@ def run_http(
     processes: list,
     drain_seconds: float = 300,
     celery_processes: int = 1,
+    celery_nice: int = 0,
 ) -> dict:
     kind, _, size = server.partition(":")
     workers, _, threads = size.partition("x")
@@ -655,6 +656,7 @@ def run_http(
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.nice(celery_nice)) if celery_nice else None,
         )
         processes.append(worker)
     try:
@@ -723,6 +725,7 @@ def run_http(
                 time.sleep(0.5)
             result["celery"] = {
                 "processes": celery_processes,
+                "nice_relative_to_server": celery_nice,
                 "backlog_at_end": backlog,
                 "hits_awaiting_consensus_at_end": pending,
                 "drain_seconds": round(time.perf_counter() - drain_started, 1),
@@ -830,6 +833,9 @@ def main() -> None:
     parser.add_argument("--no-celery", action="store_true", help="do not start a Celery worker (tasks queue up)")
     parser.add_argument("--celery-processes", type=int, default=1,
                         help="1: one solo worker; N > 1: prefork with N processes")  # fmt: skip
+    parser.add_argument("--celery-nice", type=int, default=0,
+                        help="niceness of the Celery worker relative to the server, e.g. -5 for a larger CPU share "
+                             "(lowering it needs root)")  # fmt: skip
     parser.add_argument("--explain", action="store_true", help="add EXPLAIN ANALYZE of the lease query")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy raw profiles of the gunicorn workers here")
     args = parser.parse_args()
@@ -932,6 +938,7 @@ def main() -> None:
                         processes=processes,
                         drain_seconds=args.drain_seconds,
                         celery_processes=args.celery_processes,
+                        celery_nice=args.celery_nice,
                     )
                 except Exception as error:  # keep the other configurations' figures
                     run = {"mode": "http", "server": server, "error": str(error)[-2000:]}
