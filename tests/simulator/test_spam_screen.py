@@ -5,9 +5,11 @@ blocked within a few HITs, no honest worker may be.
 
 This tests the screen, not the qualification quiz: the campaign's pass mark is 0 so that every spammer gets
 to work (at the default mark about six in seven of them fail the quiz and the screen never sees them).
-Celery runs eagerly and one client talks to the server at a time, so the run is nearly reproducible: the
-server's draws are seeded by worker and campaign ids (annotation/services/draws.py), which differ from run to
-run here, and the scheduler's 2 s synset-count cache follows the wall clock (see test_reproducible.py).
+The run repeats exactly (fixture ``repeatable``: eager Celery, one client, a fresh database so the server's
+seeded draws get the same ids, the scheduler's synset counts read on every lease; see test_reproducible.py).
+Before it did, the same test gave an always-"absent" spammer 3, 4 or 5 HITs before the block from run to run:
+the bounds below hold for that spread, not only for the one run this test now repeats. Figures over many
+runs and seeds: annotation/services/screening.py's docstring (benchmarks/simulate_policies.py spam20).
 """
 
 import statistics
@@ -24,7 +26,7 @@ MIX = "reliable:0.5,noisy:0.3,spammer:0.2"  # 40 workers: 8 spammers, two of eac
 
 
 @pytest.fixture
-def campaign(make_demo_campaign):
+def campaign(repeatable, make_demo_campaign):
     campaign = make_demo_campaign(name="spam shapes", wnids=SYNSETS, per_synset=PER_SYNSET)
     campaign.quiz_pass_mark = 0.0
     campaign.save(update_fields=["quiz_pass_mark"])
@@ -44,11 +46,12 @@ def test_spammers_of_every_kind_are_blocked_within_a_few_hits_and_no_honest_work
     assert not report["errors"]
     assert set(kinds) == set(SPAMMERS)
     assert all(figures["passed_quiz"] == figures["total"] == 2 for figures in kinds.values())
-    # Copycats by speed, constant answerers by the answer-bias test: every one within four HITs, and half of
-    # all spammers within three.
+    # Copycats by speed, constant answerers by the answer-bias test: every one within five HITs (arriving
+    # first, a spammer's early HITs have few references: gold, and candidates others have voted on), and half
+    # of all spammers within three.
     for kind in ("copycat", "always_yes", "always_no"):
         assert kinds[kind]["blocked"] == 2, (kind, kinds[kind])
-        assert kinds[kind]["max_hits_before_block"] <= 4, (kind, kinds[kind])
+        assert kinds[kind]["max_hits_before_block"] <= 5, (kind, kinds[kind])
     caught = [h for figures in kinds.values() for h in figures["blocked_after_hits"]]
     assert len(caught) >= 6 and statistics.median([*caught, *[99] * (8 - len(caught))]) <= 3
     # Coin-flippers are NOT asserted blocked: telling one from the noisiest honest workers takes hundreds of
