@@ -31,6 +31,7 @@ setup: $(STAMP) $(VENDOR)
 test: $(STAMP) browser-deps $(VENDOR)
 	$(BIN)/python manage.py ensure_wordnet
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
