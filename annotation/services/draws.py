@@ -1,5 +1,6 @@
 """Seeded draws: what the server picks at random for a worker — the items of a qualification quiz, and per
-HIT the order its synsets are tried in, how many gold slots it gets, which gold items and where they sit.
+HIT the order its synsets are tried in, how many gold slots it gets, which gold items and where they sit
+(and the same for a box task: services/boxes/leasing.py, by tasks of its kind leased so far).
 
 Each draw comes from a ``random.Random`` seeded with an HMAC (``django.utils.crypto.salted_hmac``, SHA-256,
 keyed by ``SECRET_KEY``) of what identifies it: the worker, the campaign and the ordinal of this quiz or HIT

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from annotation.errors import Conflict, NotFound
 from annotation.models import Box, BoxJob, BoxTask, BoxTaskItem, Campaign, CampaignSynset, Candidate
+from annotation.services.draws import draw_rng
 from annotation.services.hits import qualification_require
 
 from .policy import (
@@ -146,14 +147,17 @@ def _gold_boxes(*, worker: User, synset_id: int, count: int, rng: random.Random)
     pool = list(
         Box.objects.filter(gold__isnull=False, candidate__synset_id=synset_id)
         .exclude(Exists(seen))
+        .order_by("id")  # a seeded draw from a list in a stable order
         .values_list("id", flat=True)[:500]
     )
     return rng.sample(pool, min(count, len(pool)))
 
 
-def _synsets(campaign: Campaign) -> list[int]:
-    ids = list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", flat=True))
-    random.shuffle(ids)  # concurrent workers spread over synsets instead of contending for the same rows
+def _synsets(campaign: Campaign, rng: random.Random) -> list[int]:
+    ids = list(
+        CampaignSynset.objects.filter(campaign=campaign).order_by("synset_id").values_list("synset_id", flat=True)
+    )
+    rng.shuffle(ids)  # concurrent workers spread over synsets instead of contending for the same rows
     return ids[:SYNSETS_TRIED]
 
 
@@ -176,9 +180,12 @@ def box_task_next(*, worker: User, campaign: Campaign, kind: str) -> BoxTask | N
         if existing.expires_at > now:
             return existing
         _expire_one(existing.id)
-    rng = random.Random()
+    # Seeded as the HIT draws (annotation/services/draws.py): by worker, campaign and how many tasks of this
+    # kind the worker was leased here — repeatable for the simulator, unpredictable to workers.
+    leased = BoxTask.objects.filter(worker=worker, campaign=campaign, kind=kind).count()
+    rng = draw_rng(f"box-{kind}", worker.id, campaign.id, leased)
     size = DRAW_PER_TASK if kind == Kind.DRAW else min(VERIFY_PER_TASK, campaign.images_per_hit)
-    for synset_id in _synsets(campaign):
+    for synset_id in _synsets(campaign, rng):
         try:
             with transaction.atomic():
                 items: list[dict] = []
