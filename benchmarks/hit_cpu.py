@@ -113,7 +113,15 @@ def broker_clear(broker) -> None:
 
 
 def run(
-    *, hits: int, setup: dict, profile: str | None, profile_out: str | None, accuracy: float, broker, drain_every: int
+    *,
+    hits: int,
+    setup: dict,
+    profile: str | None,
+    profile_out: str | None,
+    accuracy: float,
+    broker,
+    drain_every: int,
+    warm_hits: int = 1,
 ) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -156,8 +164,12 @@ def run(
         if status != 201:
             raise RuntimeError(f"submit answered {status}: {body[:300]!r}")
 
-    for n in range(len(tokens)):  # warm-up: every worker's token, the per-process caches, a connection
+    # Warm-up: every worker's token, the per-process caches, a connection; with --warm-hits past the spam
+    # screen's first SCREEN_EVERY_HIT_UNTIL HITs, every worker is established (screened every 3rd HIT only).
+    for n in range(len(tokens) * warm_hits):
         one_hit(n, measured=False)
+        if (n + 1) % 8 == 0:
+            tasks.consensus_drain()
     tasks.consensus_drain()
     broker_clear(broker)
     with connection.cursor() as cursor:
@@ -243,6 +255,12 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=400)
     parser.add_argument("--accuracy", type=float, default=0.9)
     parser.add_argument(
+        "--warm-hits",
+        type=int,
+        default=1,
+        help="HITs per worker before measuring (11 or more: every worker past the spam screen's first HITs)",
+    )
+    parser.add_argument(
         "--drain-every",
         type=int,
         default=1,
@@ -327,6 +345,7 @@ def main() -> None:
                 accuracy=args.accuracy,
                 broker=broker,
                 drain_every=args.drain_every,
+                warm_hits=args.warm_hits,
             )
         )
         figures["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
