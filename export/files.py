@@ -529,12 +529,15 @@ def spool_write(spool: BinaryIO, samples: list[tuple]) -> None:
 
 
 def _spool_pieces(spool: BinaryIO) -> Iterator[list[tuple]]:
+    """The pieces of a spool written by spool_write; OSError for anything else (a length beyond the file's
+    end is refused before any memory is asked for it)."""
+    left = os.fstat(spool.fileno()).st_size
     while head := spool.read(8):
         length = int.from_bytes(head, "little")
-        data = spool.read(length)
-        if len(head) != 8 or len(data) != length:
-            raise OSError("A shard spool ends in the middle of a piece.")
-        yield marshal.loads(data)
+        if len(head) != 8 or length > left - 8:
+            raise OSError("Not a shard spool, or one that ends in the middle of a piece.")
+        left -= 8 + length
+        yield marshal.loads(spool.read(length))
 
 
 def write_tar_shard(target: str, mtime: int, spool: str) -> tuple[int, str]:

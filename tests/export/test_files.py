@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import marshal
 import os
 import tarfile
 import xml.etree.ElementTree as ET
@@ -19,9 +20,11 @@ from export.files import (
     TarStream,
     UnsafePath,
     VersionFolder,
+    _spool_pieces,
     _tarfile_header,
     json_line,
     safe_relative,
+    spool_write,
     tar_chunks,
     tar_header,
 )
@@ -231,3 +234,23 @@ def test_parallel_io_writes_the_same_files_and_manifest_and_raises_failures(tmp_
     with pytest.raises(OSError, match="recorded as"), broken.parallel(2):
         broken.add_original("a.JPEG", str(source), 10, "0" * 64)
     assert not (broken.root / "a.JPEG").exists()
+
+
+def test_a_shard_spool_is_read_back_and_a_foreign_one_refused(tmp_path) -> None:
+    """Pieces written by spool_write come back whole; a file that is not a spool (here: the pieces without
+    their length, as marshal.dump wrote them) or a truncated spool is refused with OSError, not read as a
+    length of gigabytes."""
+    samples = [("000000000001", "jpg", b"3", b"{}\n", None, 3, b"abc")]
+    spool = tmp_path / "good.spool"
+    with open(spool, "wb") as out:
+        spool_write(out, samples)
+        spool_write(out, samples * 2)
+    with open(spool, "rb") as pieces:
+        assert list(_spool_pieces(pieces)) == [samples, samples * 2]
+    foreign = tmp_path / "foreign.spool"
+    foreign.write_bytes(marshal.dumps(samples) * 3)
+    truncated = tmp_path / "truncated.spool"
+    truncated.write_bytes(spool.read_bytes()[:-1])
+    for path in (foreign, truncated):
+        with open(path, "rb") as pieces, pytest.raises(OSError, match="Not a shard spool"):
+            list(_spool_pieces(pieces))
