@@ -35,8 +35,10 @@ from annotation.services import consensus, screening
 
 QUEUED_KEY = "consensus:drain-queued"
 LOCK_KEY = "consensus:draining"
-# A queued drain that never runs (its message lost with Redis) holds back new requests at most this long.
-QUEUED_SECONDS = 30
+# How long a request holds back the next one if no drain starts meanwhile (its message lost, the worker busy
+# with a refit, or a worker whose cache namespace differs from the server's, as in the end-to-end test): at
+# most one drain per second is then queued, each weighing whatever is pending when it runs.
+QUEUED_SECONDS = 1
 LOCK_SECONDS = 60
 # HITs read per round, and how long one drain keeps taking rounds before it leaves the rest to the next
 # (a solo Celery worker also runs the refits and the rollup flushes).
