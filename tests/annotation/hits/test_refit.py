@@ -70,7 +70,10 @@ def test_the_spam_screen_blocks_the_spammer_and_the_refit_labels_candidates_corr
     assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "blocked"
     assert WorkerProfile.objects.get(user=spammer).blocked is True
     assert not WorkerProfile.objects.filter(user__in=honest, blocked=True).exists()
-    assert all(p.reliability > 0.8 for p in WorkerProfile.objects.filter(user__in=honest))
+    # Each honest worker (90% right) is estimated from ~40 answers: sd ~0.05, so one of six under 0.8 now and
+    # then is sampling, not a fault (it failed so under load in CI); under 0.7 or a mean under 0.8 would be.
+    reliability = list(WorkerProfile.objects.filter(user__in=honest).values_list("reliability", flat=True))
+    assert min(reliability) > 0.7 and sum(reliability) / len(reliability) > 0.8, reliability
     accepted = set(Candidate.objects.filter(state="accepted").values_list("id", flat=True))
     rejected = set(Candidate.objects.filter(state="rejected").values_list("id", flat=True))
     assert accepted and rejected
