@@ -3,10 +3,10 @@ draw → quality → coverage until nobody gets work; the final boxes meet the i
 demo ground truth on a small fixed seed (the full-size figures: benchmarks/simulate_boxes.py).
 
 Deterministic: the workers' answers come from the seed, the client runs one request at a time in a seeded
-order, and the server's random choices (the order it tries synsets in) come from Python's ``random``, seeded
-here; no gold boxes exist, so the gold rate is 0 (otherwise empty gold slots shrink tasks at random)."""
-
-import random
+order, and the server's draws (the order it tries synsets in) are seeded by worker, campaign and task ordinal
+(annotation/services/draws.py) — so the database is flushed first, to hand out the same ids every run (in a
+shared test database they depend on the tests run before); no gold boxes exist, so the gold rate is 0
+(otherwise empty gold slots shrink tasks at random)."""
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +15,7 @@ from annotation import demo_images as demo
 from annotation.models import BoxJob
 from annotation.services import demo as demo_service
 from annotation.services import demo_boxes
+from tests.simulator.conftest import fresh_database
 from workers.roles import Role
 from workers.services import account_create
 
@@ -25,6 +26,7 @@ SEED = 1
 
 @pytest.fixture
 def box_demo_campaign(transactional_db, settings, tmp_path):
+    fresh_database(settings)
     settings.DATA_DIR = tmp_path / "data"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.IMAGE_IMPORT_WORKERS = 1
@@ -38,7 +40,6 @@ def box_demo_campaign(transactional_db, settings, tmp_path):
 
 
 def test_the_default_crowd_boxes_every_image_tightly_without_duplicates(box_demo_campaign, live_server):
-    random.seed(SEED)  # the live server runs in this process: its synset order is seeded too
     options = demo_boxes.BoxSimulationOptions(workers=20, seed=SEED, prefix="boxsim")
     report = demo_boxes.box_simulate(campaign=box_demo_campaign, options=options, base_url=live_server.url)
     print(demo_boxes.format_box_report(report))
