@@ -90,8 +90,14 @@ DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "synsight.sqlite
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_redis_url("REDIS_URL")
+# Cache keys (refit locks, consensus drain requests, the pooled worker of a campaign) name campaigns by id and
+# are otherwise global: two Synsight databases sharing one Redis need a prefix each. The web processes and the
+# Celery workers of one installation must use the same one.
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX") or ""
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": CACHE_KEY_PREFIX}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
