@@ -36,8 +36,9 @@ from annotation.services import consensus, screening
 QUEUED_KEY = "consensus:drain-queued"
 LOCK_KEY = "consensus:draining"
 # How long a request holds back the next one if no drain starts meanwhile (its message lost, the worker busy
-# with a refit, or a worker whose cache namespace differs from the server's, as in the end-to-end test): at
-# most one drain per second is then queued, each weighing whatever is pending when it runs.
+# with a refit): at most one drain per second is then queued, each weighing whatever is pending when it runs.
+# Web and Celery processes must share the cache namespace (settings.CACHE_KEY_PREFIX): the drain deletes this
+# key as it starts, which is what lets a HIT committed during a drain queue the next one.
 QUEUED_SECONDS = 1
 LOCK_SECONDS = 60
 # HITs read per round, and how long one drain keeps taking rounds before it leaves the rest to the next
