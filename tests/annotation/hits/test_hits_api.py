@@ -41,6 +41,29 @@ def test_next_hit_shows_synset_and_items_without_revealing_gold(make_campaign, w
     assert HitItem.objects.filter(hit_id=data["id"], is_gold=True).exists()  # gold is there, just not visible
 
 
+def test_next_hit_lists_items_in_position_order_and_the_best_accepted_examples(make_campaign, worker, client_for):
+    from annotation.models import Candidate
+    from annotation.selectors import hits as hit_selectors
+
+    hit_selectors._examples_cache.clear()  # another test's synset of the same id may be cached (SQLite reuses ids)
+    campaign = make_campaign(candidates=30)
+    qualify(worker, campaign)
+    accepted = list(Candidate.objects.filter(synset_id=int(SHAPES[0][1:])).order_by("id")[:6])
+    for n, candidate in enumerate(accepted):
+        Candidate.objects.filter(id=candidate.id).update(state=Candidate.State.ACCEPTED, posterior=0.9 + n / 100)
+
+    data = client_for(worker).post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+
+    best = sorted(accepted, key=lambda c: c.id)[2:][::-1]  # the four highest posteriors, highest first
+    assert data["examples"] == [f"/media/{c.image.thumbnail.name}" for c in best]
+    items = HitItem.objects.filter(hit_id=data["id"]).order_by("position").select_related("candidate__image")
+    assert [item["id"] for item in data["items"]] == [item.id for item in items]
+    assert [(i["thumbnail"], i["medium"]) for i in data["items"]] == [
+        (f"/media/{item.candidate.image.thumbnail.name}", f"/media/{item.candidate.image.medium.name}")
+        for item in items
+    ]
+
+
 def test_submit_over_the_api_and_replay(make_campaign, worker, client_for):
     campaign = make_campaign(candidates=10)
     qualify(worker, campaign)
