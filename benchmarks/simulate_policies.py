@@ -19,7 +19,10 @@ Scenarios per seed (--scenarios picks some):
   arrive first and keep working until blocked (simulate_crowd --spammers-first): otherwise most of those
   who pass the quiz arrive after the work is gone or leave after a HIT or two, and the screen is not
   tested. ``spam_by_kind`` gives per kind: passed the quiz, blocked, HITs before the block, never blocked
-  (pooled over the seeds too). Figures: annotation/services/screening.py's docstring.
+  (pooled over the seeds too); ``honest_blocked_detail`` every honest worker blocked with their true
+  sensitivity and specificity on the items they answered, and ``honest_by_true_accuracy`` the honest workers
+  in bands of the lower of the two, [workers, blocked] — whom the campaign's accuracy bar
+  (Campaign.min_worker_accuracy) costs. Figures: annotation/services/screening.py's docstring.
 
 Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
 
@@ -157,7 +160,8 @@ def summary(report: dict) -> dict:
         "median_hits_before_stopped": s["median_hits_before_stopped"], "hits_by_spammers": s["hits_by_spammers"],
         "spam_by_kind": s.get("by_kind"), "block_reasons": s.get("block_reasons"),
         "honest_false_blocks": len(h["false_blocks"]), "false_blocked": h["false_blocks"],
-        "false_block_reasons": h.get("false_block_reasons"),
+        "false_block_reasons": h.get("false_block_reasons"), "honest_blocked_detail": h.get("blocked_detail"),
+        "honest_by_true_accuracy": h.get("by_true_accuracy"),
         "wall_seconds": report["wall_seconds"], "errors": report["errors"][:3],
     }  # fmt: skip
 
@@ -237,6 +241,17 @@ def pooled(runs: list[dict], names: list[str]) -> dict:
                         "precision_ci95": wilson(accepted - false, accepted),
                         "votes_per_candidate": round(votes / candidates, 4) if candidates else None,
                         "honest_false_blocks": sum(d["honest_false_blocks"] for d in done)}  # fmt: skip
+        bands: dict[str, list[int]] = {}
+        for d in done:
+            for band, (n, blocked) in (d.get("honest_by_true_accuracy") or {}).items():
+                bands[band] = [bands.get(band, [0, 0])[0] + n, bands.get(band, [0, 0])[1] + blocked]
+        if bands:
+            result[name]["honest_by_true_accuracy"] = dict(sorted(bands.items(), key=lambda kv: kv[0].lstrip("<>=")))
+            result[name]["honest_blocked_true_rates"] = sorted(
+                (b["true_sensitivity"], b["true_specificity"])
+                for d in done
+                for b in d.get("honest_blocked_detail") or []
+            )
         kinds = _spam_by_kind_pooled(done)
         if kinds:
             result[name]["spam_by_kind"] = kinds

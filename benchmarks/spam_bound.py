@@ -38,6 +38,7 @@ negatives) answer nearly at chance on confusable images.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -52,7 +53,13 @@ import django  # screening.py, whose test this measures, imports the models
 django.setup()
 from adaptive_bound import SHARES  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from annotation.services.screening import HONEST_MIN_RATE, SPAM_LOG_LR, spam_log_lr  # noqa: E402
+from annotation.services.screening import (  # noqa: E402
+    ACCURACY_LOG_LR,
+    ACCURACY_MIN_ANSWERS,
+    HONEST_MIN_RATE,
+    SPAM_LOG_LR,
+    spam_log_lr,
+)
 from annotation.simulator.workers import HARD_FACTOR, MAX_HARD_ERROR, crowd_make  # noqa: E402
 
 HONEST_MIX = "reliable:0.55,noisy:0.25"  # the honest part of the spam20 scenario's mix
@@ -94,13 +101,67 @@ def screen_statistic(yes: np.ndarray, items: np.ndarray, rng) -> np.ndarray:
     return out
 
 
+GOLD_SHARES = (0.5, 0.5 * SHARES[1] / (SHARES[1] + SHARES[2]), 0.5 * SHARES[2] / (SHARES[1] + SHARES[2]))
+BANDS = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+
+
+def bar_sequential(rates: np.ndarray, bar: float, threshold: float, looks: list[int], shares, rng) -> np.ndarray:
+    """The accuracy-bar test (spam_log_lr with the honest floor at ``bar``) looked at after each of ``looks``
+    reference answers (exact references, item kinds drawn with ``shares``), as the per-HIT screen does; per
+    worker the first look at which it reached ``threshold`` (index into looks), or len(looks) if none."""
+    n = max(looks)
+    kind = rng.choice(3, size=(len(rates), n), p=shares)
+    said = (rng.random((len(rates), n)) < np.take_along_axis(rates, kind, axis=1)).astype(float)
+    truth = (kind == 0).astype(float)
+    first = np.full(len(rates), len(looks))
+    for i, m in reversed(list(enumerate(looks))):
+        workers = np.repeat(np.arange(len(rates)), m)
+        llr = spam_log_lr(workers, said[:, :m].ravel(), truth[:, :m].ravel(), len(rates), floor=bar)
+        first[llr >= threshold] = i
+    return first
+
+
+def bar_report(args, rng) -> dict:
+    """Coin-flippers caught and honest workers blocked by the accuracy-bar test, looks every --look answers."""
+    looks = [m for m in range(args.look, args.bar_answers + 1, args.look) if m >= ACCURACY_MIN_ANSWERS]
+    shares = GOLD_SHARES if args.references == "gold" else SHARES
+    honest = yes_rates(args.honest, args.seed + 2000)
+    true_se = honest[:, 0]
+    true_sp = (shares[1] * (1 - honest[:, 1]) + shares[2] * (1 - honest[:, 2])) / (shares[1] + shares[2])
+    low = np.minimum(true_se, true_sp)
+    out = {"bar": args.bar, "threshold_nats": args.threshold, "references": args.references, "looks": looks}
+    coins = bar_sequential(np.full((args.coins, 3), 0.5), args.bar, args.threshold, looks, shares, rng)
+    out["coins_caught_by"] = {m: round(float((coins <= i).mean()), 3) for i, m in enumerate(looks)}
+    caught = coins[coins < len(looks)]
+    out["coins_median_answers"] = float(np.median([looks[i] for i in caught])) if len(caught) else None
+    first = bar_sequential(honest, args.bar, args.threshold, looks, shares, rng)
+    edges = (0.0, *BANDS, 1.01)
+    bands = {}
+    for a, b in itertools.pairwise(edges):
+        inside = (low >= a) & (low < b)
+        if inside.any():
+            bands[f"{a:.2f}-{min(b, 1):.2f}"] = [int(inside.sum()), int((first[inside] < len(looks)).sum())]
+    out["honest_by_true_accuracy"] = bands  # [workers, blocked within the looks], accuracy = min(se, sp)
+    out["honest_blocked"] = round(float((first < len(looks)).mean()), 4)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", default="24,48,72,120,240")
     parser.add_argument("--honest", type=int, default=4000, help="honest workers tested (and as many as the prior)")
     parser.add_argument("--coins", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bar", type=float, help="only the accuracy-bar test at this campaign bar (e.g. 0.65)")
+    parser.add_argument("--threshold", type=float, default=ACCURACY_LOG_LR, help="its block threshold, nats")
+    parser.add_argument("--bar-answers", type=int, default=240, help="reference answers per worker")
+    parser.add_argument("--look", type=int, default=12, help="reference answers between looks")
+    parser.add_argument("--references", choices=["gold", "candidates"], default="gold",
+                        help="item mix: gold (half present) or candidates (demo shares)")  # fmt: skip
     args = parser.parse_args()
+    if args.bar is not None:
+        print(json.dumps(bar_report(args, np.random.default_rng(args.seed)), indent=2))
+        return
     rng = np.random.default_rng(args.seed)
     population = yes_rates(args.honest, args.seed)  # what the oracle believes honest workers are
     tested = yes_rates(args.honest, args.seed + 1000)  # fresh honest workers to test

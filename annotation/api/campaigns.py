@@ -47,7 +47,8 @@ def campaign_synset_for(campaign: Campaign, wnid: str) -> CampaignSynset:
 
 
 POLICY_FIELDS = ["images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
-                 "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds"]  # fmt: skip
+                 "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds",
+                 "min_worker_accuracy"]  # fmt: skip
 
 
 def campaign_payload(campaign: Campaign) -> dict:
@@ -97,6 +98,9 @@ class CampaignPolicyFields(serializers.Serializer):
     quiz_size = serializers.IntegerField(required=False)
     quiz_pass_mark = serializers.FloatField(required=False)
     quiz_retry_seconds = serializers.IntegerField(required=False)
+    min_worker_accuracy = serializers.FloatField(
+        required=False, help_text="Least accuracy on reference items to keep working, 0 to 0.95 (0: no bar)."
+    )
 
 
 class CampaignListApi(APIView):

@@ -35,6 +35,16 @@ class Campaign(models.Model):
     quiz_size = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
     quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     quiz_retry_seconds = models.PositiveIntegerField(default=600)
+    # The least accuracy (sensitivity and specificity each) on reference items a worker must show to keep
+    # working here, tested sequentially after every HIT (annotation/services/screening.py); 0 turns it off.
+    min_worker_accuracy = models.FloatField(
+        default=0.65,
+        validators=[
+            MinValueValidator(0.0, message="The least worker accuracy is a share from 0 (no bar) to 0.95."),
+            MaxValueValidator(0.95, message="The least worker accuracy is a share from 0 (no bar) to 0.95."),
+        ],
+        help_text="Least accuracy on reference items to keep working (0 = no bar); screened after every HIT.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     boxes_enabled = models.BooleanField(default=False, help_text="Accepted candidates enter the box pipeline.")
     # Consensus model state, written by the refit job (annotation.services.consensus.campaign_refit).

@@ -41,7 +41,7 @@ from workers.services import account_create
 ADAPTIVE_POLICY = {"min_votes": 2, "max_votes": 8, "confidence": 0.997}
 DEMO_GOLD_SHARE = 0.1
 SQLITE_CONCURRENCY = 4
-POLICY_FIELDS = ("min_votes", "max_votes", "confidence", "gold_rate", "images_per_hit")
+POLICY_FIELDS = ("min_votes", "max_votes", "confidence", "gold_rate", "images_per_hit", "min_worker_accuracy")
 DEMO_CAMPAIGN = "Shapes (demo)"
 # The shapes with no hyponym among the demo shapes: a label set must not overlap, and ellipse and rectangle
 # are ancestors of circle and square. Their confusable neighbours still appear as hard negatives.
@@ -281,7 +281,8 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
         after = w.blocked_after if w.blocked_after is not None else (w.hits if blocked else None)
         entry = {"worker": w.username, "kind": w.kind, "hits": w.hits, "quiz": w.quiz, "blocked": blocked,
                  "blocked_after_hits": after, "reason": reasons.get(users.get(w.username), ""),
-                 "stopped": w.stopped}  # fmt: skip
+                 "stopped": w.stopped, "true_rates": w.true_rates(),
+                 "traits": (round(w.sensitivity, 3), round(w.specificity, 3))}  # fmt: skip
         (spam if w.kind in bad_kinds else honest).append(entry)
     caught = [s for s in spam if s["blocked"]]
     kept_out = [s for s in spam if s["quiz"] == "failed"]
@@ -326,10 +327,47 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
             "failed_quiz": sum(1 for h in honest if h["quiz"] == "failed"),
             "false_blocks": [h["worker"] for h in honest if h["blocked"]],
             "false_block_reasons": [h["reason"] for h in honest if h["blocked"]],
+            # Whom the campaign's accuracy bar (Campaign.min_worker_accuracy) blocked, and at what true
+            # accuracy: the one that counts against the bar is the lower of sensitivity and specificity.
+            "blocked_detail": [_honest_detail(h) for h in honest if h["blocked"]],
+            "by_true_accuracy": _accuracy_bands([h for h in honest if h["hits"]]),
         },
         "throttled_requests": log.throttled,
         "errors": log.errors[:10],
     }
+
+
+def _honest_detail(h: dict) -> dict:
+    se, sp = h["true_rates"]
+    return {"worker": h["worker"], "kind": h["kind"], "hits": h["hits"], "blocked_after_hits": h["blocked_after_hits"],
+            "true_sensitivity": _round(se), "true_specificity": _round(sp), "traits": h["traits"],
+            "reason": h["reason"]}  # fmt: skip
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+ACCURACY_BANDS = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+
+
+def _accuracy_bands(honest: list[dict]) -> dict[str, list[int]]:
+    """Honest workers who did a HIT, by their true accuracy on the items they answered (the lower of
+    sensitivity and specificity, as the accuracy bar reads it), in bands: [workers, blocked]."""
+    bands: dict[str, list[int]] = {}
+    edges = (0.0, *ACCURACY_BANDS, 1.01)
+    for h in honest:
+        rates = [r for r in h["true_rates"] if r is not None]
+        if not rates:
+            continue
+        low = min(rates)
+        i = next(i for i in range(len(edges) - 1) if edges[i] <= low < edges[i + 1])
+        name = f"<{edges[1]:.2f}" if i == 0 else (f">={edges[i]:.2f}" if i == len(edges) - 2 else
+                                                   f"{edges[i]:.2f}-{edges[i + 1]:.2f}")  # fmt: skip
+        band = bands.setdefault(name, [0, 0])
+        band[0] += 1
+        band[1] += int(h["blocked"])
+    return dict(sorted(bands.items(), key=lambda kv: kv[0].lstrip("<>=")))
 
 
 def _kind_figures(rows: list[dict]) -> dict:

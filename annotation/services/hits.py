@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
-from annotation.services import consensus_queue, rollups
+from annotation.services import consensus_queue, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
@@ -287,7 +287,8 @@ def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | 
     for synset_id in _synsets_by_need(campaign, rng):
         try:
             with transaction.atomic():
-                n_gold = sum(rng.random() < campaign.gold_rate for _ in range(campaign.images_per_hit))
+                gold_rate = screening.hit_gold_rate(campaign, ordinal, worker.id)  # more for newcomers
+                n_gold = sum(rng.random() < gold_rate for _ in range(campaign.images_per_hit))
                 real = _lease_candidates(
                     worker=worker, campaign=campaign, synset_id=synset_id, size=campaign.images_per_hit - n_gold
                 )

@@ -118,9 +118,10 @@ def _spammers(worker_ids: np.ndarray, confusion: np.ndarray, answers: np.ndarray
     return reasons
 
 
-def _screened(result, codes, work, answer, cand) -> dict[int, str]:
-    """annotation.services.screening's two tests over every worker, with this fit's posteriors (gold
-    clamped to its truth) as the reference: answers independent of the images, inhuman speed."""
+def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, str]:
+    """annotation.services.screening's tests over every worker, with this fit's posteriors (gold clamped to
+    its truth) as the reference: answers independent of the images, below the campaign's accuracy ``bar``
+    (Campaign.min_worker_accuracy, when > 0), inhuman speed."""
     worker_ids, candidate_ids, gold_mask, _ = codes
     item = np.searchsorted(candidate_ids, cand)
     reference = result.posteriors[item, 1]
@@ -138,6 +139,19 @@ def _screened(result, codes, work, answer, cand) -> dict[int, str]:
         for w, x, ok in zip(worker_ids, llr, enough, strict=True)
         if ok and x >= screening.SPAM_LOG_LR
     }
+    if bar > 0:
+        # The bar's test on the same confident references (these posteriors include the worker's own vote,
+        # which leans them to agree with it: the refit is the milder judge; the per-HIT screen, on the other
+        # votes alone, the sharper).
+        below = screening.spam_log_lr(worker_of, answer[sure], reference[sure], len(worker_ids), floor=bar)
+        counts = np.bincount(worker_of, minlength=len(worker_ids))
+        for w, x, n in zip(worker_ids, below, counts, strict=True):
+            if n >= screening.ACCURACY_MIN_ANSWERS and x >= screening.ACCURACY_LOG_LR:
+                reasons.setdefault(
+                    int(w),
+                    f"Answers no better than chance, against this campaign's least accuracy of {bar:.2f} "
+                    f"(chance ahead by {x:.1f} nats).",
+                )
     return {**screening.speed_suspects(worker_ids.tolist()), **reasons}
 
 
@@ -174,7 +188,7 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
         model = result.model
         _write_workers(worker_ids, model, result.labels, codes, cand[keep], work[keep], answer[keep], is_gold[keep])
         reasons = _spammers(worker_ids, model.confusion, model.worker_answers)
-        reasons.update(_screened(result, codes, work[keep], answer[keep], cand[keep]))
+        reasons.update(_screened(result, codes, work[keep], answer[keep], cand[keep], campaign.min_worker_accuracy))
         spam = [w for w in sorted(reasons) if w not in newly_blocked]
         if not spam:
             break

@@ -3,8 +3,9 @@
 The periodic refit judges workers by the worker-aware model after MIN_ANSWERS_TO_JUDGE answers; on a
 large campaign a refit comes every few hundred HITs, long after a spammer has been paid for a dozen. This
 screen runs after each HIT (the consensus drain, which may weigh several at once) for the worker who
-submitted it — and for up to CO_SCREEN_LIMIT newcomers the HIT contradicts, see below — with three tests;
-the refit runs the speed and the reference test for every worker.
+submitted it — and for up to CO_SCREEN_LIMIT newcomers the HIT contradicts, see below — with four tests;
+the refit runs the speed, the bar and the reference test for every worker (on its own posteriors, which
+include the worker's vote: the milder judge).
 
 * **Speed** (copycats). The median time per image over the worker's recent answers is below
   INHUMAN_MEDIAN_MS: no person looks at a picture and decides in under 300 ms, half the time (after
@@ -28,16 +29,54 @@ the refit runs the speed and the reference test for every worker.
   ≈ 6,000 looks) the highest honest value was 2.3 nats, while constant answerers passed 6 one HIT sooner
   than 9 (numpy, references right 90% of the time: honest workers of accuracy 0.55-0.95 stayed below 2.2
   in 72 answers; an always-"present" worker passed 9 within 48 answers in 200 of 200 runs).
-* **Answers independent of the truth** (random clicking). The same two models on *reference* items only —
-  gold, and candidates whose posterior from the *other* workers' votes (at least REFERENCE_MIN_OTHER_VOTES
-  of them: one other worker's word is wrong too often on confusable images) is confident (|p - 0.5| >=
-  REFERENCE_MARGIN) — with the honest floor at HONEST_MIN_RATE = 0.6, which a coin-flipper is below, and
-  SPAM_LOG_LR = 10 nats. Slow on purpose: a coin-flipper loses only ≈ 0.02 nats per reference answer to an
-  honest worker at 0.6/0.6, so it takes several hundred answers (10-30 HITs), and cannot be made fast
-  without blocking honest people — the noisiest simulated honest workers (accuracy from Beta(16, 4.5): 1%
-  below 0.6, and 2.5 times the error on confusable negatives) are near that floor; the highest honest value
-  logged in the six simulations above was 6.7 nats. A coin-flipper's votes do little harm meanwhile: the
-  model gives a worker at chance little weight (precision below: 99.89% pooled, 99.61% in the worst run).
+* **Below the campaign's accuracy bar** (random clicking; Campaign.min_worker_accuracy, default 0.65, 0
+  turns it off). The same two models on *reference* answers — gold (its truth), and candidates that at least
+  REFERENCE_MIN_OTHER_VOTES counted votes of *others* lean on by ACCURACY_REFERENCE_MARGIN (their posterior,
+  P(present) <= 0.25 or >= 0.75, taken as it is: a soft reference, which weighs as much as it is sure) —
+  with the honest floor at the bar: "answers independent of the image" against "sensitivity and specificity
+  each at least the bar". Blocked when chance is ahead by ACCURACY_LOG_LR = 3 nats.
+
+  Why this GLR rather than Wald's SPRT: both hypotheses are composite (a spammer's yes-rate is unknown, an
+  honest worker's sensitivity and specificity are anywhere above the bar); fitting each by maximum
+  likelihood makes it the SPRT between the nearest pair for the worker's own answers (the worker at the bar
+  nearest to chance, the spammer with their yes-rate), it needs no prior over the crowd, and it is the
+  machinery of the other two tests and of the refit (one vectorised function). Error budget: against a
+  fixed-rate spammer the likelihood ratio of an honest worker's answers (exact references, answers
+  independent given the truth, sensitivity and specificity at or above the bar) is a martingale of mean 1,
+  so by Ville's inequality it ever reaches e^3 with probability at most e^-3 ≈ 5%, over all looks together —
+  at the bar itself; fitting the yes-rate adds a little, a worker above the bar has far less (measured
+  below). What the bar means in practice: the statistic drifts up when chance explains the answers better
+  than the best worker at the bar, i.e. below about halfway between chance and the bar (0.575 for 0.65); a
+  coin-flipper gains ≈ 0.047 nats per exact reference answer (KL of 1/2 from 0.65), so takes ≈ 50 of them.
+  Honest workers below the bar may be blocked: that is the bar.
+
+  To have those references early — spammers come first, when the only other votes are other spammers' — a
+  newcomer's HITs hold gold at NEWCOMER_GOLD_RATE (≈ 12 of 24 instead of ≈ 2.4) until the test clears them
+  (chance behind by ACCURACY_LOG_LR: the SPRT's other boundary) or for NEWCOMER_GOLD_HITS HITs, when the
+  campaign has a bar and gold (hit_gold_rate; the clearance is a cache key set here, read when leasing). A
+  good worker is cleared after a HIT or two; the test's undecided, coin-flippers above all, keep getting
+  known answers. Gold is drawn per item, never a vote, and looks like any other image; the price is paid
+  gold answers (below). The qualification quiz's answers are *not* counted: passing selects (a coin-flipper
+  who passed had at least the pass mark right by construction); conditioned on passing, a coin-flipper's 6
+  of 8 says +0.2 nats for chance — nothing worth the bookkeeping.
+
+  Measured on exact references (benchmarks/spam_bound.py --bar 0.65: gold's mix, half present, negatives
+  two-thirds confusable; a look every 12 answers from ACCURACY_MIN_ANSWERS, 240 answers; 2,000 simulated
+  honest workers of the spam20 crowd, 1,000 coin-flippers; load ≈ 3): coin-flippers blocked by 24 answers
+  21%, 48 53%, 72 71%, 120 89%, 240 98.5% (median 48). Honest workers blocked, by the lower of their true
+  sensitivity and specificity on those items: below 0.55 11 of 14, 0.55-0.60 26 of 101, 0.60-0.65 9 of
+  289, 0.65 and above 0 of 1,596. At 2.3 nats the coin-flippers' median is 36 answers and 3 honest workers
+  above the bar were blocked; at 4 nats, 72 answers. The simulated noisy workers' specificity falls below
+  0.65 on such items (they err 2.5 times as often on confusable negatives, which are most negatives), so
+  they are the ones at risk.
+
+* **Answers independent of the truth** (random clicking, with the bar off or below it). The same two models
+  on confident references only — gold, and candidates whose posterior from the *other* workers' votes (at
+  least REFERENCE_MIN_OTHER_VOTES of them: one other worker's word is wrong too often on confusable images)
+  is confident (|p - 0.5| >= REFERENCE_MARGIN) — with the honest floor at HONEST_MIN_RATE = 0.6 and
+  SPAM_LOG_LR = 10 nats: today's test without a bar, slow on purpose (a coin-flipper loses only ≈ 0.02 nats
+  per reference answer to an honest worker at 0.6/0.6, so it takes several hundred answers, 10-30 HITs, and
+  was caught in 4 of 7 simulated cases, after 25-28 HITs) but blocked no honest worker in 18 simulations.
 
   The honest model fits sensitivity and specificity apart because honest workers lean. It used to be
   "right with probability a >= 0.7": a simulated noisy worker at sensitivity 0.81, specificity 0.56 said
@@ -54,16 +93,18 @@ The tests read only the worker's own votes (their most recent SCREEN_RECENT_VOTE
 the same candidates, so the per-HIT cost does not grow with the campaign.
 
 Measured (benchmarks/simulate_policies.py --scenarios spam20: 200 workers, 20% spammers of four kinds who
-arrive first and work until blocked, 2,146 candidates; and noisy_adaptive: reliable 0.45, noisy 0.4,
-spammer 0.1, adversarial 0.05), 2026-12, load average 14-20 on 2 cores (timing does not enter the figures).
-Six spam20 runs (seeds 1, 3, 5 twice: before and after the refit's second informedness bar, same screen):
-of 240 spammers 33 passed the quiz (8 gold questions at pass mark 0.75 stop 86%). Blocked, with the HITs
-they had submitted by then — copycats 10 of 10, all after 1; always "absent" 6 of 6 after 1, 2, 2, 3, 3, 3
-(median 2.5); always "present" 10 of 10 after 1, 2, 2, 2, 2, 3, 3, 3, 3, 3 (median 2.5); coin-flippers 4
-of 7, after 25, 25, 28, 28, the other three never (24, 27, 30 HITs, until the campaign ran out of work).
-All kinds: 30 of 33 blocked, median 2 HITs. Honest workers blocked: none of ≈ 960 (and none in six runs of
-the noisy crowd). Precision of the accepted labels over the six runs 99.89% (9,138 accepted, 10 wrong;
-Wilson 95% 99.80-99.94%; per run 99.61-100%); noisy crowd 99.85% (9,065 accepted; 99.74-99.91%).
+arrive first and work until blocked, 2,146 candidates, campaign bar 0.65), 2026-12-02, seeds 3, 1, 2, 4, 5,
+load average 1.5-7 on 2 cores (timing does not enter the figures). Of 200 spammers 29 passed the quiz (8
+gold questions at pass mark 0.75). Every one was blocked, with the HITs they had submitted by then —
+copycats 7 of 7 after 1; always "absent" 7 of 7 after 1, 1, 1, 1, 2, 2, 2; always "present" 6 of 6 after 1,
+1, 2, 2, 2, 2; coin-flippers 9 of 9 after 2, 2, 3, 5, 7, 7, 8, 12, 12 (median 7). All kinds: median 2 HITs.
+Without the bar (start of the day, seed 3) the same seed's two coin-flippers took 10 and 11 HITs, and in
+six earlier runs 3 of 7 were never blocked. Honest workers blocked: 5 of the 277 who did a HIT, all below
+the bar by their true rates on the items they answered (sensitivity, specificity: 0.59/0.58, 0.72/0.61,
+0.73/0.61, 0.75/0.62, 0.80/0.64; nominal accuracies 0.64-0.79, all noisy workers); by the lower of the two,
+below 0.60 1 of 6, 0.60-0.65 4 of 30, 0.65 and above 0 of 241. Precision of the accepted labels 99.92%
+(7,662 accepted, 6 wrong; Wilson 95% 99.83-99.96%; per run 99.80-100%). The newcomer gold costs: 1,923-2,392
+gold answers per run against 1,009 without the bar (seed 3: 427 HITs against 412 for the same labels).
 """
 
 from __future__ import annotations
@@ -72,6 +113,7 @@ from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
+from django.core.cache import cache
 
 from annotation.consensus import item_posteriors
 from annotation.models import Campaign, GoldItem, Vote
@@ -98,6 +140,39 @@ SCREEN_EVERY = 3
 CO_SCREEN_LIMIT = 3
 CO_SCREEN_MAX_ANSWERS = 240
 GRID_POINTS = 10
+# The campaign's accuracy bar (Campaign.min_worker_accuracy, see the module docstring).
+ACCURACY_LOG_LR = 3.0
+ACCURACY_REFERENCE_MARGIN = 0.25
+# Not before this many reference answers: at 12 the fitted models' bonus let an honest 0.8 worker's bad luck
+# (6 of 12 against soft references) pass 3 nats once in 200 (tests/annotation/hits/test_screening.py).
+ACCURACY_MIN_ANSWERS = 24
+NEWCOMER_GOLD_HITS = 10
+NEWCOMER_GOLD_RATE = 0.5
+CLEARED_TTL_SECONDS = 7 * 24 * 3600
+
+
+def hit_gold_rate(campaign: Campaign, ordinal: int, worker_id: int) -> float:
+    """The gold share of a worker's ``ordinal``-th HIT (0-based) in the campaign. With an accuracy bar and gold
+    at all, a newcomer (one of their first NEWCOMER_GOLD_HITS) not yet cleared by the bar's test gets
+    NEWCOMER_GOLD_RATE: they are judged on answers whose truth is known, not on the votes of others who came
+    as early as they did, and the test's undecided — coin-flippers above all — keep getting them until it
+    decides; a good worker is cleared after a HIT or two. Else the campaign's rate. Gold is never a vote and
+    is drawn per item, so a worker cannot tell these HITs. One cache read per lease, for newcomers only."""
+    newcomer = campaign.min_worker_accuracy > 0 and campaign.gold_rate > 0 and ordinal < NEWCOMER_GOLD_HITS
+    if newcomer and (ordinal == 0 or not cache.get(_cleared_key(campaign.id, worker_id))):
+        return max(campaign.gold_rate, NEWCOMER_GOLD_RATE)
+    return campaign.gold_rate
+
+
+def newcomer_clear(*, campaign_id: int, worker_id: int) -> None:
+    """The bar's test is sure this worker is above chance (ACCURACY_LOG_LR nats the other way): their next
+    HITs hold the campaign's usual gold share. Kept in the cache: if it is lost, the worker only gets more
+    gold until their next screen clears them again."""
+    cache.set(_cleared_key(campaign_id, worker_id), 1, CLEARED_TTL_SECONDS)
+
+
+def _cleared_key(campaign_id: int, worker_id: int) -> str:
+    return f"screen:cleared:{campaign_id}:{worker_id}"
 
 
 def spam_log_lr(
@@ -125,6 +200,15 @@ def spam_log_lr(
     return np.where(n > 0, spam - honest, 0.0)
 
 
+def accuracy_log_lr(answers: np.ndarray, reference: np.ndarray, bar: float) -> float:
+    """One worker's accuracy-bar test (see the module docstring): spam_log_lr with the honest floor at the
+    campaign's ``bar``; block at ACCURACY_LOG_LR after ACCURACY_MIN_ANSWERS answers."""
+    if len(answers) == 0:
+        return 0.0
+    workers = np.zeros(len(answers), dtype=np.intp)
+    return float(spam_log_lr(workers, answers, reference, 1, floor=bar)[0])
+
+
 def bias_log_lr(answers: np.ndarray, reference: np.ndarray) -> float:
     """One worker's answer-bias test (see the module docstring): spam_log_lr with the honest floor at
     BIAS_HONEST_FLOOR, where a coin-flipper (q = se = sp = 1/2) fits both models alike."""
@@ -148,8 +232,9 @@ def _block(worker_id: int, campaign: Campaign, reason: str) -> None:
         consensus.candidates_update(candidate_ids=touched[start : start + 500])
 
 
-def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
-    """Why this worker should be blocked from the campaign by the two tests above, or None."""
+def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False) -> str | None:
+    """Why this worker should be blocked from the campaign by the tests above, or None. A ``newcomer`` (fewer
+    than NEWCOMER_GOLD_HITS HITs) whom the bar's test clears gets the usual gold share from then on."""
     from annotation.services.consensus import _worker_confusions
 
     rows = list(
@@ -187,9 +272,11 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
         sure = (np.abs(post - 0.5) >= REFERENCE_MARGIN) & (counted >= REFERENCE_MIN_OTHER_VOTES)
         reference = {c: float(post[i]) for c, i in local.items() if sure[i]}
         voted = {c: float(post[i]) for c, i in local.items() if counted[i] >= BIAS_MIN_OTHER_VOTES}
+        leaning = (np.abs(post - 0.5) >= ACCURACY_REFERENCE_MARGIN) & (counted >= REFERENCE_MIN_OTHER_VOTES)
+        graded = {c: float(post[i]) for c, i in local.items() if leaning[i]}
     else:
-        voted = {}
-    answers, refs, bias_answers, bias_refs = [], [], [], []
+        voted, graded = {}, {}
+    answers, refs, bias_answers, bias_refs, bar_answers, bar_refs = [], [], [], [], [], []
     for candidate_id, answer, _, is_gold in rows:
         ref = truth.get(candidate_id) if is_gold else reference.get(candidate_id)
         if ref is not None:
@@ -199,12 +286,24 @@ def worker_verdict(*, worker_id: int, campaign: Campaign) -> str | None:
         if soft is not None:
             bias_answers.append(answer)
             bias_refs.append(float(soft))
+        lean = truth.get(candidate_id) if is_gold else graded.get(candidate_id)
+        if lean is not None:
+            bar_answers.append(answer)
+            bar_refs.append(float(lean))
     if len(bias_answers) >= MIN_REFERENCE_ANSWERS:
         llr = bias_log_lr(np.array(bias_answers), np.array(bias_refs))
         if llr >= BIAS_LOG_LR:
             said = "present" if 2 * sum(bias_answers) > len(bias_answers) else "absent"
             return (f"Answers \"{said}\" whatever the image (bias model ahead by {llr:.1f} nats over "
                     f"{len(bias_answers)} answers).")  # fmt: skip
+    bar = campaign.min_worker_accuracy
+    if bar > 0 and len(bar_answers) >= ACCURACY_MIN_ANSWERS:
+        llr = accuracy_log_lr(np.array(bar_answers), np.array(bar_refs), bar)
+        if newcomer and llr <= -ACCURACY_LOG_LR:
+            newcomer_clear(campaign_id=campaign.id, worker_id=worker_id)
+        if llr >= ACCURACY_LOG_LR:
+            return (f"Answers no better than chance, against this campaign's least accuracy of {bar:.2f} (chance "
+                    f"ahead by {llr:.1f} nats over {len(bar_answers)} reference answers).")  # fmt: skip
     if len(answers) < MIN_REFERENCE_ANSWERS:
         return None
     llr = float(spam_log_lr(np.zeros(len(answers), dtype=np.intp), np.array(answers), np.array(refs), 1)[0])
@@ -232,7 +331,7 @@ def worker_screen(*, worker_id: int, campaign: Campaign, after_own_hit: bool = F
         return None
     if after_own_hit and not _due(hits_done, 1):
         return None
-    reason = worker_verdict(worker_id=worker_id, campaign=campaign)
+    reason = worker_verdict(worker_id=worker_id, campaign=campaign, newcomer=hits_done < NEWCOMER_GOLD_HITS)
     if reason:
         _block(worker_id, campaign, reason)
     return reason
@@ -283,7 +382,8 @@ def hits_screen_batch(*, hits: list[SubmittedHit]) -> dict[int, str]:
     for worker_id, campaign_id in screen:
         if worker_id in blocked:
             continue
-        reason = worker_verdict(worker_id=worker_id, campaign=campaigns[campaign_id])
+        newcomer = profiles.get(worker_id, (False, 0, 0))[1] < NEWCOMER_GOLD_HITS
+        reason = worker_verdict(worker_id=worker_id, campaign=campaigns[campaign_id], newcomer=newcomer)
         if reason:
             _block(worker_id, campaigns[campaign_id], reason)
             blocked[worker_id] = reason

@@ -72,6 +72,21 @@ class WorkerLog:
     blocked_after: int | None = None  # HITs submitted before the first "blocked" refusal
     stopped: str = ""
     errors: int = 0
+    # Who the worker truly is, for reports on whom the screen blocked: their nominal traits, and over the HIT
+    # items they answered (gold included) how many show the synset and how many of those they were expected to
+    # get right (SimWorker.p_right), the same for the others — their true sensitivity and specificity there.
+    sensitivity: float = 0.0
+    specificity: float = 0.0
+    positives: int = 0
+    positives_right: float = 0.0
+    negatives: int = 0
+    negatives_right: float = 0.0
+
+    def true_rates(self) -> tuple[float | None, float | None]:
+        """(sensitivity, specificity) expected on the items this worker answered; None without such items."""
+        se = self.positives_right / self.positives if self.positives else None
+        sp = self.negatives_right / self.negatives if self.negatives else None
+        return se, sp
 
 
 @dataclass
@@ -124,7 +139,10 @@ class CrowdRun:
         self.timeout = timeout
         self.stop = stop or threading.Event()
         self.progress = progress
-        self.logs = [WorkerLog(a.username, a.worker.kind) for a in self.accounts]
+        self.logs = [
+            WorkerLog(a.username, a.worker.kind, sensitivity=a.worker.sensitivity, specificity=a.worker.specificity)
+            for a in self.accounts
+        ]
         self.log = RunLog(self.logs)
         self._rng = np.random.default_rng([seed, 99])
         self._heap: list[_Turn] = []
@@ -298,6 +316,12 @@ class CrowdRun:
                 self._error(f"submit: {reply.status_code} {reply.text[:200]}")
                 return turn.clock + 60.0 if log.errors < 5 else None
             counted = True
+            for item in items:
+                right = worker.p_right(item, hit_no=self._hit_no[turn.index])
+                if item.positive:
+                    log.positives, log.positives_right = log.positives + 1, log.positives_right + right
+                else:
+                    log.negatives, log.negatives_right = log.negatives + 1, log.negatives_right + right
             spent = sum(ms for _, ms in answers)
             log.hits += 1
             log.answers += len(answers)

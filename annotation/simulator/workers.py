@@ -153,6 +153,27 @@ class SimWorker:
     def _rng(self, item: ItemTruth, hit_no: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.index, zlib.crc32(item.key.encode()), hit_no + 1])
 
+    def p_right(self, item: ItemTruth, *, hit_no: int = 0) -> float:
+        """The probability that this worker's answer to ``item`` is right: their true accuracy on it (what a
+        report of blocked honest workers states; a worker's nominal sensitivity and specificity overstate it
+        on confusable negatives)."""
+        if self.kind in ("always_yes", "always_no"):
+            return float(item.positive == (self.kind == "always_yes"))
+        if self.kind in ("random", "copycat"):
+            return 0.5
+        return 1.0 - self._error(item, hit_no)
+
+    def _error(self, item: ItemTruth, hit_no: int) -> float:
+        """A looking worker's probability of a wrong answer to ``item`` in their ``hit_no``-th HIT."""
+        error = 1.0 - (self.sensitivity if item.positive else self.specificity)
+        if item.hard:
+            error = min(MAX_HARD_ERROR, error * HARD_FACTOR)
+        if self.fatigue:
+            error = min(0.35, error * (1.0 + 0.5 * self.fatigue * max(hit_no, 0)))
+        if self.kind == "adversarial":
+            error = 0.85
+        return error
+
     def _says_present(self, item: ItemTruth, rng: np.random.Generator, hit_no: int) -> bool:
         if self.kind == "always_yes":
             return True
@@ -160,15 +181,7 @@ class SimWorker:
             return False
         if self.kind == "random":
             return bool(rng.random() < 0.5)
-        correct = self.sensitivity if item.positive else self.specificity
-        error = 1.0 - correct
-        if item.hard:
-            error = min(MAX_HARD_ERROR, error * HARD_FACTOR)
-        if self.fatigue:
-            error = min(0.35, error * (1.0 + 0.5 * self.fatigue * max(hit_no, 0)))
-        if self.kind == "adversarial":
-            error = 0.85
-        right = rng.random() >= error
+        right = rng.random() >= self._error(item, hit_no)
         return item.positive if right else not item.positive
 
     def _ms(self, item: ItemTruth, rng: np.random.Generator, hit_no: int) -> int:

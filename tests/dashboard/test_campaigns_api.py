@@ -43,6 +43,18 @@ def test_invalid_policy_is_refused(api):
     assert not Campaign.objects.exists()
 
 
+def test_accuracy_bar_is_set_at_creation_and_changed_later_within_its_range(api):
+    response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [CIRCLE], "min_worker_accuracy": 0.99},
+                        format="json")  # fmt: skip
+    assert response.status_code == 400 and "from 0 (no bar) to 0.95" in response.content.decode()
+    assert not Campaign.objects.exists()
+    response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [CIRCLE]}, format="json")
+    assert response.json()["policy"]["min_worker_accuracy"] == 0.65  # the default bar
+    url = f"/api/v1/campaigns/{response.json()['id']}/"
+    assert api.patch(url, {"min_worker_accuracy": 0}, format="json").json()["policy"]["min_worker_accuracy"] == 0
+    assert Campaign.objects.get().min_worker_accuracy == 0.0
+
+
 def test_label_set_expansion_modes(api):
     get = lambda mode: api.get("/api/v1/campaigns/label-set/expand/", {"root": "n02084071", "mode": mode}).json()  # noqa: E731
     assert get("self")["wnids"] == ["n02084071"]
@@ -94,6 +106,9 @@ def test_policy_change_applies_and_re_evaluates_decisions(api, seeded, django_ca
     [
         ({"min_votes": 5, "max_votes": 2}, 400, "policy is not valid"),
         ({"confidence": 1.5}, 400, "confidence"),
+        ({"min_worker_accuracy": 0.96}, 400, "least worker accuracy is a share from 0 (no bar) to 0.95"),
+        ({"min_worker_accuracy": -0.1}, 400, "least worker accuracy is a share from 0 (no bar) to 0.95"),
+        ({"min_worker_accuracy": "high"}, 400, "min_worker_accuracy"),
         ({"images_per_hit": "many"}, 400, "images_per_hit"),
         ({"name": "renamed"}, 400, "cannot be changed"),
         ({}, 400, "at least one"),

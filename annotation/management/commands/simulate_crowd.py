@@ -150,6 +150,18 @@ def format_report(r: dict) -> str:
             f"{s['median_hits_before_block']} HITs (max {s['max_hits_before_block']}); not stopped: "
             f"{len(s['not_stopped'])}; HITs they got paid for: {s['hits_by_spammers']}",
             f"honest workers {h['total']}: {h['failed_quiz']} failed the quiz, {len(h['false_blocks'])} blocked",
+            "  spammers blocked by kind (HITs before the block): "
+            + "; ".join(
+                f"{kind} {k['blocked']}/{k['passed_quiz']} {k['blocked_after_hits']}"
+                for kind, k in s["by_kind"].items()
+            ),
+            f"  honest workers by true accuracy (lower of sensitivity, specificity): [workers, blocked] "
+            f"{h['by_true_accuracy']}",
+        ]
+        lines += [
+            f"  blocked honest worker: true sensitivity {b['true_sensitivity']}, specificity {b['true_specificity']} "
+            f"after {b['hits']} HITs ({b['reason']})"
+            for b in h["blocked_detail"]
         ]
         if r["errors"]:
             lines.append(f"errors: {r['errors'][:3]}")

@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 
 from annotation.models import HitItem
+from annotation.services import screening
 from annotation.services.hits import hit_next
 from annotation.services.quiz import quiz_start, quiz_submit
 from tests.annotation.hits.conftest import make_gold, qualify
@@ -73,3 +74,24 @@ def test_quiz_restarted_before_answering_shows_the_same_items_and_a_retry_new_on
     assert len(set(first.items)) == 5
     assert retry.items != first.items
     assert other_key.items != retry.items
+
+
+@pytest.mark.parametrize("bar, boosted", [(0.65, True), (0.0, False)])
+def test_a_newcomer_gets_more_gold_until_the_accuracy_bar_clears_them(make_campaign, worker, bar, boosted):
+    """screening.hit_gold_rate: NEWCOMER_GOLD_RATE (0.5) in a newcomer's HITs while the campaign's accuracy
+    bar has not cleared them (a screen does that when sure), so it judges them on known answers early; the
+    campaign's rate (0.1) once cleared, and throughout with no bar."""
+    campaign = make_campaign(candidates=120, images_per_hit=20, gold_rate=0.1, min_worker_accuracy=bar)
+    make_gold("n13873502", 120)
+    qualify(worker, campaign)
+    gold = []
+    for n in range(6):
+        if n == 3:
+            screening.newcomer_clear(campaign_id=campaign.id, worker_id=worker.id)
+        hit = hit_next(worker=worker, campaign=campaign)
+        gold.append(hit.items.filter(is_gold=True).count())
+        hit.status = "expired"
+        hit.save(update_fields=["status"])
+
+    first, later = sum(gold[:3]), sum(gold[3:])  # of 60 slots each: ~30 boosted, ~6 at the campaign's rate
+    assert (first >= 20 and later <= 14) if boosted else (first <= 14 and later <= 14), gold

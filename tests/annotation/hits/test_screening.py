@@ -1,8 +1,18 @@
 """The spam screen's likelihood-ratio test (annotation/services/screening.py) on answers of known kinds."""
 
+import statistics
+
 import numpy as np
 
-from annotation.services.screening import BIAS_LOG_LR, SPAM_LOG_LR, bias_log_lr, spam_log_lr
+from annotation.services.screening import (
+    ACCURACY_LOG_LR,
+    ACCURACY_MIN_ANSWERS,
+    BIAS_LOG_LR,
+    SPAM_LOG_LR,
+    accuracy_log_lr,
+    bias_log_lr,
+    spam_log_lr,
+)
 
 
 def _answers(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,3 +100,39 @@ def test_the_bias_test_ignores_coin_flippers_and_honest_workers_whatever_their_a
     # Items nobody is sure about (p = 1/2) say nothing against an honest worker's answer rate.
     says, _ = _soft("0.9", 200, 1)
     assert bias_log_lr(says, np.full(200, 0.5)) < 1.0
+
+
+def _first_block(kind: str, seed: int, *, bar: float = 0.65, n: int = 240, look: int = 12) -> int | None:
+    """After how many exact reference answers (half present, as gold is; a look every ``look`` answers, as
+    the screen looks after every HIT) the accuracy-bar test blocks a worker of this kind, or None."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random(n) < 0.5
+    says = _says(kind, truth, rng)
+    for m in range(ACCURACY_MIN_ANSWERS, n + 1, look):
+        if accuracy_log_lr(says[:m], truth[:m].astype(float), bar) >= ACCURACY_LOG_LR:
+            return m
+    return None
+
+
+def test_the_accuracy_bar_blocks_every_coin_flipper_within_ten_hits_of_gold():
+    blocked = [_first_block("random", seed) for seed in range(50)]
+    assert None not in blocked, blocked
+    assert statistics.median(blocked) <= 72  # half within three 24-image HITs of references
+
+
+def test_the_accuracy_bar_keeps_honest_workers_clear_of_it():
+    for accuracy in ("0.8", "0.95"):
+        assert [_first_block(accuracy, seed, n=400) for seed in range(100)] == [None] * 100, accuracy
+    # Soft references (the others' posterior, 0.9 or 0.1 and wrong one time in ten) do not turn an honest
+    # worker into a suspect either.
+    for seed in range(50):
+        says, reference = _soft("0.8", 400, seed)
+        looks = range(ACCURACY_MIN_ANSWERS, 401, 12)
+        assert max(accuracy_log_lr(says[:m], reference[:m], 0.65) for m in looks) < ACCURACY_LOG_LR
+
+
+def test_the_accuracy_bar_blocks_a_constant_answerer_too_and_is_off_below_chance():
+    says, reference = _answers("always_yes", 48, 1)
+    assert accuracy_log_lr(says, reference, 0.65) >= ACCURACY_LOG_LR
+    coin, reference = _answers("random", 400, 2)
+    assert accuracy_log_lr(coin, reference, 0.5) < 1.0  # a bar at chance cannot tell a coin from a worker
