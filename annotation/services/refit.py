@@ -145,8 +145,14 @@ def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, 
         # votes alone, the sharper).
         below = screening.spam_log_lr(worker_of, answer[sure], reference[sure], len(worker_ids), floor=bar)
         counts = np.bincount(worker_of, minlength=len(worker_ids))
-        for w, x, n in zip(worker_ids, below, counts, strict=True):
-            if n >= screening.ACCURACY_MIN_ANSWERS and x >= screening.ACCURACY_LOG_LR:
+        # The guard (screening.ACCURACY_MIN_GOLD): the worker's gold answers alone must favour chance too.
+        gold = gold_mask[item]
+        gold_of = np.searchsorted(worker_ids, work[gold])
+        on_gold = screening.spam_log_lr(gold_of, answer[gold], reference[gold], len(worker_ids), floor=bar)
+        gold_counts = np.bincount(gold_of, minlength=len(worker_ids))
+        for w, x, n, g, ng in zip(worker_ids, below, counts, on_gold, gold_counts, strict=True):
+            guarded = ng >= screening.ACCURACY_MIN_GOLD and g > screening.ACCURACY_GOLD_FLOOR
+            if n >= screening.ACCURACY_MIN_ANSWERS and x >= screening.ACCURACY_LOG_LR and guarded:
                 reasons.setdefault(
                     int(w),
                     f"Answers no better than chance, against this campaign's least accuracy of {bar:.2f} "

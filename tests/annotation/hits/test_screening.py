@@ -11,6 +11,7 @@ from annotation.services.screening import (
     SPAM_LOG_LR,
     accuracy_log_lr,
     bias_log_lr,
+    gold_agrees_below_bar,
     spam_log_lr,
 )
 
@@ -136,3 +137,15 @@ def test_the_accuracy_bar_blocks_a_constant_answerer_too_and_is_off_below_chance
     assert accuracy_log_lr(says, reference, 0.65) >= ACCURACY_LOG_LR
     coin, reference = _answers("random", 400, 2)
     assert accuracy_log_lr(coin, reference, 0.5) < 1.0  # a bar at chance cannot tell a coin from a worker
+
+
+def test_the_bar_blocks_only_when_the_workers_own_gold_answers_do_not_clear_them():
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 2, 16).astype(float)
+    reliable = truth.copy()
+    reliable[:2] = 1 - reliable[:2]  # 14 of 16 right
+    coin_flipper = np.where(np.arange(16) % 2 == 0, truth, 1 - truth)
+
+    assert not gold_agrees_below_bar(reliable, truth, 0.65)
+    assert gold_agrees_below_bar(coin_flipper, truth, 0.65)
+    assert not gold_agrees_below_bar(coin_flipper[:15], truth[:15], 0.65)  # too few gold answers to judge
