@@ -145,7 +145,7 @@ def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, 
         # votes alone, the sharper).
         below = screening.spam_log_lr(worker_of, answer[sure], reference[sure], len(worker_ids), floor=bar)
         counts = np.bincount(worker_of, minlength=len(worker_ids))
-        # The guard (screening.ACCURACY_MIN_GOLD): the worker's gold answers alone must favour chance too.
+        # The guard (screening.gold_agrees_below_bar): the worker's gold answers alone must not clear them.
         gold = gold_mask[item]
         gold_of = np.searchsorted(worker_ids, work[gold])
         on_gold = screening.spam_log_lr(gold_of, answer[gold], reference[gold], len(worker_ids), floor=bar)

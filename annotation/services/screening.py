@@ -306,7 +306,7 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
         graded = {c: float(post[i]) for c, i in local.items() if leaning[i]}
     else:
         voted, graded = {}, {}
-    answers, refs, bias_answers, bias_refs, bar_answers, bar_refs = [], [], [], [], [], []
+    answers, refs, bias_answers, bias_refs, bar_answers, bar_refs, gold_answers, gold_truth = ([] for _ in range(8))
     for candidate_id, answer, _, is_gold in rows:
         ref = truth.get(candidate_id) if is_gold else reference.get(candidate_id)
         if ref is not None:
@@ -320,6 +320,9 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
         if lean is not None:
             bar_answers.append(answer)
             bar_refs.append(float(lean))
+            if is_gold:
+                gold_answers.append(answer)
+                gold_truth.append(float(lean))
     if len(bias_answers) >= MIN_REFERENCE_ANSWERS:
         llr = bias_log_lr(np.array(bias_answers), np.array(bias_refs))
         if llr >= BIAS_LOG_LR:
@@ -331,12 +334,10 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
         llr = accuracy_log_lr(np.array(bar_answers), np.array(bar_refs), bar)
         if newcomer and llr <= -ACCURACY_LOG_LR:
             newcomer_clear(campaign_id=campaign.id, worker_id=worker_id)
-        gold = [(answer, float(truth[c])) for c, answer, _, g in rows if g and c in truth]
-        gold_answers, gold_truth = (np.array(column) for column in zip(*gold, strict=True)) if gold else ([], [])
-        if llr >= ACCURACY_LOG_LR and gold_agrees_below_bar(gold_answers, gold_truth, bar):
+        if llr >= ACCURACY_LOG_LR and gold_agrees_below_bar(np.array(gold_answers), np.array(gold_truth), bar):
             return (f"Answers no better than chance, against this campaign's least accuracy of {bar:.2f} (chance "
                     f"ahead by {llr:.1f} nats over {len(bar_answers)} reference answers, "
-                    f"{len(gold)} of them gold).")  # fmt: skip
+                    f"{len(gold_answers)} of them gold).")  # fmt: skip
     if len(answers) < MIN_REFERENCE_ANSWERS:
         return None
     llr = float(spam_log_lr(np.zeros(len(answers), dtype=np.intp), np.array(answers), np.array(refs), 1)[0])
