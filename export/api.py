@@ -79,9 +79,11 @@ class DatasetListApi(APIView):
 
     class DatasetListInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        version = serializers.IntegerField(min_value=1, required=False)
+        version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
-        campaigns = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=100)
+        campaigns = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=100
+        )
         options = serializers.DictField(required=False, default=dict)
 
     @extend_schema(responses=inline_serializer("DatasetVersionList", VERSION_FIELDS, many=True))
