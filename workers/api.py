@@ -11,16 +11,16 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.throttling import WindowRateThrottle
 from workers.services import external_worker_account
 
 
 class TokenApi(ObtainAuthToken):
     """Exchange a username and password for an API token (``Authorization: Token <key>``)."""
 
-    throttle_classes = [ScopedRateThrottle]  # ObtainAuthToken switches throttling off by default
+    throttle_classes = [WindowRateThrottle]  # ObtainAuthToken switches throttling off by default
     throttle_scope = "auth"
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from annotation import selectors
 from annotation.errors import AnnotationError
 from annotation.models import Campaign
+from annotation.rows import instance_by_id
 from annotation.services import hits, quiz
 
 
@@ -89,7 +90,10 @@ class CachedTokenScheme(OpenApiAuthenticationExtension):
 
 
 def _running_campaign(campaign_id: int) -> Campaign:
-    return get_object_or_404(Campaign, id=campaign_id)
+    campaign = instance_by_id(Campaign, campaign_id)
+    if campaign is None:
+        raise Http404("No Campaign matches the given query.")
+    return campaign
 
 
 class NextHitApi(APIView):
@@ -115,11 +119,31 @@ class SubmitHitApi(APIView):
     throttle_scope = "submit"
 
     class HitSubmitInput(serializers.Serializer):
+        # The answers' items are checked one by one by the service (hits._parse_answers, a sentence for each
+        # fault); a DictField child here validated every value of every answer again, ~3 fields × 24 per submit.
         idempotency_key = serializers.CharField(min_length=8, max_length=64)
-        answers = serializers.ListField(child=serializers.DictField(), max_length=200)
+        answers = serializers.ListField(max_length=200)
+
+    HitSubmitSchema = inline_serializer(
+        "HitSubmitInput",
+        {
+            "idempotency_key": serializers.CharField(min_length=8, max_length=64),
+            "answers": serializers.ListField(
+                max_length=200,
+                child=inline_serializer(
+                    "HitAnswer",
+                    {
+                        "item": serializers.IntegerField(),
+                        "answer": serializers.ChoiceField(["present", "absent", "cant_tell"]),
+                        "ms": serializers.IntegerField(min_value=0, required=False),
+                    },
+                ),
+            ),
+        },
+    )
 
     @extend_schema(
-        request=HitSubmitInput,
+        request=HitSubmitSchema,
         responses=inline_serializer(
             "SubmitResult",
             {

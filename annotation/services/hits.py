@@ -1,5 +1,6 @@
 """The scheduler and HIT submission (see scheduler.md in this folder)."""
 
+import functools
 import random
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
+from annotation.rows import instance_by_id, instance_insert
 from annotation.services import consensus_queue, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
@@ -237,7 +239,7 @@ def _synset(synset_id: int) -> Synset:
     if cached is None or now - cached[0] >= SYNSET_CACHE_SECONDS:
         if len(_synset_cache) > 20_000:
             _synset_cache.clear()
-        cached = _synset_cache[synset_id] = (now, Synset.objects.get(id=synset_id))
+        cached = _synset_cache[synset_id] = (now, instance_by_id(Synset, synset_id))
     return cached[1]
 
 
@@ -251,8 +253,8 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     _expire_now_and_then()
     now = timezone.now()
     if found[1] is not None:
-        existing = Hit.objects.filter(id=found[1], status=Hit.Status.OPEN).first()
-        if existing is not None:
+        existing = instance_by_id(Hit, found[1])
+        if existing is not None and existing.status == Hit.Status.OPEN:
             if existing.expires_at > now:
                 return existing
             _expire_one(existing.id)
@@ -295,11 +297,13 @@ def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | 
                 if not real:
                     continue
                 gold = _gold_for(worker=worker, synset_id=synset_id, count=n_gold, rng=rng)
-                hit = Hit.objects.create(
-                    campaign=campaign,
-                    synset=_synset(synset_id),
-                    worker=worker,
-                    expires_at=now + timedelta(seconds=campaign.lease_seconds),
+                hit = instance_insert(
+                    Hit(
+                        campaign=campaign,
+                        synset=_synset(synset_id),
+                        worker=worker,
+                        expires_at=now + timedelta(seconds=campaign.lease_seconds),
+                    )
                 )
                 items = [(cid, False) for cid in real] + [(cid, True) for cid in gold]
                 rng.shuffle(items)
@@ -387,8 +391,32 @@ def _locked_hit(*, worker: User, hit_id: int) -> tuple[Hit | None, Decimal, dict
     """The worker's HIT, its row locked (SELECT … FOR UPDATE OF the HIT), its campaign's reward and its items
     (gold ones with their known answer), in one query read as plain values; (None, 0, {}) when the worker has
     no such HIT. (Reading HitItem instances joined to their HIT and campaign built 72 model instances per
-    submit, most of its Python time.)"""
-    rows = list(
+    submit, most of its Python time; on PostgreSQL the statement is written out, see _locked_hit_sql.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_locked_hit_sql(), [hit_id, worker.id])
+            rows = cursor.fetchall()
+    else:
+        rows = _locked_hit_rows(worker=worker, hit_id=hit_id)
+    if not rows:
+        return None, Decimal(0), {}
+    status, key, expires_at, campaign_id, synset_id, answers, reward = rows[0][:7]
+    hit = Hit(
+        id=hit_id,
+        worker_id=worker.id,
+        campaign_id=campaign_id,
+        synset_id=synset_id,
+        status=status,
+        idempotency_key=key,
+        expires_at=expires_at,
+        answers=answers,
+    )
+    items = {row[7]: _Item(row[8], row[9], row[10]) for row in rows if row[7] is not None}
+    return hit, reward, items
+
+
+def _locked_hit_rows(*, worker: User, hit_id: int) -> list[tuple]:
+    return list(
         Hit.objects.filter(id=hit_id, worker=worker)
         .select_for_update(of=("self",))
         .order_by("items__id")
@@ -406,21 +434,23 @@ def _locked_hit(*, worker: User, hit_id: int) -> tuple[Hit | None, Decimal, dict
             "items__candidate__gold__present",
         )
     )
-    if not rows:
-        return None, Decimal(0), {}
-    status, key, expires_at, campaign_id, synset_id, answers, reward = rows[0][:7]
-    hit = Hit(
-        id=hit_id,
-        worker_id=worker.id,
-        campaign_id=campaign_id,
-        synset_id=synset_id,
-        status=status,
-        idempotency_key=key,
-        expires_at=expires_at,
-        answers=answers,
+
+
+@functools.cache
+def _locked_hit_sql() -> str:
+    """_locked_hit_rows's query as PostgreSQL SQL (the same joins and order), written once per process:
+    compiling the ORM's version (four joins, FOR UPDATE OF) cost more Python per submit than the rest of it.
+    The gold answer is read by the item's candidate id directly (GoldItem.candidate is unique)."""
+    q = connection.ops.quote_name
+    return (
+        f"SELECT h.status, h.idempotency_key, h.expires_at, h.campaign_id, h.synset_id, h.answers, "
+        f"c.reward_per_hit, i.id, i.candidate_id, i.is_gold, g.present "
+        f"FROM {q(Hit._meta.db_table)} h "
+        f"JOIN {q(Campaign._meta.db_table)} c ON c.id = h.campaign_id "
+        f"LEFT JOIN {q(HitItem._meta.db_table)} i ON i.hit_id = h.id "
+        f"LEFT JOIN {q(GoldItem._meta.db_table)} g ON g.candidate_id = i.candidate_id "
+        f"WHERE h.id = %s AND h.worker_id = %s ORDER BY i.id FOR UPDATE OF h"
     )
-    items = {row[7]: _Item(row[8], row[9], row[10]) for row in rows if row[7] is not None}
-    return hit, reward, items
 
 
 def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_key: str) -> SubmitResult:
