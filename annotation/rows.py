@@ -8,6 +8,9 @@ Elsewhere (SQLite: its datetimes and decimals need the ORM's converters) they ar
 
 Not for models with save signals or custom ``save`` (neither is called) or fields whose values need database
 converters on PostgreSQL (checked once per model; such a model goes through the ORM).
+
+``column_in`` and ``fetch`` are for the written queries of the hot paths (the submit, the consensus update, the
+spam screen): plain tuples on both databases.
 """
 
 import functools
@@ -67,3 +70,21 @@ def instance_insert(instance: Model) -> Model:
     instance._state.adding = False
     instance._state.db = connection.alias
     return instance
+
+
+def column_in(column: str, values: list[int]) -> tuple[str, list]:
+    """``column IN (%s, …)`` and its parameters for written SQL (PostgreSQL: ``column = ANY(%s)``, one array
+    parameter, the same statement text for any number of values, see annotation/lookups.py); a condition that
+    is never true for no values."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [list(values)]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def fetch(sql: str, params: list) -> list[tuple]:
+    """The rows of a written query."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

@@ -12,6 +12,7 @@ from django.db.models import F
 from annotation.consensus import item_posteriors, item_states, vote_value
 from annotation.consensus.stopping import ItemState
 from annotation.models import CampaignSynset, Candidate, Vote
+from annotation.rows import column_in, fetch
 from workers.models import WorkerProfile
 
 MODEL_VERSION = "incremental-2"
@@ -87,10 +88,14 @@ def _worker_confusions(worker_ids: list[int], campaign_id: int | None = None) ->
     """Each worker's confusion from the last refit (a worker no refit has seen yet gets the campaign's pooled
     one, see pooled_confusion_set, moved by their gold answers so far), and a weight that is 0 for blocked
     workers so their votes stop counting."""
+    names = ("user_id", "sensitivity", "specificity", "blocked", "gold_answered", "gold_correct")
+    where, params = column_in("user_id", worker_ids)
+    # Written SQL (prepared on PostgreSQL): every consensus update and screen reads these rows.
     profiles = {
-        p["user_id"]: p
-        for p in WorkerProfile.objects.filter(user_id__any=worker_ids).values(
-            "user_id", "sensitivity", "specificity", "blocked", "gold_answered", "gold_correct"
+        row[0]: dict(zip(names, row, strict=True))
+        for row in fetch(
+            f"SELECT {', '.join(names)} FROM {connection.ops.quote_name(WorkerProfile._meta.db_table)} WHERE {where}",
+            params,
         )
     }
     known = [profiles.get(w, {}) for w in worker_ids]
@@ -157,10 +162,11 @@ def _evaluate(candidates: list[Candidate]) -> tuple[dict[int, Evaluation], dict[
             synset_id__in={c.synset_id for c in candidates}, campaign__state__in=["running", "paused"]
         ).select_related("campaign")
     }
-    votes = list(
-        Vote.objects.filter(candidate_id__any=[c.id for c in candidates], is_gold=False, answer__lt=2).values_list(
-            "candidate_id", "worker_id", "answer"
-        )
+    where, params = column_in("candidate_id", [c.id for c in candidates])
+    votes = fetch(
+        f"SELECT candidate_id, worker_id, answer FROM {connection.ops.quote_name(Vote._meta.db_table)} "
+        f"WHERE {where} AND NOT is_gold AND answer < 2",
+        params,
     )
     worker_ids = sorted({w for _, w, _ in votes})
     campaign_id = next(iter(policies.values())).campaign_id if policies else None

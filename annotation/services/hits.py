@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
-from annotation.rows import instance_by_id, instance_insert
+from annotation.rows import column_in, instance_by_id, instance_insert
 from annotation.services import consensus_queue, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
@@ -504,16 +504,6 @@ def _result(hit: Hit, reward: Decimal, *, answers: int | None = None, replayed: 
     return SubmitResult(hit_id=hit.id, answers=answers, earned=str(reward), replayed=replayed)
 
 
-def _in(column: str, values: list[int]) -> tuple[str, list]:
-    """``column IN (%s, …)`` and its parameters (PostgreSQL: ``column = ANY(%s)``, one array parameter, see
-    annotation/lookups.py); a condition that is never true for no values."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::bigint[])", [list(values)]
-    if not values:
-        return "1 = 0", []
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
-
-
 _HIT_SUBMIT_FIELDS = (
     "status",
     "submitted_at",
@@ -659,9 +649,9 @@ def _record(hit: Hit, reward: Decimal, parsed: list[tuple[_Item, int, int]], gol
         ids = [c for c, _ in real]
         voted = [cid for cid, answer in real if answer != Vote.Answer.CANT_TELL]
         yes = [cid for cid, answer in real if answer == Vote.Answer.PRESENT]
-        where, where_params = _in("id", ids)
-        is_voted, voted_params = _in("id", voted)
-        is_yes, yes_params = _in("id", yes)
+        where, where_params = column_in("id", ids)
+        is_voted, voted_params = column_in("id", voted)
+        is_yes, yes_params = column_in("id", yes)
         with connection.cursor() as cursor:
             if connection.features.has_select_for_update:
                 # Lock the candidates in id order before updating them: concurrent submits over overlapping
