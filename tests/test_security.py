@@ -94,3 +94,24 @@ def test_submit_is_throttled_per_worker_with_a_sentence(monkeypatch):
     assert answers[3].json()["code"] == "throttled"
     api.force_authenticate(other)  # counted per worker: another worker is not held back
     assert api.post("/api/v1/hits/999999/submit/", body, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_throttle_window_ends_and_says_when(monkeypatch):
+    """config/throttling.py: a refused request is told how long to wait (Retry-After), and once the window
+    has passed the worker is served again."""
+    import time
+
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "submit": "2/s"})
+    worker = account_create(username="burst-worker", password="a-long-pass-phrase-9", role=Role.WORKER)
+    api = APIClient()
+    api.force_authenticate(worker)
+    body = {"idempotency_key": "throttle-key-2", "answers": []}
+
+    answers = [api.post("/api/v1/hits/999999/submit/", body, format="json") for _ in range(3)]
+    assert [r.status_code for r in answers] == [404, 404, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1
+    time.sleep(2.1)  # past the one-second window (and Redis's whole-second TTL)
+    assert api.post("/api/v1/hits/999999/submit/", body, format="json").status_code == 404
