@@ -26,3 +26,29 @@ def test_database_is_the_configured_engine():
     expected = "postgresql" if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "sqlite"
 
     assert connection.vendor == expected
+
+
+def test_clearing_the_redis_cache_leaves_other_prefixes_and_the_broker_queue(tmp_path):
+    import redis
+
+    from config.cache import ReusingRedisCache
+
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/0"
+    prefix = f"clear-test-{uuid.uuid4().hex}"
+    ours = ReusingRedisCache(url, {"KEY_PREFIX": f"{prefix}[a]*"})  # its glob characters match literally
+    theirs = ReusingRedisCache(url, {"KEY_PREFIX": f"{prefix}[a]*x"})
+    queue = f"{prefix}-celery-queue"
+    raw = redis.Redis.from_url(url)
+    ours.set_many({f"k{i}": i for i in range(1200)}, timeout=60)  # more than one SCAN / UNLINK batch
+    theirs.set("k1", "kept", timeout=60)
+    raw.lpush(queue, "a queued task")
+
+    try:
+        assert ours.clear() is True
+
+        assert ours.get_many([f"k{i}" for i in range(1200)]) == {}
+        assert theirs.get("k1") == "kept"
+        assert raw.lrange(queue, 0, -1) == [b"a queued task"]
+    finally:
+        theirs.clear()
+        raw.delete(queue)

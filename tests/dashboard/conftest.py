@@ -5,7 +5,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from annotation.models import Candidate
@@ -16,14 +15,6 @@ from workers.roles import Role
 from workers.services import account_create
 
 CIRCLE, TRIANGLE = SHAPES[0], SHAPES[1]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Recount throttles live in the cache; ids repeat across rolled-back tests."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
