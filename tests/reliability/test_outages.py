@@ -209,7 +209,10 @@ def test_a_submit_committed_while_the_broker_is_down_succeeds_and_the_sweep_upda
         i: (c.state, c.posterior) for i, c in stored.items()
     }
     assert all(c.model_version for c in stored.values())
-    assert f"consensus_sweep recomputed {len(candidate_ids)} candidates" in worker.log_text()
+    swept = f"consensus_sweep recomputed {len(candidate_ids)} candidates"
+    while swept not in worker.log_text():  # the task logs after its transaction commits
+        assert time.monotonic() < deadline, worker.log_text()[-3000:]
+        time.sleep(0.1)
 
 
 @pytest.mark.django_db
