@@ -1,9 +1,10 @@
+import os
 import uuid
 
 import pytest
-from django.core.management import call_command
 
 from config.celery import app as celery_app
+from tests.wordnet_snapshot import wordnet_into_test_database
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +24,11 @@ def isolated_cache(settings):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     """Every test database starts with the whole WordNet 3.0 noun hierarchy, imported once per run through
-    the real command (tests run in transactions that roll back, so it stays intact)."""
+    the real command and copied into the other workers' databases (tests/wordnet_snapshot.py); tests run in
+    transactions that roll back, so it stays intact."""
+    in_xdist = "PYTEST_XDIST_WORKER" in os.environ
+    shared = tmp_path_factory.getbasetemp().parent / "wordnet-snapshot" if in_xdist else None
     with django_db_blocker.unblock():
-        call_command("import_wordnet", "--all", "--no-progress")
+        wordnet_into_test_database(shared)

@@ -1,0 +1,99 @@
+"""WordNet in every test database, imported once per run.
+
+Each pytest-xdist worker has a test database of its own, and each needs the whole noun hierarchy (82,115
+synsets, 743,241 closure rows). Importing it through ``import_wordnet --all`` took ~40 s alone and ~106 s per
+worker when both workers of a 2-core run did it at once. Now the first worker to take the lock imports it
+through the real command and saves the three tables' rows to a folder shared by the workers; the others load
+those rows (PostgreSQL: binary ``COPY``; SQLite: an attached database file), which takes a few seconds.
+"""
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import connection
+
+from taxonomy.models import Synset, SynsetClosure, SynsetEdge
+
+MODELS = (Synset, SynsetEdge, SynsetClosure)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _table_and_columns(model) -> tuple[str, str]:
+    quote = connection.ops.quote_name
+    return quote(model._meta.db_table), ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+
+
+def _save(folder: Path) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for model in MODELS:
+                table, columns = _table_and_columns(model)
+                with (
+                    open(folder / f"{model._meta.db_table}.copy", "wb") as out,
+                    cursor.cursor.copy(f"COPY {table} ({columns}) TO STDOUT (FORMAT binary)") as copy,
+                ):
+                    for data in copy:
+                        out.write(data)
+        else:
+            cursor.execute("ATTACH DATABASE %s AS snapshot", [str(folder / "wordnet.sqlite3")])
+            try:
+                for model in MODELS:
+                    table, columns = _table_and_columns(model)
+                    cursor.execute(f"CREATE TABLE snapshot.{table} AS SELECT {columns} FROM main.{table}")
+            finally:
+                cursor.execute("DETACH DATABASE snapshot")
+
+
+def _load(folder: Path) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for model in MODELS:
+                table, columns = _table_and_columns(model)
+                with (
+                    open(folder / f"{model._meta.db_table}.copy", "rb") as source,
+                    cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)") as copy,
+                ):
+                    while data := source.read(1 << 20):
+                        copy.write(data)
+        else:
+            cursor.execute("ATTACH DATABASE %s AS snapshot", [str(folder / "wordnet.sqlite3")])
+            try:
+                for model in MODELS:
+                    table, columns = _table_and_columns(model)
+                    cursor.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM snapshot.{table}")
+            finally:
+                cursor.execute("DETACH DATABASE snapshot")
+        for sql in connection.ops.sequence_reset_sql(no_style(), MODELS):
+            cursor.execute(sql)
+
+
+def wordnet_into_test_database(shared: Path | None) -> None:
+    """Fill this worker's (empty, migrated) test database with all of WordNet. ``shared``: a folder every
+    worker of the run sees (None without xdist: just import; the command is idempotent)."""
+    if shared is None or Synset.objects.exists():  # no other workers, or a kept database (--reuse-db)
+        call_command("import_wordnet", "--all", "--no-progress")
+        return
+    folder = shared / f"wordnet-{connection.vendor}"
+    done = folder / "complete"
+    shared.mkdir(parents=True, exist_ok=True)
+    with _locked(shared / "wordnet.lock"):
+        if done.exists():
+            _load(folder)
+            return
+        call_command("import_wordnet", "--all", "--no-progress")
+        folder.mkdir(exist_ok=True)
+        _save(folder)
+        done.touch()
