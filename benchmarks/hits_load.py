@@ -221,8 +221,8 @@ def setup_database(*, candidates: int, synsets: int, clients: int, gold_per_syns
             step = max(1, per_synset // gold_per_synset)
             cursor.execute(
                 """
-                INSERT INTO annotation_golditem (candidate_id, present, created)
-                SELECT c.id, get_byte(decode(i.sha256, 'hex'), 0) < 160, now()
+                INSERT INTO annotation_golditem (candidate_id, synset_id, present, created)
+                SELECT c.id, c.synset_id, get_byte(decode(i.sha256, 'hex'), 0) < 160, now()
                 FROM annotation_candidate AS c JOIN annotation_image AS i ON i.id = c.image_id,
                     (SELECT min(id) AS id FROM annotation_candidate) AS lo
                 WHERE (c.id - lo.id) %% %s = 0

@@ -87,9 +87,15 @@ class GoldItem(models.Model):
     """A candidate with a known answer, mixed into HITs to measure workers. Never voted on for real."""
 
     candidate = models.OneToOneField("annotation.Candidate", on_delete=models.CASCADE, related_name="gold")
+    # The candidate's synset, copied: the scheduler draws a HIT's gold items by synset (index below) instead of
+    # walking every candidate of the synset to find the few that are gold (~3 ms per HIT at 1,000 per synset).
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+", db_index=False)
     present = models.BooleanField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["synset", "candidate"], name="golditem_synset_candidate")]
 
     def __str__(self) -> str:
         return f"gold {self.candidate_id}={'present' if self.present else 'absent'}"

@@ -625,7 +625,7 @@ def synset_overview(*, campaign: Campaign, campaign_synset: CampaignSynset) -> d
             "votes": campaign_synset.votes,
         },
         "by_state": {state: by_state.get(state, 0) for state in Candidate.State.values},
-        "gold": GoldItem.objects.filter(candidate__synset_id=synset.id).count(),
+        "gold": GoldItem.objects.filter(synset_id=synset.id).count(),
         "answers": activity.answers if activity else 0,
         "confidence_table": confidence_table(campaign=campaign, synset_id=synset.id),
     }

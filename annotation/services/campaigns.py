@@ -103,4 +103,6 @@ def gold_item_create(*, candidate: Candidate, present: bool, created_by: User | 
     """Make a candidate a gold item with a known answer. It leaves the voting queue for good."""
     if GoldItem.objects.filter(candidate=candidate).exists():
         raise Conflict(f"Candidate {candidate.id} is already a gold item.")
-    return GoldItem.objects.create(candidate=candidate, present=present, created_by=created_by)
+    return GoldItem.objects.create(
+        candidate=candidate, synset_id=candidate.synset_id, present=present, created_by=created_by
+    )

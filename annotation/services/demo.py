@@ -71,7 +71,7 @@ def demo_gold_create(*, campaign: Campaign, share: float = DEMO_GOLD_SHARE, seed
     for the campaign's synsets afterwards."""
     synset_ids = demo_selectors.campaign_synset_ids(campaign)
     truth = demo_selectors.demo_truth_by_candidate(synset_ids=synset_ids)
-    have = set(GoldItem.objects.filter(candidate__synset_id__in=synset_ids).values_list("candidate_id", flat=True))
+    have = set(GoldItem.objects.filter(synset_id__in=synset_ids).values_list("candidate_id", flat=True))
     rows = Candidate.objects.filter(id__in=list(truth), votes_count=0, pending_count=0).exclude(id__in=have)
     by_synset: dict[int, list[int]] = defaultdict(list)
     for candidate_id, synset_id in rows.order_by("id").values_list("id", "synset_id"):
@@ -83,7 +83,10 @@ def demo_gold_create(*, campaign: Campaign, share: float = DEMO_GOLD_SHARE, seed
         for positive in (True, False):
             pool = [c for c in ids if truth[c].positive is positive]
             k = min(len(pool), (want + 1) // 2)
-            new += [GoldItem(candidate_id=int(c), present=positive) for c in rng.choice(pool, size=k, replace=False)]
+            new += [
+                GoldItem(candidate_id=int(c), synset_id=synset_id, present=positive)
+                for c in rng.choice(pool, size=k, replace=False)
+            ]
     GoldItem.objects.bulk_create(new)
     return len(have) + len(new)
 

@@ -177,8 +177,7 @@ def _gold_for(*, worker: User, synset_id: int, count: int, rng: random.Random) -
         return []
     q = connection.ops.quote_name
     sql = (
-        f"SELECT g.candidate_id FROM {q(GoldItem._meta.db_table)} g "
-        f"JOIN {q(Candidate._meta.db_table)} c ON c.id = g.candidate_id WHERE c.synset_id = %s AND NOT EXISTS "
+        f"SELECT g.candidate_id FROM {q(GoldItem._meta.db_table)} g WHERE g.synset_id = %s AND NOT EXISTS "
         f"(SELECT 1 FROM {q(HitItem._meta.db_table)} s WHERE s.worker_id = %s AND s.candidate_id = g.candidate_id) "
         "ORDER BY g.candidate_id LIMIT 500"
     )

@@ -120,8 +120,8 @@ def gold_promote(
         .values_list("id", flat=True)[:limit]
     )
     GoldItem.objects.bulk_create(
-        [GoldItem(candidate_id=c, present=True, created_by=by) for c in present]
-        + [GoldItem(candidate_id=c, present=False, created_by=by) for c in absent]
+        [GoldItem(candidate_id=c, synset_id=synset_id, present=True, created_by=by) for c in present]
+        + [GoldItem(candidate_id=c, synset_id=synset_id, present=False, created_by=by) for c in absent]
     )
     return Promotion(present=len(present), absent=len(absent))
 

@@ -31,7 +31,7 @@ def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
     if qualification.retry_after and qualification.retry_after > timezone.now():
         wait = int((qualification.retry_after - timezone.now()).total_seconds()) + 1
         raise Forbidden(f"You can try the quiz again in {wait} seconds.")
-    gold = GoldItem.objects.filter(candidate__synset__campaigns=campaign).order_by("id")
+    gold = GoldItem.objects.filter(synset__campaigns=campaign).order_by("id")
     pool = list(gold.values_list("id", flat=True)[:2000])
     if not pool:
         raise Conflict("This campaign has no gold items yet, so there is no quiz; ask its researcher.")

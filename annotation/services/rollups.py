@@ -319,7 +319,7 @@ def synset_activity_recount(*, campaign_id: int) -> int:
             .order_by()
         }
         gold = dict(
-            GoldItem.objects.filter(candidate__synset_id__in=batch)
+            GoldItem.objects.filter(synset_id__in=batch)
             .values("candidate__synset_id")
             .annotate(n=Count("id"))
             .order_by()

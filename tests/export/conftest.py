@@ -73,7 +73,7 @@ def campaign(db, export_root, researcher):
     workers = [account_create(username=f"crowd{i}", password="pw-crowd-123", role=Role.WORKER) for i in range(3)]
     candidates = list(Candidate.objects.filter(synset_id__in=[int(w[1:]) for w in WNIDS]).order_by("id"))
     gold_candidate, rejected, *accepted = candidates
-    GoldItem.objects.create(candidate=gold_candidate, present=True)
+    GoldItem.objects.create(candidate=gold_candidate, synset_id=gold_candidate.synset_id, present=True)
     Candidate.objects.filter(id=rejected.id).update(state="rejected", posterior=0.01, model_version="ds-1/em")
     for c in accepted:
         Candidate.objects.filter(id=c.id).update(state="accepted", posterior=_posterior(c.id), model_version="ds-1/em")
