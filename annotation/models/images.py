@@ -94,7 +94,9 @@ class Candidate(models.Model):
         REJECTED = "rejected"
         UNRESOLVED = "unresolved"
 
-    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="candidates")
+    # image: candidate_image_synset_unique leads with it (an index of its own cost an insertion per row version:
+    # every lease, submit and consensus update of a candidate writes a new one).
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="candidates", db_index=False)
     synset = models.ForeignKey(Synset, on_delete=models.PROTECT, related_name="+", db_index=False)
     state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
     batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
