@@ -320,10 +320,10 @@ def synset_activity_recount(*, campaign_id: int) -> int:
         }
         gold = dict(
             GoldItem.objects.filter(synset_id__in=batch)
-            .values("candidate__synset_id")
+            .values("synset_id")
             .annotate(n=Count("id"))
             .order_by()
-            .values_list("candidate__synset_id", "n")
+            .values_list("synset_id", "n")
         )
         with transaction.atomic():
             _upsert(
