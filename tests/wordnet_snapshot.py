@@ -36,48 +36,38 @@ def _table_and_columns(model) -> tuple[str, str]:
     return quote(model._meta.db_table), ", ".join(quote(f.column) for f in model._meta.concrete_fields)
 
 
-def _save(folder: Path) -> None:
+def _copy_tables(folder: Path, *, save: bool) -> None:
+    """Save the three tables' rows to ``folder`` (``save``) or load them from it into this database."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             for model in MODELS:
                 table, columns = _table_and_columns(model)
+                direction = "TO STDOUT" if save else "FROM STDIN"
                 with (
-                    open(folder / f"{model._meta.db_table}.copy", "wb") as out,
-                    cursor.cursor.copy(f"COPY {table} ({columns}) TO STDOUT (FORMAT binary)") as copy,
+                    open(folder / f"{model._meta.db_table}.copy", "wb" if save else "rb") as file,
+                    cursor.cursor.copy(f"COPY {table} ({columns}) {direction} (FORMAT binary)") as copy,
                 ):
-                    for data in copy:
-                        out.write(data)
+                    if save:
+                        for data in copy:
+                            file.write(data)
+                    else:
+                        while data := file.read(1 << 20):
+                            copy.write(data)
         else:
             cursor.execute("ATTACH DATABASE %s AS snapshot", [str(folder / "wordnet.sqlite3")])
             try:
                 for model in MODELS:
                     table, columns = _table_and_columns(model)
-                    cursor.execute(f"CREATE TABLE snapshot.{table} AS SELECT {columns} FROM main.{table}")
+                    cursor.execute(
+                        f"CREATE TABLE snapshot.{table} AS SELECT {columns} FROM main.{table}"
+                        if save
+                        else f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM snapshot.{table}"
+                    )
             finally:
                 cursor.execute("DETACH DATABASE snapshot")
-
-
-def _load(folder: Path) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for model in MODELS:
-                table, columns = _table_and_columns(model)
-                with (
-                    open(folder / f"{model._meta.db_table}.copy", "rb") as source,
-                    cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)") as copy,
-                ):
-                    while data := source.read(1 << 20):
-                        copy.write(data)
-        else:
-            cursor.execute("ATTACH DATABASE %s AS snapshot", [str(folder / "wordnet.sqlite3")])
-            try:
-                for model in MODELS:
-                    table, columns = _table_and_columns(model)
-                    cursor.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM snapshot.{table}")
-            finally:
-                cursor.execute("DETACH DATABASE snapshot")
-        for sql in connection.ops.sequence_reset_sql(no_style(), MODELS):
-            cursor.execute(sql)
+        if not save:
+            for sql in connection.ops.sequence_reset_sql(no_style(), MODELS):
+                cursor.execute(sql)
 
 
 def wordnet_into_test_database(shared: Path | None) -> None:
@@ -91,9 +81,9 @@ def wordnet_into_test_database(shared: Path | None) -> None:
     shared.mkdir(parents=True, exist_ok=True)
     with _locked(shared / "wordnet.lock"):
         if done.exists():
-            _load(folder)
+            _copy_tables(folder, save=False)
             return
         call_command("import_wordnet", "--all", "--no-progress")
         folder.mkdir(exist_ok=True)
-        _save(folder)
+        _copy_tables(folder, save=True)
         done.touch()
