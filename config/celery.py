@@ -11,6 +11,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def eager_set(on: bool) -> None:
+    """Run tasks in-process (``on``) or through the broker from now on. Celery looks a namespaced setting up
+    under its prefixed name first (CELERY_TASK_ALWAYS_EAGER, which Django's settings define) in 5.6 and under
+    the plain one in 5.7: both are set, so the change holds whichever it reads."""
+    app.conf["CELERY_TASK_ALWAYS_EAGER"] = on
+    app.conf["task_always_eager"] = on
+
+
 class QueuedAfterCommit(Task):
     """A task queued once its data are committed (transaction.on_commit) and whose work a periodic job also
     does: a broker outage while queueing it is logged, not raised. Raising there would turn a stored submit

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from config.celery import app as celery_app
+from config.celery import eager_set
 from tests.wordnet_snapshot import wordnet_into_test_database
 
 
@@ -11,9 +11,9 @@ from tests.wordnet_snapshot import wordnet_into_test_database
 def celery_eager(settings):
     """Tasks run in-process, for real, inside the test's transaction. Tests that need a real Celery worker
     on Redis (the integration tests) start one and switch this off explicitly."""
-    celery_app.conf.task_always_eager = True
+    eager_set(True)
     yield
-    celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+    eager_set(settings.CELERY_TASK_ALWAYS_EAGER)
 
 
 @pytest.fixture(autouse=True)

@@ -413,9 +413,9 @@ def simulation_repeatable() -> None:
     client the server then sees the same requests in the same order, and its own draws are seeded
     (annotation/services/draws.py) by ids that a fresh database hands out the same way."""
     from annotation.services import hits
-    from config.celery import app
+    from config.celery import eager_set
 
-    app.conf.task_always_eager = True
+    eager_set(True)
     hits.NEED_CACHE_SECONDS = 0.0
 
 

@@ -17,6 +17,7 @@ from annotation import demo_images as demo
 from annotation.models import Candidate
 from annotation.services import demo as demo_service
 from config.celery import app as celery_app
+from config.celery import eager_set
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNSETS = [demo.BY_LABEL[label].wnid for label in ("square", "circle", "star")]
@@ -29,7 +30,7 @@ def celery_worker_process(transactional_db, settings):
     if not settings.REDIS_URL:
         yield None
         return
-    celery_app.conf.task_always_eager = False
+    eager_set(False)
     # Test databases start their ids at 1 again, but the broker and the cache outlive them: a task queued by
     # an earlier run (a consensus update of "candidate 5", a refit of "campaign 1"), a refit lock or the
     # pooled worker of "campaign 1" would land on this run's rows. Those leftovers made the vote spend
