@@ -23,10 +23,14 @@ from annotation.services import demo as demo_service
 from annotation.simulator.workers import SPAMMERS
 
 SYNSETS = [demo.BY_LABEL[label].wnid for label in ("square", "circle", "star")]
-PER_SYNSET = 120
-# A fifth of the images gold (the demo campaign's default is a tenth): 12 per synset, so that a newcomer's
-# first HITs can hold the boosted share of gold (screening.NEWCOMER_GOLD_RATE) the bar judges them on.
-GOLD_SHARE = 0.2
+PER_SYNSET = 150
+# 30% of the images gold (the demo campaign's default is a tenth): 45 per synset, so that a newcomer's first
+# HITs can hold the boosted share of gold (screening.NEWCOMER_GOLD_RATE) the bar judges them on. Spammers come
+# first, when gold is nearly all the reference there is, and a coin-flipper gains only ~0.047 nats per exact
+# reference against the 3 the bar needs: with a fifth gold (24 per synset, 120 images) the 72 gold answers a
+# worker could see left the coin-flippers' block to luck — a change to the lease's draws (December 2026) left
+# one unblocked after 18 HITs when the campaign ran out. Now they are blocked after 3-9 HITs (seeds 2, 3, 4).
+GOLD_SHARE = 0.3
 BAR_MARGIN = 0.1  # honest workers at least this far above the bar are never blocked
 MIX = "reliable:0.5,noisy:0.3,spammer:0.2"  # 40 workers: 8 spammers, two of each kind; 12 noisy honest
 
