@@ -45,28 +45,10 @@ def _cached_examples(synset_id: int) -> list[str] | None:
     return cached[1]
 
 
-def examples_cached(synset_id: int) -> bool:
-    """Whether this process holds the synset's examples (the scheduler reads them in its lease statement if not)."""
-    return _cached_examples(synset_id) is not None
-
-
-def examples_sql() -> str:
-    """Up to EXAMPLES accepted thumbnails of a synset (parameters: its id, the accepted state), best first, as
-    rows of the payload's shape with a NULL item id: (NULL, thumbnail, NULL, 1, rank)."""
-    q = connection.ops.quote_name
-    candidate, image = (q(model._meta.db_table) for model in (Candidate, Image))
-    return (
-        "SELECT * FROM (SELECT CAST(NULL AS BIGINT), im.thumbnail, NULL, 1, "
-        "ROW_NUMBER() OVER (ORDER BY c.posterior DESC, c.id) "
-        f"FROM {candidate} c JOIN {image} im ON im.id = c.image_id WHERE c.synset_id = %s AND c.state = %s "
-        f"ORDER BY c.posterior DESC, c.id LIMIT {EXAMPLES}) AS examples"
-    )
-
-
 def _payload_sql(with_examples: bool) -> str:
-    """The HIT's items (id, thumbnail, medium) in position order, then — ``with_examples`` — the synset's
-    accepted examples (examples_sql): one round trip, written once for PostgreSQL and SQLite (the ORM's
-    version cost more Python to compile than the rest of the payload)."""
+    """The HIT's items (id, thumbnail, medium) in position order, then — ``with_examples`` — up to EXAMPLES
+    accepted thumbnails of its synset (rows with a NULL id), best first: one round trip, written once for
+    PostgreSQL and SQLite (the ORM's version cost more Python to compile than the rest of the payload)."""
     q = connection.ops.quote_name
     item, candidate, image = (q(model._meta.db_table) for model in (HitItem, Candidate, Image))
     sql = (
@@ -74,40 +56,30 @@ def _payload_sql(with_examples: bool) -> str:
         f"JOIN {candidate} c ON c.id = hi.candidate_id JOIN {image} im ON im.id = c.image_id WHERE hi.hit_id = %s"
     )
     if with_examples:
-        sql += f" UNION ALL {examples_sql()}"
+        sql += (
+            " UNION ALL SELECT * FROM (SELECT CAST(NULL AS BIGINT), im.thumbnail, NULL, 1, "
+            "ROW_NUMBER() OVER (ORDER BY c.posterior DESC, c.id) "
+            f"FROM {candidate} c JOIN {image} im ON im.id = c.image_id WHERE c.synset_id = %s AND c.state = %s "
+            f"ORDER BY c.posterior DESC, c.id LIMIT {EXAMPLES}) AS examples"
+        )
     return sql + " ORDER BY part, pos"
-
-
-def _payload_rows(hit: Hit) -> tuple[list[tuple], list[str] | None]:
-    """(the items' rows, the examples' URLs or None when not read yet), from what the scheduler's lease
-    statement read for a new HIT (``prefetched_payload``: items, example rows or None) or with one query."""
-    examples = _cached_examples(hit.synset_id)
-    prefetched = getattr(hit, "prefetched_payload", None)
-    if prefetched is not None and (prefetched[1] is not None or examples is not None):
-        items, example_rows = prefetched
-        return items, (examples if example_rows is None else _examples_keep(hit.synset_id, example_rows))
-    params = [hit.id] if examples is not None else [hit.id, hit.synset_id, Candidate.State.ACCEPTED.value]
-    with connection.cursor() as cursor:
-        cursor.execute(_payload_sql(examples is None), params)
-        rows = cursor.fetchall()
-    if examples is None:
-        examples = _examples_keep(hit.synset_id, [row for row in rows if row[0] is None])
-    return [row for row in rows if row[0] is not None], examples
-
-
-def _examples_keep(synset_id: int, rows: list[tuple]) -> list[str]:
-    if len(_examples_cache) > 20_000:
-        _examples_cache.clear()
-    examples = media_urls([row[1] for row in rows])
-    _examples_cache[synset_id] = (time.monotonic(), examples)
-    return examples
 
 
 def hit_payload(*, hit: Hit, request=None) -> dict:
     """The HIT as the worker's page and the API show it: its items as plain values (id and the two image
     URLs; 24 items read as HitItem → Candidate → Image instances made 72 model instances per request for three
     strings each) and a few accepted examples of its synset."""
-    items, examples = _payload_rows(hit)
+    examples = _cached_examples(hit.synset_id)
+    params = [hit.id] if examples is not None else [hit.id, hit.synset_id, Candidate.State.ACCEPTED.value]
+    with connection.cursor() as cursor:
+        cursor.execute(_payload_sql(examples is None), params)
+        rows = cursor.fetchall()
+    items = [row for row in rows if row[0] is not None]
+    if examples is None:
+        if len(_examples_cache) > 20_000:
+            _examples_cache.clear()
+        examples = media_urls([row[1] for row in rows if row[0] is None])
+        _examples_cache[hit.synset_id] = (time.monotonic(), examples)
     urls = media_urls([name for _, thumbnail, medium, _, _ in items for name in (thumbnail, medium)])
     return {
         "id": hit.id,

@@ -1,6 +1,5 @@
 """The scheduler and HIT submission (see scheduler.md in this folder)."""
 
-import contextlib
 import functools
 import random
 import time
@@ -17,9 +16,8 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
-from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Image, Vote
+from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
-from annotation.selectors import hits as hit_selectors
 from annotation.services import consensus_queue, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
@@ -288,119 +286,35 @@ def _qualification_and_hits(*, worker_id: int, campaign_id: int) -> tuple | None
 def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | None:
     rng = draw_rng("hit", worker.id, campaign.id, ordinal)
     for synset_id in _synsets_by_need(campaign, rng):
-        gold_rate = screening.hit_gold_rate(campaign, ordinal, worker.id)  # more for newcomers
-        n_gold = sum(rng.random() < gold_rate for _ in range(campaign.images_per_hit))
-        hit = Hit(
-            campaign=campaign,
-            synset=_synset(synset_id),
-            worker=worker,
-            expires_at=now + timedelta(seconds=campaign.lease_seconds),
-        )
         try:
-            if connection.vendor == "postgresql":
-                leased = _lease_hit_in_one_statement(hit=hit, n_gold=n_gold, seed=rng.getrandbits(63))
-            else:
-                with transaction.atomic():
-                    leased = _lease_hit_in_steps(hit=hit, n_gold=n_gold, rng=rng)
+            with transaction.atomic():
+                gold_rate = screening.hit_gold_rate(campaign, ordinal, worker.id)  # more for newcomers
+                n_gold = sum(rng.random() < gold_rate for _ in range(campaign.images_per_hit))
+                real = _lease_candidates(
+                    worker=worker, campaign=campaign, synset_id=synset_id, size=campaign.images_per_hit - n_gold
+                )
+                if not real:
+                    continue
+                gold = _gold_for(worker=worker, synset_id=synset_id, count=n_gold, rng=rng)
+                hit = instance_insert(
+                    Hit(
+                        campaign=campaign,
+                        synset=_synset(synset_id),
+                        worker=worker,
+                        expires_at=now + timedelta(seconds=campaign.lease_seconds),
+                    )
+                )
+                items = [(cid, False) for cid in real] + [(cid, True) for cid in gold]
+                rng.shuffle(items)
+                _insert_items(hit=hit, items=items)
+                return hit
         except IntegrityError:
             # Another request of the same worker opened a HIT in this campaign meanwhile: return that one.
             existing = Hit.objects.filter(worker=worker, campaign=campaign, status=Hit.Status.OPEN).first()
             if existing is not None:
                 return existing
             raise
-        if leased:
-            return hit
     return None
-
-
-def _lease_hit_in_steps(*, hit: Hit, n_gold: int, rng: random.Random) -> bool:
-    """SQLite (writers serialised): lease, draw gold, insert the HIT and its items, statement by statement."""
-    campaign = hit.campaign
-    real = _lease_candidates(
-        worker=hit.worker, campaign=campaign, synset_id=hit.synset_id, size=campaign.images_per_hit - n_gold
-    )
-    if not real:
-        return False
-    gold = _gold_for(worker=hit.worker, synset_id=hit.synset_id, count=n_gold, rng=rng)
-    instance_insert(hit)
-    items = [(cid, False) for cid in real] + [(cid, True) for cid in gold]
-    rng.shuffle(items)
-    _insert_items(hit=hit, items=items)
-    return True
-
-
-def _lease_hit_in_one_statement(*, hit: Hit, n_gold: int, seed: int) -> bool:
-    """PostgreSQL: the lease, the gold draw, the HIT, its items and the page's rows in one statement of
-    data-modifying CTEs — one round trip and its own transaction, instead of BEGIN, four statements, COMMIT
-    and the payload's query. The HIT is inserted only when candidates were leased. Gold comes from the first
-    500 unseen by candidate id, drawn and shuffled in among the items by an md5 of ``seed`` and the candidate
-    id (``seed`` comes from the worker's seeded draw, so the draws repeat). The rows (items with their
-    image names, then the synset's accepted examples when this process has none cached) are kept on the HIT
-    for selectors.hit_payload. Inside a caller's transaction (tests) it runs in a savepoint, so a unique
-    violation leaves that transaction usable. Returns whether a HIT was leased."""
-    campaign = hit.campaign
-    with_examples = not hit_selectors.examples_cached(hit.synset_id)
-    sql, lease_params, hit_fields = _lease_hit_statement(campaign.images_per_hit - n_gold, with_examples)
-    slots = {
-        "synset_id": hit.synset_id,
-        "worker_id": hit.worker_id,
-        "min_votes": campaign.min_votes,
-        "max_votes": campaign.max_votes,
-    }
-    params = [value if name is None else type(value)(slots[name]) for name, value in lease_params]
-    params += [hit.synset_id, hit.worker_id, str(seed), n_gold]
-    params += [f.get_db_prep_save(f.pre_save(hit, True), connection) for f in hit_fields]
-    params += [hit.worker_id, str(seed)]
-    if with_examples:
-        params += [hit.synset_id, Candidate.State.ACCEPTED.value]
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    items = [row[:5] for row in rows if row[0] is not None]
-    if not items:
-        return False
-    hit.pk = rows[0][5]
-    hit._state.adding, hit._state.db = False, connection.alias
-    hit.prefetched_payload = (items, [row[:5] for row in rows if row[0] is None] if with_examples else None)
-    return True
-
-
-_lease_hit_statements: dict[tuple[int, bool], tuple[str, list, list]] = {}
-
-
-def _lease_hit_statement(size: int, with_examples: bool) -> tuple[str, list, list]:
-    """(SQL, the lease's parameters as in _lease_statement, the HIT's fields in insertion order), written once
-    per process, HIT size and examples or not."""
-    key = (size, with_examples)
-    if key not in _lease_hit_statements:
-        with transaction.atomic():  # select_for_update compiles only inside a transaction; runs no statement
-            lease_sql, lease_params = _lease_statement(size)
-        q = connection.ops.quote_name
-        hit_table, item_table, gold_table, candidate_table, image_table = (
-            q(model._meta.db_table) for model in (Hit, HitItem, GoldItem, Candidate, Image)
-        )
-        hit_fields = [f for f in Hit._meta.concrete_fields if not f.primary_key]
-        sql = (
-            f"WITH leased AS ({lease_sql}), "
-            "gold AS (SELECT p.candidate_id FROM (SELECT g.candidate_id FROM "
-            f"{gold_table} g WHERE g.synset_id = %s AND NOT EXISTS (SELECT 1 FROM {item_table} s "
-            "WHERE s.worker_id = %s AND s.candidate_id = g.candidate_id) ORDER BY g.candidate_id LIMIT 500) p "
-            "ORDER BY md5(%s::text || p.candidate_id::text) LIMIT %s), "
-            f"new_hit AS (INSERT INTO {hit_table} ({', '.join(q(f.column) for f in hit_fields)}) "
-            f"SELECT {', '.join(['%s'] * len(hit_fields))} WHERE EXISTS (SELECT 1 FROM leased) RETURNING id), "
-            f"items AS (INSERT INTO {item_table} (hit_id, worker_id, candidate_id, position, is_gold) "
-            "SELECT h.id, %s, x.c, ROW_NUMBER() OVER (ORDER BY md5(%s::text || x.c::text)) - 1, x.g "
-            "FROM new_hit h CROSS JOIN (SELECT id AS c, FALSE AS g FROM leased UNION ALL "
-            "SELECT candidate_id, TRUE FROM gold) x RETURNING id, candidate_id, position) "
-            "SELECT i.id, im.thumbnail, im.medium, 0 AS part, i.position AS pos, h.id AS hit "
-            f"FROM new_hit h CROSS JOIN items i JOIN {candidate_table} c ON c.id = i.candidate_id "
-            f"JOIN {image_table} im ON im.id = c.image_id"
-        )
-        if with_examples:
-            sql += f" UNION ALL SELECT e.*, CAST(NULL AS BIGINT) FROM ({hit_selectors.examples_sql()}) e"
-        _lease_hit_statements[key] = (sql + " ORDER BY part, pos", lease_params, hit_fields)
-    return _lease_hit_statements[key]
 
 
 def _insert_items(*, hit: Hit, items: list[tuple[int, bool]]) -> None:

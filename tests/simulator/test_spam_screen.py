@@ -27,9 +27,10 @@ PER_SYNSET = 150
 # 30% of the images gold (the demo campaign's default is a tenth): 45 per synset, so that a newcomer's first
 # HITs can hold the boosted share of gold (screening.NEWCOMER_GOLD_RATE) the bar judges them on. Spammers come
 # first, when gold is nearly all the reference there is, and a coin-flipper gains only ~0.047 nats per exact
-# reference against the 3 the bar needs: with a fifth gold (24 per synset, 120 images) the 72 gold answers a
-# worker could see left the coin-flippers' block to luck — a change to the lease's draws (December 2026) left
-# one unblocked after 18 HITs when the campaign ran out. Now they are blocked after 3-9 HITs (seeds 2, 3, 4).
+# reference against the 3 the bar needs, so in a campaign this small its block is still partly luck: with a
+# fifth gold (24 per synset, 120 images) a trial of other lease draws (December 2026, not kept) left one
+# unblocked after 18 HITs when the work ran out. With these figures the coin-flippers were blocked after 3 and
+# 7 HITs (seed 4, this test), 3 and 4 (seed 2); seed 3 still leaves one unblocked after 17 HITs, out of work.
 GOLD_SHARE = 0.3
 BAR_MARGIN = 0.1  # honest workers at least this far above the bar are never blocked
 MIX = "reliable:0.5,noisy:0.3,spammer:0.2"  # 40 workers: 8 spammers, two of each kind; 12 noisy honest
