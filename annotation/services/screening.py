@@ -281,10 +281,15 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
     q = connection.ops.quote_name
     votes, hits = q(Vote._meta.db_table), q(Hit._meta.db_table)
     # Written SQL (prepared on PostgreSQL): the ORM compiled these three queries anew for every screen.
+    # ``h.worker_id`` says again what ``v.worker_id`` implies (a vote's HIT is its worker's): without it a
+    # planner that believes the campaign has few HITs (statistics from before the campaign started, the
+    # usual case in its first minutes) walks every HIT of the campaign for each screen — 40 ms a screen
+    # and most of PostgreSQL's CPU under benchmarks/hits_load.py; with it, at worst the worker's own HITs.
     rows = fetch(
         f"SELECT v.candidate_id, v.answer, v.response_ms, v.is_gold FROM {votes} v JOIN {hits} h ON h.id = v.hit_id "
-        "WHERE v.worker_id = %s AND h.campaign_id = %s AND v.answer < %s ORDER BY v.id DESC LIMIT %s",
-        [worker_id, campaign.id, Vote.Answer.CANT_TELL.value, SCREEN_RECENT_VOTES],
+        "WHERE v.worker_id = %s AND h.worker_id = %s AND h.campaign_id = %s AND v.answer < %s "
+        "ORDER BY v.id DESC LIMIT %s",
+        [worker_id, worker_id, campaign.id, Vote.Answer.CANT_TELL.value, SCREEN_RECENT_VOTES],
     )
     if len(rows) >= SPEED_MIN_ANSWERS:
         median_ms = float(np.median([ms for _, _, ms, _ in rows]))
