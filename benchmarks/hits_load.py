@@ -842,7 +842,9 @@ def main() -> None:
                         help="niceness of the Celery worker relative to the server, e.g. -5 for a larger CPU share "
                              "(lowering it needs root)")  # fmt: skip
     parser.add_argument("--explain", action="store_true", help="add EXPLAIN ANALYZE of the lease query")
-    parser.add_argument("--py-spy", metavar="DIR", help="record py-spy raw profiles of the gunicorn workers and the Celery worker here")
+    parser.add_argument(
+        "--py-spy", metavar="DIR", help="record py-spy raw profiles of the gunicorn workers and the Celery worker here"
+    )
     args = parser.parse_args()
 
     import psycopg
