@@ -45,9 +45,10 @@ from workers.services import account_create
 # 66% with the default crowd, 53% with reliable workers only).
 ADAPTIVE_POLICY = {"min_votes": 2, "max_votes": 8, "confidence": 0.997}
 # The demo campaign's qualification: twelve gold items, eleven right to pass (the model's default is eight at
-# 75%). A worker right 95% of the time passes 88% of such quizzes, one right 78% of the time 22%, so the fast,
-# noisy workers who otherwise cast a third of the votes mostly stay out (the work goes to those who passed;
-# simulated workers who fail do not retry). The price: about one honest worker in five is turned away at
+# 75%). With gold as mixed as the candidates (confusable negatives included), about 82% of the simulator's
+# reliable workers pass it and 18% of its noisy ones (98% and 64% pass the default quiz), so the fast, noisy
+# workers who otherwise cast a third of the votes mostly stay out and the work goes to those who passed
+# (simulated workers who fail do not retry). The price: about one reliable worker in five is turned away at
 # the door. Both policies of a comparison run with it.
 DEMO_QUALIFICATION = {"quiz_size": 12, "quiz_pass_mark": 0.9}
 DEMO_GOLD_SHARE = 0.1
