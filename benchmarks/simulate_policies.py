@@ -14,15 +14,17 @@ Scenarios per seed (--scenarios picks some):
   (issue 5: at most 0.6) at precision >= 0.997;
 * ``noisy_adaptive`` / ``noisy_fixed5`` — a noisier crowd (reliable 0.45, noisy 0.4, spammer 0.1,
   adversarial 0.05), the same comparison;
-* ``spam20`` — 20% spammers (random, always-yes, always-no, copycat) under the adaptive policy: every
-  spammer blocked within a median of 3 HITs, precision >= 0.997, no honest worker blocked. The spammers
-  arrive first and keep working until blocked (simulate_crowd --spammers-first): otherwise most of those
-  who pass the quiz arrive after the work is gone or leave after a HIT or two, and the screen is not
-  tested. ``spam_by_kind`` gives per kind: passed the quiz, blocked, HITs before the block, never blocked
-  (pooled over the seeds too); ``honest_blocked_detail`` every honest worker blocked with their true
-  sensitivity and specificity on the items they answered, and ``honest_by_true_accuracy`` the honest workers
-  in bands of the lower of the two, [workers, blocked] — whom the campaign's accuracy bar
-  (Campaign.min_worker_accuracy) costs. Figures: annotation/services/screening.py's docstring.
+* ``spam20`` — 20% spammers (random, always-yes, always-no, copycat) under the adaptive policy: every spammer
+  blocked within a median of 3 HITs, precision >= 0.997, no honest worker blocked. The spammers arrive first
+  and keep working until blocked (simulate_crowd --spammers-first): otherwise most of those who pass the quiz
+  arrive after the work is gone or leave after a HIT or two, and the screen is not tested. For the same reason
+  this campaign keeps the model's default quiz (CAMPAIGN_SETTINGS), which lets a few spammers in (3 of 40 with
+  seed 1), where the demo's stricter one lets in fewer still. ``spam_by_kind`` gives per kind: passed the
+  quiz, blocked, HITs before the block, never blocked (pooled over the seeds too); ``honest_blocked_detail``
+  every honest worker blocked with their true sensitivity and specificity on the items they answered, and
+  ``honest_by_true_accuracy`` the honest workers in bands of the lower of the two, [workers, blocked] — whom
+  the campaign's accuracy bar (Campaign.min_worker_accuracy) costs. Figures:
+  annotation/services/screening.py's docstring.
 
 Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
 
@@ -139,9 +141,12 @@ from workers.roles import Role
 from workers.services import account_create
 owner = User.objects.filter(username="researcher").first() or account_create(
     username="researcher", password="benchmark-researcher", role=Role.RESEARCHER)
-campaign, _ = demo.demo_campaign_ensure(owner=owner, name=demo.DEMO_CAMPAIGN, wnids=demo.DEMO_WNIDS)
+campaign, _ = demo.demo_campaign_ensure(owner=owner, name=demo.DEMO_CAMPAIGN, wnids=demo.DEMO_WNIDS, **%r)
 print(campaign.id)
 """
+# The spam scenario's campaign takes the model's default quiz (8 items, 75% to pass) instead of the demo's
+# stricter one (12, 90%), which lets even fewer spammers in and so leaves the screen less tested.
+CAMPAIGN_SETTINGS = {"spam20": {"quiz_size": 8, "quiz_pass_mark": 0.75}}
 
 
 def summary(report: dict) -> dict:
@@ -201,7 +206,8 @@ def main() -> None:
                 env = dbs.fresh(f"s{seed}_{name}")
                 started = time.monotonic()
                 try:
-                    campaign = int(manage(env, "shell", "-c", CAMPAIGN).strip().splitlines()[-1])
+                    script = CAMPAIGN % (CAMPAIGN_SETTINGS.get(name, {}),)
+                    campaign = int(manage(env, "shell", "-c", script).strip().splitlines()[-1])
                     report = json.loads(manage(env, "simulate_crowd", "--campaign", str(campaign), "--workers",
                                                str(args.workers), "--mix", mix, "--seed", str(seed), "--policy",
                                                policy, *extra, "--json"))  # fmt: skip
