@@ -284,7 +284,7 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
     # ``h.worker_id`` says again what ``v.worker_id`` implies (a vote's HIT is its worker's): without it a
     # planner that believes the campaign has few HITs (statistics from before the campaign started, the
     # usual case in its first minutes) walks every HIT of the campaign for each screen — 40 ms a screen
-    # and most of PostgreSQL's CPU under benchmarks/hits_load.py; with it, at worst the worker's own HITs.
+    # (~12 s of statement time in one 40 s benchmarks/hits_load.py run); with it, at worst the worker's own HITs.
     rows = fetch(
         f"SELECT v.candidate_id, v.answer, v.response_ms, v.is_gold FROM {votes} v JOIN {hits} h ON h.id = v.hit_id "
         "WHERE v.worker_id = %s AND h.worker_id = %s AND h.campaign_id = %s AND v.answer < %s "
