@@ -260,8 +260,9 @@ def setup_database(*, candidates: int, synsets: int, clients: int, gold_per_syns
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
-        # The bulk load leaves ~1 GB of WAL behind it: without a checkpoint here, PostgreSQL checkpoints
-        # during the measured run and its COMMITs wait on the writes (20-230 ms each in the server's log).
+        # The bulk load leaves ~1 GB of WAL behind it: without a checkpoint here, PostgreSQL ran two or three
+        # WAL-triggered checkpoints during the measured run. (COMMITs of 20-165 ms still show in the server's
+        # log without one in the window: the checkpoint is not the only source of the tail.)
         cursor.execute("CHECKPOINT")
     timings["vacuum_analyze"] = time.perf_counter() - started
     return {
