@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db
 def crowd_campaign(make_campaign, django_capture_on_commit_callbacks):
     """60 candidates (every third absent), six honest workers at 90% and one always-yes spammer."""
     campaign = make_campaign(wnids=SHAPES[:1], candidates=60, min_votes=3, max_votes=7, confidence=0.95)
-    truth = {c.id: i % 3 != 0 for i, c in enumerate(Candidate.objects.order_by("id"))}
+    position = {c.id: i for i, c in enumerate(Candidate.objects.order_by("id"))}
+    truth = {c: i % 3 != 0 for c, i in position.items()}
     honest = [account_create(username=f"honest{i}", password="pw-honest-1", role=Role.WORKER) for i in range(6)]
     spammer = account_create(username="spammer", password="pw-spammer-1", role=Role.WORKER)
     for w in [*honest, spammer]:
@@ -41,8 +42,9 @@ def crowd_campaign(make_campaign, django_capture_on_commit_callbacks):
                 continue
             answers = []
             for item in hit.items.order_by("position"):
-                # Each worker's answer to each image is fixed by a seed, whatever order the scheduler chose.
-                right = random.Random(f"{w.username}/{item.candidate_id}").random() < 0.9
+                # Each worker's answer to each image is fixed by a seed, whatever order the scheduler chose, and
+                # whatever ids the database gave (on a shared PostgreSQL test database they depend on earlier tests).
+                right = random.Random(f"{w.username}/{position[item.candidate_id]}").random() < 0.9
                 says = True if w is spammer else truth[item.candidate_id] == right
                 answers.append({"item": item.id, "answer": "present" if says else "absent", "ms": 800})
             with django_capture_on_commit_callbacks(execute=True):
