@@ -51,6 +51,7 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     expect(page).to_have_url(re.compile(rf"/work/{circle_campaign.id}/$"), timeout=20_000)  # slow under load
     expect(page.locator("#synset-name")).to_have_text("circle")
     expect(page.locator("#grid .tile")).to_have_count(6)
+    expect(page.locator("#submit")).to_be_enabled()  # disabled in the page until a HIT is shown
     page.keyboard.press("1")  # first image: present
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
@@ -62,6 +63,9 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     page.keyboard.press("2")
     page.keyboard.press("Enter")
     expect(page.locator("#done-count")).to_have_text("2", timeout=20_000)
+    # She has now seen all twelve images: no HIT, nothing to submit
+    expect(page.locator("#status")).to_contain_text("No more images for you")
+    expect(page.locator("#submit")).to_be_disabled()
 
     page.goto(f"{live_server.url}/work/")
     expect(page.locator('[data-stat="hits_done"]')).to_have_text("2")
@@ -70,3 +74,23 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     assert Vote.objects.filter(hit=first, answer=1).count() == 2
     assert Vote.objects.filter(hit=second, answer=1).count() == 1
     assert Vote.objects.filter(hit__in=[first, second]).count() == 12
+
+
+def test_a_failed_quiz_answered_twice_in_a_hurry_is_scored_once(live_server, page, circle_campaign):
+    account_create(username="bob", password="a-long-pass-phrase-8", role=Role.WORKER)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill("a-long-pass-phrase-8")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/work/{circle_campaign.id}/quiz/")
+    expect(page.locator("#quiz-grid .tile")).to_have_count(4)
+    expect(page.locator("#quiz-submit")).to_be_enabled()  # disabled in the page until the quiz is shown
+
+    # Nothing marked: the two "present" gold items are answered wrong (2 of 4, under the 75% pass mark); Enter
+    # twice before the first answer is back
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#quiz-status")).to_have_text("Score 50%: not enough this time. You can try again later.")
+    expect(page.locator("#quiz-submit")).to_be_disabled()
+    assert list(QuizAttempt.objects.filter(worker__username="bob").values_list("score", "passed")) == [(0.5, False)]

@@ -75,6 +75,7 @@
       return cell;
     }));
     shownAt = performance.now();
+    submitButton.disabled = false;  // disabled in the page until a HIT is shown, and while none is
     setFocus(0);
     say(data.items.length + " images · lease ends " + new Date(data.expires_at).toLocaleTimeString());
   }
@@ -86,6 +87,7 @@
     busy = false;
     if (response.status === 200) return render(response.data);
     hit = null;
+    submitButton.disabled = true;
     grid.replaceChildren();
     if (response.status === 204) return say("No more images for you in this campaign. Thank you!");
     if (response.status === 403 && /quiz/.test(response.data.detail)) {

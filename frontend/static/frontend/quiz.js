@@ -5,7 +5,9 @@
   const grid = document.getElementById("quiz-grid");
   const statusLine = document.getElementById("quiz-status");
   const api = window.synsightApi;
+  const submitButton = document.getElementById("quiz-submit");
   let attempt = null;
+  let busy = false;
   let marks = {};
 
   async function start() {
@@ -34,12 +36,19 @@
       return cell;
     }));
     grid.querySelector(".tile").focus();
+    submitButton.disabled = false;  // disabled in the page until the quiz is shown
   }
 
   async function submit() {
-    if (!attempt) return;
-    const response = await api.request("POST", "/api/v1/quizzes/" + attempt.id + "/submit/", { answers: marks });
+    // One answer per attempt: a second Enter while the first is on its way would only earn a 409.
+    if (!attempt || busy) return;
+    busy = true;
+    submitButton.disabled = true;
+    const response = await api.request("POST", "/api/v1/quizzes/" + attempt.id + "/submit/", { answers: marks })
+      .catch(() => ({ status: 0, data: null }));  // the server did not answer: the same attempt may be sent again
+    busy = false;
     if (response.status !== 200) {
+      submitButton.disabled = false;
       statusLine.textContent = response.data ? response.data.detail : "Could not submit the quiz.";
       return;
     }
@@ -53,7 +62,7 @@
     }
   }
 
-  document.getElementById("quiz-submit").addEventListener("click", submit);
+  submitButton.addEventListener("click", submit);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { submit(); event.preventDefault(); }
   });
