@@ -230,10 +230,33 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
             candidate.priority = evaluation.priority
             candidate.model_version = MODEL_VERSION
         candidates_write(candidates)
-        for (policy_id, field), delta in changes.items():
-            if delta:
-                CampaignSynset.objects.filter(id=policy_id).update(**{field: F(field) + delta})
+        counters_move(changes)
     return {f"{field}": delta for (_, field), delta in changes.items()}
+
+
+def counters_move(changes: Counter) -> None:
+    """Add ``changes[(campaign synset id, "accepted" | "rejected" | "unresolved")]`` to the campaign's per-synset
+    counters, in the caller's transaction (the candidates whose states moved are locked there). One UPDATE
+    joined to arrays on PostgreSQL, whatever the number of synsets (a refit's batch spans hundreds)."""
+    moved = {key: delta for key, delta in changes.items() if delta}
+    if not moved:
+        return
+    ids = sorted({policy_id for policy_id, _ in moved})
+    fields = ("accepted", "rejected", "unresolved")
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(CampaignSynset._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET accepted = accepted + v.a, rejected = rejected + v.r, "
+                "unresolved = unresolved + v.u FROM unnest(%s::bigint[], %s::integer[], %s::integer[], "
+                f"%s::integer[]) AS v(id, a, r, u) WHERE {table}.id = v.id",
+                [ids, *([moved.get((i, f), 0) for i in ids] for f in fields)],
+            )
+        return
+    for policy_id in ids:
+        CampaignSynset.objects.filter(id=policy_id).update(
+            **{f: F(f) + moved[(policy_id, f)] for f in fields if (policy_id, f) in moved}
+        )
 
 
 def candidates_write(candidates: list[Candidate]) -> None:

@@ -35,6 +35,7 @@ from annotation.selectors import demo as demo_selectors
 from annotation.selectors.images import image_urls
 from annotation.services.boxes import box_jobs_enter
 from annotation.services.demo import live_server, simulation_accounts
+from annotation.services.refit import campaign_counters_recount
 from annotation.simulator.box_runner import BoxRunLog, run_boxes
 from annotation.simulator.drawing import BoxTruth
 from annotation.simulator.workers import DEFAULT_MIX, crowd_make
@@ -78,7 +79,9 @@ def accept_true_positives(*, campaign: Campaign) -> int:
     synset accepted (as a perfect presence stage would), so they enter the box pipeline. Returns how many."""
     truth = demo_selectors.demo_truth_by_candidate(synset_ids=demo_selectors.campaign_synset_ids(campaign))
     ids = [c for c, item in truth.items() if item.positive]
-    return Candidate.objects.filter(id__in=ids).update(state=Candidate.State.ACCEPTED)
+    accepted = Candidate.objects.filter(id__in=ids).update(state=Candidate.State.ACCEPTED)
+    campaign_counters_recount(campaign=campaign)  # states moved outside consensus, which keeps the counters
+    return accepted
 
 
 @dataclass

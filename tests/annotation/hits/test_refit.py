@@ -1,11 +1,12 @@
 import random
+from collections import Counter
 
 import pytest
 
 from annotation.errors import Forbidden
 from annotation.models import Candidate
 from annotation.services import screening
-from annotation.services.consensus import candidates_update
+from annotation.services.consensus import candidates_update, counters_move
 from annotation.services.hits import hit_next, hit_submit
 from annotation.services.refit import campaign_refit, worker_unblock
 from annotation.tasks import campaign_refit as campaign_refit_task
@@ -84,7 +85,21 @@ def test_the_spam_screen_blocks_the_spammer_and_the_refit_labels_candidates_corr
     assert sum(truth[c] for c in rejected) <= 1
     campaign.refresh_from_db()
     assert campaign.model_version.startswith("synsight-ds")
-    assert campaign.campaign_synsets.get().accepted == len(accepted)
+    # The counters moved with the states (per HIT, then by the refit), as a recount of the states finds them
+    counters = campaign.campaign_synsets.get()
+    unresolved = Candidate.objects.filter(state="unresolved").count()
+    assert (counters.accepted, counters.rejected, counters.unresolved) == (len(accepted), len(rejected), unresolved)
+    assert summary.states == {"accepted": len(accepted), "rejected": len(rejected), "unresolved": unresolved}
+
+
+def test_counters_move_adds_each_synsets_changes_in_one_go(make_campaign):
+    campaign = make_campaign(wnids=SHAPES, candidates=1)
+    first, second, third = campaign.campaign_synsets.order_by("id")
+    counters_move(Counter({(first.id, "accepted"): 2, (second.id, "rejected"): 1, (third.id, "unresolved"): 0}))
+    counters_move(Counter({(first.id, "accepted"): -1, (second.id, "rejected"): -1, (second.id, "accepted"): 1,
+                           (third.id, "unresolved"): 3}))  # fmt: skip
+    rows = campaign.campaign_synsets.order_by("id").values_list("accepted", "rejected", "unresolved")
+    assert list(rows) == [(1, 0, 0), (1, 0, 0), (0, 0, 3)]
 
 
 def test_refit_is_idempotent_and_agrees_with_the_incremental_path(crowd_campaign):
