@@ -1,4 +1,5 @@
-"""A new worker signs up, passes the quiz, labels two HITs with the keyboard and sees their stats change,
+"""A new worker signs up, passes the quiz, labels two HITs with the keyboard and sees their stats change (and a
+worker on a phone-sized screen taps through a HIT),
 in Debian's Chromium against the live server."""
 
 import re
@@ -10,6 +11,7 @@ from playwright.sync_api import expect
 
 from annotation.models import Candidate, GoldItem, Hit, QuizAttempt, Vote
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
+from workers.models import Qualification
 from workers.roles import Role
 from workers.services import account_create
 
@@ -94,3 +96,30 @@ def test_a_failed_quiz_answered_twice_in_a_hurry_is_scored_once(live_server, pag
     expect(page.locator("#quiz-status")).to_have_text("Score 50%: not enough this time. You can try again later.")
     expect(page.locator("#quiz-submit")).to_be_disabled()
     assert list(QuizAttempt.objects.filter(worker__username="bob").values_list("score", "passed")) == [(0.5, False)]
+
+
+def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_server, browser, circle_campaign):
+    worker = account_create(username="carol", password="a-long-pass-phrase-7", role=Role.WORKER)
+    Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Username").fill("carol")
+        page.get_by_label("Password").fill("a-long-pass-phrase-7")
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"{live_server.url}/work/{circle_campaign.id}/")
+        expect(page.locator("#grid .tile")).to_have_count(6)
+
+        # Nothing wider than the screen, and the submit button is on screen without scrolling
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        expect(page.locator("#submit")).to_be_in_viewport()
+        page.locator("#grid .tile").nth(1).tap()
+        expect(page.locator("#grid .tile.marked")).to_have_count(1)
+        page.locator("#submit").tap()
+        expect(page.locator("#done-count")).to_have_text("1", timeout=20_000)
+        hit = Hit.objects.get(worker=worker, status="submitted")
+        assert Vote.objects.filter(hit=hit).count() == 6 and Vote.objects.filter(hit=hit, answer=1).count() == 1
+    finally:
+        context.close()
