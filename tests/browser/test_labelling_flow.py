@@ -1,6 +1,5 @@
-"""A new worker signs up, passes the quiz, labels two HITs with the keyboard and sees their stats change (and a
-worker on a phone-sized screen taps through a HIT),
-in Debian's Chromium against the live server."""
+"""A new worker signs up, passes the quiz, labels two HITs with the keyboard and sees their stats change; a
+worker on a phone-sized screen taps through a HIT. In Debian's Chromium against the live server."""
 
 import re
 from io import StringIO
