@@ -48,7 +48,7 @@ def campaign_synset_for(campaign: Campaign, wnid: str) -> CampaignSynset:
 
 POLICY_FIELDS = ["images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
                  "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds",
-                 "min_worker_accuracy"]  # fmt: skip
+                 "quiz_per_synset", "min_worker_accuracy"]  # fmt: skip
 
 
 def campaign_payload(campaign: Campaign) -> dict:
@@ -98,6 +98,9 @@ class CampaignPolicyFields(serializers.Serializer):
     quiz_size = serializers.IntegerField(required=False)
     quiz_pass_mark = serializers.FloatField(required=False)
     quiz_retry_seconds = serializers.IntegerField(required=False)
+    quiz_per_synset = serializers.BooleanField(
+        required=False, help_text="A quiz per synset (workers label only the synsets whose quiz they passed)."
+    )
     min_worker_accuracy = serializers.FloatField(
         required=False, help_text="Least accuracy on reference items to keep working, 0 to 0.95 (0: no bar)."
     )

@@ -35,6 +35,11 @@ class Campaign(models.Model):
     quiz_size = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
     quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     quiz_retry_seconds = models.PositiveIntegerField(default=600)
+    # One quiz for the whole campaign (default), or one per synset: a worker then labels only the synsets whose
+    # quiz they passed, and takes the next synset's quiz when those run out (annotation/services/quiz.py).
+    quiz_per_synset = models.BooleanField(
+        default=False, help_text="A quiz per synset: workers label only the synsets whose quiz they passed."
+    )
     # The least accuracy (sensitivity and specificity each) on reference items a worker must show to keep
     # working here, tested sequentially after every HIT (annotation/services/screening.py); 0 turns it off.
     min_worker_accuracy = models.FloatField(
@@ -198,6 +203,8 @@ class QuizAttempt(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
     worker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The synset this quiz qualifies for, in a campaign with a quiz per synset (None: the whole campaign).
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     items = models.JSONField(help_text="Gold item ids in the order shown.")
     created = models.DateTimeField(auto_now_add=True)
     score = models.FloatField(null=True, blank=True)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
-from annotation.services import consensus_queue, rollups, screening
+from annotation.services import consensus_queue, quiz, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
@@ -219,6 +219,17 @@ def _synsets_by_need(campaign: Campaign, rng: random.Random) -> list[int]:
     return chosen
 
 
+def _passed_synsets_by_need(*, worker: User, campaign: Campaign) -> list[int]:
+    """In a campaign with a quiz per synset: the synsets whose quiz this worker passed, furthest behind the
+    target first."""
+    passed = quiz.passed_synset_ids(worker_id=worker.id, campaign_id=campaign.id)
+    return list(
+        CampaignSynset.objects.filter(campaign=campaign, synset_id__in=passed)
+        .order_by("accepted", "synset_id")
+        .values_list("synset_id", flat=True)
+    )
+
+
 def _check_qualification(status: str | None) -> None:
     if status is None or status == Qualification.Status.TRIAL:
         raise Forbidden("Pass this campaign's qualification quiz before labelling.")
@@ -261,6 +272,11 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     if hit is None and hits_expire(limit=500):
         # Nothing open for this worker, but expired leases were holding items back: try once more.
         hit = _lease_hit(worker=worker, campaign=campaign, now=now, ordinal=found[2] or 0)
+    if hit is None and campaign.quiz_per_synset and quiz.next_synset_to_qualify(worker=worker, campaign=campaign):
+        raise Forbidden(
+            "The synsets whose quiz you passed have no images left for you: take the quiz of another synset "
+            "of this campaign to go on."
+        )
     if hit is not None:
         hit.synset = _synset(hit.synset_id)
     return hit
@@ -285,7 +301,12 @@ def _qualification_and_hits(*, worker_id: int, campaign_id: int) -> tuple | None
 
 def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | None:
     rng = draw_rng("hit", worker.id, campaign.id, ordinal)
-    for synset_id in _synsets_by_need(campaign, rng):
+    synsets = (
+        _passed_synsets_by_need(worker=worker, campaign=campaign)
+        if campaign.quiz_per_synset
+        else _synsets_by_need(campaign, rng)
+    )
+    for synset_id in synsets:
         try:
             with transaction.atomic():
                 gold_rate = screening.hit_gold_rate(campaign, ordinal, worker.id)  # more for newcomers

@@ -4,10 +4,11 @@ from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, NotFound
-from annotation.models import Campaign, GoldItem, QuizAttempt
+from annotation.models import Campaign, CampaignSynset, GoldItem, QuizAttempt
 from annotation.services.draws import draw_rng
 from workers.models import Qualification
 
@@ -18,27 +19,60 @@ def qualification_get(*, worker: User, campaign: Campaign) -> Qualification:
 
 @transaction.atomic
 def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
-    """A new quiz of gold items drawn from the campaign's synsets. Refused while a retry delay runs."""
+    """A new quiz of gold items drawn from the campaign's synsets — or, in a campaign with a quiz per synset,
+    from the one synset furthest behind its target whose quiz this worker has not passed yet. Refused while
+    a retry delay runs."""
     if campaign.state != Campaign.State.RUNNING:
         # A draft's gold is still being chosen and a paused or finished campaign hands out no work: a quiz
         # would only show its gold images for nothing.
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running: there is no quiz to take.")
     qualification = qualification_get(worker=worker, campaign=campaign)
-    if qualification.status == Qualification.Status.QUALIFIED:
+    if qualification.status == Qualification.Status.QUALIFIED and not campaign.quiz_per_synset:
         raise Conflict("You are already qualified for this campaign.")
     if qualification.status == Qualification.Status.BLOCKED:
         raise Forbidden("You are blocked from this campaign.")
     if qualification.retry_after and qualification.retry_after > timezone.now():
         wait = int((qualification.retry_after - timezone.now()).total_seconds()) + 1
         raise Forbidden(f"You can try the quiz again in {wait} seconds.")
-    gold = GoldItem.objects.filter(synset__campaigns=campaign).order_by("id")
-    pool = list(gold.values_list("id", flat=True)[:2000])
+    gold = GoldItem.objects.filter(synset__campaigns=campaign)
+    synset_id = None
+    if campaign.quiz_per_synset:
+        synset_id = next_synset_to_qualify(worker=worker, campaign=campaign)
+        if synset_id is None:
+            raise Conflict("You have passed the quiz of every synset of this campaign that still needs images.")
+        gold = gold.filter(synset_id=synset_id)
+    pool = list(gold.order_by("id").values_list("id", flat=True)[:2000])
     if not pool:
         raise Conflict("This campaign has no gold items yet, so there is no quiz; ask its researcher.")
     # Seeded by the attempts answered so far (services/draws.py): a restart before answering shows the same items.
     rng = draw_rng("quiz", worker.id, campaign.id, qualification.attempts)
     items = rng.sample(pool, min(campaign.quiz_size, len(pool)))
-    return QuizAttempt.objects.create(campaign=campaign, worker=worker, items=items)
+    return QuizAttempt.objects.create(campaign=campaign, worker=worker, synset_id=synset_id, items=items)
+
+
+def passed_synset_ids(*, worker_id: int, campaign_id: int) -> list[int]:
+    """The synsets whose quiz this worker passed in a campaign with a quiz per synset."""
+    return list(
+        QuizAttempt.objects.filter(worker_id=worker_id, campaign_id=campaign_id, passed=True, synset__isnull=False)
+        .values_list("synset_id", flat=True)
+        .distinct()
+    )
+
+
+def next_synset_to_qualify(*, worker: User, campaign: Campaign) -> int | None:
+    """The synset, among those with gold whose quiz this worker has not passed and that are short of their
+    target, furthest behind it; None when there is none."""
+    passed = passed_synset_ids(worker_id=worker.id, campaign_id=campaign.id)
+    with_gold = GoldItem.objects.filter(synset_id=OuterRef("synset_id"))
+    synset_id = (
+        CampaignSynset.objects.filter(campaign=campaign, accepted__lt=campaign.target_per_synset)
+        .exclude(synset_id__in=passed)
+        .filter(Exists(with_gold))
+        .order_by("accepted", "synset_id")
+        .values_list("synset_id", flat=True)
+        .first()
+    )
+    return synset_id
 
 
 @transaction.atomic

@@ -65,7 +65,7 @@ class Account:
 class WorkerLog:
     username: str
     kind: str
-    quiz: str = "pending"  # passed | failed | blocked | error
+    quiz: str = "pending"  # passed | failed | blocked | error; "next": passed, another synset's quiz due
     hits: int = 0
     answers: int = 0
     ms_total: int = 0
@@ -270,7 +270,7 @@ class CrowdRun:
         account, log = self.accounts[turn.index], self.logs[turn.index]
         headers = self._headers(client, account)
         worker = account.worker
-        if log.quiz == "pending":
+        if log.quiz in ("pending", "next"):
             return turn.clock + self._quiz(client, headers, account, log)
         if log.hits >= self._appetite[turn.index]:
             raise _Stop("had enough")
@@ -293,6 +293,9 @@ class CrowdRun:
                 if "blocked" in reply.text:
                     log.blocked_after = log.hits
                     raise _Stop("blocked")
+                if "quiz of another synset" in reply.text:  # a campaign with a quiz per synset
+                    log.quiz = "next"
+                    return turn.clock
                 raise _Stop(f"refused: {reply.text[:120]}")
             if reply.status_code == 409:
                 raise _Stop("campaign not running")
@@ -349,6 +352,11 @@ class CrowdRun:
         if reply.status_code == 409 and "already qualified" in reply.text:
             log.quiz = "passed"
             return 0.0
+        # With a quiz per synset, a worker who labelled all they could in the synsets they qualified for takes
+        # the next synset's quiz ("next"); none left, or failing it, ends their work but not their pass.
+        if log.quiz == "next" and reply.status_code == 409:
+            log.quiz = "passed"
+            raise _Stop("no work")
         if reply.status_code == 403 and "blocked" in reply.text:
             log.quiz, log.blocked_after = "blocked", log.hits
             raise _Stop("blocked")
@@ -364,6 +372,9 @@ class CrowdRun:
             log.quiz = "error"
             raise _Stop(f"quiz submit refused ({reply.status_code})")
         if not reply.json()["passed"]:
+            if log.quiz == "next":
+                log.quiz = "passed"
+                raise _Stop("failed the next synset's quiz")
             log.quiz = "failed"
             raise _Stop("failed the quiz")
         log.quiz = "passed"
