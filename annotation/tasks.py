@@ -30,8 +30,7 @@ def _refit_if_due(campaign_ids) -> None:
 def consensus_drain() -> dict[str, int]:
     """After submits: recompute the pending HITs' candidates, screen their submitters for spam
     (annotation/services/screening.py), clear the HITs' flags, and start a refit when enough votes arrived."""
-    drained = consensus_queue.hits_drain()
-    _refit_if_due(drained.campaign_ids)
+    drained = consensus_queue.hits_drain(after_round=_refit_if_due)
     return {"hits": drained.hits, "candidates": drained.candidates, "blocked": len(drained.blocked)}
 
 
@@ -47,8 +46,7 @@ def consensus_sweep() -> int:
     """Periodic (Celery beat, CONSENSUS_SWEEP_SECONDS): drain the HITs whose drain never ran, then weigh any
     candidate still marked as awaiting consensus. Returns how many candidates it recomputed (0 when every
     drain arrived)."""
-    drained = consensus_queue.hits_drain()
-    _refit_if_due(drained.campaign_ids)
+    drained = consensus_queue.hits_drain(after_round=_refit_if_due)
     swept = drained.candidates + consensus.candidates_awaiting_update()
     if swept:
         logger.info("consensus_sweep recomputed %d candidates whose consensus update was lost.", swept)

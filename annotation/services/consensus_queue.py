@@ -25,6 +25,7 @@ Why nothing is lost or done twice wrongly:
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -82,9 +83,16 @@ def _forget(key: str) -> None:
         logger.warning("Could not delete %s (%s).", key, error)
 
 
-def hits_drain(*, batch: int = DRAIN_BATCH_HITS, seconds: float = DRAIN_SECONDS) -> Drained:
+def hits_drain(
+    *,
+    batch: int = DRAIN_BATCH_HITS,
+    seconds: float = DRAIN_SECONDS,
+    after_round: Callable[[set[int]], None] | None = None,
+) -> Drained:
     """Weigh the pending HITs (oldest first, ``batch`` per round, rounds for at most ``seconds``); see the
-    module docstring. Returns what it did; ``skipped`` when another drain was running."""
+    module docstring. ``after_round`` is called with the campaigns of each round's HITs once they are weighed
+    (the refit check: under load one drain takes many rounds, and a refit due after the first should not wait
+    for the last). Returns what it did; ``skipped`` when another drain was running."""
     _forget(QUEUED_KEY)  # from here on a committed submit queues the next drain
     drained = Drained()
     try:
@@ -106,6 +114,8 @@ def hits_drain(*, batch: int = DRAIN_BATCH_HITS, seconds: float = DRAIN_SECONDS)
             )
             if hits:
                 _weigh(hits, drained)
+                if after_round is not None:
+                    after_round({campaign_id for _, _, campaign_id in hits})
             more = len(hits) == batch
             if not more or time.monotonic() - started >= seconds:
                 break

@@ -5,11 +5,11 @@ another one running leaves the work to it."""
 import pytest
 from django.core.cache import cache
 
-from annotation.models import Candidate, Hit
-from annotation.services import consensus_queue, screening
+from annotation.models import Candidate, Hit, Vote
+from annotation.services import consensus_queue, refit, screening
 from annotation.services.consensus import candidates_recompute
 from annotation.services.hits import hit_next, hit_submit
-from tests.annotation.hits.conftest import answers_for, qualify
+from tests.annotation.hits.conftest import answers_for, make_gold, qualify
 from workers.models import WorkerProfile
 from workers.roles import Role
 from workers.services import account_create
@@ -168,3 +168,32 @@ def test_a_spammer_whose_hits_are_weighed_together_is_screened_and_blocked(make_
 )
 def test_the_screens_cadence_over_several_hits_weighed_together(hits_done, own_hits, due):
     assert screening._due(hits_done, own_hits) is due
+
+
+def test_the_refit_check_runs_after_every_round_of_a_drain(make_campaign):
+    # A busy drain takes many rounds; a refit due after the first must not wait for the last
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    _submit(campaign, _crowd(5))
+    rounds = []
+
+    drained = consensus_queue.hits_drain(batch=2, after_round=rounds.append)
+
+    assert drained.hits == 5
+    assert rounds == [{campaign.id}] * 3  # three rounds of at most two HITs
+
+
+def test_a_refit_remembers_the_real_votes_it_saw_not_the_gold_answers(make_campaign):
+    # Given a campaign whose HITs carry gold items: its gold answers are votes too, but not counted per synset
+    campaign = make_campaign(candidates=30, min_votes=3, max_votes=5, images_per_hit=6, gold_rate=0.5)
+    make_gold("n13873502", 6, present=True)
+    _submit(campaign, _crowd(4))
+    real, gold = Vote.objects.filter(is_gold=False).count(), Vote.objects.filter(is_gold=True).count()
+    assert gold > 0
+
+    refit.campaign_refit(campaign_id=campaign.id)
+    campaign.refresh_from_db()
+
+    # Then the next refit is measured against the same count the due check reads (CampaignSynset.votes): with
+    # the gold answers included it waited for far more than 10% more real votes
+    assert campaign.votes_at_refit == real == sum(campaign.campaign_synsets.values_list("votes", flat=True))
+    assert not refit.campaign_refit_due(campaign=campaign)
