@@ -95,18 +95,13 @@ def test_simulated_crowd_labels_a_campaign_precisely_within_the_vote_budget(
     false_accepts = round((1 - overall["precision"]) * overall["accepted"])
     assert false_accepts <= 1  # at most one slip among the 36-56 accepted images (measured: 0 or 1)
     assert overall["recall"] >= 0.85  # measured 0.89-0.96: a few positives rejected on a noisy start
-    # The vote budget. The issue's target (<= 60-70% of fixed-5) is NOT asserted: on this 30-worker crowd
-    # with a real Celery worker the spend still varies from run to run (seen: 278 and 326 of 390 votes with
-    # accept 0.999; 263, 318 and 236 with 0.997). Most votes here come from workers no refit has measured
-    # yet; benchmarks/simulate_policies.py measures the figure at scale. Closed so far: a refit lock and a
-    # pooled worker left in Redis by an earlier run under the same campaign id held refits off for the
-    # first ~200 votes (the fixture clears them now); a refit cleared the "awaiting consensus" mark of
-    # candidates whose newest votes it had not read; a refit could reopen decided candidates by a hair.
-    # What must never happen is the scheduler buying about as much as a fixed policy would.
-    # A fresh-clone CI run once spent 446 (more than fixed-5): the fixture's clean-up of those Redis leftovers
-    # went through this test's own cache namespace and never reached the worker's — fixed above; two runs
-    # since then spent 298 and 296.
-    assert overall["votes"] <= fixed_five
+    # The vote budget on this fixed seed: 236 of fixed-5's 390 votes (60.5%) in each of four runs on
+    # 2026-12-04 — PostgreSQL + Redis with a real Celery worker twice, once with two busy loops taking the
+    # cores, and SQLite with eager tasks — after the refits were made to follow their 10% rule (earlier
+    # sessions saw 236-326 from run to run). The issue's 60% is a figure for a campaign of thousands
+    # (benchmarks/simulate_policies.py: 50-58%); on 78 candidates and 30 workers most votes come from workers
+    # few refits have measured yet, so the bar here is 65% (253 votes): 7% above today's spend.
+    assert overall["votes"] <= 0.65 * fixed_five
     assert report["honest"]["false_blocks"] == [], report["honest"]["blocked_detail"]  # with the reasons
     states = set(Candidate.objects.filter(synset_id__in=[int(w[1:]) for w in SYNSETS]).values_list("state", flat=True))
     assert "accepted" in states and "rejected" in states
