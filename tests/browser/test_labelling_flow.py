@@ -15,7 +15,7 @@ from workers.roles import Role
 from workers.services import account_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CIRCLE = "n13873502"
+CIRCLE, TRIANGLE = "n13873502", "n13879320"
 
 
 @pytest.fixture
@@ -122,3 +122,44 @@ def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_se
         assert Vote.objects.filter(hit=hit).count() == 6 and Vote.objects.filter(hit=hit, answer=1).count() == 1
     finally:
         context.close()
+
+
+def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_quiz(
+    live_server, page, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DATA_DIR = tmp_path
+    call_command("make_demo_images", "--per-synset", "8", "--no-progress", stdout=StringIO(), stderr=StringIO())
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Two shapes", wnids=[CIRCLE, TRIANGLE], images_per_hit=6,
+                               gold_rate=0.0, quiz_size=2, min_votes=1, quiz_per_synset=True)  # fmt: skip
+    for wnid in (CIRCLE, TRIANGLE):
+        for i, candidate in enumerate(Candidate.objects.filter(synset_id=int(wnid[1:])).order_by("id")[:2]):
+            gold_item_create(candidate=candidate, present=i == 0)
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    account_create(username="dana", password="a-long-pass-phrase-6", role=Role.WORKER)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("dana")
+    page.get_by_label("Password").fill("a-long-pass-phrase-6")
+    page.get_by_role("button", name="Sign in").click()
+
+    def pass_quiz() -> str:
+        expect(page.locator("#quiz-grid .tile")).to_have_count(2)
+        attempt = QuizAttempt.objects.filter(worker__username="dana").latest("id")
+        truth = dict(GoldItem.objects.values_list("id", "present"))
+        for index, gold_id in enumerate(attempt.items):
+            if truth[gold_id]:
+                page.locator("#quiz-grid .tile").nth(index).click()
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(rf"/work/{campaign.id}/$"), timeout=20_000)
+        return attempt.synset.words
+
+    page.goto(f"{live_server.url}/work/{campaign.id}/")  # not qualified yet: sent to the quiz
+    first = pass_quiz()
+    # Label the first synset's six remaining images, then the page finds none left and opens the next quiz
+    expect(page.locator("#synset-name")).to_have_text(first.split(",")[0])
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/work/{campaign.id}/quiz/$"), timeout=20_000)
+    second = pass_quiz()
+    assert second != first
+    expect(page.locator("#synset-name")).to_have_text(second.split(",")[0])
