@@ -64,7 +64,7 @@ def next_synset_to_qualify(*, worker: User, campaign: Campaign) -> int | None:
     target, furthest behind it; None when there is none."""
     passed = passed_synset_ids(worker_id=worker.id, campaign_id=campaign.id)
     with_gold = GoldItem.objects.filter(synset_id=OuterRef("synset_id"))
-    synset_id = (
+    return (
         CampaignSynset.objects.filter(campaign=campaign, accepted__lt=campaign.target_per_synset)
         .exclude(synset_id__in=passed)
         .filter(Exists(with_gold))
@@ -72,7 +72,6 @@ def next_synset_to_qualify(*, worker: User, campaign: Campaign) -> int | None:
         .values_list("synset_id", flat=True)
         .first()
     )
-    return synset_id
 
 
 @transaction.atomic

@@ -1,7 +1,11 @@
 import os
+import re
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+from workers.roles import Role
+from workers.services import account_create
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -29,3 +33,14 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+def worker_signed_in(page, url: str, username: str):
+    """A new worker account, signed in through the sign-in form on this page."""
+    user = account_create(username=username, password="a-long-pass-phrase-9", role=Role.WORKER)
+    page.goto(f"{url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("a-long-pass-phrase-9")
+    page.locator("main").get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile("/accounts/login/"))
+    return user

@@ -13,6 +13,7 @@ from annotation.models import Box, BoxAnswer, BoxJob, Candidate
 from annotation.services.boxes import box_task_next, box_task_submit
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import qualify
+from tests.browser.conftest import worker_signed_in
 from workers.roles import Role
 from workers.services import account_create
 
@@ -34,23 +35,13 @@ def box_campaign(settings, tmp_path):
     return campaign_set_state(campaign=campaign, state="running")
 
 
-def sign_in(page, url, username):
-    user = account_create(username=username, password="a-long-pass-phrase-9", role=Role.WORKER)
-    page.goto(f"{url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("a-long-pass-phrase-9")
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile("/accounts/login/"))
-    return user
-
-
 def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_the_grid(
     live_server, browser, box_campaign
 ):
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    alice = sign_in(page, live_server.url, "alice")
+    alice = worker_signed_in(page, live_server.url, "alice")
     qualify(alice, box_campaign)
     page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/draw/")
     expect(page.locator("#synset-name")).to_have_text("circle")
@@ -86,7 +77,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    bob = sign_in(page, live_server.url, "bob")
+    bob = worker_signed_in(page, live_server.url, "bob")
     qualify(bob, box_campaign)
     page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/quality/")
     expect(page.locator("#grid .tile")).to_have_count(1)
@@ -115,7 +106,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    carol = sign_in(page, live_server.url, "carol")
+    carol = worker_signed_in(page, live_server.url, "carol")
     qualify(carol, box_campaign)
     page.goto(f"{live_server.url}/work/")
     links = page.locator(f'[data-boxes="{box_campaign.id}"]')

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from annotation.models import Candidate, GoldItem, Hit, QuizAttempt, Vote
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
+from tests.browser.conftest import worker_signed_in
 from workers.models import Qualification
 from workers.roles import Role
 from workers.services import account_create
@@ -78,11 +79,7 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
 
 
 def test_a_failed_quiz_answered_twice_in_a_hurry_is_scored_once(live_server, page, circle_campaign):
-    account_create(username="bob", password="a-long-pass-phrase-8", role=Role.WORKER)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("a-long-pass-phrase-8")
-    page.get_by_role("button", name="Sign in").click()
+    worker_signed_in(page, live_server.url, "bob")
     page.goto(f"{live_server.url}/work/{circle_campaign.id}/quiz/")
     expect(page.locator("#quiz-grid .tile")).to_have_count(4)
     expect(page.locator("#quiz-submit")).to_be_enabled()  # disabled in the page until the quiz is shown
@@ -98,16 +95,12 @@ def test_a_failed_quiz_answered_twice_in_a_hurry_is_scored_once(live_server, pag
 
 
 def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_server, browser, circle_campaign):
-    worker = account_create(username="carol", password="a-long-pass-phrase-7", role=Role.WORKER)
-    Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.get_by_label("Username").fill("carol")
-        page.get_by_label("Password").fill("a-long-pass-phrase-7")
-        page.get_by_role("button", name="Sign in").click()
+        worker = worker_signed_in(page, live_server.url, "carol")
+        Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
         page.goto(f"{live_server.url}/work/{circle_campaign.id}/")
         expect(page.locator("#grid .tile")).to_have_count(6)
 
@@ -137,11 +130,7 @@ def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_qu
         for i, candidate in enumerate(Candidate.objects.filter(synset_id=int(wnid[1:])).order_by("id")[:2]):
             gold_item_create(candidate=candidate, present=i == 0)
     campaign = campaign_set_state(campaign=campaign, state="running")
-    account_create(username="dana", password="a-long-pass-phrase-6", role=Role.WORKER)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("dana")
-    page.get_by_label("Password").fill("a-long-pass-phrase-6")
-    page.get_by_role("button", name="Sign in").click()
+    worker_signed_in(page, live_server.url, "dana")
 
     def pass_quiz() -> str:
         expect(page.locator("#quiz-grid .tile")).to_have_count(2)
