@@ -1,7 +1,10 @@
 import os
 import re
+import threading
+import time
 
 import pytest
+from django.core.signals import request_finished, request_started
 from playwright.sync_api import expect, sync_playwright
 
 from workers.roles import Role
@@ -24,6 +27,37 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def requests_finish_before_flush(transactional_db, browser):
+    """After each browser test, close its pages and wait for the live server's requests to finish.
+
+    Without this, a request the page sent just before the test ended (the next HIT after a submit, a
+    poll) could still be using the database while the test database is flushed: on in-memory SQLite,
+    whose one connection the live server's threads share, the flush then failed with "database table
+    is locked". This fixture depends on ``transactional_db``, so it is torn down before the flush."""
+    active = [0]
+    lock = threading.Lock()
+
+    def started(**kwargs):
+        with lock:
+            active[0] += 1
+
+    def finished(**kwargs):
+        with lock:
+            active[0] -= 1
+
+    request_started.connect(started, weak=False, dispatch_uid="browser-test-started")
+    request_finished.connect(finished, weak=False, dispatch_uid="browser-test-finished")
+    yield
+    for context in browser.contexts:
+        context.close()
+    deadline = time.monotonic() + 15
+    while active[0] > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    request_started.disconnect(dispatch_uid="browser-test-started")
+    request_finished.disconnect(dispatch_uid="browser-test-finished")
 
 
 @pytest.fixture
