@@ -98,6 +98,8 @@ def quiz_payload(*, attempt: QuizAttempt, request=None) -> dict:
         "id": attempt.id,
         "campaign": attempt.campaign_id,
         "pass_mark": attempt.campaign.quiz_pass_mark,
+        # In a campaign with a quiz per synset: the synset this quiz qualifies for (else null).
+        "synset": synset_payload(attempt.synset) if attempt.synset_id else None,
         "items": [
             {
                 "id": gid,

@@ -135,6 +135,9 @@ def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_qu
     def pass_quiz() -> str:
         expect(page.locator("#quiz-grid .tile")).to_have_count(2)
         attempt = QuizAttempt.objects.filter(worker__username="dana").latest("id")
+        name = attempt.synset.words.split(",")[0]
+        expect(page.locator("h1")).to_have_text(f"Qualification quiz: {name}")  # the synset it opens
+        expect(page.locator("#quiz-scope")).to_contain_text(f"images of “{name}” in Two shapes")
         truth = dict(GoldItem.objects.values_list("id", "present"))
         for index, gold_id in enumerate(attempt.items):
             if truth[gold_id]:

@@ -21,6 +21,14 @@
     }
     attempt = response.data;
     marks = {};
+    if (attempt.synset) {
+      // A campaign with a quiz per synset: say which synset this quiz opens.
+      const name = attempt.synset.lemmas[0];
+      document.getElementById("quiz-title").textContent = "Qualification quiz: " + name;
+      document.title = "Quiz · " + name;
+      document.getElementById("quiz-scope").textContent = "Passing it lets you label images of “" + name +
+        "” in " + root.dataset.campaignName + "; each category of this campaign has its own quiz. ";
+    }
     grid.replaceChildren(...attempt.items.map((item, i) => {
       marks[item.id] = false;
       const cell = api.tile(item.thumbnail, "quiz image " + (i + 1));

@@ -67,6 +67,7 @@ def test_a_worker_labels_only_the_synsets_whose_quiz_they_passed(campaign, worke
     quiz_synsets = {item["synset"]["wnid"] for item in first["items"]}
     assert first["passed"] and len(quiz_synsets) == 1  # one synset's gold only
     (passed,) = quiz_synsets
+    assert first["synset"]["wnid"] == passed  # the quiz says which synset it opens
     labelled, refusal = label_everything(client, campaign)
 
     assert labelled == {passed}
