@@ -22,10 +22,14 @@ def image_import_run(batch_id: int) -> None:
 @shared_task
 def image_imports_resume() -> list[int]:
     """Periodic (Celery beat, IMAGE_IMPORT_SWEEP_SECONDS): queue again every API batch whose job was lost
-    (annotation/services/images.py, import_batches_stalled); the claim lets only one job run a batch."""
+    (annotation/services/images.py, import_batches_stalled); the claim lets only one job run a batch. Also
+    marks failed the foreground imports whose process ended midway (import_batches_abandoned)."""
     ids = images.import_batches_stalled()
     if ids:
         log.info("image_imports_resume queued %d import batches whose job was lost: %s", len(ids), ids)
     for batch_id in ids:
         image_import_run.delay(batch_id)
+    if abandoned := images.import_batches_abandoned():
+        log.warning("image_imports_resume marked failed %d foreground imports that stopped midway: %s",
+                    len(abandoned), abandoned)  # fmt: skip
     return ids

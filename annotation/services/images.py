@@ -106,7 +106,10 @@ def import_batch_create(
 
 
 def import_batch_finish(*, batch: ImportBatch) -> ImportBatch:
-    ImportBatch.objects.filter(id=batch.id).update(status=ImportBatch.Status.DONE, finished=timezone.now(), claim="")
+    # error="": a foreground batch marked abandoned while one chunk took very long, and then finished
+    ImportBatch.objects.filter(id=batch.id).update(
+        status=ImportBatch.Status.DONE, finished=timezone.now(), claim="", error=""
+    )
     batch.refresh_from_db()
     return batch
 
@@ -139,6 +142,31 @@ def images_ingest(
             progress(len(chunk))
     batch.refresh_from_db()
     return batch
+
+
+def import_foreground(
+    *,
+    batch: ImportBatch,
+    incoming: Iterable[Incoming],
+    workers: int = 1,
+    progress: Callable[[int], None] = lambda n: None,
+) -> ImportBatch:
+    """Ingest and finish a batch in this process (``manage.py import_images``, the demo's images). If it
+    stops on an exception — Ctrl-C included — the batch is marked failed with a sentence saying how far it
+    got, instead of staying "running" for ever, and the exception goes on. (A process killed outright is
+    caught later by import_batches_abandoned.)"""
+    try:
+        batch = images_ingest(batch=batch, incoming=incoming, workers=workers, progress=progress)
+    except BaseException as error:
+        stored = ImportBatch.objects.get(id=batch.id).total
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"stopped by an error ({error!r})"
+        import_batch_fail(
+            batch=batch,
+            error=f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
+            "again to finish it (those files will be reported as duplicates).",
+        )
+        raise
+    return import_batch_finish(batch=batch)
 
 
 @dataclass
@@ -451,6 +479,26 @@ def import_batches_stalled() -> list[int]:
     dead = ~Q(claim="") & Q(heartbeat__lt=_stale_before())
     batches = ImportBatch.objects.filter(unclaimed | dead, status__in=OPEN_STATUSES, source__in=API_SOURCES)
     return list(batches.order_by("id").values_list("id", flat=True))
+
+
+def import_batches_abandoned() -> list[int]:
+    """Mark failed the foreground imports (``manage.py import_images``, the demo's images) whose process
+    ended without finishing — killed, or the machine went down: open, and no chunk committed for
+    IMAGE_IMPORT_STALE_SECONDS (each chunk touches ``heartbeat``). Nothing can resume them (their files
+    were on the command's side), but running the same import again finishes the job: what was stored is
+    kept and reported as duplicates. Called by the periodic resume job; returns the batches marked."""
+    stale = _stale_before()
+    silent = Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True, created__lt=stale)
+    batches = ImportBatch.objects.filter(silent, status__in=OPEN_STATUSES).exclude(source__in=API_SOURCES)
+    ids = list(batches.order_by("id").values_list("id", flat=True))
+    if ids:
+        ImportBatch.objects.filter(silent, id__in=ids, status__in=OPEN_STATUSES).update(
+            status=ImportBatch.Status.FAILED,
+            finished=timezone.now(),
+            error="The import stopped midway: its process ended before it finished. The images stored before "
+            "that are kept; run the same import again to finish it (they will be reported as duplicates).",
+        )
+    return ids
 
 
 def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:

@@ -12,7 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image as PILImage
 
+from annotation import sources
 from annotation.models import Candidate, Image, ImportBatch, ImportItem
+from annotation.services import images
 from annotation.services.images import storage_names
 from tests.annotation.conftest import CAT, DOG, decode, encode, stored_files
 
@@ -296,3 +298,45 @@ def test_two_worker_processes_give_the_same_result(db, media, dog, shapes, tmp_p
     call_command("import_images", "--synset", DOG, str(folder), "--no-progress", "--workers", "2", stdout=out)
     assert out.getvalue().splitlines()[0].endswith(": 8 accepted, 0 duplicate, 0 near-duplicate, 1 rejected.")
     assert ImportItem.objects.get(name="bad.jpg").code == "not_an_image"
+
+
+def test_an_import_interrupted_by_ctrl_c_is_marked_failed_and_running_it_again_finishes_it(
+    db, media, dog, shapes, tmp_path, monkeypatch
+) -> None:
+    # Given a five-image folder, chunks of two files, and a Ctrl-C while the fifth file is read
+    folder = tmp_path / "dogs"
+    folder.mkdir()
+    for i, im in enumerate(shapes[:5]):
+        (folder / f"{i}.jpg").write_bytes(im.jpeg)
+    monkeypatch.setattr(images, "CHUNK_SIZE", 2)
+    real_files = sources.folder_files
+
+    def interrupted(path, limit):
+        for n, incoming in enumerate(real_files(path, limit)):
+            if n == 4:
+                raise KeyboardInterrupt
+            yield incoming
+
+    monkeypatch.setattr(sources, "folder_files", interrupted)
+
+    # When the import runs
+    with pytest.raises(KeyboardInterrupt):
+        run("--synset", DOG, str(folder))
+
+    # Then the batch says it was interrupted, and the two committed chunks are kept
+    batch = ImportBatch.objects.get()
+    assert (batch.status, batch.total, batch.accepted, Candidate.objects.count()) == ("failed", 4, 4, 4)
+    assert batch.finished is not None
+    assert batch.error == (
+        "The import was interrupted after 4 files. What was stored is kept; run the same import again to finish "
+        "it (those files will be reported as duplicates)."
+    )
+
+    # When the same import runs again, uninterrupted
+    monkeypatch.setattr(sources, "folder_files", real_files)
+    out = run("--synset", DOG, str(folder))
+
+    # Then it finishes the job: the fifth image is stored, the four others are reported as duplicates
+    assert out.splitlines()[0].endswith("1 accepted, 4 duplicate, 0 near-duplicate, 0 rejected.")
+    assert Candidate.objects.filter(synset=dog).count() == 5
+    assert ImportBatch.objects.latest("id").status == "done"

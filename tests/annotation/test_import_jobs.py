@@ -79,7 +79,7 @@ def test_a_batch_whose_job_never_ran_is_queued_after_the_grace_period(
     batch = _url_batch(researcher, dog, image_server, shapes, 2)
     folder = images.import_batch_create(synset=dog, source=ImportBatch.Source.FOLDER, origin="/srv/pictures")
     ImportBatch.objects.filter(id=folder.id).update(status="running")
-    _age(folder, created=GRACE * 10)
+    _age(folder, created=GRACE * 10, heartbeat=timedelta(seconds=5))  # its last chunk was committed 5 s ago
 
     # When the resume job runs before IMAGE_IMPORT_PENDING_GRACE_SECONDS, then after it
     early = image_tasks.image_imports_resume()
@@ -87,7 +87,7 @@ def test_a_batch_whose_job_never_ran_is_queued_after_the_grace_period(
     late = image_tasks.image_imports_resume()
 
     # Then the API batch is queued only once the grace period is over, and is done; the folder import (its
-    # command runs in the foreground, there is no job to resume) is left alone
+    # command runs in the foreground, there is no job to resume; it is alive) is left alone
     batch.refresh_from_db()
     folder.refresh_from_db()
     assert (early, late) == ([], [batch.id])
@@ -152,6 +152,41 @@ def test_a_finished_or_failed_batch_is_never_claimed(db, media, dog, researcher,
     assert (images.import_batch_claim(batch_id=done.id), images.import_batch_claim(batch_id=failed.id)) == (None, None)
     assert images.import_batches_stalled() == []
     assert ImportBatch.objects.get(id=done.id).status == "done"
+
+
+def test_a_foreground_import_whose_process_died_is_marked_failed_not_left_running(
+    db, media, dog, researcher, shapes, image_server
+) -> None:
+    # Given a folder import (manage.py import_images) killed after a chunk, one killed before any chunk, one
+    # still committing chunks, and an API batch whose job died
+    killed = images.import_batch_create(synset=dog, source=ImportBatch.Source.FOLDER, origin="/data/dogs")
+    images.images_ingest(batch=killed, incoming=iter([]))  # status "running"
+    ImportBatch.objects.filter(id=killed.id).update(total=100, accepted=100)
+    _age(killed, heartbeat=STALE + timedelta(seconds=1))
+    killed_early = images.import_batch_create(synset=dog, source=ImportBatch.Source.ARCHIVE, origin="/data/d.zip")
+    _age(killed_early, created=STALE + timedelta(seconds=1))
+    alive = images.import_batch_create(synset=dog, source=ImportBatch.Source.FOLDER, origin="/data/more")
+    _age(alive, created=STALE * 3, heartbeat=timedelta(seconds=5))
+    api = _url_batch(researcher, dog, image_server, shapes, 1)
+    _age(api, created=STALE * 2)
+
+    # When the periodic resume job runs
+    queued = image_tasks.image_imports_resume()
+
+    # Then the two dead foreground imports are failed with a sentence, the live one is left alone, and the
+    # API batch is resumed (it imported its URL), not failed
+    assert queued == [api.id]
+    states = dict(ImportBatch.objects.values_list("id", "status"))
+    assert (states[killed.id], states[killed_early.id], states[alive.id], states[api.id]) == (
+        "failed", "failed", "pending", "done",
+    )  # fmt: skip
+    killed.refresh_from_db()
+    assert killed.error.startswith("The import stopped midway: its process ended before it finished.")
+    assert (killed.accepted, killed.finished is not None) == (100, True)  # its counts are kept
+
+    # And a second run changes nothing
+    assert image_tasks.image_imports_resume() == []
+    assert ImportBatch.objects.filter(status="failed").count() == 2
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent connections: PostgreSQL")

@@ -46,10 +46,9 @@ class Command(BaseCommand):
         )
         incoming, total = self._incoming(path, kind)
         with tqdm(total=total, unit="image", disable=options["no_progress"], file=self.stderr) as bar:
-            batch = images.images_ingest(
+            batch = images.import_foreground(
                 batch=batch, incoming=incoming, workers=workers or settings.IMAGE_IMPORT_WORKERS, progress=bar.update
             )
-        batch = images.import_batch_finish(batch=batch)
         self._report(batch)
 
     @staticmethod

@@ -38,8 +38,7 @@ class Command(BaseCommand):
                 query_term=shape.label, origin=origin,
             )  # fmt: skip
             incoming = sources.folder_files(folder / shape.wnid, settings.IMAGE_MAX_BYTES)
-            batch = images.images_ingest(batch=batch, incoming=incoming, workers=settings.IMAGE_IMPORT_WORKERS)
-            images.import_batch_finish(batch=batch)
+            batch = images.import_foreground(batch=batch, incoming=incoming, workers=settings.IMAGE_IMPORT_WORKERS)
             self.stdout.write(
                 f"{shape.wnid} {shape.label}: {batch.accepted} accepted, {batch.duplicate} duplicate, "
                 f"{batch.near_duplicate} near-duplicate, {batch.rejected} rejected."
