@@ -1,9 +1,14 @@
 """Run consensus methods on a votes CSV and score them against an optional truth CSV.
 
 ``evaluate(votes_path, truth_path=None, methods=None)`` is what ``manage.py consensus_eval`` wraps.
-Truth is used only for scoring, never shown to a model. Command line:
+Truth is used only for scoring, never shown to a model. Gold is what a campaign has: items with known
+answers mixed into the work. ``gold`` (a CSV like truth) and/or ``gold_fraction`` (that share of the truth,
+drawn with ``seed``) are shown to ``synsight`` only — it anchors EM and decides the guard with them — and
+every method is then scored on the truth items that are not gold, so the figures stay comparable. Without
+gold, the figures are the unsupervised ones that published tables report. Command line:
 
-    python -m annotation.consensus.evaluate --votes votes.csv [--truth truth.csv] [--method ds ...] [--json]
+    python -m annotation.consensus.evaluate --votes votes.csv [--truth truth.csv] [--gold gold.csv]
+        [--gold-fraction 0.05 --seed 0] [--method ds ...] [--json]
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import csv
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,8 @@ class CodedVotes:
     label_ids: list[str]
     truth_items: NDArray[np.int64]
     truth_labels: NDArray[np.int64]
+    gold_items: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    gold_labels: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n_items(self) -> int:
@@ -70,16 +77,19 @@ def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]
         return [tuple(row[c].strip() for c in columns) for row in reader]
 
 
-def load_votes(votes_path: str | Path, truth_path: str | Path | None = None) -> CodedVotes:
-    """Read ``item,worker,label`` votes (and ``item,label`` truth) into integer codes.
+def load_votes(
+    votes_path: str | Path, truth_path: str | Path | None = None, gold_path: str | Path | None = None
+) -> CodedVotes:
+    """Read ``item,worker,label`` votes (and ``item,label`` truth and gold) into integer codes.
 
-    Items and workers are coded in order of first appearance; labels in sorted order over votes and
-    truth together (numeric when they all parse as numbers). Truth rows for items nobody voted on are
-    dropped — no method can be scored on them.
+    Items and workers are coded in order of first appearance; labels in sorted order over votes, truth
+    and gold together (numeric when they all parse as numbers). Truth and gold rows for items nobody voted
+    on are dropped — no method can be scored on them or learn from them.
     """
     vote_rows = _read_rows(votes_path, ("item", "worker", "label"))
     truth_rows = _read_rows(truth_path, ("item", "label")) if truth_path else []
-    label_ids = sorted({r[2] for r in vote_rows} | {r[1] for r in truth_rows}, key=_label_key)
+    gold_rows = _read_rows(gold_path, ("item", "label")) if gold_path else []
+    label_ids = sorted({r[2] for r in vote_rows} | {r[1] for r in truth_rows + gold_rows}, key=_label_key)
     label_code = {label: i for i, label in enumerate(label_ids)}
     item_code: dict[str, int] = {}
     worker_code: dict[str, int] = {}
@@ -87,6 +97,7 @@ def load_votes(votes_path: str | Path, truth_path: str | Path | None = None) -> 
     workers = np.fromiter((worker_code.setdefault(r[1], len(worker_code)) for r in vote_rows), np.int32, len(vote_rows))
     labels = np.fromiter((label_code[r[2]] for r in vote_rows), np.int32, len(vote_rows))
     scored = [(item_code[i], label_code[lab]) for i, lab in truth_rows if i in item_code]
+    gold = dict((item_code[i], label_code[lab]) for i, lab in gold_rows if i in item_code)
     return CodedVotes(
         items=items,
         workers=workers,
@@ -96,6 +107,24 @@ def load_votes(votes_path: str | Path, truth_path: str | Path | None = None) -> 
         label_ids=label_ids,
         truth_items=np.array([s[0] for s in scored], dtype=np.int64),
         truth_labels=np.array([s[1] for s in scored], dtype=np.int64),
+        gold_items=np.array(list(gold), dtype=np.int64),
+        gold_labels=np.array(list(gold.values()), dtype=np.int64),
+    )
+
+
+def with_gold_from_truth(d: CodedVotes, fraction: float, seed: int = 0) -> CodedVotes:
+    """``d`` with ``fraction`` of its truth items (at least one; drawn with ``seed``) added to its gold."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the gold fraction must be between 0 and 1 (exclusive), not {fraction}")
+    if len(d.truth_items) == 0:
+        raise ValueError("a gold fraction is drawn from the truth: give a truth file with rows")
+    n = max(1, round(fraction * len(d.truth_items)))
+    drawn = np.sort(np.random.default_rng(seed).choice(len(d.truth_items), size=n, replace=False))
+    new = ~np.isin(d.truth_items[drawn], d.gold_items)
+    return replace(
+        d,
+        gold_items=np.concatenate([d.gold_items, d.truth_items[drawn][new]]),
+        gold_labels=np.concatenate([d.gold_labels, d.truth_labels[drawn][new]]),
     )
 
 
@@ -126,7 +155,10 @@ def _difficulty(d: CodedVotes) -> NDArray[np.int64]:
 
 
 def _synsight(d: CodedVotes) -> NDArray[np.int64]:
-    return fit_consensus(d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes).labels
+    return fit_consensus(
+        d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes,
+        gold_items=d.gold_items, gold_labels=d.gold_labels,
+    ).labels  # fmt: skip
 
 
 METHODS: dict[str, Callable[[CodedVotes], NDArray[np.int64]]] = {
@@ -139,19 +171,30 @@ METHODS: dict[str, Callable[[CodedVotes], NDArray[np.int64]]] = {
 """``mv`` majority vote (ties to the lowest class); ``imagenet`` Deng et al. 2009 table (binary);
 ``ds`` plain maximum-likelihood Dawid–Skene; ``difficulty`` the item-difficulty model alone (binary,
 always used); ``synsight`` the guarded worker-aware model (DS or, when held-out votes ask for it, the
-item-difficulty model)."""
+item-difficulty model) — the only method shown gold, as in a campaign."""
 
 
 def evaluate(
-    votes_path: str | Path, truth_path: str | Path | None = None, methods: Iterable[str] | None = None
+    votes_path: str | Path,
+    truth_path: str | Path | None = None,
+    methods: Iterable[str] | None = None,
+    *,
+    gold_path: str | Path | None = None,
+    gold_fraction: float = 0.0,
+    seed: int = 0,
 ) -> dict[str, dict[str, float | int | str | None]]:
-    """Run each method; return ``{method: {accuracy, correct, scored, seconds}}`` (JSON-ready).
+    """Run each method; return ``{method: {accuracy, correct, scored, gold, seconds}}`` (JSON-ready).
 
-    ``accuracy`` is over items that have truth and votes (``None`` without a truth file). A method that
-    does not apply (``imagenet`` or ``difficulty`` on non-binary data) reports ``error`` instead.
-    ``seconds`` is the wall time of the method alone, CSV loading excluded.
+    ``accuracy`` is over items that have truth and votes and are not gold (``None`` without a truth
+    file); ``gold`` is the number of gold items the method was shown (``synsight`` only; see the module
+    docstring). A method that does not apply (``imagenet`` or ``difficulty`` on non-binary data) reports
+    ``error`` instead. ``seconds`` is the wall time of the method alone, CSV loading excluded.
     """
-    data = load_votes(votes_path, truth_path)
+    data = load_votes(votes_path, truth_path, gold_path)
+    if gold_fraction:
+        data = with_gold_from_truth(data, gold_fraction, seed)
+    not_gold = ~np.isin(data.truth_items, data.gold_items)
+    truth_items, truth_labels = data.truth_items[not_gold], data.truth_labels[not_gold]
     binary_only = ("imagenet", "difficulty")
     names = list(methods) if methods else [m for m in METHODS if m not in binary_only or data.n_classes == 2]
     unknown = [m for m in names if m not in METHODS]
@@ -166,12 +209,13 @@ def evaluate(
             report[name] = {"error": str(error)}
             continue
         seconds = time.perf_counter() - start
-        scored = len(data.truth_items)
-        correct = int(np.sum(predicted[data.truth_items] == data.truth_labels)) if scored else 0
+        scored = len(truth_items)
+        correct = int(np.sum(predicted[truth_items] == truth_labels)) if scored else 0
         report[name] = {
             "accuracy": correct / scored if scored else None,
             "correct": correct,
             "scored": scored,
+            "gold": len(data.gold_items) if name == "synsight" else 0,
             "seconds": round(seconds, 4),
         }
     return report
@@ -181,10 +225,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--votes", required=True, help="CSV with columns item,worker,label")
     parser.add_argument("--truth", help="CSV with columns item,label (scoring only)")
+    parser.add_argument("--gold", help="CSV with columns item,label: gold shown to synsight, not scored")
+    parser.add_argument("--gold-fraction", type=float, default=0.0, help="share of the truth used as gold")
+    parser.add_argument("--seed", type=int, default=0, help="draws the --gold-fraction items")
     parser.add_argument("--method", action="append", choices=sorted(METHODS), help="repeatable; default all")
     parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
     args = parser.parse_args(argv)
-    report = evaluate(args.votes, args.truth, args.method)
+    report = evaluate(
+        args.votes, args.truth, args.method, gold_path=args.gold, gold_fraction=args.gold_fraction, seed=args.seed
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return

@@ -11,6 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.annotation.consensus.test_engine import confusable_negatives
+
 CROWD = Path(__file__).resolve().parents[1] / "data" / "crowd"
 BLUEBIRDS = CROWD / "bluebirds"  # Welinder et al. 2010: 108 images, 39 workers, 4,212 votes
 TEMP = CROWD / "temp"  # Snow et al. 2008 temporal ordering: 462 items, 76 workers, 4,620 votes
@@ -81,3 +83,65 @@ def test_bad_truth_file_and_unknown_method_are_command_errors(tmp_path: Path) ->
         run("--votes", str(TEMP / "votes.csv"), "--truth", str(tmp_path / "truth.csv"))
     with pytest.raises(CommandError, match=r"Unknown method.*glad"):
         run("--votes", str(TEMP / "votes.csv"), "--method", "glad")
+
+
+def confusable_csv(tmp_path: Path) -> tuple[str, str]:
+    """The duck-vs-water-birds simulation of the engine tests as votes and truth CSVs."""
+    items, workers, labels, truth = confusable_negatives(seed=0)
+    votes, truth_file = tmp_path / "votes.csv", tmp_path / "truth.csv"
+    rows = zip(items, workers, labels, strict=True)
+    votes.write_text("item,worker,label\n" + "".join(f"i{i},w{w},{y}\n" for i, w, y in rows))
+    truth_file.write_text("item,label\n" + "".join(f"i{i},{y}\n" for i, y in enumerate(truth)))
+    return str(votes), str(truth_file)
+
+
+def test_with_a_share_of_the_truth_as_gold_the_guard_keeps_synsight_at_majority_on_confusable_negatives(
+    tmp_path: Path,
+) -> None:
+    votes, truth = confusable_csv(tmp_path)
+    methods = ("--method", "mv", "--method", "ds", "--method", "synsight", "--json")
+
+    # Without gold, EM learns "water bird" and nothing in the votes alone tells (MODEL.md, the guard)
+    blind = json.loads(run("--votes", votes, "--truth", truth, *methods))
+    assert blind["synsight"]["accuracy"] < blind["mv"]["accuracy"] - 0.05
+    assert blind["synsight"]["gold"] == 0 and blind["synsight"]["scored"] == 2000
+
+    # With 2% of the truth as gold, as a campaign mixes gold into its HITs: synsight falls back to majority
+    # vote; every method is scored on the 1,960 other items
+    report = json.loads(run("--votes", votes, "--truth", truth, "--gold-fraction", "0.02", "--seed", "3", *methods))
+    assert [report[m]["scored"] for m in ("mv", "ds", "synsight")] == [1960, 1960, 1960]
+    assert (report["synsight"]["gold"], report["mv"]["gold"], report["ds"]["gold"]) == (40, 0, 0)
+    assert report["synsight"]["correct"] == report["mv"]["correct"]
+    assert report["ds"]["accuracy"] < report["mv"]["accuracy"] - 0.05  # plain DS is never shown gold
+
+
+def test_a_gold_file_is_shown_to_synsight_and_not_scored(tmp_path: Path) -> None:
+    gold = tmp_path / "gold.csv"
+    truth_rows = (BLUEBIRDS / "truth.csv").read_text().splitlines()
+    gold.write_text("\n".join(truth_rows[:11]) + "\nnot-voted-on,1\n")  # header + 10 items, and one unknown item
+
+    text = run("--votes", str(BLUEBIRDS / "votes.csv"), "--truth", str(BLUEBIRDS / "truth.csv"), "--gold", str(gold))
+
+    rows = {line.split()[0]: line.split() for line in text.strip().splitlines()[1:-1]}
+    assert rows["mv"][2].endswith("/98") and rows["synsight"][2].endswith("/98")  # 108 items, 10 of them gold
+    assert text.strip().splitlines()[-1] == (
+        "synsight was shown 10 gold items; every method is scored on the truth items that are not gold."
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--gold-fraction", "1.5"), "--gold-fraction must be between 0 and 1 (exclusive), not 1.5."),
+        (("--gold-fraction", "-0.1"), "--gold-fraction must be between 0 and 1 (exclusive), not -0.1."),
+        (("--gold", "missing.csv"), "The gold file missing.csv does not exist."),
+    ],
+)
+def test_bad_gold_options_are_command_errors(extra: tuple[str, ...], message: str) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run("--votes", str(TEMP / "votes.csv"), "--truth", str(TEMP / "truth.csv"), *extra)
+
+
+def test_a_gold_fraction_needs_the_truth_it_is_drawn_from() -> None:
+    with pytest.raises(CommandError, match=re.escape("--gold-fraction draws gold items from the truth: give --truth")):
+        run("--votes", str(TEMP / "votes.csv"), "--gold-fraction", "0.1")

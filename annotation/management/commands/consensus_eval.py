@@ -1,11 +1,13 @@
 """``manage.py consensus_eval``: accuracy and time of each consensus method on a votes CSV.
 
     manage.py consensus_eval --votes votes.csv [--truth truth.csv] [--method mv --method ds ...] [--json]
+        [--gold gold.csv] [--gold-fraction 0.05 [--seed 0]]
 
 A thin wrapper over ``annotation.consensus.evaluate.evaluate`` (the engine needs no database): votes
 have columns ``item,worker,label``, truth ``item,label`` and is used for scoring only, never shown to a
-model. Prints a table (method, accuracy, correct/scored, seconds) or, with ``--json``, one JSON object
-keyed by method.
+model. Gold (``--gold``, or ``--gold-fraction`` of the truth) is what a campaign mixes into its HITs: it is
+shown to ``synsight`` only, and every method is scored on the truth items that are not gold. Prints a
+table (method, accuracy, correct/scored, seconds) or, with ``--json``, one JSON object keyed by method.
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ class Command(BaseCommand):
             help=f"repeatable; one of {', '.join(METHODS)} (default: all that apply)",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
+        parser.add_argument(
+            "--gold", help="CSV with columns item,label: gold answers shown to synsight (as a campaign's gold items)"
+        )
+        parser.add_argument(
+            "--gold-fraction",
+            type=float,
+            default=0.0,
+            help="use this share of the truth (drawn with --seed) as gold; scoring skips gold items",
+        )
+        parser.add_argument("--seed", type=int, default=0, help="seed of the --gold-fraction draw (default 0)")
 
     def handle(self, *args: object, **options: object) -> None:
         votes = str(options["votes"])
@@ -70,8 +82,18 @@ class Command(BaseCommand):
         _check_csv(votes, VOTE_COLUMNS, "votes", need_rows=True)
         if truth:
             _check_csv(str(truth), TRUTH_COLUMNS, "truth", need_rows=False)
+        gold = options.get("gold")
+        if gold:
+            _check_csv(str(gold), TRUTH_COLUMNS, "gold", need_rows=True)
+        fraction = float(options.get("gold_fraction") or 0.0)
+        if fraction and not 0.0 < fraction < 1.0:
+            raise CommandError(f"--gold-fraction must be between 0 and 1 (exclusive), not {fraction}.")
+        if fraction and not truth:
+            raise CommandError("--gold-fraction draws gold items from the truth: give --truth too.")
         try:
-            report = evaluate(votes, truth, methods)  # type: ignore[arg-type]
+            report = evaluate(
+                votes, truth, methods, gold_path=gold, gold_fraction=fraction, seed=int(options.get("seed") or 0)
+            )  # type: ignore[arg-type]
         except (ValueError, KeyError) as error:
             raise CommandError(f"Cannot evaluate {votes}: {error}.") from error
 
@@ -86,3 +108,9 @@ class Command(BaseCommand):
             accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
             scored = f"{row['correct']}/{row['scored']}" if row["scored"] else "-"
             self.stdout.write(f"{name:10s} {accuracy:>8s} {scored:>15s} {row['seconds']:9.3f}")
+        gold_count = max((row.get("gold") or 0 for row in report.values()), default=0)
+        if gold_count:
+            self.stdout.write(
+                f"synsight was shown {gold_count} gold items; every method is scored on the truth items that are "
+                "not gold."
+            )
