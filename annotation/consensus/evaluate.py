@@ -69,7 +69,7 @@ def _label_key(label: str) -> tuple[int, float | str]:
 
 
 def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may start the file with a BOM
         reader = csv.DictReader(handle)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:

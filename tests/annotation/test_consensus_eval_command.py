@@ -145,3 +145,13 @@ def test_bad_gold_options_are_command_errors(extra: tuple[str, ...], message: st
 def test_a_gold_fraction_needs_the_truth_it_is_drawn_from() -> None:
     with pytest.raises(CommandError, match=re.escape("--gold-fraction draws gold items from the truth: give --truth")):
         run("--votes", str(TEMP / "votes.csv"), "--gold-fraction", "0.1")
+
+
+def test_csv_files_saved_by_a_spreadsheet_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    for name in ("votes", "truth"):
+        text = (TEMP / f"{name}.csv").read_text()
+        (tmp_path / f"{name}.csv").write_text("\ufeff" + text.replace("\n", "\r\n"), newline="")
+    report = json.loads(
+        run("--votes", str(tmp_path / "votes.csv"), "--truth", str(tmp_path / "truth.csv"), "--method", "mv", "--json")
+    )
+    assert (report["mv"]["correct"], report["mv"]["scored"]) == (434, 462)

@@ -29,7 +29,7 @@ def _check_csv(path: str, columns: tuple[str, ...], what: str, need_rows: bool) 
     if not file.is_file():
         raise CommandError(f"The {what} file {path} does not exist.")
     try:
-        with file.open(newline="") as handle:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames
             has_row = next(reader, None) is not None
