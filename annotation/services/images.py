@@ -158,13 +158,16 @@ def import_foreground(
     try:
         batch = images_ingest(batch=batch, incoming=incoming, workers=workers, progress=progress)
     except BaseException as error:
-        stored = ImportBatch.objects.get(id=batch.id).total
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"stopped by an error ({error!r})"
-        import_batch_fail(
-            batch=batch,
-            error=f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
-            "again to finish it (those files will be reported as duplicates).",
-        )
+        try:
+            stored = ImportBatch.objects.get(id=batch.id).total
+            import_batch_fail(
+                batch=batch,
+                error=f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
+                "again to finish it (those files will be reported as duplicates).",
+            )
+        except Exception:  # the database itself went away: the periodic sweep marks the batch later
+            log.exception("could not mark import batch %s failed", batch.id)
         raise
     return import_batch_finish(batch=batch)
 
