@@ -61,6 +61,18 @@ class ConfusionPrior:
         return base
 
 
+def default_prior(n_classes: int) -> ConfusionPrior:
+    """The prior used when none is given: two pseudo-answers per free parameter of a confusion row.
+
+    A row has ``K - 1`` free parameters. Binary rows (one) get the fixed diagonal-biased base's 2
+    pseudo-answers and no pooled part; the ``2 (K - 2)`` more of a K-class row go to the *pooled* typical
+    worker, because a worker's K x K confusion is far less determined by the same number of answers, and
+    shrinking it toward the crowd's is what the data can support. Measured (MODEL.md): relevance (4 grades)
+    0.613 → 0.618; simulated 3-6 class crowds on seeds not used to choose it, better in 8 of 10 settings.
+    """
+    return ConfusionPrior(pooled_strength=2.0 * max(n_classes - 2, 0))
+
+
 PLAIN_PRIOR = ConfusionPrior(strength=0.01, diagonal=1.0 / 2, pooled_strength=0.0, class_prior=0.01)
 """Near-zero smoothing: classic maximum-likelihood Dawid–Skene (only guards against log(0))."""
 
@@ -451,7 +463,7 @@ def fit_dawid_skene(
     k = votes.n_classes
     fitter = _Fitter(
         votes,
-        prior or ConfusionPrior(),
+        prior or default_prior(k),
         mode,
         None if gold_items is None else np.asarray(gold_items),
         None if gold_labels is None else np.asarray(gold_labels),

@@ -17,6 +17,7 @@ from annotation.consensus import (
     majority_vote,
     vote_value,
 )
+from annotation.consensus.dawid_skene import ConfusionPrior, default_prior
 from annotation.consensus.evaluate import evaluate, load_votes
 
 CROWD_DATA = Path("/work/shared/crowd_data")
@@ -192,6 +193,44 @@ def test_em_handles_k_classes() -> None:
     assert np.allclose(fit.posteriors.sum(axis=1), 1.0)
 
 
+def sparse_multiclass_crowd(seed: int, k: int = 4, n_items: int = 3000, n_workers: int = 1500, per_item: int = 4):
+    """Graded labels from a large crowd with few answers each (8 on average, log-normal activity): workers
+    right 35-80% of the time, mistakes mostly to neighbouring grades; one in five answers from its own
+    random distribution whatever the truth."""
+    rng = np.random.default_rng(seed)
+    truth = rng.choice(k, n_items, p=rng.dirichlet(np.full(k, 2.0)))
+    activity = rng.lognormal(0.0, 1.5, n_workers)
+    conf = np.empty((n_workers, k, k))
+    for w, right in enumerate(rng.uniform(0.35, 0.8, n_workers)):
+        for c in range(k):
+            near = np.exp(-np.abs(np.arange(k) - c) * rng.uniform(0.3, 1.5))
+            near[c] = 0.0
+            conf[w, c] = near / near.sum() * (1.0 - right)
+            conf[w, c, c] = right
+        if rng.random() < 0.2:
+            conf[w] = rng.dirichlet(np.ones(k))
+    items = np.repeat(np.arange(n_items), per_item)
+    workers = np.concatenate(
+        [rng.choice(n_workers, per_item, replace=False, p=activity / activity.sum()) for _ in range(n_items)]
+    )
+    cum = np.cumsum(conf[workers, truth[items]], axis=1)
+    labels = np.minimum((rng.random(items.size)[:, None] > cum).sum(axis=1), k - 1)
+    return items, workers, labels, truth
+
+
+def test_k_class_confusions_shrink_toward_the_typical_worker_by_default() -> None:
+    # A 4-class row has three free parameters: two pseudo-answers each, the four beyond binary's pooled
+    assert (default_prior(2).pooled_strength, default_prior(4).pooled_strength) == (0.0, 4.0)
+    items, workers, labels, truth = sparse_multiclass_crowd(seed=3)
+    mv = majority_vote(items, workers, labels, 3000, 4).labels
+    unpooled = fit_consensus(items, workers, labels, 3000, 1500, 4, prior=ConfusionPrior(pooled_strength=0.0))
+    result = fit_consensus(items, workers, labels, 3000, 1500, 4)
+    # Without the pooled part each worker's 4x4 confusion rests on ~8 answers and the fit loses to majority vote
+    assert np.sum(unpooled.labels == truth) < np.sum(mv == truth)
+    assert result.source == "em"
+    assert np.sum(result.labels == truth) >= np.sum(mv == truth) + 60
+
+
 # --- incremental update --------------------------------------------------------------------------------
 
 
@@ -318,7 +357,7 @@ def test_vote_value_puts_items_below_min_votes_first() -> None:
 # Best figure known for each binary set (crowd_data/README.md) and majority vote for relevance.
 TARGETS = {"bluebirds": 0.917, "product": 0.940, "possent": 0.961, "rte": 0.931, "temp": 0.944}
 # What the engine reaches today (see MODEL.md); the test pins it so regressions show.
-REACHED = {"bluebirds": 0.9166, "product": 0.939, "possent": 0.960, "rte": 0.928, "temp": 0.941, "relevance": 0.612}
+REACHED = {"bluebirds": 0.9166, "product": 0.939, "possent": 0.960, "rte": 0.928, "temp": 0.941, "relevance": 0.617}
 
 
 @pytest.mark.skipif(not CROWD_DATA.exists(), reason="shared crowd data not present")
