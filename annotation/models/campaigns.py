@@ -51,6 +51,9 @@ class Campaign(models.Model):
         help_text="Least accuracy on reference items to keep working (0 = no bar); screened after every HIT.",
     )
     created = models.DateTimeField(auto_now_add=True)
+    running_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the campaign last started or resumed running."
+    )
     boxes_enabled = models.BooleanField(default=False, help_text="Accepted candidates enter the box pipeline.")
     # Consensus model state, written by the refit job (annotation.services.consensus.campaign_refit).
     prior_present = models.FloatField(default=0.5, help_text="share of candidates that show their synset")

@@ -237,10 +237,11 @@ def _eta(remaining_answers: float, unknown: int, starved: int, rate: float) -> t
 
 def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
     """Per synset: candidates, accepted, rejected, unresolved against the target; flags for starved (no
-    open candidates left), stuck (open candidates but no answer for DASHBOARD_STUCK_MINUTES while the
-    campaign is busy elsewhere) and short (too few candidates left to reach the target); the answers still
-    needed at the synset's own yield (accepted per answer; the campaign's until it has one) and the time
-    to finish at the last hour's answer rate."""
+    open candidates left), stuck (open candidates but no answer for DASHBOARD_STUCK_MINUTES — counted from
+    the campaign's last start or resume at the earliest — while the campaign is busy elsewhere) and short
+    (too few candidates left to reach the target); the answers still needed at the synset's own yield
+    (accepted per answer; the campaign's until it has one) and the time to finish at the last hour's
+    answer rate."""
     now = now or timezone.now()
     rows = _synset_rows(campaign)
     target = campaign.target_per_synset
@@ -261,7 +262,10 @@ def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
         else:
             unknown += 1
         decided = r.accepted + r.rejected + r.unresolved
-        idle = r.last_answer_at is None or r.last_answer_at < stuck_before
+        # Quiet since its last answer, or since the campaign (re)started when that is later: a synset is not
+        # stuck minutes after the start only because nobody has reached it yet.
+        quiet_since = max((t for t in (r.last_answer_at, campaign.running_since) if t is not None), default=None)
+        idle = quiet_since is None or quiet_since < stuck_before
         synsets.append(
             {
                 "wnid": wnid_from_offset(r.synset_id),

@@ -3,6 +3,7 @@
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
@@ -52,7 +53,11 @@ def campaign_set_state(*, campaign: Campaign, state: str) -> Campaign:
     if state not in TRANSITIONS[campaign.state]:
         raise Conflict(f"A {campaign.state} campaign cannot become {state}.")
     campaign.state = state
-    campaign.save(update_fields=["state"])
+    fields = ["state"]
+    if state == Campaign.State.RUNNING:
+        campaign.running_since = timezone.now()
+        fields.append("running_since")
+    campaign.save(update_fields=fields)
     return campaign
 
 

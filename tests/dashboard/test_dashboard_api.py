@@ -1,12 +1,15 @@
 """Every dashboard panel's JSON, with exact values on the seeded campaign (see conftest.seeded)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotation.models import Candidate
+from annotation.models import Campaign, Candidate
 from annotation.services import refit, rollups
+from annotation.services.campaigns import campaign_set_state
 from tests.annotation.hits.conftest import make_candidates
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
 from workers.models import Qualification
@@ -149,6 +152,25 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
     data = get(client_for(seeded.researcher), seeded, "progress")
     # 8 answers still needed (the campaign yields 2 accepted per 8 answers) at 8 answers in the last hour.
     assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
+
+
+def test_a_synset_nobody_reached_yet_is_stuck_only_after_the_campaign_ran_that_long(seeded, client_for, settings):
+    make_candidates(TRIANGLE, 4)  # open candidates, never answered, while circle gets answers
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    client = client_for(seeded.researcher)
+
+    def triangle_stuck():
+        return get(client, seeded, "progress")["synsets"][1]["stuck"]
+
+    assert triangle_stuck() is False  # the campaign started a moment ago
+    Campaign.objects.filter(id=seeded.campaign.id).update(
+        running_since=timezone.now() - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES + 1)
+    )
+    assert triangle_stuck() is True
+    campaign_set_state(campaign=seeded.campaign, state="paused")
+    assert triangle_stuck() is False  # a paused campaign has nothing stuck
+    campaign_set_state(campaign=seeded.campaign, state="running")
+    assert triangle_stuck() is False  # counted again from the resume
 
 
 def test_no_time_to_finish_before_anything_is_accepted(seeded, client_for):

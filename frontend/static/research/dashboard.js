@@ -16,6 +16,12 @@
     if (m < 48 * 60) return `${(m / 60).toFixed(1)} h`;
     return `${(m / 1440).toFixed(1)} days`;
   }
+  const FLAG_MEANING = {
+    done: "Reached the target of accepted images.",
+    starved: "No open candidates left: import more images for this synset.",
+    stuck: "Open candidates, but no answer for a while (since the campaign started or resumed) while other synsets get answers.",
+    short: "Fewer open candidates left than accepted images still needed, even if every one is accepted.",
+  };
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
 
@@ -137,7 +143,12 @@
       tr.appendChild(el("td", pct(s.precision), "num"));
       tr.appendChild(el("td", s.answers_needed === null ? "–" : String(s.answers_needed), "num"));
       const flags = el("td");
-      for (const f of ["done", "starved", "stuck", "short"]) if (s[f]) flags.appendChild(el("span", f, `badge flag-${f}`));
+      for (const f of ["done", "starved", "stuck", "short"]) {
+        if (!s[f]) continue;
+        const badge = el("span", f, `badge flag-${f}`);
+        badge.title = FLAG_MEANING[f];
+        flags.appendChild(badge);
+      }
       tr.appendChild(flags);
       return tr;
     }));
