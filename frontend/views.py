@@ -13,7 +13,11 @@ from taxonomy.models import Synset
 
 
 def home(request):
-    return render(request, "frontend/home.html")
+    from workers.roles import Role
+    from workers.services import user_has_role
+
+    runs_campaigns = user_has_role(request.user, Role.RESEARCHER) or user_has_role(request.user, Role.ADMIN)
+    return render(request, "frontend/home.html", {"runs_campaigns": runs_campaigns})
 
 
 def taxonomy_search(request):
