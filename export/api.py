@@ -86,10 +86,20 @@ class DatasetListApi(APIView):
         )
         options = serializers.DictField(required=False, default=dict)
 
-    @extend_schema(responses=inline_serializer("DatasetVersionList", VERSION_FIELDS, many=True))
+    class DatasetFilter(serializers.Serializer):
+        campaign = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+
+    @extend_schema(
+        parameters=[DatasetFilter],
+        responses=inline_serializer("DatasetVersionList", VERSION_FIELDS, many=True),
+    )
     def get(self, request):
-        versions = selectors.versions_visible(user=request.user).prefetch_related("campaigns")[:200]
-        return Response([_payload(v, request) for v in versions])
+        query = self.DatasetFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        versions = selectors.versions_visible(user=request.user)
+        if "campaign" in query.validated_data:
+            versions = versions.filter(campaigns=query.validated_data["campaign"])
+        return Response([_payload(v, request) for v in versions.prefetch_related("campaigns")[:200]])
 
     @extend_schema(request=DatasetListInput, responses={202: VersionSerializer})
     def post(self, request):

@@ -16,6 +16,7 @@ from annotation.errors import AnnotationError
 from annotation.models import CampaignSynset
 from annotation.selectors import dashboard as selectors
 from annotation.services import manage
+from export.formats import FORMATS
 from workers.models import LedgerEntry
 from workers.roles import Role
 from workers.services import user_has_role
@@ -37,6 +38,12 @@ def _role_required(*roles: Role):
     return decorator
 
 
+EXPORT_FORMAT_TITLES = {
+    "imagenet": "ImageNet folders, with PASCAL VOC boxes",
+    "coco": "COCO JSON",
+    "webdataset": "WebDataset shards",
+    "votes": "Votes and consensus (CSV, JSON)",
+}
 researcher_required = _role_required(Role.RESEARCHER, Role.ADMIN)
 admin_required = _role_required(Role.ADMIN)
 
@@ -62,7 +69,10 @@ def campaign_new(request):
 def campaign_dashboard(request, campaign_id: int):
     campaign = _campaign(request, campaign_id)
     synsets = CampaignSynset.objects.filter(campaign=campaign).select_related("synset").order_by("synset_id")[:5000]
-    return render(request, "research/dashboard.html", {"campaign": campaign, "synsets": synsets})
+    formats = [(name, EXPORT_FORMAT_TITLES.get(name, name)) for name in FORMATS]
+    return render(
+        request, "research/dashboard.html", {"campaign": campaign, "synsets": synsets, "export_formats": formats}
+    )
 
 
 @researcher_required

@@ -11,6 +11,7 @@ import tarfile
 import pytest
 from rest_framework.test import APIClient
 
+from annotation.services.campaigns import campaign_create
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +153,19 @@ def test_download_of_an_unfinished_version_is_refused(campaign, admin) -> None:
     response = client.get(f"/api/v1/datasets/{created['id']}/download/")
     assert response.status_code == 403
     assert response.json()["detail"] == f"Version {created['id']} is pending; only a done version downloads."
+
+
+def test_the_list_narrows_to_one_campaign_and_refuses_a_malformed_one(
+    campaign, admin, researcher, export_root, django_capture_on_commit_callbacks
+) -> None:
+    other = campaign_create(owner=researcher, name="Other shapes", wnids=["n13878306"], gold_rate=0.0)
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/api/v1/datasets/", body(campaign), format="json").json()["id"]
+        client.post("/api/v1/datasets/", body(other, name="others"), format="json")
+    assert len(client.get("/api/v1/datasets/").json()) == 2
+    assert [v["id"] for v in client.get("/api/v1/datasets/", {"campaign": campaign.id}).json()] == [first]
+    assert client.get("/api/v1/datasets/", {"campaign": 10**6}).json() == []
+    malformed = client.get("/api/v1/datasets/", {"campaign": "shapes"})
+    assert malformed.status_code == 400, malformed.content
+    assert malformed.json()["detail"] == "campaign: A valid integer is required."
