@@ -2,12 +2,15 @@ import json
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from tqdm import tqdm
 
 from annotation.models import Campaign
 from annotation.selectors.demo import DemoTruthMissing
 from annotation.services import demo
 from annotation.simulator.workers import DEFAULT_MIX, parse_mix
+
+LOG_EVERY = 10  # HITs between the paced crowd's log lines
 
 
 class Command(BaseCommand):
@@ -94,7 +97,12 @@ class Command(BaseCommand):
         bar = tqdm(unit="HIT", total=o["hits"], disable=o["json"] or pace > 0, file=self.stderr)
         stop = threading.Event()
         try:
-            run = {"options": options, "base_url": o["base_url"], "progress": lambda n: bar.update(1), "stop": stop}
+            run = {
+                "options": options,
+                "base_url": o["base_url"],
+                "progress": self._progress(bar, paced=pace > 0 and not o["json"]),
+                "stop": stop,
+            }
             if names:
                 report = demo.simulate_compare(campaign=campaign, policies=compared, names=names, **run)
             else:
@@ -115,6 +123,19 @@ class Command(BaseCommand):
             self.stdout.write(f"votes relative to {names[0]}: {ratios}")
         else:
             self.stdout.write(format_report(report))
+
+    def _progress(self, bar, *, paced: bool):
+        """A bar when the crowd runs flat out; at a human pace (the demo's background crowd, whose output goes to
+        a log file) a flushed line every LOG_EVERY HITs instead, so that the log shows the crowd at work."""
+        if not paced:
+            return lambda done: bar.update(1)
+
+        def line(done: int) -> None:
+            if done % LOG_EVERY == 0:
+                self.stderr.write(f"{timezone.localtime():%H:%M:%S} {done} HITs submitted")
+                self.stderr.flush()
+
+        return line
 
 
 def _pct(value) -> str:
