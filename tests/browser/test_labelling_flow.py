@@ -68,6 +68,8 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     # She has now seen all twelve images: no HIT, nothing to submit
     expect(page.locator("#status")).to_contain_text("No more images for you")
     expect(page.locator("#submit")).to_be_disabled()
+    expect(page.get_by_role("heading", level=1)).to_have_text("No more images for you in this campaign")
+    expect(page.get_by_role("link", name="Back to your campaigns")).to_have_attribute("href", "/work/")
 
     page.goto(f"{live_server.url}/work/")
     expect(page.locator('[data-stat="hits_done"]')).to_have_text("2")

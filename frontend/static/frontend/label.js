@@ -19,6 +19,18 @@
 
   function say(text) { statusLine.textContent = text; }
 
+  // No HIT left for this worker: the page says so in its heading and points back to the other campaigns.
+  function finished() {
+    root.querySelector("header.task h1").textContent = "No more images for you in this campaign";
+    const back = document.createElement("a");
+    back.href = root.dataset.homeUrl;
+    back.textContent = "Back to your campaigns";
+    document.getElementById("synset-gloss").replaceChildren("Thank you! Other campaigns may have work for you. ", back);
+    document.getElementById("synset-lemmas").parentElement.hidden = true;
+    document.getElementById("examples").replaceChildren();
+    root.querySelector(".help").hidden = true;
+  }
+
   function columns() {
     const tiles = grid.querySelectorAll(".tile");
     if (tiles.length < 2) return 1;
@@ -89,7 +101,10 @@
     hit = null;
     submitButton.disabled = true;
     grid.replaceChildren();
-    if (response.status === 204) return say("No more images for you in this campaign. Thank you!");
+    if (response.status === 204) {
+      finished();
+      return say("No more images for you in this campaign. Thank you!");
+    }
     if (response.status === 403 && /quiz/.test(response.data.detail)) {
       window.location.href = root.dataset.quizUrl;
       return;
