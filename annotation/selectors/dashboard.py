@@ -254,7 +254,7 @@ def progress(*, campaign: Campaign, now: datetime | None = None) -> dict:
     synsets, remaining_total, unknown = [], 0.0, 0
     for r in rows:
         missing = max(0, target - r.accepted)
-        own_yield = r.accepted / r.answers if r.accepted else None
+        own_yield = r.accepted / r.answers if r.accepted and r.answers else None  # overrides accept without answers
         per_answer = own_yield or campaign_yield
         needed = missing / per_answer if (missing and per_answer) else (0.0 if not missing else None)
         if needed is not None:

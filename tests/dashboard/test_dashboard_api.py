@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from annotation.models import Campaign, Candidate
 from annotation.services import refit, rollups
 from annotation.services.campaigns import campaign_set_state
+from annotation.services.manage import candidate_override
 from tests.annotation.hits.conftest import make_candidates
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
 from workers.models import Qualification
@@ -171,6 +172,17 @@ def test_a_synset_nobody_reached_yet_is_stuck_only_after_the_campaign_ran_that_l
     assert triangle_stuck() is False  # a paused campaign has nothing stuck
     campaign_set_state(campaign=seeded.campaign, state="running")
     assert triangle_stuck() is False  # counted again from the resume
+
+
+def test_progress_of_a_synset_accepted_by_override_before_any_answer(seeded, client_for):
+    # A researcher may accept a candidate by hand before anyone answered for its synset: that synset has
+    # accepted images and no answers (its own yield is unknown; the campaign's is used). This was a 500.
+    (candidate,) = make_candidates(TRIANGLE, 1)
+    candidate_override(campaign=seeded.campaign, candidate_id=candidate.id, action="accept", by=seeded.researcher)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    triangle = get(client_for(seeded.researcher), seeded, "progress")["synsets"][1]
+    assert (triangle["accepted"], triangle["answers"], triangle["done"]) == (1, 0, False)
+    assert triangle["answers_needed"] == 3  # 1 more accepted at the campaign's 3 accepted per 8 answers
 
 
 def test_no_time_to_finish_before_anything_is_accepted(seeded, client_for):
