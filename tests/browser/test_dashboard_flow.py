@@ -90,6 +90,8 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     expect(chart).to_have_attribute("data-loaded", "60")
     assert page.evaluate("Chart.getChart('throughput-chart').data.datasets[0].data.reduce((a, b) => a + b, 0)") == 8
     expect(page.locator('[data-stat="answers"]')).to_have_text("8")
+    expect(page.locator("#progress-note")).to_contain_text("synsets done")
+    expect(page.locator("#all-done")).to_be_hidden()  # far from the targets
     expect(page.locator("#pay-chart")).to_have_attribute("data-loaded", "2", timeout=20_000)
 
     # Block the spammer from the workers table, with a reason.

@@ -1,6 +1,7 @@
 """A researcher exports a dataset version from the campaign dashboard in Debian's Chromium: a bad split gets
 the service's sentence and creates nothing; a good one is built by the (eager) Celery job, listed as done and
-downloaded as a tar that holds the ImageNet layout and COCO, and nothing of the formats left out."""
+downloaded as a tar that holds the ImageNet layout and COCO, and nothing of the formats left out. The campaign
+has reached its targets, which the dashboard says above its progress."""
 
 import io
 import re
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Candidate
+from annotation.services import refit
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from export.models import DatasetVersion
 from workers.roles import Role
@@ -28,10 +30,13 @@ def accepted_campaign(settings, tmp_path):
     settings.EXPORT_ROOT = str(tmp_path / "exports")
     call_command("make_demo_images", "--per-synset", "4", "--no-progress", stdout=StringIO(), stderr=StringIO())
     researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
-    campaign = campaign_create(owner=researcher, name="Circles and triangles", wnids=[CIRCLE, TRIANGLE], gold_rate=0.0)
+    campaign = campaign_create(
+        owner=researcher, name="Circles and triangles", wnids=[CIRCLE, TRIANGLE], gold_rate=0.0, target_per_synset=4
+    )
     Candidate.objects.filter(synset_id__in=[int(CIRCLE[1:]), int(TRIANGLE[1:])]).update(
         state=Candidate.State.ACCEPTED, posterior=0.995, model_version="ds-1/em"
     )
+    refit.campaign_counters_recount(campaign=campaign)
     return campaign_set_state(campaign=campaign, state="running")
 
 
@@ -41,6 +46,9 @@ def test_researcher_exports_a_version_from_the_dashboard_and_downloads_it(live_s
     page.get_by_label("Password").fill("pw-researcher-1")
     page.locator("main").get_by_role("button", name="Sign in").click()
     page.goto(f"{live_server.url}/research/{accepted_campaign.id}/")
+    # Both synsets have their 4 accepted images: the dashboard says the campaign is complete and what to do.
+    expect(page.locator("#all-done")).to_be_visible()
+    expect(page.locator("#all-done")).to_contain_text("Every synset has reached its target")
     rows = page.locator("#datasets-table tbody tr")
     expect(rows).to_have_text(["No version of this campaign yet."])
 
