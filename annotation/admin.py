@@ -51,7 +51,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["state"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
-    readonly_fields = ["prior_present", "model_version", "votes_at_refit", "refitted"]
+    readonly_fields = ["running_since", "prior_present", "model_version", "votes_at_refit", "refitted"]
     inlines = [CampaignSynsetInline]
 
 
