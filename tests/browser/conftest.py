@@ -2,8 +2,10 @@ import os
 import re
 import threading
 import time
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from playwright.sync_api import expect, sync_playwright
 
@@ -69,12 +71,38 @@ def page(browser):
     context.close()
 
 
-def worker_signed_in(page, url: str, username: str):
-    """A new worker account, signed in through the sign-in form on this page."""
-    user = account_create(username=username, password="a-long-pass-phrase-9", role=Role.WORKER)
+@pytest.fixture
+def demo_images(settings, tmp_path):
+    """``demo_images(per_synset)`` draws that many demo shape images per shape into a media folder under
+    ``tmp_path`` (imported as candidates) and returns the researcher account that owns the test's campaign
+    (password ``RESEARCHER_PASSWORD``)."""
+
+    def draw(per_synset: int):
+        settings.MEDIA_ROOT = tmp_path / "media"
+        settings.DATA_DIR = tmp_path
+        call_command(
+            "make_demo_images", "--per-synset", str(per_synset), "--no-progress", stdout=StringIO(), stderr=StringIO()
+        )
+        return account_create(username="researcher", password=RESEARCHER_PASSWORD, role=Role.RESEARCHER)
+
+    return draw
+
+
+RESEARCHER_PASSWORD = "pw-researcher-1"
+WORKER_PASSWORD = "a-long-pass-phrase-9"
+
+
+def signed_in(page, url: str, username: str, password: str) -> None:
+    """Sign ``username`` in through the sign-in form, as a person would."""
     page.goto(f"{url}/accounts/login/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("a-long-pass-phrase-9")
+    page.get_by_label("Password").fill(password)
     page.locator("main").get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile("/accounts/login/"))
+
+
+def worker_signed_in(page, url: str, username: str):
+    """A new worker account, signed in through the sign-in form on this page."""
+    user = account_create(username=username, password=WORKER_PASSWORD, role=Role.WORKER)
+    signed_in(page, url, username, WORKER_PASSWORD)
     return user

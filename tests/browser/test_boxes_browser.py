@@ -3,17 +3,15 @@ stored in image pixels exactly; another worker judges it on the quality grid; on
 third worker follows the worker home page's link to the coverage grid and answers there."""
 
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Box, BoxAnswer, BoxJob, Candidate
 from annotation.services.boxes import box_task_next, box_task_submit
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import qualify
-from tests.browser.conftest import worker_signed_in
+from tests.browser.conftest import WORKER_PASSWORD, worker_signed_in
 from workers.roles import Role
 from workers.services import account_create
 
@@ -22,11 +20,8 @@ CIRCLE = "n13873502"
 
 
 @pytest.fixture
-def box_campaign(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.DATA_DIR = tmp_path
-    call_command("make_demo_images", "--per-synset", "4", "--no-progress", stdout=StringIO(), stderr=StringIO())
-    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+def box_campaign(demo_images):
+    researcher = demo_images(4)
     campaign = campaign_create(
         owner=researcher, name="Circles", wnids=[CIRCLE], boxes_enabled=True, gold_rate=0.0, images_per_hit=6
     )
@@ -93,7 +88,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
 
     # Two more verifiers (through the services) accept the box: its image moves on to coverage.
     for name in ("dave", "erin"):
-        verifier = account_create(username=name, password="a-long-pass-phrase-9", role=Role.WORKER)
+        verifier = account_create(username=name, password=WORKER_PASSWORD, role=Role.WORKER)
         qualify(verifier, box_campaign)
         task = box_task_next(worker=verifier, campaign=box_campaign, kind="quality")
         answers = [{"item": i.id, "answer": "yes", "ms": 900} for i in task.items.all()]

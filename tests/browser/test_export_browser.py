@@ -6,30 +6,24 @@ has reached its targets, which the dashboard says above its progress."""
 import io
 import re
 import tarfile
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Candidate
 from annotation.services import refit
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from export.models import DatasetVersion
-from workers.roles import Role
-from workers.services import account_create
+from tests.browser.conftest import RESEARCHER_PASSWORD, signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE, TRIANGLE = "n13873502", "n13879320"
 
 
 @pytest.fixture
-def accepted_campaign(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.DATA_DIR = tmp_path
+def accepted_campaign(settings, tmp_path, demo_images):
     settings.EXPORT_ROOT = str(tmp_path / "exports")
-    call_command("make_demo_images", "--per-synset", "4", "--no-progress", stdout=StringIO(), stderr=StringIO())
-    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    researcher = demo_images(4)
     campaign = campaign_create(
         owner=researcher, name="Circles and triangles", wnids=[CIRCLE, TRIANGLE], gold_rate=0.0, target_per_synset=4
     )
@@ -41,10 +35,7 @@ def accepted_campaign(settings, tmp_path):
 
 
 def test_researcher_exports_a_version_from_the_dashboard_and_downloads_it(live_server, page, accepted_campaign):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("researcher")
-    page.get_by_label("Password").fill("pw-researcher-1")
-    page.locator("main").get_by_role("button", name="Sign in").click()
+    signed_in(page, live_server.url, "researcher", RESEARCHER_PASSWORD)
     page.goto(f"{live_server.url}/research/{accepted_campaign.id}/")
     # Both synsets have their 4 accepted images: the dashboard says the campaign is complete and what to do.
     expect(page.locator("#all-done")).to_be_visible()

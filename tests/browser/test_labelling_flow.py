@@ -2,29 +2,22 @@
 worker on a phone-sized screen taps through a HIT. In Debian's Chromium against the live server."""
 
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Candidate, GoldItem, Hit, QuizAttempt, Vote
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
-from tests.browser.conftest import worker_signed_in
+from tests.browser.conftest import WORKER_PASSWORD, worker_signed_in
 from workers.models import Qualification
-from workers.roles import Role
-from workers.services import account_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE, TRIANGLE = "n13873502", "n13879320"
 
 
 @pytest.fixture
-def circle_campaign(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.DATA_DIR = tmp_path
-    call_command("make_demo_images", "--per-synset", "16", "--no-progress", stdout=StringIO(), stderr=StringIO())
-    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+def circle_campaign(demo_images):
+    researcher = demo_images(16)
     campaign = campaign_create(
         owner=researcher, name="Circles", wnids=[CIRCLE], images_per_hit=6, gold_rate=0.0, quiz_size=4, min_votes=1
     )
@@ -36,8 +29,8 @@ def circle_campaign(settings, tmp_path):
 def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, page, circle_campaign):
     page.goto(f"{live_server.url}/accounts/signup/")
     page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password", exact=True).fill("a-long-pass-phrase-9")
-    page.get_by_label("Password confirmation").fill("a-long-pass-phrase-9")
+    page.get_by_label("Password", exact=True).fill(WORKER_PASSWORD)
+    page.get_by_label("Password confirmation").fill(WORKER_PASSWORD)
     page.get_by_role("button", name="Sign up").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, alice")
@@ -119,13 +112,8 @@ def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_se
         context.close()
 
 
-def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_quiz(
-    live_server, page, settings, tmp_path
-):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.DATA_DIR = tmp_path
-    call_command("make_demo_images", "--per-synset", "8", "--no-progress", stdout=StringIO(), stderr=StringIO())
-    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_quiz(live_server, page, demo_images):
+    researcher = demo_images(8)
     campaign = campaign_create(owner=researcher, name="Two shapes", wnids=[CIRCLE, TRIANGLE], images_per_hit=6,
                                gold_rate=0.0, quiz_size=2, min_votes=1, quiz_per_synset=True)  # fmt: skip
     for wnid in (CIRCLE, TRIANGLE):
