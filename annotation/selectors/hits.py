@@ -133,14 +133,19 @@ def worker_stats(*, worker: User) -> dict:
 
 
 def worker_campaigns(*, worker: User) -> list[dict]:
-    """Running campaigns with the worker's qualification status in each."""
-    from django.db.models import Count
+    """Running campaigns with the worker's qualification status in each, and whether the campaign is
+    ``complete`` (every synset has reached its target, so the scheduler hands out no more verification HITs;
+    box work on its accepted images may remain)."""
+    from django.db.models import Count, Exists, OuterRef
 
-    from annotation.models import Campaign
+    from annotation.models import Campaign, CampaignSynset
 
     statuses = dict(Qualification.objects.filter(worker=worker).values_list("campaign_id", "status"))
+    short = CampaignSynset.objects.filter(campaign_id=OuterRef("id"), accepted__lt=OuterRef("target_per_synset"))
     campaigns = (
-        Campaign.objects.filter(state=Campaign.State.RUNNING).annotate(n=Count("campaign_synsets")).order_by("id")
+        Campaign.objects.filter(state=Campaign.State.RUNNING)
+        .annotate(n=Count("campaign_synsets"), short=Exists(short))
+        .order_by("id")
     )
     return [
         {
@@ -149,6 +154,7 @@ def worker_campaigns(*, worker: User) -> list[dict]:
             "synsets": c.n,
             "status": statuses.get(c.id, Qualification.Status.TRIAL),
             "boxes": c.boxes_enabled,
+            "complete": c.n > 0 and not c.short,
         }
         for c in campaigns
     ]
