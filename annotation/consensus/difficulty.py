@@ -27,7 +27,9 @@ i.e. about 1% more probability on each answer); otherwise the simpler DS stays. 
 data: ``bluebirds`` (39 answers per image) gains 0.018-0.022 nats/vote over fold seeds and is the only
 one to pass; ``rte`` and ``temp`` (10 answers per item) gain 0.004-0.007 with z 2.1-3.3 — significant
 but small, and there the item terms cost accuracy (-3 and -1 items), which is why a z-test alone
-is not enough; ``possent`` loses; ``product`` (3 answers per item) is not tried.
+is not enough; ``possent`` loses; ``product`` (3 answers per item) is not tried. On Welinder et al.'s
+real duck data (40 answers per image, geese and grebes called ducks; MODEL.md) the gain is 0.051 with
+z 5.6: the item terms are chosen and score 191/240 where DS scores 144 and majority vote 166.
 """
 
 from __future__ import annotations

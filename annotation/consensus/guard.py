@@ -28,7 +28,9 @@ Guard, exactly (see ``GuardConfig`` for the numbers):
 
 What the guard cannot do: without gold, the confusable-negatives failure looks like a legitimate
 improvement (EM overturns a few percent of majorities in both cases — on the ``bluebirds`` data, for
-the better). Only gold tells them apart, which is why campaigns mix gold items into every HIT.
+the better). Only gold tells them apart, which is why campaigns mix gold items into every HIT. On the
+real duck data (Welinder et al. 2010; MODEL.md) the failure is avoided before the guard: plain DS scores
+144/240 against majority vote's 166, but held-out votes choose the item-difficulty model, which scores 191.
 
 The result records which branch was taken and why, so a refit job can log it with the model version.
 """

@@ -16,6 +16,7 @@ from tests.annotation.consensus.test_engine import confusable_negatives
 CROWD = Path(__file__).resolve().parents[1] / "data" / "crowd"
 BLUEBIRDS = CROWD / "bluebirds"  # Welinder et al. 2010: 108 images, 39 workers, 4,212 votes
 TEMP = CROWD / "temp"  # Snow et al. 2008 temporal ordering: 462 items, 76 workers, 4,620 votes
+DUCKS = CROWD / "ducks"  # Welinder et al. 2010 "is there a duck?": 240 images, 53 workers, 9,600 votes
 
 
 def run(*args: str) -> str:
@@ -113,6 +114,21 @@ def test_with_a_share_of_the_truth_as_gold_the_guard_keeps_synsight_at_majority_
     assert (report["synsight"]["gold"], report["mv"]["gold"], report["ds"]["gold"]) == (40, 0, 0)
     assert report["synsight"]["correct"] == report["mv"]["correct"]
     assert report["ds"]["accuracy"] < report["mv"]["accuracy"] - 0.05  # plain DS is never shown gold
+
+
+def test_on_real_confusable_negatives_the_item_terms_keep_synsight_well_above_majority_vote() -> None:
+    # Geese and grebes that many workers call ducks: plain DS learns "water bird" and falls below majority
+    # vote; held-out votes choose the item-difficulty model, which does not (MODEL.md, "The real duck data").
+    report = json.loads(run("--votes", str(DUCKS / "votes.csv"), "--truth", str(DUCKS / "truth.csv"), "--json"))
+    assert report["mv"]["correct"] == 166 and report["mv"]["scored"] == 240
+    assert report["ds"]["correct"] < report["mv"]["correct"] - 15
+    assert report["synsight"]["correct"] >= report["mv"]["correct"] + 20
+    with_gold = json.loads(
+        run("--votes", str(DUCKS / "votes.csv"), "--truth", str(DUCKS / "truth.csv"), "--gold-fraction", "0.05",
+            "--method", "mv", "--method", "synsight", "--json")
+    )  # fmt: skip
+    assert with_gold["synsight"]["gold"] == 12 and with_gold["synsight"]["scored"] == 228
+    assert with_gold["synsight"]["correct"] >= with_gold["mv"]["correct"] + 20
 
 
 def test_a_gold_file_is_shown_to_synsight_and_not_scored(tmp_path: Path) -> None:
