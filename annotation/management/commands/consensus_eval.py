@@ -2,12 +2,15 @@
 
     manage.py consensus_eval --votes votes.csv [--truth truth.csv] [--method mv --method ds ...] [--json]
         [--gold gold.csv] [--gold-fraction 0.05 [--seed 0]]
+    manage.py consensus_eval --campaign 1 [--method ...] [--json] [--gold-fraction 0.05 [--seed 0]]
 
 A thin wrapper over ``annotation.consensus.evaluate.evaluate`` (the engine needs no database): votes
 have columns ``item,worker,label``, truth ``item,label`` and is used for scoring only, never shown to a
 model. Gold (``--gold``, or ``--gold-fraction`` of the truth) is what a campaign mixes into its HITs: it is
 shown to ``synsight`` only, and every method is scored on the truth items that are not gold. Prints a
 table (method, accuracy, correct/scored, seconds) or, with ``--json``, one JSON object keyed by method.
+``--campaign N`` reads a campaign's votes from the database instead (the simulator's data inside the app):
+its gold items as gold, the demo ground truth as truth (annotation/selectors/consensus_eval.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.consensus.evaluate import METHODS, evaluate
+from annotation.consensus.evaluate import METHODS, code_votes, evaluate, evaluate_coded
 
 VOTE_COLUMNS = ("item", "worker", "label")
 TRUTH_COLUMNS = ("item", "label")
@@ -51,7 +54,14 @@ class Command(BaseCommand):
     help = "Run consensus methods on a votes CSV (item,worker,label) and report accuracy against a truth CSV."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--votes", required=True, help="CSV with columns item,worker,label")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--votes", help="CSV with columns item,worker,label")
+        source.add_argument(
+            "--campaign",
+            type=int,
+            help="a campaign's votes from the database instead (items are candidates; its gold items are shown "
+            "to synsight; scored against the demo ground truth when its images are demo images)",
+        )
         parser.add_argument("--truth", help="CSV with columns item,label (used for scoring only)")
         parser.add_argument(
             "--method",
@@ -73,12 +83,14 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="seed of the --gold-fraction draw (default 0)")
 
     def handle(self, *args: object, **options: object) -> None:
-        votes = str(options["votes"])
         truth = options.get("truth")
         methods = options.get("methods") or None
         unknown = [m for m in (methods or []) if m not in METHODS]  # type: ignore[union-attr]
         if unknown:
             raise CommandError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+        if options.get("campaign") is not None:
+            return self._campaign(options)
+        votes = str(options["votes"])
         _check_csv(votes, VOTE_COLUMNS, "votes", need_rows=True)
         if truth:
             _check_csv(str(truth), TRUTH_COLUMNS, "truth", need_rows=False)
@@ -96,8 +108,43 @@ class Command(BaseCommand):
             )  # type: ignore[arg-type]
         except (ValueError, KeyError) as error:
             raise CommandError(f"Cannot evaluate {votes}: {error}.") from error
+        self._print(report, bool(options["json"]))
 
-        if options["json"]:
+    def _campaign(self, options: dict) -> None:
+        """``--campaign N``: the campaign's votes, gold and (demo) truth, read from the database."""
+        from annotation.models import Campaign
+        from annotation.selectors.consensus_eval import LABELS, campaign_eval_rows
+
+        for name in ("truth", "gold"):
+            if options.get(name):
+                raise CommandError(
+                    f"--{name} goes with --votes; with --campaign the campaign's gold items and the demo ground "
+                    "truth are used."
+                )
+        campaign = Campaign.objects.filter(id=options["campaign"]).first()
+        if campaign is None:
+            raise CommandError(f"Campaign {options['campaign']} does not exist.")
+        rows = campaign_eval_rows(campaign=campaign)
+        if not rows.votes:
+            raise CommandError(f"Campaign {campaign.id} (“{campaign.name}”) has no votes yet.")
+        fraction = float(options.get("gold_fraction") or 0.0)
+        if fraction and not 0.0 < fraction < 1.0:
+            raise CommandError(f"--gold-fraction must be between 0 and 1 (exclusive), not {fraction}.")
+        if fraction and not rows.truth:
+            raise CommandError(
+                f"--gold-fraction draws gold items from the truth, and campaign {campaign.id}'s images are not demo "
+                "images with a known truth."
+            )
+        data = code_votes(rows.votes, rows.truth, rows.gold, label_ids=LABELS)
+        report = evaluate_coded(
+            data, options.get("methods") or None, gold_fraction=fraction, seed=int(options.get("seed") or 0)
+        )
+        self._print(report, bool(options["json"]))
+        if not options["json"] and not rows.truth:
+            self.stdout.write(f"Campaign {campaign.id}'s images are not demo images: no truth to score against.")
+
+    def _print(self, report: dict, as_json: bool) -> None:
+        if as_json:
             self.stdout.write(json.dumps(report, indent=2))
             return
         self.stdout.write(f"{'method':10s} {'accuracy':>8s} {'correct/scored':>15s} {'seconds':>9s}")
