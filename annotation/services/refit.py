@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from annotation.consensus import MODEL_VERSION, GuardConfig, fit_consensus
+from annotation.consensus import MODEL_VERSION, fit_consensus
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
 from annotation.services import screening
@@ -54,7 +54,6 @@ MIN_ANSWERS_AT_CHANCE = 240
 # spam, 2026-12). Spammers are the per-HIT screen's work now; this rule is left for the plainly anti-informed.
 GOLD_HONEST_ACCURACY = 0.55
 GOLD_BLOCK_P_VALUE = 0.005
-GOLD_TOLERANCE_ITEMS = 1.5
 STATE_OF = {
     ItemState.VOTING: Candidate.State.VOTING,
     ItemState.ACCEPTED: Candidate.State.ACCEPTED,
@@ -246,16 +245,14 @@ def _fit(cand, work, answer, is_gold):
     gold_mask = np.isin(candidate_ids, np.fromiter(gold_truth, dtype=np.int64))
     gold_items = np.flatnonzero(gold_mask)
     gold_labels = np.array([int(gold_truth[int(c)]) for c in candidate_ids[gold_items]], dtype=np.int64)
-    # The guard falls back to majority vote when EM scores below it on gold. By default even one gold item
-    # decides, which on a young campaign's few dozen gold items is noise: the simulator saw a final refit
+    # The guard falls back to majority vote when EM scores below it on gold by more than
+    # GuardConfig.gold_tolerance_items (1.5). When even one gold item decided, the simulator saw a final refit
     # flip a whole campaign to majority (0.975 vs 0.9875 on 80 gold items) and reopen hundreds of settled
-    # candidates. Here EM must be worse by more than one gold item; the failure the guard exists for
-    # (confusable negatives: EM 0.61 vs majority 0.72) is far beyond that.
-    guard = GuardConfig(gold_tolerance=GOLD_TOLERANCE_ITEMS / len(gold_items)) if len(gold_items) else None
+    # candidates; the failure the guard exists for (confusable negatives: EM 0.61 vs majority 0.72) is far
+    # beyond one item.
     result = fit_consensus(
-        items, workers, answer, len(candidate_ids), len(worker_ids), 2, gold_items=gold_items, gold_labels=gold_labels,
-        guard=guard,
-    )  # fmt: skip
+        items, workers, answer, len(candidate_ids), len(worker_ids), 2, gold_items=gold_items, gold_labels=gold_labels
+    )
     counted = np.bincount(items[~is_gold], minlength=len(candidate_ids))
     return result, (worker_ids, candidate_ids, gold_mask, counted)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from annotation.consensus import (
+    GuardConfig,
     ItemState,
     fit_consensus,
     fit_dawid_skene,
@@ -288,6 +289,26 @@ def test_guard_falls_back_to_majority_on_confusable_negatives_when_gold_shows_em
     assert result.checks["em_gold_accuracy"] < result.checks["majority_gold_accuracy"]
     assert result.labels.tolist() == mv.tolist()
     assert np.mean(result.labels == truth) >= np.mean(mv == truth)
+
+
+def test_guard_forgives_em_one_gold_item_but_not_two() -> None:
+    # A few dozen gold items are a small sample: EM that gets one of 20 fewer right than majority vote is
+    # kept (GuardConfig.gold_tolerance_items = 1.5), two fewer is the fallback; a zero tolerance is strict.
+    conf = np.tile(np.array([[0.9, 0.1], [0.35, 0.65]]), (25, 1, 1))
+    items, workers, labels, truth = simulate_workers(conf, 2000, 5, 0.4, seed=9)
+
+    def fit(gold_seed: int, **guard):
+        gold = np.random.default_rng(gold_seed).choice(2000, 20, replace=False)
+        result = fit_consensus(items, workers, labels, 2000, 25, 2, gold_items=gold, gold_labels=truth[gold],
+                               guard=GuardConfig(**guard))  # fmt: skip
+        lost = round((result.checks["majority_gold_accuracy"] - result.checks["em_gold_accuracy"]) * 20)
+        return result, lost
+
+    one, lost = fit(12)
+    assert lost == 1 and one.source == "em"
+    assert fit(12, gold_tolerance_items=0.0)[0].source == "majority"
+    two, lost = fit(8)
+    assert lost == 2 and two.source == "majority" and two.reasons == ("em below majority vote on gold",)
 
 
 def test_guard_keeps_em_when_gold_confirms_it() -> None:
