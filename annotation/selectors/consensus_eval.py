@@ -3,9 +3,9 @@
 Items are candidates, workers are accounts, labels are "0" (absent) and "1" (present); "can't tell"
 answers carry no vote, as in the refit. Gold is the campaign's gold items (the refit clamps them; the
 evaluation shows them to ``synsight`` only and scores no method on them). Truth, for scoring, is the demo
-ground truth when the campaign's candidates are demo images (as in the crowd simulator's campaigns), plus
-any truth rows the caller gives; every vote is read, including those of workers blocked since — the point is
-to compare methods on what the crowd said.
+ground truth when the campaign's candidates are demo images (as in the crowd simulator's campaigns), else
+none. Every vote is read, including those of workers blocked since: the point is to compare methods on what
+the crowd said.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ LABELS = ("0", "1")
 class CampaignEvalRows:
     votes: list[tuple[str, str, str]]
     gold: list[tuple[str, str]]
-    truth: list[tuple[str, str]]
-    demo_truth: bool  # whether the truth came from the demo ground truth
+    truth: list[tuple[str, str]]  # empty unless the campaign's images are demo images
 
 
 def campaign_eval_rows(*, campaign: Campaign) -> CampaignEvalRows:
@@ -45,4 +44,4 @@ def campaign_eval_rows(*, campaign: Campaign) -> CampaignEvalRows:
     except DemoTruthMissing:
         demo = {}
     truth = [(str(c), str(int(t.positive))) for c, t in demo.items() if c in voted]
-    return CampaignEvalRows(votes=votes, gold=gold, truth=truth, demo_truth=bool(truth))
+    return CampaignEvalRows(votes=votes, gold=gold, truth=truth)
