@@ -86,31 +86,10 @@ def load_votes(
     and gold together (numeric when they all parse as numbers). Truth and gold rows for items nobody voted
     on are dropped — no method can be scored on them or learn from them.
     """
-    return code_votes(
-        _read_rows(votes_path, ("item", "worker", "label")),
-        _read_rows(truth_path, ("item", "label")) if truth_path else [],
-        _read_rows(gold_path, ("item", "label")) if gold_path else [],
-    )
-
-
-def code_votes(
-    vote_rows: Sequence[tuple[str, ...]],
-    truth_rows: Sequence[tuple[str, ...]] = (),
-    gold_rows: Sequence[tuple[str, ...]] = (),
-    *,
-    label_ids: Sequence[str] | None = None,
-) -> CodedVotes:
-    """``(item, worker, label)`` vote rows and ``(item, label)`` truth and gold rows, all strings, coded as
-    ``load_votes`` codes a CSV's rows (a campaign's votes read from the database come through here too).
-    ``label_ids`` fixes the classes and their order (``["0", "1"]`` for absent/present even when every
-    vote says "1"); by default they are the labels seen, sorted."""
-    truth_rows, gold_rows = list(truth_rows), list(gold_rows)
-    seen = {r[2] for r in vote_rows} | {r[1] for r in truth_rows + gold_rows}
-    if label_ids is None:
-        label_ids = sorted(seen, key=_label_key)
-    elif not seen <= set(label_ids):
-        raise ValueError(f"labels {sorted(seen - set(label_ids))} are not among {list(label_ids)}")
-    label_ids = list(label_ids)
+    vote_rows = _read_rows(votes_path, ("item", "worker", "label"))
+    truth_rows = _read_rows(truth_path, ("item", "label")) if truth_path else []
+    gold_rows = _read_rows(gold_path, ("item", "label")) if gold_path else []
+    label_ids = sorted({r[2] for r in vote_rows} | {r[1] for r in truth_rows + gold_rows}, key=_label_key)
     label_code = {label: i for i, label in enumerate(label_ids)}
     item_code: dict[str, int] = {}
     worker_code: dict[str, int] = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.consensus.evaluate import METHODS, code_votes, evaluate, evaluate_coded
+from annotation.consensus.evaluate import METHODS, evaluate, evaluate_coded
 
 VOTE_COLUMNS = ("item", "worker", "label")
 TRUTH_COLUMNS = ("item", "label")
@@ -113,7 +113,7 @@ class Command(BaseCommand):
     def _campaign(self, options: dict) -> None:
         """``--campaign N``: the campaign's votes, gold and (demo) truth, read from the database."""
         from annotation.models import Campaign
-        from annotation.selectors.consensus_eval import LABELS, campaign_eval_rows
+        from annotation.selectors.consensus_eval import campaign_eval_data
 
         for name in ("truth", "gold"):
             if options.get(name):
@@ -124,23 +124,22 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(id=options["campaign"]).first()
         if campaign is None:
             raise CommandError(f"Campaign {options['campaign']} does not exist.")
-        rows = campaign_eval_rows(campaign=campaign)
-        if not rows.votes:
+        data, has_truth = campaign_eval_data(campaign=campaign)
+        if not len(data.items):
             raise CommandError(f"Campaign {campaign.id} (“{campaign.name}”) has no votes yet.")
         fraction = float(options.get("gold_fraction") or 0.0)
         if fraction and not 0.0 < fraction < 1.0:
             raise CommandError(f"--gold-fraction must be between 0 and 1 (exclusive), not {fraction}.")
-        if fraction and not rows.truth:
+        if fraction and not has_truth:
             raise CommandError(
                 f"--gold-fraction draws gold items from the truth, and campaign {campaign.id}'s images are not demo "
                 "images with a known truth."
             )
-        data = code_votes(rows.votes, rows.truth, rows.gold, label_ids=LABELS)
         report = evaluate_coded(
             data, options.get("methods") or None, gold_fraction=fraction, seed=int(options.get("seed") or 0)
         )
         self._print(report, bool(options["json"]))
-        if not options["json"] and not rows.truth:
+        if not options["json"] and not has_truth:
             self.stdout.write(f"Campaign {campaign.id}'s images are not demo images: no truth to score against.")
 
     def _print(self, report: dict, as_json: bool) -> None:
