@@ -6,8 +6,8 @@ vote, as in the refit. Gold is the campaign's gold items (the refit clamps them;
 campaign's candidates are demo images (as in the crowd simulator's campaigns), else none. Every vote is read,
 including those of workers blocked since: the point is to compare methods on what the crowd said.
 
-Votes are streamed straight into integer arrays (as the refit reads them), not into per-vote strings: a
-campaign of ten million votes costs a few hundred megabytes here, not gigabytes.
+Votes are streamed into integer arrays by the refit's reader (``selectors.votes``), not into per-vote
+strings: a campaign of ten million votes costs a few hundred megabytes here, not gigabytes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import numpy as np
 from annotation.consensus.evaluate import CodedVotes
 from annotation.models import Campaign, GoldItem, Vote
 from annotation.selectors.demo import DemoTruthMissing, campaign_synset_ids, demo_truth_by_candidate
-
-STREAM_CHUNK = 50_000
+from annotation.selectors.votes import campaign_vote_arrays
 
 
 def _coded(known: dict[int, bool], candidate_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,15 +34,9 @@ def _coded(known: dict[int, bool], candidate_ids: np.ndarray) -> tuple[np.ndarra
 
 def campaign_eval_data(*, campaign: Campaign) -> tuple[CodedVotes, bool]:
     """The campaign's votes, gold and demo truth, coded for ``evaluate_coded``; and whether there is truth."""
-    rows = (
-        Vote.objects.filter(hit__campaign=campaign, answer__lt=Vote.Answer.CANT_TELL)
-        .order_by("id")
-        .values_list("candidate_id", "worker_id", "answer")
-        .iterator(chunk_size=STREAM_CHUNK)
-    )
-    table = np.fromiter((x for row in rows for x in row), dtype=np.int64).reshape(-1, 3)
-    candidate_ids, items = np.unique(table[:, 0], return_inverse=True)
-    worker_ids, workers = np.unique(table[:, 1], return_inverse=True)
+    cand, work, answer, _ = campaign_vote_arrays(campaign=campaign, ordered=True)
+    candidate_ids, items = np.unique(cand, return_inverse=True)
+    worker_ids, workers = np.unique(work, return_inverse=True)
     in_campaign = Vote.objects.filter(hit__campaign=campaign).values("candidate_id")
     gold = dict(GoldItem.objects.filter(candidate_id__in=in_campaign).values_list("candidate_id", "present"))
     try:
@@ -56,7 +49,7 @@ def campaign_eval_data(*, campaign: Campaign) -> tuple[CodedVotes, bool]:
     data = CodedVotes(
         items=items.astype(np.int32),
         workers=workers.astype(np.int32),
-        labels=table[:, 2].astype(np.int32),
+        labels=answer.astype(np.int32),
         item_ids=[str(c) for c in candidate_ids.tolist()],
         worker_ids=[str(w) for w in worker_ids.tolist()],
         label_ids=["0", "1"],

@@ -1,8 +1,8 @@
 """The periodic consensus refit of a campaign: Dawid–Skene with gold over all its votes, worker
 reliabilities written to profiles, spammers blocked, every candidate re-evaluated.
 
-Sizes: votes are streamed from the database in chunks of STREAM_CHUNK rows into numpy arrays (10^7 votes
-≈ 250 MB of int64 arrays at peak); candidates are written back in batches of WRITE_BATCH rows.
+Sizes: votes are streamed from the database (selectors.votes, STREAM_CHUNK rows at a time) into numpy
+arrays (10^7 votes ≈ 250 MB of int64 arrays at peak); candidates are written back in batches of WRITE_BATCH rows.
 """
 
 import math
@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from annotation.consensus import MODEL_VERSION, fit_consensus
 from annotation.consensus.stopping import ItemState
-from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote
+from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
+from annotation.selectors.votes import campaign_vote_arrays
 from annotation.services import screening
 from annotation.services.consensus import (
     COUNTED,
@@ -29,7 +30,6 @@ from annotation.services.consensus import (
 )
 from workers.models import Qualification, WorkerProfile
 
-STREAM_CHUNK = 50_000
 WRITE_BATCH = 2_000
 # A worker is judged only after this many real answers (or gold answers) so that bad luck is not spam.
 # The spam screen (annotation/services/screening.py: a likelihood-ratio test per HIT and at each refit)
@@ -70,18 +70,6 @@ class RefitSummary:
     source: str
     blocked: list[int]
     states: dict[str, int]
-
-
-def _stream_votes(campaign: Campaign) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    rows = (
-        Vote.objects.filter(hit__campaign_id=campaign.id, answer__lt=Vote.Answer.CANT_TELL)
-        .order_by()
-        .values_list("candidate_id", "worker_id", "answer", "is_gold")
-        .iterator(chunk_size=STREAM_CHUNK)
-    )
-    flat = np.fromiter((x for row in rows for x in row), dtype=np.int64)
-    table = flat.reshape(-1, 4)
-    return table[:, 0], table[:, 1], table[:, 2], table[:, 3].astype(bool)
 
 
 def _blocked_workers(campaign: Campaign) -> set[int]:
@@ -184,7 +172,7 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
     reopened if they no longer meet the threshold. Idempotent: the result depends only on stored votes.
     """
     campaign = Campaign.objects.get(id=campaign_id)
-    cand, work, answer, is_gold = _stream_votes(campaign)
+    cand, work, answer, is_gold = campaign_vote_arrays(campaign=campaign)
     newly_blocked: list[int] = []
     for _round in range(2):
         keep = ~np.isin(work, np.fromiter(_blocked_workers(campaign), dtype=np.int64))
