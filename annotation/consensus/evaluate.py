@@ -68,19 +68,41 @@ def _label_key(label: str) -> tuple[int, float | str]:
         return (1, label)
 
 
+# Public crowd data comes in two layouts besides ours, accepted as they are: crowd-kit's (``worker,task,label``;
+# truth ``task,true_label``) and Zheng et al. 2017's (``question,worker,answer``; truth ``question,truth``).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "item": ("item", "task", "question"),
+    "worker": ("worker",),
+    "label": ("label", "answer", "true_label", "truth"),
+}
+
+
+def resolve_columns(header: Sequence[str], columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The header's name for each wanted column (ours first, then a known alias), and the wanted ones absent."""
+    found, missing = [], []
+    for column in columns:
+        name = next((a for a in COLUMN_ALIASES.get(column, (column,)) if a in header), None)
+        if name is None:
+            missing.append(column)
+        else:
+            found.append(name)
+    return found, missing
+
+
 def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]]:
     with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may start the file with a BOM
         reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        names, missing = resolve_columns(reader.fieldnames or [], columns)
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        return [tuple(row[c].strip() for c in columns) for row in reader]
+        return [tuple(row[c].strip() for c in names) for row in reader]
 
 
 def load_votes(
     votes_path: str | Path, truth_path: str | Path | None = None, gold_path: str | Path | None = None
 ) -> CodedVotes:
-    """Read ``item,worker,label`` votes (and ``item,label`` truth and gold) into integer codes.
+    """Read ``item,worker,label`` votes (and ``item,label`` truth and gold) into integer codes; crowd-kit's and
+    Zheng et al.'s column names are accepted too (``COLUMN_ALIASES``).
 
     Items and workers are coded in order of first appearance; labels in sorted order over votes, truth
     and gold together (numeric when they all parse as numbers). Truth and gold rows for items nobody voted

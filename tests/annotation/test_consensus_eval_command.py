@@ -79,7 +79,7 @@ def test_bad_votes_file_is_a_clear_command_error(tmp_path: Path, content: str | 
 
 
 def test_bad_truth_file_and_unknown_method_are_command_errors(tmp_path: Path) -> None:
-    (tmp_path / "truth.csv").write_text("item,answer\na,1\n")
+    (tmp_path / "truth.csv").write_text("item,grade\na,1\n")
     with pytest.raises(CommandError, match=r"truth file .* lacks the column"):
         run("--votes", str(TEMP / "votes.csv"), "--truth", str(tmp_path / "truth.csv"))
     with pytest.raises(CommandError, match=r"Unknown method.*glad"):
@@ -171,3 +171,21 @@ def test_csv_files_saved_by_a_spreadsheet_with_a_byte_order_mark_are_read(tmp_pa
         run("--votes", str(tmp_path / "votes.csv"), "--truth", str(tmp_path / "truth.csv"), "--method", "mv", "--json")
     )
     assert (report["mv"]["correct"], report["mv"]["scored"]) == (434, 462)
+
+
+@pytest.mark.parametrize(
+    ("vote_header", "truth_header"),
+    [("task,worker,label", "task,true_label"), ("question,worker,answer", "question,truth")],
+    ids=["crowd-kit", "zheng-2017"],
+)
+def test_the_column_names_of_crowd_kit_and_zheng_et_al_are_read_as_ours(
+    tmp_path: Path, vote_header: str, truth_header: str
+) -> None:
+    for name, header in (("votes", vote_header), ("truth", truth_header)):
+        body = (TEMP / f"{name}.csv").read_text().split("\n", 1)[1]
+        (tmp_path / f"{name}.csv").write_text(header + "\n" + body)
+    args = ("--truth", str(tmp_path / "truth.csv"), "--method", "mv", "--method", "ds", "--json")
+    theirs = json.loads(run("--votes", str(tmp_path / "votes.csv"), *args))
+    ours = json.loads(run("--votes", str(TEMP / "votes.csv"), *args[:1], str(TEMP / "truth.csv"), *args[2:]))
+    for method in ("mv", "ds"):
+        assert (theirs[method]["correct"], theirs[method]["scored"]) == (ours[method]["correct"], 462)

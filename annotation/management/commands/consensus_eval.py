@@ -6,9 +6,11 @@
 
 A thin wrapper over ``annotation.consensus.evaluate.evaluate`` (the engine needs no database): votes
 have columns ``item,worker,label``, truth ``item,label`` and is used for scoring only, never shown to a
-model. Gold (``--gold``, or ``--gold-fraction`` of the truth) is what a campaign mixes into its HITs: it is
-shown to ``synsight`` only, and every method is scored on the truth items that are not gold. Prints a
-table (method, accuracy, correct/scored, seconds) or, with ``--json``, one JSON object keyed by method.
+model (crowd-kit's ``task,worker,label`` / ``task,true_label`` and Zheng et al.'s ``question,worker,answer`` /
+``question,truth`` are read as they are). Gold (``--gold``, or ``--gold-fraction`` of the truth) is what a
+campaign mixes into its HITs: it is shown to ``synsight`` only, and every method is scored on the truth items
+that are not gold. Prints a table (method, accuracy, correct/scored, seconds) or, with ``--json``, one JSON
+object keyed by method.
 ``--campaign N`` reads a campaign's votes from the database instead (the simulator's data inside the app):
 its gold items as gold, the demo ground truth as truth (annotation/selectors/consensus_eval.py).
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.consensus.evaluate import METHODS, evaluate, evaluate_coded
+from annotation.consensus.evaluate import METHODS, evaluate, evaluate_coded, resolve_columns
 
 VOTE_COLUMNS = ("item", "worker", "label")
 TRUTH_COLUMNS = ("item", "label")
@@ -40,11 +42,11 @@ def _check_csv(path: str, columns: tuple[str, ...], what: str, need_rows: bool) 
         raise CommandError(f"The {what} file {path} cannot be read as CSV: {error}.") from error
     if not header:
         raise CommandError(f"The {what} file {path} is empty; expected a header with columns {','.join(columns)}.")
-    missing = [c for c in columns if c not in header]
+    _, missing = resolve_columns(header, columns)
     if missing:
         raise CommandError(
-            f"The {what} file {path} lacks the column(s) {', '.join(missing)}; "
-            f"expected {','.join(columns)} (found {','.join(header)})."
+            f"The {what} file {path} lacks the column(s) {', '.join(missing)}; expected {','.join(columns)} "
+            f"(also read: task or question for item; answer, true_label or truth for label; found {','.join(header)})."
         )
     if need_rows and not has_row:
         raise CommandError(f"The {what} file {path} has a header but no rows.")
