@@ -48,7 +48,7 @@ def campaign_synset_for(campaign: Campaign, wnid: str) -> CampaignSynset:
 
 POLICY_FIELDS = ["images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
                  "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds",
-                 "quiz_per_synset", "min_worker_accuracy"]  # fmt: skip
+                 "quiz_per_synset", "min_worker_accuracy", "boxes_enabled"]  # fmt: skip
 
 
 def campaign_payload(campaign: Campaign) -> dict:
@@ -103,6 +103,11 @@ class CampaignPolicyFields(serializers.Serializer):
     )
     min_worker_accuracy = serializers.FloatField(
         required=False, help_text="Least accuracy on reference items to keep working, 0 to 0.95 (0: no bar)."
+    )
+    boxes_enabled = serializers.BooleanField(
+        required=False,
+        help_text="Collect bounding boxes: accepted candidates enter the box pipeline (draw, check quality, check "
+        "coverage). Turned off, no new box tasks are leased; the boxes already accepted stay.",
     )
 
 

@@ -46,6 +46,14 @@ class SummaryApi(_Panel):
                 "answers_per_minute_5m": serializers.FloatField(),
                 "hits_per_hour_5m": serializers.FloatField(),
                 "active_workers_5m": serializers.IntegerField(),
+                "boxes_enabled": serializers.BooleanField(),
+                "boxes": serializers.DictField(
+                    child=serializers.IntegerField(),
+                    allow_null=True,
+                    help_text="Box pipeline: images per state (draw, quality, coverage, done, no_object, "
+                    "unresolved, withdrawn), images, and boxes (accepted); null when the campaign never collected "
+                    "boxes.",
+                ),
             },
         )
     )

@@ -11,7 +11,10 @@ from annotation.services import demo_boxes
 
 def simulate_boxes(command, campaign, o: dict) -> None:
     if not campaign.boxes_enabled:
-        raise CommandError(f"Campaign {campaign.id} does not collect boxes (boxes_enabled is off).")
+        raise CommandError(
+            f"Campaign {campaign.id} does not collect boxes: turn on “Collect bounding boxes” in its policy on the "
+            f'dashboard, or PATCH /api/v1/campaigns/{campaign.id}/ with {{"boxes_enabled": true}}.'
+        )
     options = demo_boxes.BoxSimulationOptions(
         workers=o["workers"], mix=o["mix"], seed=o["seed"], max_tasks=o["hits"], prefix=o["prefix"]
     )

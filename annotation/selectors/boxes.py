@@ -43,8 +43,14 @@ def box_task_payload(*, task: BoxTask) -> dict:
 
 
 def box_job_summary(*, campaign_id: int) -> dict[str, int]:
-    """How many images are in each pipeline state (a researcher's overview)."""
+    """The box pipeline of a campaign at a glance: how many images are in each state (every state listed,
+    0 when none), ``images`` in all, and ``boxes``, the accepted (final) boxes of those images."""
     from django.db.models import Count
 
     rows = BoxJob.objects.filter(campaign_id=campaign_id).values("state").annotate(n=Count("id"))
-    return {row["state"]: row["n"] for row in rows}
+    counts = {state: 0 for state in BoxJob.State.values} | {row["state"]: row["n"] for row in rows}
+    counts["images"] = sum(counts.values())
+    counts["boxes"] = (
+        Box.objects.filter(job__campaign_id=campaign_id, state=Box.State.ACCEPTED).count() if counts["images"] else 0
+    )
+    return counts

@@ -19,6 +19,7 @@ from django.utils import timezone
 from annotation.consensus import fit_imagenet_table
 from annotation.models import (
     ActivityBucket,
+    BoxJob,
     Campaign,
     CampaignSynset,
     CampaignWorker,
@@ -27,6 +28,7 @@ from annotation.models import (
     GoldItem,
     SynsetActivity,
 )
+from annotation.selectors.boxes import box_job_summary
 from annotation.selectors.images import image_urls
 from annotation.services.campaigns import TRANSITIONS
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
@@ -568,6 +570,11 @@ def summary(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "active_workers_5m": active,
         "refitted": campaign.refitted,
         "model_version": campaign.model_version,
+        "boxes_enabled": campaign.boxes_enabled,
+        # The box pipeline, when the campaign collects boxes or did: images per state and the final boxes.
+        "boxes": box_job_summary(campaign_id=campaign.id)
+        if campaign.boxes_enabled or BoxJob.objects.filter(campaign=campaign).exists()
+        else None,
     }
 
 

@@ -65,7 +65,7 @@ def campaign_set_state(*, campaign: Campaign, state: str) -> Campaign:
 EDITABLE_POLICY = (
     "images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
     "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds", "quiz_per_synset",
-    "min_worker_accuracy",
+    "min_worker_accuracy", "boxes_enabled",
 )  # fmt: skip
 # Changing one of these changes decisions already taken, so the candidates are re-evaluated.
 DECISION_POLICY = {"min_votes", "max_votes", "confidence"}

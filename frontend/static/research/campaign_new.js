@@ -90,7 +90,7 @@
     const form = new FormData(event.target);
     const body = {
       name: form.get("name"), wnids: parse(), allow_sensitive: form.get("allow_sensitive") === "on",
-      quiz_per_synset: form.get("quiz_per_synset") === "on",
+      quiz_per_synset: form.get("quiz_per_synset") === "on", boxes_enabled: form.get("boxes_enabled") === "on",
     };
     for (const key of ["target_per_synset", "images_per_hit", "min_votes", "max_votes", "quiz_size"]) body[key] = parseInt(form.get(key), 10);
     for (const key of ["confidence", "gold_rate", "min_worker_accuracy"]) body[key] = parseFloat(form.get(key));

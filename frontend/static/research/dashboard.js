@@ -90,6 +90,11 @@
     });
     document.getElementById("start").textContent = r.data.state === "draft" ? "Start" : "Resume";
     document.getElementById("policy-panel").hidden = r.data.state === "finished";
+    const boxes = document.getElementById("boxes-panel");
+    boxes.hidden = !r.data.boxes;
+    for (const [key, value] of Object.entries(r.data.boxes || {})) {
+      boxes.querySelectorAll(`[data-box="${key}"]`).forEach((node) => { node.textContent = String(value); });
+    }
     document.getElementById("refreshed").textContent = `· updated ${new Date().toLocaleTimeString()}`;
   }
   async function refreshThroughput() {
@@ -283,14 +288,17 @@
     const out = document.getElementById("policy-status");
     const body = {};
     for (const input of event.target.querySelectorAll("input")) {
+      if (input.type === "checkbox") { body[input.name] = input.checked; continue; }
       if (input.value === "") continue;
       body[input.name] = input.name === "reward_per_hit" ? input.value : Number(input.value);
     }
     const r = await api.request("PATCH", base, body);
     if (!r.ok) { out.textContent = (r.data && r.data.detail) || `Not saved (${r.status}).`; return; }
     for (const [key, value] of Object.entries(r.data.policy)) {
-      root.querySelectorAll(`[data-policy="${key}"]`).forEach((node) => { node.textContent = String(value); });
+      const text = typeof value === "boolean" ? (value ? "on" : "off") : String(value);
+      root.querySelectorAll(`[data-policy="${key}"]`).forEach((node) => { node.textContent = text; });
     }
+    refreshSummary();
     out.textContent = `Policy saved at ${new Date().toLocaleTimeString()}.`;
     refreshProgress();
   });

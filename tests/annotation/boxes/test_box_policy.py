@@ -1,0 +1,52 @@
+"""A researcher turns the box pipeline on and off through the campaign's policy (API and dashboard summary)."""
+
+from rest_framework.test import APIClient
+
+from annotation.models import BoxJob, Campaign, Candidate
+from tests.annotation.boxes.conftest import CIRCLE
+from tests.annotation.hits.conftest import make_candidates, qualify
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_boxes_are_switched_on_at_creation_and_off_later_and_the_summary_follows(researcher, crowd):
+    api = client_for(researcher)
+    response = api.post("/api/v1/campaigns/", {"name": "c", "wnids": [CIRCLE], "boxes_enabled": True}, format="json")
+    assert response.status_code == 201, response.content
+    campaign_id = response.json()["id"]
+    assert response.json()["policy"]["boxes_enabled"] is True
+    candidates = make_candidates(CIRCLE, 3)
+    Candidate.objects.filter(id__in=[c.id for c in candidates]).update(state=Candidate.State.ACCEPTED)
+    assert api.post(f"/api/v1/campaigns/{campaign_id}/state/", {"state": "running"}, format="json").status_code == 200
+    campaign = Campaign.objects.get(id=campaign_id)
+    for member in crowd[:2]:
+        qualify(member, campaign)
+    worker = client_for(crowd[0])
+
+    # Accepted images enter the pipeline when a worker asks for drawing work.
+    task = worker.post(f"/api/v1/campaigns/{campaign_id}/boxes/draw/next/")
+    assert task.status_code == 200 and task.json()["items"], task.content
+    summary = api.get(f"/api/v1/campaigns/{campaign_id}/dashboard/summary/").json()
+    assert summary["boxes_enabled"] is True
+    assert summary["boxes"]["images"] == 3 and summary["boxes"]["draw"] == 3 and summary["boxes"]["boxes"] == 0
+    assert set(summary["boxes"]) == {*BoxJob.State.values, "images", "boxes"}
+
+    response = api.patch(f"/api/v1/campaigns/{campaign_id}/", {"boxes_enabled": False}, format="json")
+    assert response.status_code == 200 and response.json()["policy"]["boxes_enabled"] is False
+    refused = client_for(crowd[1]).post(f"/api/v1/campaigns/{campaign_id}/boxes/draw/next/")
+    assert refused.status_code == 409 and "does not collect boxes" in refused.json()["detail"]
+    summary = api.get(f"/api/v1/campaigns/{campaign_id}/dashboard/summary/").json()
+    assert summary["boxes_enabled"] is False and summary["boxes"]["images"] == 3  # what was collected stays shown
+
+
+def test_a_campaign_that_never_collected_boxes_has_no_box_figures(researcher):
+    api = client_for(researcher)
+    campaign_id = api.post("/api/v1/campaigns/", {"name": "c", "wnids": [CIRCLE]}, format="json").json()["id"]
+    summary = api.get(f"/api/v1/campaigns/{campaign_id}/dashboard/summary/").json()
+    assert summary["boxes_enabled"] is False and summary["boxes"] is None
+    response = api.patch(f"/api/v1/campaigns/{campaign_id}/", {"boxes_enabled": "maybe"}, format="json")
+    assert response.status_code == 400 and "boxes_enabled" in response.content.decode()
