@@ -231,8 +231,9 @@ def format_box_report(r: dict) -> str:
         f"{'duplicate boxes':<28}{r['duplicates']:>12}{'0':>12}{_yes(r, 'duplicates'):>6}",
         f"{'boxes per instance':<28}{r['boxes_per_instance'] or 0:>12.4f}",
         f"{'instances boxed':<28}{pct(r['instances_boxed']):>12}",
-        f"{'worker-seconds per box':<28}{r['worker_seconds_per_box'] or 0:>12.1f}{'(ILSVRC ~42)':>12}",
-        f"{'  of which':<28}{r['worker_seconds_per_box_by_kind']}",
+        f"{'worker-seconds per box':<28}{r['worker_seconds_per_box'] or 0:>12.1f}{'ILSVRC ~42':>12}",
+        f"{'  of which':<28}"
+        + ", ".join(f"{kind} {seconds or 0:.1f}" for kind, seconds in r["worker_seconds_per_box_by_kind"].items()),
         f"{'median draw seconds':<28}{r['median_draw_seconds'] or 0:>12.1f}",
     ]
     if "run" in r:
