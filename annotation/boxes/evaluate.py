@@ -112,7 +112,9 @@ class CrowdBoxes:
     skipped: int = 0  # rows without area, left out
 
 
-def _number(value: str, *, path: str, line: int, column: str) -> float:
+def _number(value: str | None, *, path: str, line: int, column: str) -> float:
+    if value is None or not value.strip():
+        raise BadInput(f"{path} line {line}: no {column} (every row needs a number in each box column).")
     try:
         x = float(value)
     except (TypeError, ValueError):

@@ -95,7 +95,14 @@ def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]
         names, missing = resolve_columns(reader.fieldnames or [], columns)
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        return [tuple(row[c].strip() for c in names) for row in reader]
+        rows = []
+        for row in reader:
+            values = tuple((row[c] or "").strip() for c in names)
+            if not all(values):
+                empty = ", ".join(c for c, v in zip(columns, values, strict=True) if not v)
+                raise ValueError(f"{path} line {reader.line_num}: no {empty}")
+            rows.append(values)
+        return rows
 
 
 def load_votes(

@@ -68,6 +68,8 @@ def test_imagenet_on_multiclass_votes_reports_an_error_row(tmp_path: Path) -> No
         ("", "is empty"),
         ("item,annotator,label\na,w1,1\n", "lacks the column(s) worker"),
         ("item,worker,label\n", "has a header but no rows"),
+        ("item,worker,label\na,w1,1\nb,w1\n", "votes.csv line 3: no label"),
+        ("item,worker,label\na,,1\n", "votes.csv line 2: no worker"),
     ],
 )
 def test_bad_votes_file_is_a_clear_command_error(tmp_path: Path, content: str | None, message: str) -> None:

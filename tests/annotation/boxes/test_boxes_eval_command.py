@@ -71,6 +71,7 @@ def test_zero_area_crowd_rows_are_skipped_and_reversed_corners_reordered(tmp_pat
     [
         ("image,x1,y1,x2,y2\na,1,1,2,2\n", "lacks the column(s) worker"),
         ("image,worker,x1,y1,x2,y2\na,w,1,1,two,2\n", "line 2: x2 must be a number, got 'two'"),
+        ("image,worker,x1,y1,x2,y2\na,w,1,1,5\n", "line 2: no y2"),
         ("image,worker,x1,y1,x2,y2\na,w,1,1,inf,2\n", "line 2: x2 must be a finite number"),
         ("image,worker,x1,y1,x2,y2\na,w,nan,1,3,2\n", "line 2: x1 must be a finite number"),
         ("image,worker,x1,y1,x2,y2\n", "has a header but no rows"),
