@@ -54,6 +54,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     page.get_by_label("Name").fill("Hounds")
     page.get_by_label("Images per HIT").fill("4")
     page.get_by_label("Gold rate").fill("0")
+    page.get_by_label("Quiz pass mark").fill("0.9")
     page.get_by_label("Collect bounding boxes").check()
     page.get_by_role("button", name="Create campaign").click()
 
@@ -61,7 +62,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     campaign = Campaign.objects.get(name="Hounds")
     assert page.url == f"{live_server.url}/research/{campaign.id}/"
     assert (campaign.owner, campaign.images_per_hit, campaign.gold_rate) == (researcher, 4, 0.0)
-    assert campaign.boxes_enabled
+    assert campaign.boxes_enabled and campaign.quiz_pass_mark == 0.9
     expect(page.locator('[data-policy="boxes_enabled"]')).to_have_text("on")
     expect(page.locator('#boxes-panel [data-box="images"]')).to_have_text("0")  # nothing accepted yet
     page.locator("#start").click()
@@ -73,13 +74,14 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     # The researcher raises the target while the campaign runs.
     page.locator("#policy-panel summary").click()
     page.locator('#policy-form input[name="target_per_synset"]').fill("7")
+    page.locator('#policy-form input[name="quiz_pass_mark"]').fill("0.8")
     page.locator("#policy-boxes").uncheck()  # and decides against boxes after all
     page.get_by_role("button", name="Save policy").click()
     expect(page.locator('[data-policy="target_per_synset"]')).to_have_text("7")
     expect(page.locator('[data-policy="boxes_enabled"]')).to_have_text("off")
     expect(page.locator("#boxes-panel")).to_be_hidden()  # it never collected any
     campaign.refresh_from_db()
-    assert (campaign.target_per_synset, campaign.boxes_enabled) == (7, False)
+    assert (campaign.target_per_synset, campaign.quiz_pass_mark, campaign.boxes_enabled) == (7, 0.8, False)
 
     # The crowd works: two workers submit a HIT each; the charts pick it up without a reload.
     for wnid in (WHIPPET, IBIZAN):

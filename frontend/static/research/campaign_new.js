@@ -93,7 +93,7 @@
       quiz_per_synset: form.get("quiz_per_synset") === "on", boxes_enabled: form.get("boxes_enabled") === "on",
     };
     for (const key of ["target_per_synset", "images_per_hit", "min_votes", "max_votes", "quiz_size"]) body[key] = parseInt(form.get(key), 10);
-    for (const key of ["confidence", "gold_rate", "min_worker_accuracy"]) body[key] = parseFloat(form.get(key));
+    for (const key of ["confidence", "gold_rate", "min_worker_accuracy", "quiz_pass_mark"]) body[key] = parseFloat(form.get(key));
     body.reward_per_hit = form.get("reward_per_hit");
     const r = await api.request("POST", "/api/v1/campaigns/", body);
     if (r.status === 201) { window.location.href = `/research/${r.data.id}/`; return; }
