@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
@@ -572,10 +573,24 @@ def summary(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "model_version": campaign.model_version,
         "boxes_enabled": campaign.boxes_enabled,
         # The box pipeline, when the campaign collects boxes or did: images per state and the final boxes.
-        "boxes": box_job_summary(campaign_id=campaign.id)
+        "boxes": _box_figures(campaign)
         if campaign.boxes_enabled or BoxJob.objects.filter(campaign=campaign).exists()
         else None,
     }
+
+
+# The box figures count the campaign's box jobs and accepted boxes (no counters keep them): at most once per
+# this many seconds per campaign, however many dashboards poll the summary.
+BOX_FIGURES_SECONDS = 15
+
+
+def _box_figures(campaign: Campaign) -> dict[str, int]:
+    key = f"dashboard-boxes:{campaign.id}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = box_job_summary(campaign_id=campaign.id)
+        cache.set(key, figures, BOX_FIGURES_SECONDS)
+    return figures
 
 
 # ---- Inspecting one synset ------------------------------------------------------------------------------
