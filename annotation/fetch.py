@@ -113,9 +113,15 @@ def _checked_address(host: str, port: int, policy: FetchPolicy) -> str:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if not _allowed(address, policy):
+            if address.is_loopback:
+                raise Rejected(
+                    "blocked_address",
+                    f"{host} resolves to {address}, a loopback address: refused unless IMAGE_FETCH_ALLOW_LOOPBACK "
+                    "is set (a local test server).",
+                )
             raise Rejected(
                 "blocked_address",
-                f"{host} resolves to {address}, a private, loopback or otherwise internal address.",
+                f"{host} resolves to {address}, a private, link-local or otherwise internal address.",
             )
         addresses.append(str(address))
     return addresses[0]

@@ -34,7 +34,8 @@ def test_octet_stream_and_missing_content_type_are_fetched(image_server, shapes)
     ("url", "code", "reason"),
     [
         ("http://127.0.0.1:9/x.jpg", "blocked_address",
-         "127.0.0.1 resolves to 127.0.0.1, a private, loopback or otherwise internal address."),
+         "127.0.0.1 resolves to 127.0.0.1, a loopback address: refused unless IMAGE_FETCH_ALLOW_LOOPBACK is set "
+         "(a local test server)."),
         ("http://localhost:9/x.jpg", "blocked_address", None),
         ("http://10.1.2.3/x.jpg", "blocked_address", None),
         ("http://192.168.0.1/x.jpg", "blocked_address", None),
@@ -61,7 +62,7 @@ def test_redirect_to_an_internal_address_is_refused(image_server) -> None:
     url = image_server.add("/r", b"", status=302, Location="http://10.0.0.1/secret.jpg")
     assert refused(url) == (
         "blocked_address",
-        "10.0.0.1 resolves to 10.0.0.1, a private, loopback or otherwise internal address.",
+        "10.0.0.1 resolves to 10.0.0.1, a private, link-local or otherwise internal address.",
     )
 
 
