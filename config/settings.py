@@ -160,6 +160,8 @@ IMAGE_MAX_ASPECT = env_int("IMAGE_MAX_ASPECT", 10, minimum=1)  # long side / sho
 IMAGE_THUMBNAIL_SIDE = env_int("IMAGE_THUMBNAIL_SIDE", 256, minimum=32)
 IMAGE_MEDIUM_SIDE = env_int("IMAGE_MEDIUM_SIDE", 1024, minimum=256)
 IMAGE_NEAR_DUPLICATE_DISTANCE = env_int("IMAGE_NEAR_DUPLICATE_DISTANCE", 8, minimum=0)  # phash Hamming, of 64
+# ... and near-duplicates have nearly the same mean colour (largest R/G/B difference, of 255; annotation.imaging)
+IMAGE_NEAR_DUPLICATE_COLOUR = env_int("IMAGE_NEAR_DUPLICATE_COLOUR", 12, minimum=0)
 IMAGE_ARCHIVE_MAX_MEMBERS = env_int("IMAGE_ARCHIVE_MAX_MEMBERS", 100_000, minimum=1)
 IMAGE_ARCHIVE_MAX_BYTES = env_int("IMAGE_ARCHIVE_MAX_BYTES", 10 * 2**30, minimum=1)  # uncompressed, in total
 IMAGE_IMPORT_WORKERS = env_int("IMAGE_IMPORT_WORKERS", os.cpu_count() or 1, minimum=1)  # import_images

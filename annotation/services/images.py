@@ -11,10 +11,12 @@ Outcome of one file for the batch's synset:
 * **duplicate** — the same bytes (SHA-256) are already a candidate for this synset; nothing is created.
   The same bytes for *another* synset reuse the stored Image and create a new Candidate;
 * **near_duplicate** — the perceptual hash is within ``IMAGE_NEAR_DUPLICATE_DISTANCE`` of a candidate of
-  this synset (the nearest one is named). The kept copy is the largest: when the new file has more pixels
-  and the existing candidate is still ``new`` (no votes yet), the new image replaces the old one in that
-  candidate (outcome **accepted**, code ``replaced``) and the old image is deleted if nothing else uses it.
-  Once a candidate is being voted on its image stays, and the larger copy is reported as near_duplicate;
+  this synset and the mean colour within ``IMAGE_NEAR_DUPLICATE_COLOUR`` of it (the nearest such one is
+  named; phash sees only grey levels, see annotation.imaging). The kept copy is the largest: when the new
+  file has more pixels and the existing candidate is still ``new`` (no votes yet), the new image replaces the
+  old one in that candidate (outcome **accepted**, code ``replaced``) and the old image is deleted if nothing
+  else uses it. Once a candidate is being voted on its image stays, and the larger copy is reported as
+  near_duplicate;
 * **accepted** — a new candidate (state ``new``).
 
 Imports into one synset are serialised by locking its Synset row per chunk (PostgreSQL), so two batches
@@ -180,6 +182,7 @@ class _SynsetState:
     index: imaging.HashIndex = field(init=False)
     last_id: int = 0
     names: dict[int, str] = field(default_factory=dict)
+    colours: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # read from thumbnails on demand
 
     def __post_init__(self):
         self.index = imaging.HashIndex()
@@ -194,6 +197,20 @@ class _SynsetState:
 
     def label(self, candidate_id: int) -> str:
         return self.names.get(candidate_id) or f"candidate {candidate_id}"
+
+    def near_duplicate(self, result: imaging.Processed) -> tuple[Candidate, int] | None:
+        """The nearest candidate of the synset that looks like ``result`` (close perceptual hash *and* mean
+        colour), with the hash distance; None when there is none. Matches on the hash alone are rare, so
+        reading a matched candidate's thumbnail for its colour costs little."""
+        threshold = settings.IMAGE_NEAR_DUPLICATE_DISTANCE
+        for key, distance in self.index.within(result.phash, threshold):
+            near = Candidate.objects.select_related("image").get(id=key)
+            if key not in self.colours:
+                with near.image.thumbnail.open("rb") as handle:
+                    self.colours[key] = imaging.file_colour(handle)
+            if imaging.colour_distance(self.colours[key], result.colour) <= settings.IMAGE_NEAR_DUPLICATE_COLOUR:
+                return near, distance
+        return None
 
 
 @contextmanager
@@ -312,10 +329,10 @@ def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
         reason = f"The same file is already a candidate for this synset ({state.label(same.id)})."
         return _item(work, inc, Outcome.DUPLICATE, "duplicate", reason, same)
     threshold = settings.IMAGE_NEAR_DUPLICATE_DISTANCE
-    match = state.index.nearest(result.phash, threshold)
+    match = state.near_duplicate(result)
     if match is not None:
-        key, distance = match
-        near = Candidate.objects.select_related("image").get(id=key)
+        near, distance = match
+        key = near.id
         what = f"Looks like {state.label(key)} (perceptual-hash distance {distance}, threshold {threshold})"
         if result.pixels <= near.image.pixels:
             reason = f"{what}; the larger copy is kept."
@@ -329,6 +346,7 @@ def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
             work.images.pop(gone.sha256, None)
         work.candidates[image.id] = near
         state.index.replace(key, result.phash)
+        state.colours[key] = result.colour
         reason = f"Replaced the smaller near-duplicate {state.label(key)} (perceptual-hash distance {distance})."
         state.names[key] = inc.name
         return _item(work, inc, Outcome.ACCEPTED, "replaced", reason, near)
@@ -336,6 +354,7 @@ def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
     candidate = Candidate.objects.create(image=image, synset_id=work.batch.synset_id, batch=work.batch)
     work.candidates[image.id] = candidate
     state.index.add(result.phash, candidate.id)
+    state.colours[candidate.id] = result.colour
     state.names[candidate.id] = inc.name
     return _item(work, inc, Outcome.ACCEPTED, "", "", candidate)
 

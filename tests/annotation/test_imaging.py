@@ -173,3 +173,18 @@ def test_hash_index_finds_the_nearest_within_the_threshold() -> None:
     for key in range(3000):  # grows past its initial capacity
         index.add(1 << 40, 100 + key)
     assert len(index) == 3003 and index.nearest(1 << 40, 0) == (100, 0)
+
+
+def test_hash_index_lists_every_match_nearest_first_up_to_a_limit() -> None:
+    index = HashIndex([0b111, 0b1, 0b0, 0b1], [5, 7, 9, 3])
+    assert index.within(0b0, 2) == [(9, 0), (3, 1), (7, 1)]  # lowest key first on ties; 0b111 is 3 away
+    assert index.within(0b0, 3, limit=2) == [(9, 0), (3, 1)]
+    assert index.within(1 << 50, 0) == [] and HashIndex().within(0, 64) == []
+
+
+def test_mean_colour_tells_plain_images_apart_and_survives_recoding() -> None:
+    red, blue = PILImage.new("RGB", (300, 200), (200, 30, 30)), PILImage.new("RGB", (300, 200), (30, 30, 200))
+    assert imaging.hamming(imaging.perceptual_hash(red), imaging.perceptual_hash(blue)) == 0  # why colour is needed
+    recoded = imaging.process(encode(red, quality=50))
+    assert imaging.colour_distance(recoded.colour, imaging.mean_colour(red)) < 6  # JPEG shifts strong colours a bit
+    assert imaging.colour_distance(recoded.colour, imaging.mean_colour(blue)) > 150

@@ -132,6 +132,26 @@ def test_near_duplicates_are_caught_and_the_largest_copy_is_kept(
     assert len(stored_files(media)) == 4
 
 
+def test_plain_images_of_different_colours_are_not_near_duplicates(db, media, dog, tmp_path) -> None:
+    # Their perceptual hashes are equal (phash sees grey levels, and a plain image has no structure at all);
+    # their colours tell them apart. A plain image of the same colour, larger, is a copy and replaces the first.
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for name, colour, size in [("a-red.png", (200, 30, 30), (300, 200)), ("b-blue.png", (30, 30, 200), (300, 200)),
+                               ("c-grey.png", (128, 128, 128), (300, 200))]:  # fmt: skip
+        PILImage.new("RGB", size, colour).save(folder / name)
+    run("--synset", DOG, str(folder))
+    assert items(ImportBatch.objects.get()) == [
+        ("a-red.png", "accepted", ""), ("b-blue.png", "accepted", ""), ("c-grey.png", "accepted", ""),
+    ]  # fmt: skip
+    later = tmp_path / "later"
+    later.mkdir()
+    PILImage.new("RGB", (600, 400), (201, 31, 29)).save(later / "red-larger.png")
+    run("--synset", DOG, str(later))
+    assert items(ImportBatch.objects.latest("id")) == [("red-larger.png", "accepted", "replaced")]
+    assert Candidate.objects.count() == 3 and sorted(Image.objects.values_list("width", flat=True)) == [300, 300, 600]
+
+
 def test_larger_copy_does_not_replace_a_candidate_being_voted_on(db, media, dog, shapes, tmp_path) -> None:
     original = shapes[1].jpeg
     (tmp_path / "a").mkdir()
