@@ -147,8 +147,10 @@ def test_plain_images_of_different_colours_are_not_near_duplicates(db, media, do
     later = tmp_path / "later"
     later.mkdir()
     PILImage.new("RGB", (600, 400), (201, 31, 29)).save(later / "red-larger.png")
-    run("--synset", DOG, str(later))
+    out = run("--synset", DOG, str(later))
     assert items(ImportBatch.objects.latest("id")) == [("red-larger.png", "accepted", "replaced")]
+    assert "1 accepted (1 replacing a smaller copy), 0 duplicate" in out
+    assert "accepted       red-larger.png: Replaced the smaller near-duplicate candidate" in out
     assert Candidate.objects.count() == 3 and sorted(Image.objects.values_list("width", flat=True)) == [300, 300, 600]
 
 

@@ -62,11 +62,13 @@ class Command(BaseCommand):
         return sources.archive_files(path, images.archive_limits()), None
 
     def _report(self, batch: ImportBatch) -> None:
+        replaced = batch.items.filter(outcome="accepted", code="replaced").count()
         self.stdout.write(
-            f"Import {batch.id} into {batch.synset.wnid}: {batch.accepted} accepted, {batch.duplicate} duplicate, "
-            f"{batch.near_duplicate} near-duplicate, {batch.rejected} rejected."
+            f"Import {batch.id} into {batch.synset.wnid}: {batch.accepted} accepted"
+            + (f" ({replaced} replacing a smaller copy)" if replaced else "")
+            + f", {batch.duplicate} duplicate, {batch.near_duplicate} near-duplicate, {batch.rejected} rejected."
         )
-        reported = batch.items.exclude(outcome="accepted").order_by("id")
+        reported = batch.items.exclude(outcome="accepted", code="").order_by("id")  # and replacements
         for item in reported[:REPORT_LINES]:
             self.stdout.write(f"  {item.outcome:<14} {item.name}: {item.reason}")
         if (more := reported.count() - REPORT_LINES) > 0:
