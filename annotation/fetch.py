@@ -64,8 +64,10 @@ def fetch(url: str, policy: FetchPolicy = FetchPolicy()) -> bytes:
 
 def _request(url: str, policy: FetchPolicy) -> urllib3.BaseHTTPResponse:
     parts = urlsplit(url)
+    if not parts.scheme:
+        raise Rejected("bad_url", "This is not a URL: it does not start with http:// or https://.")
     if parts.scheme not in {"http", "https"}:
-        raise Rejected("bad_url", f"Only http and https URLs are fetched, not {parts.scheme or 'this'!r}.")
+        raise Rejected("bad_url", f"Only http and https URLs are fetched, not {parts.scheme!r}.")
     if not parts.hostname:
         raise Rejected("bad_url", "The URL has no host name.")
     if parts.username or parts.password:

@@ -46,6 +46,7 @@ def test_octet_stream_and_missing_content_type_are_fetched(image_server, shapes)
         ("http://0.0.0.0/x.jpg", "blocked_address", None),
         ("ftp://example.org/x.jpg", "bad_url", "Only http and https URLs are fetched, not 'ftp'."),
         ("file:///etc/passwd", "bad_url", "Only http and https URLs are fetched, not 'file'."),
+        ("dog photo", "bad_url", "This is not a URL: it does not start with http:// or https://."),
         ("http://user:pw@example.org/x.jpg", "bad_url", "URLs with a user name or password are not fetched."),
         ("http:///x.jpg", "bad_url", "The URL has no host name."),
         ("http://no-such-host.invalid/x.jpg", "unresolvable", "The host name no-such-host.invalid does not resolve."),
