@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 name=demo.DEMO_CAMPAIGN,
                 wnids=demo.DEMO_WNIDS,
                 target_per_synset=max(1, per_synset // 2),
+                boxes_enabled=True,  # accepted images go on to the box pages, so the demo shows the whole pipeline
             )
             shapes = campaign.campaign_synsets.count()
             self.stdout.write(
