@@ -20,6 +20,7 @@ from django.utils import timezone
 from annotation.consensus import fit_imagenet_table
 from annotation.models import (
     ActivityBucket,
+    Box,
     BoxJob,
     Campaign,
     CampaignSynset,
@@ -664,6 +665,10 @@ def candidate_rows(candidates, request=None) -> list[dict]:
     gold = dict(
         GoldItem.objects.filter(candidate_id__in=[c.id for c in candidates]).values_list("candidate_id", "present")
     )
+    boxes: dict[int, list[list[int]]] = {}
+    accepted = Box.objects.filter(candidate_id__in=[c.id for c in candidates], state=Box.State.ACCEPTED, gold=None)
+    for candidate_id, *coords in accepted.order_by("id").values_list("candidate_id", "x1", "y1", "x2", "y2"):
+        boxes.setdefault(candidate_id, []).append(coords)
     return [
         {
             "id": c.id,
@@ -674,6 +679,10 @@ def candidate_rows(candidates, request=None) -> list[dict]:
             "gold": None if c.id not in gold else ("present" if gold[c.id] else "absent"),
             "override": overrides.get(c.id),
             "thumbnail": image_urls(c.image, request)["thumbnail"],
+            # The box pipeline's final boxes, in pixels of the displayed image (width x height).
+            "width": c.image.width,
+            "height": c.image.height,
+            "boxes": boxes.get(c.id, []),
         }
         for c in candidates
     ]

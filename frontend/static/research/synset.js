@@ -45,9 +45,22 @@
     const div = el("div", undefined, "card");
     div.dataset.candidate = String(c.id);
     const img = el("img"); img.src = c.thumbnail; img.alt = `candidate ${c.id}`; img.loading = "lazy";
-    div.appendChild(img);
+    const thumb = el("div", undefined, "thumb");
+    thumb.appendChild(img);
+    // Final boxes over the thumbnail, which is letterboxed into a square (object-fit: contain).
+    const side = Math.max(c.width, c.height);
+    for (const [x1, y1, x2, y2] of c.boxes) {
+      const b = el("div", undefined, "bbox");
+      b.style.left = `${(((side - c.width) / 2 + x1) / side) * 100}%`;
+      b.style.top = `${(((side - c.height) / 2 + y1) / side) * 100}%`;
+      b.style.width = `${((x2 - x1) / side) * 100}%`;
+      b.style.height = `${((y2 - y1) / side) * 100}%`;
+      thumb.appendChild(b);
+    }
+    div.appendChild(thumb);
     const post = c.posterior === null ? "–" : c.posterior.toFixed(3);
-    div.appendChild(el("p", `#${c.id} · ${c.state} · ${c.yes}/${c.votes} yes · p=${post}`, "small"));
+    const boxes = c.boxes.length ? ` · ${c.boxes.length} box${c.boxes.length > 1 ? "es" : ""}` : "";
+    div.appendChild(el("p", `#${c.id} · ${c.state} · ${c.yes}/${c.votes} yes · p=${post}${boxes}`, "small"));
     if (c.gold) div.appendChild(el("span", `gold: ${c.gold}`, "badge"));
     if (c.override) div.appendChild(el("span", `override: ${c.override.action}`, "badge warn"));
     const actions = el("div", undefined, "card-actions");

@@ -2,7 +2,7 @@
 
 from rest_framework.test import APIClient
 
-from annotation.models import BoxJob, Campaign, Candidate
+from annotation.models import Box, BoxJob, Campaign, Candidate
 from tests.annotation.boxes.conftest import CIRCLE
 from tests.annotation.hits.conftest import make_candidates, qualify
 
@@ -50,3 +50,14 @@ def test_a_campaign_that_never_collected_boxes_has_no_box_figures(researcher):
     assert summary["boxes_enabled"] is False and summary["boxes"] is None
     response = api.patch(f"/api/v1/campaigns/{campaign_id}/", {"boxes_enabled": "maybe"}, format="json")
     assert response.status_code == 400 and "boxes_enabled" in response.content.decode()
+
+
+def test_the_synset_candidates_carry_their_final_boxes_for_the_researcher(box_campaign, researcher) -> None:
+    job = BoxJob.objects.filter(campaign=box_campaign).order_by("id").first()
+    Box.objects.create(job=job, candidate=job.candidate, x1=10, y1=20, x2=110, y2=220, state=Box.State.ACCEPTED)
+    Box.objects.create(job=job, candidate=job.candidate, x1=5, y1=5, x2=50, y2=50, state=Box.State.REJECTED)
+    url = f"/api/v1/campaigns/{box_campaign.id}/synsets/{CIRCLE}/candidates/?state=accepted"
+    rows = {row["id"]: row for row in client_for(researcher).get(url).json()["results"]}
+    assert rows[job.candidate_id]["boxes"] == [[10, 20, 110, 220]]  # the rejected box is not shown
+    assert (rows[job.candidate_id]["width"], rows[job.candidate_id]["height"]) == (640, 480)
+    assert all(row["boxes"] == [] for key, row in rows.items() if key != job.candidate_id)
