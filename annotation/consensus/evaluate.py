@@ -89,6 +89,16 @@ def resolve_columns(header: Sequence[str], columns: Sequence[str]) -> tuple[list
     return found, missing
 
 
+def _same_label(label: str) -> str:
+    """One spelling per label: a whole number written as a float ("1.0", which pandas writes for an integer
+    column with a gap in it) is the same label as "1"."""
+    try:
+        number = float(label)
+    except ValueError:
+        return label
+    return str(int(number)) if number.is_integer() else label
+
+
 def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]]:
     with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may start the file with a BOM
         reader = csv.DictReader(handle)
@@ -101,7 +111,7 @@ def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]
             if not all(values):
                 empty = ", ".join(c for c, v in zip(columns, values, strict=True) if not v)
                 raise ValueError(f"{path} line {reader.line_num}: no {empty}")
-            rows.append(values)
+            rows.append(tuple(_same_label(v) if c == "label" else v for c, v in zip(columns, values, strict=True)))
         return rows
 
 

@@ -191,3 +191,18 @@ def test_the_column_names_of_crowd_kit_and_zheng_et_al_are_read_as_ours(
     ours = json.loads(run("--votes", str(TEMP / "votes.csv"), *args[:1], str(TEMP / "truth.csv"), *args[2:]))
     for method in ("mv", "ds"):
         assert (theirs[method]["correct"], theirs[method]["scored"]) == (ours[method]["correct"], 462)
+
+
+def test_a_whole_number_written_as_a_float_is_the_same_label(tmp_path: Path) -> None:
+    # pandas writes an integer column with a gap in it as floats: truth "1.0" must score against votes "1".
+    (tmp_path / "truth.csv").write_text(
+        "item,label\n" + "".join(f"{i},{float(y)}\n" for i, y in (line.split(",") for line in truth_lines()))
+    )
+    report = json.loads(
+        run("--votes", str(TEMP / "votes.csv"), "--truth", str(tmp_path / "truth.csv"), "--method", "mv", "--json")
+    )
+    assert (report["mv"]["correct"], report["mv"]["scored"]) == (434, 462)
+
+
+def truth_lines() -> list[str]:
+    return (TEMP / "truth.csv").read_text().splitlines()[1:]
