@@ -137,6 +137,12 @@ def load_votes(
     labels = np.fromiter((label_code[r[2]] for r in vote_rows), np.int32, len(vote_rows))
     scored = [(item_code[i], label_code[lab]) for i, lab in truth_rows if i in item_code]
     gold = dict((item_code[i], label_code[lab]) for i, lab in gold_rows if i in item_code)
+    for path, rows, kept in ((truth_path, truth_rows, scored), (gold_path, gold_rows, gold)):
+        if rows and not kept:
+            raise ValueError(
+                f"none of the {len(rows)} items of {path} has a vote in {votes_path} (items are matched by their "
+                f"text: e.g. {rows[0][0]!r} there, {vote_rows[0][0]!r} in the votes)"
+            )
     return CodedVotes(
         items=items,
         workers=workers,

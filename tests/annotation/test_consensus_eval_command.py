@@ -206,3 +206,9 @@ def test_a_whole_number_written_as_a_float_is_the_same_label(tmp_path: Path) -> 
 
 def truth_lines() -> list[str]:
     return (TEMP / "truth.csv").read_text().splitlines()[1:]
+
+
+def test_a_truth_file_that_matches_no_voted_item_is_an_error_not_an_empty_score(tmp_path: Path) -> None:
+    (tmp_path / "truth.csv").write_text("item,label\n" + "".join(f"x{line}\n" for line in truth_lines()))
+    with pytest.raises(CommandError, match=r"none of the 462 items of .*truth.csv has a vote in .*votes.csv"):
+        run("--votes", str(TEMP / "votes.csv"), "--truth", str(tmp_path / "truth.csv"))
