@@ -194,6 +194,12 @@ def load_crowd_boxes(boxes_path: str | Path, truth_path: str | Path | None = Non
             if box is None:
                 raise BadInput(f"{truth_path} line {line}: the truth box has no area.")
             truth.setdefault(key(row), []).append(box)
+    if truth and not set(truth) & set(raw):
+        raise BadInput(
+            f"None of the {len(truth)} images of {truth_path} has a crowd box in {boxes_path} (images are matched "
+            f"by their text{' and wnid' if by_wnid else ''}: e.g. {next(iter(truth))!r} there, "
+            f"{next(iter(raw), '')!r} in the boxes)."
+        )
     keys = list(raw) + [k for k in (truth or {}) if k not in raw]
     boxes = {
         k: (np.array([b for b, _ in raw.get(k, [])]).reshape(-1, 4), np.array([w for _, w in raw.get(k, [])], int))

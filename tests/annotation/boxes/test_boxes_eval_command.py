@@ -88,3 +88,9 @@ def test_unknown_method_and_missing_file_are_refused(tmp_path):
         run(tmp_path, BOXES, TRUTH, "--method", "best")
     with pytest.raises(CommandError, match="does not exist"):
         call_command("boxes_eval", "--boxes", str(tmp_path / "nope.csv"))
+
+
+def test_a_truth_file_that_matches_no_crowd_image_is_refused(tmp_path):
+    truth = TRUTH.replace("a.jpg", "images/a.jpg").replace("b.jpg", "images/b.jpg").replace("c.jpg", "images/c.jpg")
+    with pytest.raises(CommandError, match=r"None of the 3 images of .*truth.csv has a crowd box in .*boxes.csv"):
+        run(tmp_path, BOXES, truth)
