@@ -47,8 +47,11 @@ class CampaignSynsetInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "owner", "state", "images_per_hit", "min_votes", "max_votes", "confidence", "created"]
-    list_filter = ["state"]
+    list_display = [
+        "id", "name", "owner", "state", "images_per_hit", "min_votes", "max_votes", "confidence", "boxes_enabled",
+        "created",
+    ]  # fmt: skip
+    list_filter = ["state", "boxes_enabled"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
     readonly_fields = ["running_since", "prior_present", "model_version", "votes_at_refit", "refitted"]
