@@ -182,7 +182,7 @@ class _SynsetState:
     index: imaging.HashIndex = field(init=False)
     last_id: int = 0
     names: dict[int, str] = field(default_factory=dict)
-    colours: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # read from thumbnails on demand
+    colours: dict[int, tuple[float, float, float] | None] = field(default_factory=dict)  # from thumbnails, on demand
 
     def __post_init__(self):
         self.index = imaging.HashIndex()
@@ -206,9 +206,13 @@ class _SynsetState:
         for key, distance in self.index.within(result.phash, threshold):
             near = Candidate.objects.select_related("image").get(id=key)
             if key not in self.colours:
-                with near.image.thumbnail.open("rb") as handle:
-                    self.colours[key] = imaging.file_colour(handle)
-            if imaging.colour_distance(self.colours[key], result.colour) <= settings.IMAGE_NEAR_DUPLICATE_COLOUR:
+                try:
+                    with near.image.thumbnail.open("rb") as handle:
+                        self.colours[key] = imaging.file_colour(handle)
+                except OSError:  # an unreadable thumbnail: the hash alone decides, as before colours counted
+                    self.colours[key] = None
+            known = self.colours[key]
+            if known is None or imaging.colour_distance(known, result.colour) <= settings.IMAGE_NEAR_DUPLICATE_COLOUR:
                 return near, distance
         return None
 

@@ -154,6 +154,19 @@ def test_plain_images_of_different_colours_are_not_near_duplicates(db, media, do
     assert Candidate.objects.count() == 3 and sorted(Image.objects.values_list("width", flat=True)) == [300, 300, 600]
 
 
+def test_a_candidate_whose_thumbnail_is_unreadable_is_matched_on_the_hash_alone(
+    db, media, dog, shapes, tmp_path
+) -> None:
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir(), later.mkdir()
+    (first / "original.jpg").write_bytes(shapes[1].jpeg)
+    run("--synset", DOG, str(first))
+    (media / Candidate.objects.get().image.thumbnail.name).unlink()  # storage lost the file
+    (later / "recoded.jpg").write_bytes(near_copies(shapes[1].jpeg)["recoded.jpg"])
+    run("--synset", DOG, str(later))
+    assert items(ImportBatch.objects.latest("id")) == [("recoded.jpg", "near_duplicate", "near_duplicate")]
+
+
 def test_larger_copy_does_not_replace_a_candidate_being_voted_on(db, media, dog, shapes, tmp_path) -> None:
     original = shapes[1].jpeg
     (tmp_path / "a").mkdir()
