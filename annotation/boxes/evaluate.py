@@ -24,6 +24,14 @@ from .geometry import FloatArray, iou_matrix
 MATCH_IOU = 0.5
 BOX_COLUMNS = ("image", "worker", "x1", "y1", "x2", "y2")
 TRUTH_COLUMNS = ("image", "x1", "y1", "x2", "y2")
+ALIASES = {
+    "image": ("image_id",),
+    "worker": ("worker_id",),
+    "x1": ("xmin",),
+    "y1": ("ymin",),
+    "x2": ("xmax",),
+    "y2": ("ymax",),
+}
 
 
 @dataclass(frozen=True)
@@ -137,11 +145,16 @@ def _read(path: str | Path, columns: Sequence[str], what: str) -> tuple[list[str
         raise BadInput(f"The {what} file {path} cannot be read as CSV: {error}.") from None
     if not header:
         raise BadInput(f"The {what} file {path} is empty; expected a header with columns {','.join(columns)}.")
+    # PASCAL VOC's corner names and *_id column names are read as ours.
+    renamed = {alias: c for c in columns if c not in header for alias in ALIASES.get(c, ()) if alias in header}
+    if renamed:
+        header = [renamed.get(name, name) for name in header]
+        rows = [(line, {renamed.get(k, k): v for k, v in row.items()}) for line, row in rows]
     missing = [c for c in columns if c not in header]
     if missing:
         raise BadInput(
             f"The {what} file {path} lacks the column(s) {', '.join(missing)}; "
-            f"expected {','.join(columns)} (found {','.join(header)})."
+            f"expected {','.join(columns)} (found {','.join(h for h in header if h is not None)})."
         )
     return header, rows
 

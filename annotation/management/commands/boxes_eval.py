@@ -3,7 +3,8 @@
     manage.py boxes_eval --boxes boxes.csv [--truth truth.csv] [--method median ...] [--json]
 
 Boxes have columns ``image,worker,x1,y1,x2,y2`` (a worker may draw several boxes on an image), truth
-``image,x1,y1,x2,y2`` (extra columns such as demo_images' ``wnid`` are accepted). A thin wrapper over
+``image,x1,y1,x2,y2`` (extra columns such as demo_images' ``wnid`` are accepted; VOC's ``xmin,ymin,xmax,ymax``
+and ``image_id``/``worker_id`` are read as ours). A thin wrapper over
 ``annotation.boxes.evaluate``, which needs no database. Prints a table per method (precision, recall and F1
 at IoU >= 0.5, mean IoU of matched boxes, duplicates, boxes out, seconds) or one JSON object keyed by method.
 """

@@ -94,3 +94,13 @@ def test_a_truth_file_that_matches_no_crowd_image_is_refused(tmp_path):
     truth = TRUTH.replace("a.jpg", "images/a.jpg").replace("b.jpg", "images/b.jpg").replace("c.jpg", "images/c.jpg")
     with pytest.raises(CommandError, match=r"None of the 3 images of .*truth.csv has a crowd box in .*boxes.csv"):
         run(tmp_path, BOXES, truth)
+
+
+def test_voc_corner_names_and_id_columns_are_read_as_ours(tmp_path):
+    ours = json.loads(run(tmp_path, BOXES, TRUTH, "--json"))
+    boxes = BOXES.replace("image,worker,x1,y1,x2,y2", "image_id,worker_id,xmin,ymin,xmax,ymax")
+    truth = TRUTH.replace("image,wnid,x1,y1,x2,y2", "image_id,wnid,xmin,ymin,xmax,ymax")
+    theirs = json.loads(run(tmp_path, boxes, truth, "--json"))
+    assert theirs.keys() == ours.keys()
+    assert all({k: v for k, v in theirs[m].items() if k != "seconds"} ==
+               {k: v for k, v in ours[m].items() if k != "seconds"} for m in ours)  # fmt: skip
