@@ -46,9 +46,8 @@ def campaign_synset_for(campaign: Campaign, wnid: str) -> CampaignSynset:
         raise Http404(f"Campaign {campaign.id} has no synset {wnid}.") from None
 
 
-POLICY_FIELDS = ["images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence", "gold_rate",
-                 "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds",
-                 "quiz_per_synset", "min_worker_accuracy", "boxes_enabled"]  # fmt: skip
+# The policy a campaign shows is the policy a researcher may change (one list, kept by the service).
+POLICY_FIELDS = campaign_services.EDITABLE_POLICY
 
 
 def campaign_payload(campaign: Campaign) -> dict:

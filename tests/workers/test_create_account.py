@@ -43,6 +43,8 @@ def test_taken_names_weak_passwords_and_unknown_roles_are_refused_and_create_not
         run("bob", "--role", "researcher")
     with pytest.raises(CommandError, match=r"too short|too common"):
         run("carol", "--role", "researcher", "--password-stdin", stdin="abc\n", monkeypatch=monkeypatch)
+    with pytest.raises(CommandError, match="Enter a valid username"):
+        run("carol smith", "--role", "researcher")
     with pytest.raises(CommandError, match="invalid choice"):
         run("dave", "--role", "boss")
     assert list(User.objects.values_list("username", flat=True)) == ["bob"]

@@ -34,7 +34,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         username = str(options["username"]).strip()
-        if not username or len(username) > 150:
+        try:  # the sign-up form's rules: 1-150 letters, digits and @/./+/-/_
+            User._meta.get_field("username").run_validators(username)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
+        if not username:
             raise CommandError("A user name has 1 to 150 characters.")
         if User.objects.filter(username=username).exists():
             raise CommandError(f"There is already an account named {username}.")
