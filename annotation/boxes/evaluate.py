@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tables import dict_reader
 from .aggregate import aggregate_boxes, worker_reliability
 from .geometry import FloatArray, iou_matrix
 
@@ -138,7 +139,7 @@ def _read(path: str | Path, columns: Sequence[str], what: str) -> tuple[list[str
         raise BadInput(f"The {what} file {path} does not exist.")
     try:
         with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+            reader = dict_reader(handle)
             header = list(reader.fieldnames or [])
             rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as error:

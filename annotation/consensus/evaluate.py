@@ -14,7 +14,6 @@ gold, the figures are the unsupervised ones that published tables report. Comman
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ..tables import dict_reader
 from .dawid_skene import PLAIN_PRIOR, fit_dawid_skene
 from .difficulty import fit_item_difficulty
 from .guard import fit_consensus
@@ -101,7 +101,7 @@ def _same_label(label: str) -> str:
 
 def _read_rows(path: str | Path, columns: Sequence[str]) -> list[tuple[str, ...]]:
     with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet may start the file with a BOM
-        reader = csv.DictReader(handle)
+        reader = dict_reader(handle)
         names, missing = resolve_columns(reader.fieldnames or [], columns)
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -129,6 +129,13 @@ def load_votes(
     truth_rows = _read_rows(truth_path, ("item", "label")) if truth_path else []
     gold_rows = _read_rows(gold_path, ("item", "label")) if gold_path else []
     label_ids = sorted({r[2] for r in vote_rows} | {r[1] for r in truth_rows + gold_rows}, key=_label_key)
+    if not vote_rows:
+        raise ValueError(f"{votes_path} has a header but no votes")
+    if len(label_ids) < 2:
+        raise ValueError(
+            f"every vote{' and truth row' if truth_rows else ''} has the label {label_ids[0]!r}: "
+            "consensus needs at least two labels to choose between"
+        )
     label_code = {label: i for i, label in enumerate(label_ids)}
     item_code: dict[str, int] = {}
     worker_code: dict[str, int] = {}

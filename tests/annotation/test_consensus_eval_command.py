@@ -212,3 +212,19 @@ def test_a_truth_file_that_matches_no_voted_item_is_an_error_not_an_empty_score(
     (tmp_path / "truth.csv").write_text("item,label\n" + "".join(f"x{line}\n" for line in truth_lines()))
     with pytest.raises(CommandError, match=r"none of the 462 items of .*truth.csv has a vote in .*votes.csv"):
         run("--votes", str(TEMP / "votes.csv"), "--truth", str(tmp_path / "truth.csv"))
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ";"], ids=["tab", "semicolon"])
+def test_tab_and_semicolon_separated_files_are_read_as_csv(tmp_path: Path, delimiter: str) -> None:
+    for name in ("votes", "truth"):
+        (tmp_path / f"{name}.csv").write_text((TEMP / f"{name}.csv").read_text().replace(",", delimiter))
+    report = json.loads(
+        run("--votes", str(tmp_path / "votes.csv"), "--truth", str(tmp_path / "truth.csv"), "--method", "mv", "--json")
+    )
+    assert (report["mv"]["correct"], report["mv"]["scored"]) == (434, 462)
+
+
+def test_votes_that_all_carry_one_label_are_an_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "votes.csv").write_text("item,worker,label\na,w1,1\na,w2,1\nb,w1,1\n")
+    with pytest.raises(CommandError, match="every vote has the label '1': consensus needs at least two labels"):
+        run("--votes", str(tmp_path / "votes.csv"))

@@ -24,6 +24,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.consensus.evaluate import METHODS, evaluate, evaluate_coded, resolve_columns
+from annotation.tables import dict_reader
 
 VOTE_COLUMNS = ("item", "worker", "label")
 TRUTH_COLUMNS = ("item", "label")
@@ -35,7 +36,7 @@ def _check_csv(path: str, columns: tuple[str, ...], what: str, need_rows: bool) 
         raise CommandError(f"The {what} file {path} does not exist.")
     try:
         with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+            reader = dict_reader(handle)
             header = reader.fieldnames
             has_row = next(reader, None) is not None
     except (OSError, UnicodeDecodeError, csv.Error) as error:

@@ -104,3 +104,11 @@ def test_voc_corner_names_and_id_columns_are_read_as_ours(tmp_path):
     assert theirs.keys() == ours.keys()
     assert all({k: v for k, v in theirs[m].items() if k != "seconds"} ==
                {k: v for k, v in ours[m].items() if k != "seconds"} for m in ours)  # fmt: skip
+
+
+def test_tab_separated_files_are_read_as_csv(tmp_path):
+    ours = json.loads(run(tmp_path, BOXES, TRUTH, "--json"))
+    theirs = json.loads(run(tmp_path, BOXES.replace(",", "\t"), TRUTH.replace(",", "\t"), "--json"))
+    assert all({k: v for k, v in theirs[m].items() if k != "seconds"} ==
+               {k: v for k, v in ours[m].items() if k != "seconds"} for m in ours)  # fmt: skip
+    assert theirs["median"]["matched"] == 2
