@@ -84,6 +84,15 @@ def expire_leases() -> int:
     return hits_expire(limit=5000)
 
 
+@shared_task(base=QueuedAfterCommit)
+def box_jobs_enter_campaign(campaign_id: int) -> int:
+    """One campaign's accepted candidates enter the box pipeline (asked for by its dashboard; idempotent)."""
+    from annotation.services.boxes import box_jobs_enter
+
+    campaign = Campaign.objects.filter(id=campaign_id).first()
+    return box_jobs_enter(campaign=campaign) if campaign is not None else 0
+
+
 @shared_task
 def box_jobs_enter_all() -> int:
     """Periodic (Celery beat): accepted candidates of boxes-enabled running campaigns enter the box pipeline;

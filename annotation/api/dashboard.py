@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from annotation.api.campaigns import IsResearcher, campaign_for
 from annotation.selectors import dashboard as selectors
 from annotation.services import rollups
+from annotation.services.boxes import box_jobs_enter_request
 
 Series = {
     "labels": serializers.ListField(child=serializers.DateTimeField()),
@@ -30,7 +31,9 @@ class _Panel(APIView):
 
 
 class SummaryApi(_Panel):
-    """Headline figures (state, accepted of target, answers, workers, spent, the last five minutes' rates)."""
+    """Headline figures (state, accepted of target, answers, workers, spent, the last five minutes' rates) and,
+    with boxes on, the box pipeline's; each poll also lets newly accepted images enter that pipeline (at most
+    every 30 s: ``box_jobs_enter_request``)."""
 
     @extend_schema(
         responses=inline_serializer(
@@ -58,7 +61,9 @@ class SummaryApi(_Panel):
         )
     )
     def get(self, request, campaign_id: int):
-        return Response(selectors.summary(campaign=campaign_for(request, campaign_id)))
+        campaign = campaign_for(request, campaign_id)
+        box_jobs_enter_request(campaign=campaign)
+        return Response(selectors.summary(campaign=campaign))
 
 
 class ThroughputApi(_Panel):

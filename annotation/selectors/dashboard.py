@@ -585,8 +585,13 @@ def summary(*, campaign: Campaign, now: datetime | None = None) -> dict:
 BOX_FIGURES_SECONDS = 15
 
 
+def box_figures_key(campaign_id: int) -> str:
+    """The cache key of the campaign's box figures; deleting it makes the next poll recount them."""
+    return f"dashboard-boxes:{campaign_id}"
+
+
 def _box_figures(campaign: Campaign) -> dict[str, int]:
-    key = f"dashboard-boxes:{campaign.id}"
+    key = box_figures_key(campaign.id)
     figures = cache.get(key)
     if figures is None:
         figures = box_job_summary(campaign_id=campaign.id)

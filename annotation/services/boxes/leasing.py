@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from annotation.errors import Conflict, NotFound
 from annotation.models import Box, BoxJob, BoxTask, BoxTaskItem, Campaign, CampaignSynset, Candidate
+from annotation.selectors.dashboard import box_figures_key
 from annotation.services.draws import draw_rng
 from annotation.services.hits import qualification_require
 
@@ -50,10 +51,32 @@ def box_jobs_enter(*, campaign: Campaign, limit: int = ENTER_BATCH) -> int:
     BoxJob.objects.bulk_create(
         [BoxJob(candidate_id=cid, campaign=campaign, synset_id=sid) for cid, sid in new], ignore_conflicts=True
     )
-    BoxJob.objects.filter(campaign=campaign, state__in=ACTIVE, draw_pending=0, pending_count=0).exclude(
-        candidate__state=Candidate.State.ACCEPTED
-    ).update(state=BoxJob.State.WITHDRAWN)
+    withdrawn = (
+        BoxJob.objects.filter(campaign=campaign, state__in=ACTIVE, draw_pending=0, pending_count=0)
+        .exclude(candidate__state=Candidate.State.ACCEPTED)
+        .update(state=BoxJob.State.WITHDRAWN)
+    )
+    if new or withdrawn:
+        cache.delete(box_figures_key(campaign.id))  # the dashboard shows the change at its next poll
     return len(new)
+
+
+def _enter_due(campaign_id: int) -> bool:
+    """True at most once per ENTER_EVERY_SECONDS per campaign (shared by every caller that enters)."""
+    return cache.add(f"boxes-enter:{campaign_id}", 1, ENTER_EVERY_SECONDS)
+
+
+def box_jobs_enter_request(*, campaign: Campaign) -> bool:
+    """Ask for the campaign's accepted candidates to enter the pipeline in the background (queued on commit),
+    at most once per ENTER_EVERY_SECONDS. The dashboard asks on its summary poll so that newly accepted images
+    show as waiting for a box even without Celery beat (the embedded default has none) and before any worker
+    asks for drawing work; with eager Celery it runs at once."""
+    if not campaign.boxes_enabled or campaign.state != Campaign.State.RUNNING or not _enter_due(campaign.id):
+        return False
+    from annotation import tasks
+
+    transaction.on_commit(lambda: tasks.box_jobs_enter_campaign.delay(campaign.id))
+    return True
 
 
 # --------------------------------------------------------------------------------------------- leases
@@ -171,7 +194,7 @@ def box_task_next(*, worker: User, campaign: Campaign, kind: str) -> BoxTask | N
     if not campaign.boxes_enabled:
         raise Conflict(f"Campaign “{campaign.name}” does not collect boxes.")
     qualification_require(worker=worker, campaign=campaign)
-    if cache.add(f"boxes-enter:{campaign.id}", 1, ENTER_EVERY_SECONDS):
+    if _enter_due(campaign.id):
         box_jobs_enter(campaign=campaign)
     box_tasks_expire(limit=50)
     now = timezone.now()

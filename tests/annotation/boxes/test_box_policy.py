@@ -61,3 +61,25 @@ def test_the_synset_candidates_carry_their_final_boxes_for_the_researcher(box_ca
     assert rows[job.candidate_id]["boxes"] == [[10, 20, 110, 220]]  # the rejected box is not shown
     assert (rows[job.candidate_id]["width"], rows[job.candidate_id]["height"]) == (640, 480)
     assert all(row["boxes"] == [] for key, row in rows.items() if key != job.candidate_id)
+
+
+def test_the_dashboard_lets_accepted_images_enter_the_pipeline_before_any_worker_asks(
+    researcher, django_capture_on_commit_callbacks
+):
+    # The embedded default runs no Celery beat: without this, the Boxes panel showed nothing waiting for a box
+    # until a worker opened the drawing page.
+    api = client_for(researcher)
+    campaign_id = api.post(
+        "/api/v1/campaigns/", {"name": "c", "wnids": [CIRCLE], "boxes_enabled": True}, format="json"
+    ).json()["id"]
+    candidates = make_candidates(CIRCLE, 4)
+    Candidate.objects.filter(id__in=[c.id for c in candidates[:3]]).update(state=Candidate.State.ACCEPTED)
+    assert not BoxJob.objects.exists()
+
+    assert api.post(f"/api/v1/campaigns/{campaign_id}/state/", {"state": "running"}, format="json").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        summary = api.get(f"/api/v1/campaigns/{campaign_id}/dashboard/summary/").json()
+    assert len(queued) == 1 and summary["boxes"]["images"] == 0  # the entering task, queued on commit
+    summary = api.get(f"/api/v1/campaigns/{campaign_id}/dashboard/summary/").json()  # the next poll
+    assert summary["boxes"]["draw"] == 3 and summary["boxes"]["images"] == 3
+    assert set(BoxJob.objects.values_list("candidate_id", flat=True)) == {c.id for c in candidates[:3]}
