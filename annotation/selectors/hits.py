@@ -125,6 +125,7 @@ def worker_stats(*, worker: User) -> dict:
         "median_seconds_per_image": statistics.median(recent) / 1000 if recent else None,
         "earnings": str(Decimal(earned or 0).quantize(Decimal("0.01"))),
         "blocked": profile.blocked,
+        "blocked_reason": profile.blocked_reason,
         "qualifications": [
             {"campaign": q.campaign_id, "campaign_name": q.campaign.name, "status": q.status}
             for q in Qualification.objects.filter(worker=worker).select_related("campaign")

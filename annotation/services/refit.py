@@ -151,7 +151,9 @@ def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, 
 
 
 def worker_block(*, worker_id: int, campaign: Campaign, reason: str) -> None:
-    WorkerProfile.objects.filter(user_id=worker_id).update(blocked=True, blocked_reason=reason[:200])
+    WorkerProfile.objects.update_or_create(
+        user_id=worker_id, defaults={"blocked": True, "blocked_reason": reason[:200]}
+    )
     Qualification.objects.update_or_create(
         worker_id=worker_id, campaign=campaign, defaults={"status": Qualification.Status.BLOCKED}
     )

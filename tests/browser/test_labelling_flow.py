@@ -145,3 +145,18 @@ def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_qu
     second = pass_quiz()
     assert second != first
     expect(page.locator("#synset-name")).to_have_text(second.split(",")[0])
+
+
+def test_a_blocked_worker_reads_why_on_the_labelling_page_and_at_home(live_server, page, circle_campaign):
+    from annotation.services.refit import worker_block
+
+    worker = worker_signed_in(page, live_server.url, "bob")
+    Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
+    worker_block(worker_id=worker.id, campaign=circle_campaign, reason="Answers faster than a person can look.")
+    page.goto(f"{live_server.url}/work/{circle_campaign.id}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("No work for you in this campaign")
+    expect(page.locator("#synset-gloss")).to_contain_text("The reason recorded: Answers faster than a person can look")
+    expect(page.locator("#submit")).to_be_disabled()
+    page.get_by_role("link", name="Back to your campaigns").click()
+    expect(page.locator(".campaigns li")).to_contain_text("blocked")
+    expect(page.locator(".campaigns li")).to_contain_text("A researcher of the campaign can unblock you.")

@@ -19,13 +19,14 @@
 
   function say(text) { statusLine.textContent = text; }
 
-  // No HIT left for this worker: the page says so in its heading and points back to the other campaigns.
-  function finished() {
-    root.querySelector("header.task h1").textContent = "No more images for you in this campaign";
+  // No HIT left for this worker, or none they may have (blocked, campaign paused): the page says so in its
+  // heading and points back to the other campaigns.
+  function finished(heading, text) {
+    root.querySelector("header.task h1").textContent = heading;
     const back = document.createElement("a");
     back.href = root.dataset.homeUrl;
     back.textContent = "Back to your campaigns";
-    document.getElementById("synset-gloss").replaceChildren("Thank you! Other campaigns may have work for you. ", back);
+    document.getElementById("synset-gloss").replaceChildren(text + " ", back);
     document.getElementById("synset-lemmas").parentElement.hidden = true;
     document.getElementById("examples").replaceChildren();
     root.querySelector(".help").hidden = true;
@@ -102,12 +103,15 @@
     submitButton.disabled = true;
     grid.replaceChildren();
     if (response.status === 204) {
-      finished();
+      finished("No more images for you in this campaign", "Thank you! Other campaigns may have work for you.");
       return say("No more images for you in this campaign. Thank you!");
     }
     if (response.status === 403 && /quiz/.test(response.data.detail)) {
       window.location.href = root.dataset.quizUrl;
       return;
+    }
+    if ((response.status === 403 || response.status === 409) && response.data) {
+      return finished("No work for you in this campaign", response.data.detail);
     }
     say(response.data ? response.data.detail : "The server did not answer; try again.");
   }

@@ -124,3 +124,24 @@ def test_unqualified_and_blocked_workers_and_idle_campaigns_get_no_work(make_cam
     with pytest.raises(Conflict, match="is draft, not running"):
         hit_next(worker=worker, campaign=paused)
     assert Hit.objects.count() == 0
+
+
+def test_a_blocked_worker_is_told_why_and_who_can_unblock_them(make_campaign, worker, client):
+    from annotation.services.refit import worker_block
+
+    campaign = make_campaign()
+    qualify(worker, campaign)
+    worker_block(worker_id=worker.id, campaign=campaign, reason="Answers faster than a person can look (median 40 ms).")
+    expected = (
+        "You are blocked from this campaign. The reason recorded: Answers faster than a person can look (median 40 "
+        "ms). A researcher of the campaign can unblock you."
+    )
+    with pytest.raises(Forbidden) as refused:
+        hit_next(worker=worker, campaign=campaign)
+    assert str(refused.value) == expected
+    client.force_login(worker)
+    response = client.post(f"/api/v1/campaigns/{campaign.id}/quiz/")
+    assert response.status_code == 403 and response.json()["detail"] == expected
+    assert client.get("/api/v1/me/").json()["blocked_reason"].startswith("Answers faster than a person can look")
+    home = client.get("/work/").content.decode()
+    assert "blocked" in home and "median 40 ms" in home and "can unblock you" in home
