@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 from playwright.sync_api import expect
 
-from annotation.models import Campaign
+from annotation.models import Campaign, Candidate
+from annotation.services import rollups
 from tests.annotation.hits.conftest import make_candidates, qualify
 from tests.dashboard.conftest import submit
 from workers.models import Qualification
@@ -102,6 +103,12 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     expect(page.locator("#progress-note")).to_contain_text("synsets done")
     expect(page.locator("#all-done")).to_be_hidden()  # far from the targets
     expect(page.locator("#pay-chart")).to_have_attribute("data-loaded", "2", timeout=20_000)
+
+    # Estimated precision is shown to a tenth of a percent, rounded down: 99.92% is not "100%".
+    Candidate.objects.filter(synset_id=int(WHIPPET[1:])).update(state=Candidate.State.ACCEPTED, posterior=0.9992)
+    rollups.synset_activity_recount(campaign_id=campaign.id)
+    expect(page.locator("#precision")).to_have_text("99.9%", timeout=15_000)
+    expect(page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')).to_contain_text("99.9%")
 
     # Block the spammer from the workers table, with a reason.
     row = page.locator('#workers-table tr[data-worker="spammer"]')

@@ -9,6 +9,8 @@
   let windowName = "hour";
   const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
   const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)}%`);
+  // Precision to a tenth of a percent, rounded down: 99.92% must not read as 100% (ImageNet's bar is 99.7%).
+  const precisionPct = (v) => (v === null || v === undefined ? "–" : `${(Math.floor(v * 1000) / 10).toFixed(1)}%`);
   function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
   function minutes(m) {
     if (m === null || m === undefined) return "–";
@@ -145,7 +147,7 @@
       tr.appendChild(name);
       for (const v of [s.candidates, s.open, s.accepted, s.rejected, s.unresolved]) tr.appendChild(el("td", String(v), "num"));
       tr.appendChild(el("td", fmt(s.votes_per_decision, 2), "num"));
-      tr.appendChild(el("td", pct(s.precision), "num"));
+      tr.appendChild(el("td", precisionPct(s.precision), "num"));
       tr.appendChild(el("td", s.answers_needed === null ? "–" : String(s.answers_needed), "num"));
       const flags = el("td");
       for (const f of ["done", "starved", "stuck", "short"]) {
@@ -208,7 +210,7 @@
     c.data.datasets[1].data = d.agreement_histogram;
     c.update("none");
     loaded(qualityChart, d.workers);
-    document.getElementById("precision").textContent = pct(d.precision);
+    document.getElementById("precision").textContent = precisionPct(d.precision);
     document.getElementById("gold-accuracy").textContent = pct(d.gold_accuracy);
     document.getElementById("agreement").textContent = pct(d.agreement_mean);
     const list = document.getElementById("blocked");
