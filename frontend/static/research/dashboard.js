@@ -242,7 +242,7 @@
     tbody.replaceChildren(...workers.map((w) => {
       const tr = el("tr");
       tr.dataset.worker = w.username;
-      tr.appendChild(el("td", w.username));
+      tr.appendChild(el("td", w.username, "who"));
       tr.appendChild(el("td", String(w.hits), "num"));
       tr.appendChild(el("td", String(w.answers), "num"));
       tr.appendChild(el("td", pct(w.gold_accuracy), "num"));
