@@ -310,7 +310,11 @@ def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | 
         try:
             with transaction.atomic():
                 gold_rate = screening.hit_gold_rate(campaign, ordinal, worker.id)  # more for newcomers
-                n_gold = sum(rng.random() < gold_rate for _ in range(campaign.images_per_hit))
+                # At least one real candidate per HIT: a newcomer's gold rate of 0.5 on a small HIT would now and
+                # then draw gold for every slot (6 images: 1.6% of HITs), leaving nothing to lease.
+                n_gold = min(
+                    sum(rng.random() < gold_rate for _ in range(campaign.images_per_hit)), campaign.images_per_hit - 1
+                )
                 real = _lease_candidates(
                     worker=worker, campaign=campaign, synset_id=synset_id, size=campaign.images_per_hit - n_gold
                 )

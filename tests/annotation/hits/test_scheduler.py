@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.errors import Conflict, Forbidden
-from annotation.models import Candidate, Hit, HitItem
+from annotation.models import Campaign, Candidate, Hit, HitItem
 from annotation.services.hits import hit_next, hit_submit, hits_expire
 from tests.annotation.hits.conftest import SHAPES, answers_for, make_gold, qualify
 
@@ -145,3 +145,17 @@ def test_a_blocked_worker_is_told_why_and_who_can_unblock_them(make_campaign, wo
     assert client.get("/api/v1/me/").json()["blocked_reason"].startswith("Answers faster than a person can look")
     home = client.get("/work/").content.decode()
     assert "blocked" in home and "median 40 ms" in home and "can unblock you" in home
+
+
+def test_every_hit_keeps_a_real_candidate_however_much_gold_is_drawn(make_campaign, worker, other_worker):
+    # A newcomer gets gold at 0.5 per slot: on a small HIT every slot came up gold now and then, which left
+    # nothing to lease (PostgreSQL: a 500 from compiling LIMIT 0; SQLite: "no more images" with work left).
+    campaign = make_campaign(images_per_hit=3, gold_rate=0.1)
+    make_gold(SHAPES[0], 12)
+    Campaign.objects.filter(id=campaign.id).update(gold_rate=1.0)  # every slot drawn as gold
+    campaign.refresh_from_db()
+    for member in (worker, other_worker):
+        qualify(member, campaign)
+        hit = hit_next(worker=member, campaign=campaign)
+        assert hit is not None
+        assert (hit.items.filter(is_gold=True).count(), hit.items.filter(is_gold=False).count()) == (2, 1)
