@@ -107,8 +107,18 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     # Estimated precision is shown to a tenth of a percent, rounded down: 99.92% is not "100%".
     Candidate.objects.filter(synset_id=int(WHIPPET[1:])).update(state=Candidate.State.ACCEPTED, posterior=0.9992)
     rollups.synset_activity_recount(campaign_id=campaign.id)
+    page.reload()  # rather than wait up to 15 s for the quality panel's next poll
     expect(page.locator("#precision")).to_have_text("99.9%", timeout=15_000)
     expect(page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')).to_contain_text("99.9%")
+
+    # A campaign of thousands of synsets shows 100 rows: the researcher finds one by name or wnid.
+    page.locator("#progress-filter").fill("ibiz")
+    expect(page.locator("#progress-table tbody tr")).to_have_count(1)
+    expect(page.locator(f'#progress-table tr[data-wnid="{IBIZAN}"]')).to_be_visible()
+    expect(page.locator("#progress-shown")).to_have_text(re.compile(r"^1 of \d+ synsets match “ibiz”\.$"))
+    page.locator("#progress-filter").fill(WHIPPET)
+    expect(page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')).to_be_visible()
+    page.locator("#progress-filter").fill("")
 
     # Block the spammer from the workers table, with a reason.
     row = page.locator('#workers-table tr[data-worker="spammer"]')

@@ -125,7 +125,11 @@
   function renderProgress() {
     if (!progressData) return;
     const how = document.getElementById("progress-sort").value;
-    const list = sortSynsets(progressData.synsets, how);
+    const query = document.getElementById("progress-filter").value.trim().toLowerCase();
+    const matching = query
+      ? progressData.synsets.filter((s) => s.name.toLowerCase().includes(query) || s.wnid.includes(query) || (s.words || "").toLowerCase().includes(query))
+      : progressData.synsets;
+    const list = sortSynsets(matching, how);
     const top = list.slice(0, 25);
     const c = progressChart.chart;
     c.data.labels = top.map((s) => s.name);
@@ -159,6 +163,10 @@
       tr.appendChild(flags);
       return tr;
     }));
+    const shown = Math.min(list.length, 100);
+    document.getElementById("progress-shown").textContent = query
+      ? `${list.length} of ${progressData.synsets.length} synsets match “${query}”${list.length > shown ? `; the first ${shown} shown` : ""}.`
+      : (list.length > shown ? `The first ${shown} of ${list.length} synsets shown; find one by name or wnid above.` : "");
     const t = progressData.totals;
     document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
     document.getElementById("all-done").hidden = !(t.synsets > 0 && t.done === t.synsets && document.getElementById("campaign-state").textContent !== "finished");
@@ -171,6 +179,7 @@
     renderProgress();
   }
   document.getElementById("progress-sort").addEventListener("change", renderProgress);
+  document.getElementById("progress-filter").addEventListener("input", renderProgress);
 
   async function refreshTree() {
     const panel = document.getElementById("tree-panel");
