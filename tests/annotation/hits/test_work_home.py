@@ -58,3 +58,15 @@ def test_a_worker_not_yet_qualified_is_not_sent_to_a_quiz_for_a_complete_campaig
     client.force_login(worker)
     row = campaign_row(client.get(reverse("work-home")).content.decode(), campaign.name)
     assert f'href="{reverse("quiz", args=[campaign.id])}"' not in row and "complete" in row
+
+
+def test_a_worker_not_yet_qualified_for_a_complete_box_campaign_is_told_the_quiz_is_for_boxes(
+    client, make_campaign, worker
+):
+    campaign = make_campaign(wnids=SHAPES[:1], candidates=3, target_per_synset=2, boxes_enabled=True)
+    accept(SHAPES[0], 2)
+    refit.campaign_counters_recount(campaign=campaign)
+    client.force_login(worker)
+    row = campaign_row(client.get(reverse("work-home")).content.decode(), campaign.name)
+    assert "labelling complete" in row and "to draw and check boxes" in row
+    assert f'href="{reverse("quiz", args=[campaign.id])}"' in row
