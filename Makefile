@@ -18,7 +18,7 @@ demo: setup
 	@if [ "$${SYNSIGHT_DEMO_CROWD:-1}" != 0 ] && [ -s data/demo_campaign ]; then \
 	  echo "A simulated crowd labels campaign $$(cat data/demo_campaign) in the background (SYNSIGHT_DEMO_CROWD=0: none)."; \
 	  (sleep 4; exec $(BIN)/python manage.py simulate_crowd --campaign "$$(cat data/demo_campaign)" \
-	     --base-url http://127.0.0.1:8000 --slow --workers 60 --arrivals-over 300 --concurrency 4 --prefix demo-crowd \
+	     --base-url http://127.0.0.1:8000 --slow --workers 60 --arrivals-over 2400 --concurrency 4 --prefix demo-crowd \
 	     > data/demo_crowd.log 2>&1) & \
 	fi; \
 	exec $(BIN)/python manage.py runserver 127.0.0.1:8000
