@@ -187,14 +187,15 @@ def _gold_for(*, worker: User, synset_id: int, count: int, rng: random.Random) -
     return rng.sample(pool, min(count, len(pool)))
 
 
-_need_cache: dict[tuple, tuple[float, list[list[int]]]] = {}
+_need_cache: dict[tuple, tuple[float, list[tuple[int, list[int]]]]] = {}
 NEED_CACHE_SECONDS = 2.0
 
 
 def _synsets_by_need(campaign: Campaign, rng: random.Random) -> list[int]:
     """Furthest behind the target first (fewest accepted), ties broken at random so that concurrent
-    workers spread over synsets instead of all contending for one. The synsets are read at most every
-    NEED_CACHE_SECONDS per process (accepted counts move slowly; reading a campaign's 1,000 rows on every
+    workers spread over synsets instead of all contending for one; a synset that has reached its target gets
+    no more votes (its still undecided candidates stay open until the target is raised). The synsets are read
+    at most every NEED_CACHE_SECONDS per process (accepted counts move slowly; reading a campaign's 1,000 rows on every
     request cost a query and a millisecond of Python), kept grouped by accepted count, lowest first; a request
     then draws its SYNSETS_TRIED at random from the first groups (shuffling all 1,000 per request cost
     1,000 random draws for 25 synsets)."""
@@ -209,9 +210,11 @@ def _synsets_by_need(campaign: Campaign, rng: random.Random) -> list[int]:
             by_accepted.setdefault(accepted, []).append(synset_id)
         if len(_need_cache) > 1000:
             _need_cache.clear()
-        _need_cache[key] = cached = (now, [by_accepted[a] for a in sorted(by_accepted)])
+        _need_cache[key] = cached = (now, [(a, by_accepted[a]) for a in sorted(by_accepted)])
     chosen: list[int] = []
-    for group in cached[1]:
+    for accepted, group in cached[1]:
+        if accepted >= campaign.target_per_synset:
+            break  # groups go by accepted count, lowest first: the rest are done too
         # random.sample of a whole group is a shuffled copy; of part of it, a uniformly drawn ordered subset.
         chosen += rng.sample(group, min(len(group), SYNSETS_TRIED - len(chosen)))
         if len(chosen) >= SYNSETS_TRIED:
@@ -224,7 +227,7 @@ def _passed_synsets_by_need(*, worker: User, campaign: Campaign) -> list[int]:
     target first."""
     passed = quiz.passed_synset_ids(worker_id=worker.id, campaign_id=campaign.id)
     return list(
-        CampaignSynset.objects.filter(campaign=campaign, synset_id__in=passed)
+        CampaignSynset.objects.filter(campaign=campaign, synset_id__in=passed, accepted__lt=campaign.target_per_synset)
         .order_by("accepted", "synset_id")
         .values_list("synset_id", flat=True)
     )

@@ -159,3 +159,27 @@ def test_every_hit_keeps_a_real_candidate_however_much_gold_is_drawn(make_campai
         hit = hit_next(worker=member, campaign=campaign)
         assert hit is not None
         assert (hit.items.filter(is_gold=True).count(), hit.items.filter(is_gold=False).count()) == (2, 1)
+
+
+def test_a_synset_that_has_reached_its_target_gets_no_more_hits(make_campaign, worker, other_worker):
+    from annotation.services import hits, refit
+    from tests.annotation.hits.test_work_home import accept
+
+    campaign = make_campaign(wnids=SHAPES[:2], candidates=6, target_per_synset=2, images_per_hit=2)
+    for member in (worker, other_worker):
+        qualify(member, campaign)
+    accept(SHAPES[0], 2)  # the first synset is done, the second has nothing accepted yet
+    refit.campaign_counters_recount(campaign=campaign)
+    hits._need_cache.clear()  # the scheduler reads accepted counts at most every 2 s per process
+    hit = hit_next(worker=worker, campaign=campaign)
+    assert hit.synset_id == int(SHAPES[1][1:])
+    hit_submit(worker=worker, hit_id=hit.id, answers=answers_for(hit), idempotency_key="k-target-1")
+
+    accept(SHAPES[1], 2)  # now both are: no more HITs, although candidates are still open
+    refit.campaign_counters_recount(campaign=campaign)
+    hits._need_cache.clear()
+    assert Candidate.objects.filter(state__in=["new", "voting"]).count() > 0
+    assert hit_next(worker=other_worker, campaign=campaign) is None
+    Campaign.objects.filter(id=campaign.id).update(target_per_synset=3)  # raising the target resumes the work
+    campaign.refresh_from_db()
+    assert hit_next(worker=other_worker, campaign=campaign) is not None
