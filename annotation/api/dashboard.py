@@ -140,7 +140,10 @@ class QualityApi(_Panel):
         )
     )
     def get(self, request, campaign_id: int):
-        return Response(selectors.quality(campaign=campaign_for(request, campaign_id)))
+        campaign = campaign_for(request, campaign_id)
+        # Its precision comes from the recounted figures, as progress's does: either panel may ask first.
+        rollups.recount_request(campaign=campaign)
+        return Response(selectors.quality(campaign=campaign))
 
 
 class CostApi(_Panel):

@@ -115,3 +115,20 @@ def test_progress_request_recounts_in_the_background_once_when_due(
         assert rollups.recount_request(campaign=seeded.campaign)
         assert not rollups.recount_request(campaign=seeded.campaign)  # throttled
     assert SynsetActivity.objects.get(campaign=seeded.campaign, synset_id=int(CIRCLE[1:])).candidates == 4
+
+
+def test_a_quality_request_first_also_asks_for_the_recount(seeded, researcher, django_capture_on_commit_callbacks):
+    # The dashboard asks for its panels at once: quality may come before progress, and its estimated precision
+    # is read from the recounted figures (it showed "–" on a first load).
+    from rest_framework.test import APIClient
+
+    SynsetActivity.objects.filter(campaign=seeded.campaign).update(
+        counted_at=None, accepted_counted=0, accepted_posterior_sum=0
+    )
+    client = APIClient()
+    client.force_authenticate(researcher)
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        client.get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/quality/")
+    assert len(queued) == 1
+    precision = client.get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/quality/").json()["precision"]
+    assert precision is not None and precision > 0.9
