@@ -57,10 +57,12 @@ def test_researcher_exports_a_version_from_the_dashboard_and_downloads_it(live_s
 
     form.locator('input[name="train"]').fill("0.8")
     form.get_by_role("button", name="Export").click()
-    expect(page.locator("#dataset-status")).to_contain_text("shapes-small v1 is being built", timeout=30_000)
     done = page.locator('#datasets-table tbody tr[data-status="done"]')
     expect(done).to_have_count(1, timeout=30_000)
     expect(done.locator("td").nth(3)).to_have_text("8")  # images
+    expect(page.locator("#dataset-status")).to_have_text(
+        re.compile(r"^shapes-small v1 is ready: 8 images, \d+ labels, \d+ boxes; download it below\.$")
+    )
 
     version = DatasetVersion.objects.get()
     assert version.options["formats"] == ["imagenet", "coco"]

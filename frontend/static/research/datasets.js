@@ -10,6 +10,7 @@
   const out = document.getElementById("dataset-status");
   const tbody = document.querySelector("#datasets-table tbody");
   let timer = null;
+  let building = null;  // the id of the version this page asked for, until it is done or failed
 
   function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
   function bytes(n) {
@@ -63,6 +64,14 @@
     const r = await api.request("GET", `/api/v1/datasets/?campaign=${campaign}`);
     if (!r.ok) { out.textContent = (r.data && r.data.detail) || `Could not list the versions (${r.status}).`; return; }
     render(r.data);
+    const mine = r.data.find((v) => v.id === building);
+    if (mine && mine.status === "done") {
+      out.textContent = `${mine.name} v${mine.version} is ready: ${mine.images} images, ${mine.labels} labels, ${mine.boxes} boxes; download it below.`;
+      building = null;
+    } else if (mine && mine.status === "failed") {
+      out.textContent = `${mine.name} v${mine.version} ${statusText(mine)}`;
+      building = null;
+    }
     if (r.data.some((v) => v.status === "pending" || v.status === "running")) timer = setTimeout(refresh, 1500);
   }
 
@@ -89,6 +98,7 @@
       const r = await api.request("POST", "/api/v1/datasets/", body);
       if (r.status !== 202) { out.textContent = (r.data && r.data.detail) || `Export refused (${r.status}).`; return; }
       out.textContent = `${r.data.name} v${r.data.version} is being built; it appears below and can be downloaded when done.`;
+      building = r.data.id;
       await refresh();
     } finally {
       button.disabled = false;
