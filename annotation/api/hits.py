@@ -204,6 +204,25 @@ class ProfileApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=inline_serializer("WorkerStats", {"hits_done": serializers.IntegerField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "WorkerStats",
+            {
+                "username": serializers.CharField(),
+                "hits_done": serializers.IntegerField(),
+                "answers": serializers.IntegerField(),
+                "gold_answered": serializers.IntegerField(),
+                "gold_accuracy": serializers.FloatField(allow_null=True, help_text="share right on gold items"),
+                "agreement": serializers.FloatField(allow_null=True, help_text="share agreeing with consensus"),
+                "median_seconds_per_image": serializers.FloatField(allow_null=True),
+                "earnings": serializers.CharField(help_text="a decimal amount, e.g. '1.20'"),
+                "blocked": serializers.BooleanField(),
+                "blocked_reason": serializers.CharField(help_text="why, when blocked; empty otherwise"),
+                "qualifications": serializers.ListField(
+                    child=serializers.DictField(), help_text="campaign, campaign_name, status per campaign"
+                ),
+            },
+        )
+    )
     def get(self, request):
         return Response(selectors.worker_stats(worker=request.user))

@@ -227,3 +227,11 @@ def test_token_endpoint_and_external_worker_sign_in(settings, worker):
     assert WorkerProfile.objects.filter(external_id="MT-42").count() == 1
     assert forged.status_code == 403
     assert WorkerProfile.objects.filter(external_id="MT-43").count() == 0
+
+
+def test_the_profile_answer_has_exactly_the_fields_its_schema_documents(worker, client_for):
+    client = client_for(worker)
+    documented = client.get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]["WorkerStats"]
+    answered = client.get("/api/v1/me/").json()
+    assert set(answered) == set(documented["properties"])
+    assert answered["blocked"] is False and answered["blocked_reason"] == ""
