@@ -246,7 +246,27 @@ class SynsetOverviewApi(APIView):
 
     permission_classes = [IsResearcher]
 
-    @extend_schema(responses=inline_serializer("CampaignSynsetOverview", {"wnid": serializers.CharField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "CampaignSynsetOverview",
+            {
+                "wnid": serializers.CharField(),
+                "name": serializers.CharField(),
+                "words": serializers.CharField(),
+                "gloss": serializers.CharField(),
+                "target": serializers.IntegerField(),
+                "counters": serializers.DictField(
+                    child=serializers.IntegerField(), help_text="accepted, rejected, unresolved, votes"
+                ),
+                "by_state": serializers.DictField(child=serializers.IntegerField(), help_text="candidates per state"),
+                "gold": serializers.IntegerField(),
+                "answers": serializers.IntegerField(),
+                "confidence_table": serializers.DictField(
+                    allow_null=True, help_text="the learned ImageNet table P(present | yes, no), null before a fit"
+                ),
+            },
+        )
+    )
     def get(self, request, campaign_id: int, wnid: str):
         campaign = campaign_for(request, campaign_id)
         cs = campaign_synset_for(campaign, wnid)

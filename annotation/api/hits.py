@@ -172,7 +172,23 @@ class QuizApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=inline_serializer("Quiz", {"id": serializers.IntegerField()}))
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "Quiz",
+            {
+                "id": serializers.IntegerField(),
+                "campaign": serializers.IntegerField(),
+                "pass_mark": serializers.FloatField(),
+                "synset": serializers.DictField(
+                    allow_null=True, help_text="with a quiz per synset, the synset this quiz qualifies for"
+                ),
+                "items": serializers.ListField(
+                    child=serializers.DictField(), help_text="id, synset, thumbnail and medium URL per gold image"
+                ),
+            },
+        ),
+    )
     def post(self, request, campaign_id: int):
         attempt = call(quiz.quiz_start, worker=request.user, campaign=_running_campaign(campaign_id))
         return Response(selectors.quiz_payload(attempt=attempt, request=request), status=status.HTTP_201_CREATED)

@@ -135,6 +135,8 @@ def test_finished_campaign_policy_is_frozen_and_others_cannot_change_it(api, see
 
 def test_synset_overview_has_counts_and_the_confidence_table(api, seeded):
     data = api.get(f"/api/v1/campaigns/{seeded.campaign.id}/synsets/{CIRCLE}/").json()
+    documented = api.get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert set(data) == set(documented["CampaignSynsetOverview"]["properties"])
     assert data["counters"] == {"accepted": 2, "rejected": 1, "unresolved": 0, "votes": 7}
     assert data["by_state"] == {"new": 0, "voting": 1, "accepted": 2, "rejected": 1, "unresolved": 0}
     table = data["confidence_table"]

@@ -154,6 +154,8 @@ def test_quiz_pass_qualifies_and_failure_waits(make_campaign, worker, other_work
     truth = dict(GoldItem.objects.values_list("id", "present"))
 
     quiz = good.post(f"/api/v1/campaigns/{campaign.id}/quiz/").json()
+    documented = good.get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]["Quiz"]
+    assert set(quiz) == set(documented["properties"])
     passed = good.post(
         f"/api/v1/quizzes/{quiz['id']}/submit/",
         {"answers": {str(i["id"]): truth[i["id"]] for i in quiz["items"]}},
