@@ -282,6 +282,12 @@ CANDIDATE_ROW = {
     "gold": serializers.CharField(allow_null=True),
     "override": serializers.DictField(allow_null=True),
     "thumbnail": serializers.CharField(),
+    "width": serializers.IntegerField(),
+    "height": serializers.IntegerField(),
+    "boxes": serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="final boxes as [x1, y1, x2, y2] in pixels of the width × height image",
+    ),
 }
 
 
