@@ -198,3 +198,21 @@ def test_gold_from_a_candidate_and_by_promotion(api, seeded):
     assert dict(GoldItem.objects.values_list("candidate_id", "present")) == {
         first.id: True, third.id: False, fourth.id: False,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "component"),
+    [
+        ("dashboard/summary/", "DashboardSummary"),
+        ("dashboard/quality/", "Quality"),
+        ("dashboard/cost/", "Cost"),
+        ("dashboard/progress/", "Progress"),
+        (f"synsets/{CIRCLE}/", "CampaignSynsetOverview"),
+        (f"synsets/{CIRCLE}/candidates/", "CampaignCandidate"),
+    ],
+)
+def test_each_panel_answers_exactly_the_fields_its_schema_documents(api, seeded, path, component):
+    data = api.get(f"/api/v1/campaigns/{seeded.campaign.id}/{path}").json()
+    documented = api.get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"][component]
+    answered = data["results"][0] if "results" in data else data
+    assert set(answered) == set(documented["properties"])
