@@ -19,6 +19,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE = "n13873502"
 
 
+def settled(page) -> None:
+    """Wait until the page's request for the next task has been answered: closing the page while the server
+    still writes that lease let the test's own writes meet a locked table on SQLite."""
+    expect(page.locator("#status")).not_to_have_text(re.compile(r"^(Loading|Saving)"))
+
+
 @pytest.fixture
 def box_campaign(demo_images):
     researcher = demo_images(4)
@@ -66,6 +72,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     assert [box.x1, box.y1, box.x2, box.y2] == expected
     assert (box.state, box.drawn_by_id) == ("verifying", alice.id)
     assert set(BoxJob.objects.values_list("state", flat=True)) == {"quality", "draw"}
+    settled(page)
     context.close()
 
     # Another worker judges the box on the quality grid: yes with the keyboard.
@@ -84,6 +91,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     assert list(BoxAnswer.objects.filter(kind="quality").values_list("worker__username", "answer", "box_id")) == [
         ("bob", 1, box.id)
     ]
+    settled(page)
     context.close()
 
     # Two more verifiers (through the services) accept the box: its image moves on to coverage.
@@ -116,4 +124,5 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     assert list(BoxAnswer.objects.filter(kind="coverage").values_list("worker__username", "answer", "job_id")) == [
         ("carol", 0, box.job_id)
     ]
+    settled(page)
     context.close()
