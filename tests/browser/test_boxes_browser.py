@@ -20,8 +20,8 @@ CIRCLE = "n13873502"
 
 
 def settled(page) -> None:
-    """Wait until the page's request for the next task has been answered: closing the page while the server
-    still writes that lease let the test's own writes meet a locked table on SQLite."""
+    """Wait until the page's request for the next task has been answered. On SQLite (shared-cache, table
+    locks) the test's own reads and writes met "database table is locked" while the server wrote that lease."""
     expect(page.locator("#status")).not_to_have_text(re.compile(r"^(Loading|Saving)"))
 
 
@@ -62,6 +62,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#position")).to_have_text("2")
     page.keyboard.press("x")  # image 2: not present
     expect(page.locator("#done-count")).to_have_text("1")
+    settled(page)  # before reading the database: on SQLite a lease being written locks its tables
 
     box = Box.objects.get()
     shown = box.candidate.image
@@ -72,7 +73,6 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     assert [box.x1, box.y1, box.x2, box.y2] == expected
     assert (box.state, box.drawn_by_id) == ("verifying", alice.id)
     assert set(BoxJob.objects.values_list("state", flat=True)) == {"quality", "draw"}
-    settled(page)
     context.close()
 
     # Another worker judges the box on the quality grid: yes with the keyboard.
@@ -88,10 +88,10 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#grid .tile.marked")).to_have_count(1)
     page.keyboard.press("Enter")
     expect(page.locator("#done-count")).to_have_text("1")
+    settled(page)  # before reading the database: on SQLite a lease being written locks its tables
     assert list(BoxAnswer.objects.filter(kind="quality").values_list("worker__username", "answer", "box_id")) == [
         ("bob", 1, box.id)
     ]
-    settled(page)
     context.close()
 
     # Two more verifiers (through the services) accept the box: its image moves on to coverage.
@@ -121,8 +121,8 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#grid .tile .ov")).to_have_count(1)  # the accepted box is shown
     page.keyboard.press("Enter")  # nothing marked: "no"
     expect(page.locator("#done-count")).to_have_text("1")
+    settled(page)  # before reading the database: on SQLite a lease being written locks its tables
     assert list(BoxAnswer.objects.filter(kind="coverage").values_list("worker__username", "answer", "job_id")) == [
         ("carol", 0, box.job_id)
     ]
-    settled(page)
     context.close()
