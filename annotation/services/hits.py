@@ -195,9 +195,9 @@ def _synsets_by_need(campaign: Campaign, rng: random.Random) -> list[int]:
     """Furthest behind the target first (fewest accepted), ties broken at random so that concurrent
     workers spread over synsets instead of all contending for one; a synset that has reached its target gets
     no more votes (its still undecided candidates stay open until the target is raised). The synsets are read
-    at most every NEED_CACHE_SECONDS per process (accepted counts move slowly; reading a campaign's 1,000 rows on every
-    request cost a query and a millisecond of Python), kept grouped by accepted count, lowest first; a request
-    then draws its SYNSETS_TRIED at random from the first groups (shuffling all 1,000 per request cost
+    at most every NEED_CACHE_SECONDS per process (accepted counts move slowly; reading a campaign's 1,000 rows
+    on every request cost a query and a millisecond of Python), kept grouped by accepted count, lowest first; a
+    request then draws its SYNSETS_TRIED at random from the first groups (shuffling all 1,000 per request cost
     1,000 random draws for 25 synsets)."""
     now = time.monotonic()
     key = (campaign.id, campaign.created)  # ids come back after a rollback on SQLite (tests)
