@@ -24,12 +24,15 @@ Scenarios per seed (--scenarios picks some):
   every honest worker blocked with their true sensitivity and specificity on the items they answered, and
   ``honest_by_true_accuracy`` the honest workers in bands of the lower of the two, [workers, blocked] — whom
   the campaign's accuracy bar (Campaign.min_worker_accuracy) costs. Figures:
-  annotation/services/screening.py's docstring.
+  annotation/services/screening.py's docstring;
+* ``mix_adaptive`` / ``mix_fixed5`` — a crowd mix of your own (``--mix``, as simulate_crowd takes it), the
+  same comparison; with ``--mix`` and no ``--scenarios`` these two run.
 
 Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
 
     .venv/bin/python benchmarks/simulate_policies.py [--per-synset 300] [--workers 200] [--seeds 1,2]
-        [--scenarios adaptive,fixed5,spam20] [--database-url postgres://postgres@127.0.0.1:5432/synsight_x]
+        [--scenarios adaptive,fixed5,spam20] [--mix reliable:0.3,noisy:0.5,adversarial:0.2]
+        [--database-url postgres://postgres@127.0.0.1:5432/synsight_x]
 """
 
 from __future__ import annotations
@@ -176,14 +179,22 @@ def main() -> None:
     parser.add_argument("--per-synset", type=int, default=300)
     parser.add_argument("--workers", type=int, default=200)
     parser.add_argument("--seeds", default="1,2")
-    parser.add_argument("--scenarios", default="adaptive,fixed5,spam20")
+    parser.add_argument(
+        "--scenarios", help="comma-separated; default adaptive,fixed5,spam20 (mix_adaptive,mix_fixed5 with --mix)"
+    )
+    parser.add_argument("--mix", help="a crowd mix of your own for the mix_adaptive and mix_fixed5 scenarios")
     parser.add_argument("--database-url", help="a PostgreSQL URL whose server and name prefix the runs use")
     parser.add_argument("--out", help="also write the JSON here after every run")
     parser.add_argument("--keep-template", type=Path,
                         help="keep the template (images, and the database with --database-url) in this folder and "
                              "reuse it on the next call with the same --per-synset")  # fmt: skip
     args = parser.parse_args()
-    names = [n for n in args.scenarios.split(",") if n]
+    if args.mix:
+        SCENARIOS["mix_adaptive"] = (args.mix, "adaptive", ())
+        SCENARIOS["mix_fixed5"] = (args.mix, "fixed:5", ())
+        PAIRS["mix_adaptive"] = "mix_fixed5"
+    scenarios = args.scenarios or ("mix_adaptive,mix_fixed5" if args.mix else "adaptive,fixed5,spam20")
+    names = [n for n in scenarios.split(",") if n]
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"Unknown scenarios {sorted(unknown)}; choose from {sorted(SCENARIOS)}.")
