@@ -101,6 +101,12 @@ def signed_in(page, url: str, username: str, password: str) -> None:
     expect(page).not_to_have_url(re.compile("/accounts/login/"))
 
 
+def settled(page) -> None:
+    """Wait until the work page's request for the next task has been answered. On SQLite (shared cache, table
+    locks) a test's own reads and writes met "database table is locked" while the server wrote that lease."""
+    expect(page.locator("#status")).not_to_have_text(re.compile(r"^(Loading|Saving)"))
+
+
 def worker_signed_in(page, url: str, username: str):
     """A new worker account, signed in through the sign-in form on this page."""
     user = account_create(username=username, password=WORKER_PASSWORD, role=Role.WORKER)

@@ -11,18 +11,12 @@ from annotation.models import Box, BoxAnswer, BoxJob, Candidate
 from annotation.services.boxes import box_task_next, box_task_submit
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import qualify
-from tests.browser.conftest import WORKER_PASSWORD, worker_signed_in
+from tests.browser.conftest import WORKER_PASSWORD, settled, worker_signed_in
 from workers.roles import Role
 from workers.services import account_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE = "n13873502"
-
-
-def settled(page) -> None:
-    """Wait until the page's request for the next task has been answered. On SQLite (shared-cache, table
-    locks) the test's own reads and writes met "database table is locked" while the server wrote that lease."""
-    expect(page.locator("#status")).not_to_have_text(re.compile(r"^(Loading|Saving)"))
 
 
 @pytest.fixture

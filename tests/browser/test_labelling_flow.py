@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from annotation.models import Candidate, GoldItem, Hit, QuizAttempt, Vote
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
-from tests.browser.conftest import WORKER_PASSWORD, worker_signed_in
+from tests.browser.conftest import WORKER_PASSWORD, settled, worker_signed_in
 from workers.models import Qualification
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -106,6 +106,7 @@ def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_se
         expect(page.locator("#grid .tile.marked")).to_have_count(1)
         page.locator("#submit").tap()
         expect(page.locator("#done-count")).to_have_text("1", timeout=20_000)
+        settled(page)
         hit = Hit.objects.get(worker=worker, status="submitted")
         assert Vote.objects.filter(hit=hit).count() == 6 and Vote.objects.filter(hit=hit, answer=1).count() == 1
     finally:
