@@ -319,6 +319,7 @@ def load(args) -> dict:
                 "gold_correct",
                 "response_ms",
                 "rollup_pending",
+                "consensus_pending",
             ],
             text_chunks(
                 [
@@ -337,6 +338,7 @@ def load(args) -> dict:
                     np.zeros(n_hits, dtype=np.int64),
                     np.zeros(n_hits, dtype=np.int64),
                     np.zeros(n_hits, dtype=np.int64),
+                    np.full(n_hits, "f"),
                     np.full(n_hits, "f"),
                 ]
             ),
@@ -542,10 +544,12 @@ def measure(client, url: str, repeat: int) -> dict:
         client.get(url)
         times.append((time.perf_counter() - t) * 1000)
     p50, p95 = np.percentile(times, [50, 95])
+    compressed = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
     return {
         "p50_ms": round(float(p50), 1),
         "p95_ms": round(float(p95), 1),
         "bytes": len(response.content),
+        "gzip_bytes": len(compressed.content),
         "within_budget": bool(p95 <= BUDGET_MS),
     }
 
@@ -579,8 +583,18 @@ def main() -> None:
         data = reused()
     else:
         data = load(args)
+    from django.contrib.auth.models import User
+
+    from workers.roles import Role
+    from workers.services import account_create
+
     client = Client()
     client.force_login(data["researcher"])
+    admin = Client()  # /metrics is for admins (or a scraper with the metrics token)
+    admin.force_login(
+        User.objects.filter(username="bench-admin").first()
+        or account_create(username="bench-admin", password="bench-admin-password-1", role=Role.ADMIN)
+    )
     base = f"/api/v1/campaigns/{data['campaign']}/"
     urls = {
         "summary": f"{base}dashboard/summary/",
@@ -588,6 +602,7 @@ def main() -> None:
         "throughput_day": f"{base}dashboard/throughput/?window=day",
         "throughput_all": f"{base}dashboard/throughput/?window=all",
         "progress": f"{base}dashboard/progress/",
+        "progress_page": f"{base}dashboard/progress/?sort=behind&limit=100",  # what the dashboard page asks
         "tree": f"{base}dashboard/tree/",
         "quality": f"{base}dashboard/quality/",
         "cost": f"{base}dashboard/cost/",
@@ -595,9 +610,9 @@ def main() -> None:
         "synset_candidates": f"{base}synsets/{data['leaf']}/candidates/?state=accepted",
         "synset_disagreements": f"{base}synsets/{data['leaf']}/disagreements/",
         "campaign_list": "/api/v1/campaigns/",
-        "metrics": "/metrics",
     }
     results = {name: measure(client, url, args.repeat) for name, url in urls.items()}
+    results["metrics"] = measure(admin, "/metrics", args.repeat)
     print(
         json.dumps(
             {

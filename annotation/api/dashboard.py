@@ -101,23 +101,50 @@ class ThroughputApi(_Panel):
 class ProgressApi(_Panel):
     """Per synset against the target, with starved / stuck / short flags, answers still needed and the
     campaign's time to finish at the last hour's rate. Candidate figures are recounted in the background
-    at most every DASHBOARD_RECOUNT_SECONDS."""
+    at most every DASHBOARD_RECOUNT_SECONDS. Totals cover every synset; ``q``, ``sort``, ``limit`` and
+    ``offset`` choose the synsets listed (all, by wnid, without them) and ``matched`` counts those ``q``
+    finds."""
+
+    class ProgressQuery(serializers.Serializer):
+        q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+        sort = serializers.ChoiceField(
+            choices=selectors.PROGRESS_SORTS,
+            required=False,
+            allow_null=True,
+            default=None,
+            error_messages={"invalid_choice": f"sort must be one of {', '.join(selectors.PROGRESS_SORTS)}."},
+        )
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=5000, allow_null=True, default=None)
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
 
     @extend_schema(
+        parameters=[ProgressQuery],
         responses=inline_serializer(
             "Progress",
             {
                 "target_per_synset": serializers.IntegerField(),
                 "answers_per_minute": serializers.FloatField(),
                 "totals": serializers.DictField(),
+                "matched": serializers.IntegerField(),
                 "synsets": serializers.ListField(child=serializers.DictField()),
             },
-        )
+        ),
     )
     def get(self, request, campaign_id: int):
         campaign = campaign_for(request, campaign_id)
+        query = self.ProgressQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         rollups.recount_request(campaign=campaign)
-        return Response(selectors.progress(campaign=campaign))
+        options = query.validated_data
+        return Response(
+            selectors.progress(
+                campaign=campaign,
+                query=options["q"],
+                sort=options["sort"],
+                limit=options["limit"],
+                offset=options["offset"],
+            )
+        )
 
 
 class TreeApi(_Panel):

@@ -119,6 +119,11 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     page.locator("#progress-filter").fill(WHIPPET)
     expect(page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')).to_be_visible()
     page.locator("#progress-filter").fill("")
+    # The server sorts and pages: the page asks for the order chosen, 100 rows of it.
+    with page.expect_request(lambda r: "/dashboard/progress/?" in r.url and "sort=precision" in r.url) as asked:
+        page.locator("#progress-sort").select_option("precision")
+    assert "limit=100" in asked.value.url
+    expect(page.locator("#progress-table tbody tr").first).to_have_attribute("data-wnid", WHIPPET)
 
     # Block the spammer from the workers table, with a reason.
     row = page.locator('#workers-table tr[data-worker="spammer"]')

@@ -155,6 +155,45 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
     assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
 
 
+def test_progress_finds_sorts_and_pages_synsets_while_totals_cover_them_all(seeded, client_for):
+    client = client_for(seeded.researcher)
+
+    def wnids(**params):
+        data = get(client, seeded, "progress", **params)
+        assert data["totals"]["synsets"] == 2 and data["totals"]["done"] == 1 and data["totals"]["starved"] == 1
+        return [s["wnid"] for s in data["synsets"]], data["matched"]
+
+    assert wnids() == ([CIRCLE, TRIANGLE], 2)  # by wnid, all of them
+    assert wnids(sort="behind") == ([TRIANGLE, CIRCLE], 2)  # 0 of 2 accepted before 2 of 2
+    assert wnids(sort="flags") == ([TRIANGLE, CIRCLE], 2)  # starved first
+    assert wnids(sort="precision") == ([CIRCLE, TRIANGLE], 2)  # 0.98 before none yet
+    assert wnids(sort="behind", limit=1) == ([TRIANGLE], 2)
+    assert wnids(sort="behind", limit=1, offset=1) == ([CIRCLE], 2)
+    assert wnids(sort="behind", offset=5) == ([], 2)
+    assert wnids(q="  TRIang ") == ([TRIANGLE], 1)  # name, any case, spaces trimmed
+    assert wnids(q=CIRCLE[3:]) == ([CIRCLE], 1)  # part of a wnid
+    assert wnids(q="dodecahedron") == ([], 0)
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"sort": "oldest"}, "sort"),
+        ({"limit": 0}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": 10**6}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"q": "x" * 201}, "q"),
+    ],
+)
+def test_progress_refuses_a_bad_page_with_a_sentence(seeded, client_for, params, field):
+    response = client_for(seeded.researcher).get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/progress/", params)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"].startswith(f"{field}: ") and body["detail"].endswith(".")
+    assert list(body["errors"]) == [field]
+
+
 def test_a_synset_nobody_reached_yet_is_stuck_only_after_the_campaign_ran_that_long(seeded, client_for, settings):
     make_candidates(TRIANGLE, 4)  # open candidates, never answered, while circle gets answers
     rollups.synset_activity_recount(campaign_id=seeded.campaign.id)

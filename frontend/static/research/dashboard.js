@@ -112,24 +112,14 @@
     throughput.canvas.dataset.answers = String(d.totals.answers);
   }
 
-  let progressData = null;
-  function sortSynsets(list, how) {
-    const copy = list.slice();
-    const behind = (s) => s.accepted / s.target;
-    if (how === "hardest") copy.sort((a, b) => (b.unresolved_share || 0) - (a.unresolved_share || 0) || (b.votes_per_decision || 0) - (a.votes_per_decision || 0));
-    else if (how === "flags") copy.sort((a, b) => (b.starved + b.stuck) - (a.starved + a.stuck) || behind(a) - behind(b));
-    else if (how === "precision") copy.sort((a, b) => (a.precision ?? 2) - (b.precision ?? 2));
-    else copy.sort((a, b) => behind(a) - behind(b) || a.wnid.localeCompare(b.wnid));
-    return copy;
-  }
+  // The server filters, sorts and pages the synsets (a campaign may have tens of thousands); the table shows
+  // the first PROGRESS_ROWS of the chosen order, the chart its first 25.
+  const PROGRESS_ROWS = 100;
+  let progressData = null, progressAsked = 0;
   function renderProgress() {
     if (!progressData) return;
-    const how = document.getElementById("progress-sort").value;
-    const query = document.getElementById("progress-filter").value.trim().toLowerCase();
-    const matching = query
-      ? progressData.synsets.filter((s) => s.name.toLowerCase().includes(query) || s.wnid.includes(query) || (s.words || "").toLowerCase().includes(query))
-      : progressData.synsets;
-    const list = sortSynsets(matching, how);
+    const query = document.getElementById("progress-filter").value.trim();
+    const list = progressData.synsets;
     const top = list.slice(0, 25);
     const c = progressChart.chart;
     c.data.labels = top.map((s) => s.name);
@@ -141,7 +131,7 @@
     c.update("none");
     loaded(progressChart, top.length);
     const tbody = document.querySelector("#progress-table tbody");
-    tbody.replaceChildren(...list.slice(0, 100).map((s) => {
+    tbody.replaceChildren(...list.map((s) => {
       const tr = el("tr");
       tr.dataset.wnid = s.wnid;
       const name = el("td");
@@ -163,23 +153,32 @@
       tr.appendChild(flags);
       return tr;
     }));
-    const shown = Math.min(list.length, 100);
+    const t = progressData.totals, matched = progressData.matched, shown = list.length;
     document.getElementById("progress-shown").textContent = query
-      ? `${list.length} of ${progressData.synsets.length} synsets match “${query}”${list.length > shown ? `; the first ${shown} shown` : ""}.`
-      : (list.length > shown ? `The first ${shown} of ${list.length} synsets shown; find one by name or wnid above.` : "");
-    const t = progressData.totals;
+      ? `${matched} of ${t.synsets} synsets match “${query}”${matched > shown ? `; the first ${shown} shown` : ""}.`
+      : (matched > shown ? `The first ${shown} of ${matched} synsets shown; find one by name or wnid above.` : "");
     document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
     document.getElementById("all-done").hidden = !(t.synsets > 0 && t.done === t.synsets && document.getElementById("campaign-state").textContent !== "finished");
     root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); n.title = t.eta_note; });
   }
   async function refreshProgress() {
-    const r = await api.request("GET", `${base}dashboard/progress/`);
-    if (!r.ok) return;
+    const params = new URLSearchParams({
+      sort: document.getElementById("progress-sort").value,
+      q: document.getElementById("progress-filter").value.trim(),
+      limit: String(PROGRESS_ROWS),
+    });
+    const asked = ++progressAsked;
+    const r = await api.request("GET", `${base}dashboard/progress/?${params}`);
+    if (!r.ok || asked !== progressAsked) return;  // a later question (the researcher typed on) answers instead
     progressData = r.data;
     renderProgress();
   }
-  document.getElementById("progress-sort").addEventListener("change", renderProgress);
-  document.getElementById("progress-filter").addEventListener("input", renderProgress);
+  let typing = null;
+  document.getElementById("progress-sort").addEventListener("change", refreshProgress);
+  document.getElementById("progress-filter").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(refreshProgress, 250);
+  });
 
   async function refreshTree() {
     const panel = document.getElementById("tree-panel");
