@@ -605,6 +605,7 @@ def main() -> None:
         "progress_page": f"{base}dashboard/progress/?sort=behind&limit=100",  # what the dashboard page asks
         "tree": f"{base}dashboard/tree/",
         "quality": f"{base}dashboard/quality/",
+        "quality_page": f"{base}dashboard/quality/?synsets=false",  # what the dashboard page asks
         "cost": f"{base}dashboard/cost/",
         "synset_overview": f"{base}synsets/{data['leaf']}/",
         "synset_candidates": f"{base}synsets/{data['leaf']}/candidates/?state=accepted",

@@ -159,9 +159,14 @@ class TreeApi(_Panel):
 
 class QualityApi(_Panel):
     """Estimated precision per synset and overall, gold accuracy and agreement distributions of the
-    campaign's workers (ten bins over 0–1), and the workers blocked in it."""
+    campaign's workers (ten bins over 0–1), and the workers blocked in it. ``synsets=false`` leaves out the
+    per-synset list (the dashboard page takes those figures from progress, a page at a time)."""
+
+    class QualityQuery(serializers.Serializer):
+        synsets = serializers.BooleanField(required=False, default=True)
 
     @extend_schema(
+        parameters=[QualityQuery],
         responses=inline_serializer(
             "Quality",
             {
@@ -175,15 +180,17 @@ class QualityApi(_Panel):
                 "workers": serializers.IntegerField(),
                 "workers_with_gold": serializers.IntegerField(),
                 "blocked": serializers.ListField(child=serializers.DictField()),
-                "synsets": serializers.ListField(child=serializers.DictField()),
+                "synsets": serializers.ListField(child=serializers.DictField(), required=False),
             },
-        )
+        ),
     )
     def get(self, request, campaign_id: int):
         campaign = campaign_for(request, campaign_id)
+        query = self.QualityQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         # Its precision comes from the recounted figures, as progress's does: either panel may ask first.
         rollups.recount_request(campaign=campaign)
-        return Response(selectors.quality(campaign=campaign))
+        return Response(selectors.quality(campaign=campaign, with_synsets=query.validated_data["synsets"]))
 
 
 class CostApi(_Panel):

@@ -260,6 +260,13 @@ def test_quality(seeded, client_for):
             "gold_accuracy": None,
         }
     ]
+    circle = next(s for s in data["synsets"] if s["wnid"] == CIRCLE)
+    assert (circle["accepted"], circle["precision"]) == (2, 0.98)
+    # The dashboard page leaves the per-synset list out (it pages through progress instead).
+    lean = get(client, seeded, "quality", synsets="false")
+    assert "synsets" not in lean and {k: v for k, v in data.items() if k != "synsets"} == lean
+    response = client.get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/quality/", {"synsets": "some"})
+    assert response.status_code == 400 and response.json()["detail"].startswith("synsets: ")
 
 
 def test_cost_and_hourly_pay_against_the_floor(seeded, client_for, settings):

@@ -210,7 +210,7 @@
   document.getElementById("tree-panel").addEventListener("toggle", refreshTree);
 
   async function refreshQuality() {
-    const r = await api.request("GET", `${base}dashboard/quality/`);
+    const r = await api.request("GET", `${base}dashboard/quality/?synsets=false`);  // per synset: progress
     if (!r.ok) return;
     const d = r.data, c = qualityChart.chart;
     c.data.labels = d.bins.slice(0, -1).map((b, i) => `${Math.round(b * 100)}–${Math.round(d.bins[i + 1] * 100)}%`);
