@@ -181,7 +181,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (0: only the setup, with --keep)")
     parser.add_argument("--boxed", type=float, default=0.42, help="fraction of the images with a box")
-    parser.add_argument("--database-url", help="a PostgreSQL database URL; a scratch database <name>_bench is made")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database URL; a scratch database <name>_bench_<images> is made on its server",
+    )
     parser.add_argument("--dir", help="where the work folder goes (default: the system's temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and the scratch database")
     parser.add_argument("--reuse", help="a work folder left by --keep: skip the setup")
@@ -202,7 +205,7 @@ def main() -> None:
             scratch = f"{name}_bench_{args.images}"
             env["DATABASE_URL"] = f"{base}/{scratch}"
             if not args.reuse:
-                with psycopg.connect(args.database_url, autocommit=True) as conn:
+                with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:  # the URL's may not exist
                     conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
                     conn.execute(f"CREATE DATABASE {scratch}")
         if args.reuse:
@@ -266,7 +269,7 @@ def main() -> None:
             if scratch:
                 import psycopg
 
-                with psycopg.connect(args.database_url, autocommit=True) as conn:
+                with psycopg.connect(f"{args.database_url.rsplit('/', 1)[0]}/postgres", autocommit=True) as conn:
                     conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
 
 
