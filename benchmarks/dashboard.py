@@ -8,8 +8,8 @@ ms per endpoint and whether each stays within the 200 ms budget.
     .venv/bin/python benchmarks/dashboard.py --votes 1000000      # a quicker run
 
 Needs PostgreSQL at BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432); the scratch database
-``synsight_bench_dashboard`` is dropped and recreated. The vote table is loaded in full (with its indexes)
-to show that no dashboard query touches it: the dashboard reads the rollups only.
+``synsight_bench_dashboard`` (or BENCH_DASHBOARD_DB) is dropped and recreated. The vote table is loaded in
+full (with its indexes) to show that no dashboard query touches it: the dashboard reads the rollups only.
 """
 
 import argparse
@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-DB = "synsight_bench_dashboard"
+DB = os.environ.get("BENCH_DASHBOARD_DB", "synsight_bench_dashboard")
 BUDGET_MS = 200
 
 
