@@ -353,7 +353,8 @@ def progress(
             "done": sum(s["done"] for s in synsets),
             "starved": sum(s["starved"] for s in synsets),
             "stuck": sum(s["stuck"] for s in synsets),
-            "answers_needed": round(remaining_total),
+            # Unknown while a synset has no yield to estimate it by (not 0: that would read as "nothing left").
+            "answers_needed": round(remaining_total) if not unknown else None,
             "eta_minutes": eta_minutes,
             "eta_note": eta_note,
         },

@@ -153,6 +153,7 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
     data = get(client_for(seeded.researcher), seeded, "progress")
     # 8 answers still needed (the campaign yields 2 accepted per 8 answers) at 8 answers in the last hour.
     assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
+    assert data["totals"]["answers_needed"] == 8
 
 
 def test_progress_finds_sorts_and_pages_synsets_while_totals_cover_them_all(seeded, client_for):
@@ -232,6 +233,7 @@ def test_no_time_to_finish_before_anything_is_accepted(seeded, client_for):
     totals = get(client_for(seeded.researcher), seeded, "progress")["totals"]
     assert totals["accepted"] == 0
     assert totals["eta_minutes"] is None and "no accepted image yet" in totals["eta_note"]
+    assert totals["answers_needed"] is None  # not 0: the yield to estimate it by is unknown
 
 
 def test_tree_rolls_progress_up_to_common_ancestors(seeded, client_for):
