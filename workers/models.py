@@ -46,6 +46,8 @@ class Qualification(models.Model):
     # A lazy reference: workers imports no code of the annotation app, it only points at its table.
     campaign = models.ForeignKey("annotation.Campaign", on_delete=models.CASCADE, related_name="qualifications")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.TRIAL)
+    # Why this campaign blocked the worker (the spam screen's or a person's words); empty unless blocked.
+    blocked_reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     best_score = models.FloatField(null=True, blank=True)
     retry_after = models.DateTimeField(null=True, blank=True)

@@ -232,10 +232,11 @@ class ProfileApi(APIView):
                 "agreement": serializers.FloatField(allow_null=True, help_text="share agreeing with consensus"),
                 "median_seconds_per_image": serializers.FloatField(allow_null=True),
                 "earnings": serializers.CharField(help_text="a decimal amount, e.g. '1.20'"),
-                "blocked": serializers.BooleanField(),
-                "blocked_reason": serializers.CharField(help_text="why, when blocked; empty otherwise"),
+                "blocked": serializers.BooleanField(help_text="blocked in at least one campaign"),
+                "blocked_reason": serializers.CharField(help_text="the latest block's reason; empty otherwise"),
                 "qualifications": serializers.ListField(
-                    child=serializers.DictField(), help_text="campaign, campaign_name, status per campaign"
+                    child=serializers.DictField(),
+                    help_text="campaign, campaign_name, status and blocked_reason (this campaign's) per campaign",
                 ),
             },
         )

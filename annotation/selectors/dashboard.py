@@ -459,7 +459,7 @@ def quality(*, campaign: Campaign, with_synsets: bool = True) -> dict:
     ]  # fmt: skip
     blocked = (
         Qualification.objects.filter(campaign=campaign, status=Qualification.Status.BLOCKED)
-        .select_related("worker__worker_profile")
+        .select_related("worker")
         .order_by("worker__username")
     )
     per_worker = {w[0]: w for w in workers}
@@ -477,7 +477,7 @@ def quality(*, campaign: Campaign, with_synsets: bool = True) -> dict:
             {
                 "worker": q.worker_id,
                 "username": q.worker.username,
-                "reason": getattr(getattr(q.worker, "worker_profile", None), "blocked_reason", ""),
+                "reason": q.blocked_reason,
                 "gold_accuracy": (
                     round(per_worker[q.worker_id][2] / per_worker[q.worker_id][1], 4)
                     if q.worker_id in per_worker and per_worker[q.worker_id][1]

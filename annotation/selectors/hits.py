@@ -127,7 +127,12 @@ def worker_stats(*, worker: User) -> dict:
         "blocked": profile.blocked,
         "blocked_reason": profile.blocked_reason,
         "qualifications": [
-            {"campaign": q.campaign_id, "campaign_name": q.campaign.name, "status": q.status}
+            {
+                "campaign": q.campaign_id,
+                "campaign_name": q.campaign.name,
+                "status": q.status,
+                "blocked_reason": q.blocked_reason,
+            }
             for q in Qualification.objects.filter(worker=worker).select_related("campaign")
         ],
     }
@@ -141,7 +146,11 @@ def worker_campaigns(*, worker: User) -> list[dict]:
 
     from annotation.models import Campaign, CampaignSynset
 
-    statuses = dict(Qualification.objects.filter(worker=worker).values_list("campaign_id", "status"))
+    statuses, reasons = {}, {}
+    for campaign_id, status, reason in Qualification.objects.filter(worker=worker).values_list(
+        "campaign_id", "status", "blocked_reason"
+    ):
+        statuses[campaign_id], reasons[campaign_id] = status, reason
     short = CampaignSynset.objects.filter(campaign_id=OuterRef("id"), accepted__lt=OuterRef("target_per_synset"))
     campaigns = (
         Campaign.objects.filter(state=Campaign.State.RUNNING)
@@ -154,6 +163,7 @@ def worker_campaigns(*, worker: User) -> list[dict]:
             "name": c.name,
             "synsets": c.n,
             "status": statuses.get(c.id, Qualification.Status.TRIAL),
+            "blocked_reason": reasons.get(c.id, ""),
             "boxes": c.boxes_enabled,
             "complete": c.n > 0 and not c.short,
         }

@@ -37,7 +37,7 @@ def _open_states() -> list[str]:
 
 def qualification_require(*, worker: User, campaign: Campaign) -> Qualification:
     qualification = Qualification.objects.filter(worker=worker, campaign=campaign).first()
-    _check_qualification(qualification.status if qualification else None, worker.id)
+    _check_qualification(qualification.status if qualification else None, worker.id, campaign.id)
     return qualification
 
 
@@ -233,11 +233,11 @@ def _passed_synsets_by_need(*, worker: User, campaign: Campaign) -> list[int]:
     )
 
 
-def _check_qualification(status: str | None, worker_id: int) -> None:
+def _check_qualification(status: str | None, worker_id: int, campaign_id: int) -> None:
     if status is None or status == Qualification.Status.TRIAL:
         raise Forbidden("Pass this campaign's qualification quiz before labelling.")
     if status == Qualification.Status.BLOCKED:
-        raise quiz.blocked_error(worker_id=worker_id)
+        raise quiz.blocked_error(worker_id=worker_id, campaign_id=campaign_id)
 
 
 _synset_cache: dict[int, tuple[float, Synset]] = {}
@@ -262,7 +262,7 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     if campaign.state != Campaign.State.RUNNING:
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running.")
     found = _qualification_and_hits(worker_id=worker.id, campaign_id=campaign.id)
-    _check_qualification(found[0] if found else None, worker.id)
+    _check_qualification(found[0] if found else None, worker.id, campaign.id)
     _expire_now_and_then()
     now = timezone.now()
     if found[1] is not None:

@@ -168,7 +168,7 @@ def worker_unblock(
     else:
         WorkerProfile.objects.filter(user=worker).update(blocked=False, blocked_reason="")
         Qualification.objects.filter(worker=worker, status=Qualification.Status.BLOCKED).update(
-            status=Qualification.Status.QUALIFIED
+            status=Qualification.Status.QUALIFIED, blocked_reason=""
         )
     return WorkerAction.objects.create(
         worker=worker, campaign=campaign, action=WorkerAction.Action.UNBLOCK, reason=reason, created_by=by

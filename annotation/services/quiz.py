@@ -10,17 +10,21 @@ from django.utils import timezone
 from annotation.errors import AnnotationError, Conflict, Forbidden, NotFound
 from annotation.models import Campaign, CampaignSynset, GoldItem, QuizAttempt
 from annotation.services.draws import draw_rng
-from workers.models import Qualification, WorkerProfile
+from workers.models import Qualification
 
 
 def qualification_get(*, worker: User, campaign: Campaign) -> Qualification:
     return Qualification.objects.get_or_create(worker=worker, campaign=campaign)[0]
 
 
-def blocked_error(*, worker_id: int) -> Forbidden:
-    """What a blocked worker is told: that they are blocked, why (the reason recorded with the block, e.g. the
-    spam screen's), and who can lift it."""
-    reason = WorkerProfile.objects.filter(user_id=worker_id).values_list("blocked_reason", flat=True).first()
+def blocked_error(*, worker_id: int, campaign_id: int) -> Forbidden:
+    """What a blocked worker is told: that they are blocked, why (the reason this campaign recorded with the
+    block, e.g. the spam screen's), and who can lift it."""
+    reason = (
+        Qualification.objects.filter(worker_id=worker_id, campaign_id=campaign_id)
+        .values_list("blocked_reason", flat=True)
+        .first()
+    )
     why = f" The reason recorded: {reason.rstrip('.')}." if reason else ""
     return Forbidden(f"You are blocked from this campaign.{why} A researcher of the campaign can unblock you.")
 
@@ -38,7 +42,7 @@ def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
     if qualification.status == Qualification.Status.QUALIFIED and not campaign.quiz_per_synset:
         raise Conflict("You are already qualified for this campaign.")
     if qualification.status == Qualification.Status.BLOCKED:
-        raise blocked_error(worker_id=worker.id)
+        raise blocked_error(worker_id=worker.id, campaign_id=campaign.id)
     if qualification.retry_after and qualification.retry_after > timezone.now():
         wait = int((qualification.retry_after - timezone.now()).total_seconds()) + 1
         raise Forbidden(f"You can try the quiz again in {wait} seconds.")

@@ -151,18 +151,34 @@ def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, 
 
 
 def worker_block(*, worker_id: int, campaign: Campaign, reason: str) -> None:
+    """Blocked in ``campaign`` with ``reason`` (kept on that campaign's qualification). The profile's flag says
+    "blocked somewhere": consensus drops such a worker's votes in every campaign (a spammer found in one is
+    not trusted in another), and its reason is the latest block's."""
     WorkerProfile.objects.update_or_create(
         user_id=worker_id, defaults={"blocked": True, "blocked_reason": reason[:200]}
     )
     Qualification.objects.update_or_create(
-        worker_id=worker_id, campaign=campaign, defaults={"status": Qualification.Status.BLOCKED}
+        worker_id=worker_id,
+        campaign=campaign,
+        defaults={"status": Qualification.Status.BLOCKED, "blocked_reason": reason[:200]},
     )
 
 
 def worker_unblock(*, worker_id: int, campaign: Campaign) -> None:
-    """A researcher's decision: the worker's votes count again from the next refit on."""
-    WorkerProfile.objects.filter(user_id=worker_id).update(blocked=False, blocked_reason="")
-    Qualification.objects.filter(worker_id=worker_id, campaign=campaign).update(status=Qualification.Status.QUALIFIED)
+    """A researcher's decision: the worker's votes count again from the next refit on — unless another campaign
+    still blocks them (the profile keeps "blocked somewhere", with that block's reason)."""
+    Qualification.objects.filter(worker_id=worker_id, campaign=campaign).update(
+        status=Qualification.Status.QUALIFIED, blocked_reason=""
+    )
+    elsewhere = (
+        Qualification.objects.filter(worker_id=worker_id, status=Qualification.Status.BLOCKED)
+        .order_by("-updated")
+        .values_list("blocked_reason", flat=True)
+        .first()
+    )
+    WorkerProfile.objects.filter(user_id=worker_id).update(
+        blocked=elsewhere is not None, blocked_reason=elsewhere or ""
+    )
 
 
 def campaign_refit(*, campaign_id: int) -> RefitSummary:

@@ -46,3 +46,35 @@ def test_existing_gold_items_get_their_candidates_synset():
     assert len(rows) == 4
     assert all(synset == candidate_synset for synset, candidate_synset in rows)
     assert {synset for synset, _ in rows} == {9000001, 9000002}
+
+
+@pytest.mark.usefixtures("back_to_latest")
+def test_blocked_qualifications_take_the_reason_their_profile_recorded():
+    before, after = (
+        [("workers", "0002_workerprofile_sensitivity_workerprofile_specificity")],
+        [("workers", "0003_qualification_blocked_reason")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    # The other apps stay at their latest migrations: their models as they are now.
+    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "workers"]
+    old = executor.loader.project_state(before + others).apps
+    User, Campaign = old.get_model("auth", "User"), old.get_model("annotation", "Campaign")
+    Qualification, WorkerProfile = old.get_model("workers", "Qualification"), old.get_model("workers", "WorkerProfile")
+    owner = User.objects.create(username="owner-m")
+    campaign = Campaign.objects.create(name="m", owner=owner)
+    spammer, quiet, fine = (User.objects.create(username=name) for name in ("spammer-m", "quiet-m", "fine-m"))
+    WorkerProfile.objects.create(user=spammer, blocked=True, blocked_reason="Answers in 0.1 s.")
+    WorkerProfile.objects.create(user=fine, blocked_reason="")
+    ids = [
+        Qualification.objects.create(worker=worker, campaign=campaign, status=status).id
+        for worker, status in ((spammer, "blocked"), (quiet, "blocked"), (fine, "qualified"))
+    ]
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+
+    new = executor.loader.project_state(after).apps.get_model("workers", "Qualification")
+    reasons = dict(new.objects.filter(id__in=ids).values_list("worker__username", "blocked_reason"))
+    assert reasons == {"spammer-m": "Answers in 0.1 s.", "quiet-m": "", "fine-m": ""}  # no profile: no reason

@@ -210,7 +210,9 @@ def test_profile_reports_the_workers_own_figures(make_campaign, worker, client_f
     assert data["answers"] == 10
     assert data["median_seconds_per_image"] == 1.5
     assert data["earnings"] == "0.10"
-    assert data["qualifications"] == [{"campaign": campaign.id, "campaign_name": "shapes", "status": "qualified"}]
+    assert data["qualifications"] == [
+        {"campaign": campaign.id, "campaign_name": "shapes", "status": "qualified", "blocked_reason": ""}
+    ]
 
 
 def test_token_endpoint_and_external_worker_sign_in(settings, worker):

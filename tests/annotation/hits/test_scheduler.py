@@ -147,6 +147,34 @@ def test_a_blocked_worker_is_told_why_and_who_can_unblock_them(make_campaign, wo
     assert "blocked" in home and "median 40 ms" in home and "can unblock you" in home
 
 
+def test_each_campaign_gives_its_own_block_reason_and_an_unblock_keeps_the_others(make_campaign, worker, client):
+    from annotation.selectors.dashboard import quality
+    from annotation.services.refit import worker_block, worker_unblock
+
+    first, second = make_campaign(wnids=SHAPES[:1]), make_campaign(wnids=SHAPES[1:2])
+    for campaign in (first, second):
+        qualify(worker, campaign)
+    worker_block(worker_id=worker.id, campaign=first, reason="Answers in 40 ms.")
+    worker_block(worker_id=worker.id, campaign=second, reason="Says present to everything.")
+    for campaign, reason in ((first, "Answers in 40 ms"), (second, "Says present to everything")):
+        with pytest.raises(Forbidden, match=f"The reason recorded: {reason}\\."):
+            hit_next(worker=worker, campaign=campaign)
+        assert [b["reason"] for b in quality(campaign=campaign)["blocked"]] == [f"{reason}."]
+    client.force_login(worker)
+    reasons = {q["campaign"]: q["blocked_reason"] for q in client.get("/api/v1/me/").json()["qualifications"]}
+    assert reasons == {first.id: "Answers in 40 ms.", second.id: "Says present to everything."}
+
+    # Unblocked in the second campaign, still blocked in the first: the profile's "blocked somewhere" (which
+    # silences their votes in consensus) stays, with the first block's reason.
+    worker_unblock(worker_id=worker.id, campaign=second)
+    assert hit_next(worker=worker, campaign=second) is not None
+    worker.worker_profile.refresh_from_db()
+    assert (worker.worker_profile.blocked, worker.worker_profile.blocked_reason) == (True, "Answers in 40 ms.")
+    worker_unblock(worker_id=worker.id, campaign=first)
+    worker.worker_profile.refresh_from_db()
+    assert (worker.worker_profile.blocked, worker.worker_profile.blocked_reason) == (False, "")
+
+
 def test_every_hit_keeps_a_real_candidate_however_much_gold_is_drawn(make_campaign, worker, other_worker):
     # A newcomer gets gold at 0.5 per slot: on a small HIT every slot came up gold now and then, which left
     # nothing to lease (PostgreSQL: a 500 from compiling LIMIT 0; SQLite: "no more images" with work left).
