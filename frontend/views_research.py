@@ -65,13 +65,22 @@ def campaign_new(request):
     return render(request, "research/campaign_new.html", {"root": request.GET.get("root", "")[:9]})
 
 
+# Up to this many synsets the dashboard lists them (a select for image import, chips); above, the researcher
+# finds one by name or wnid (the import field suggests from the server's search, progress lists 100 at a time).
+SYNSET_LIST_LIMIT = 200
+
+
 @researcher_required
 def campaign_dashboard(request, campaign_id: int):
     campaign = _campaign(request, campaign_id)
-    synsets = CampaignSynset.objects.filter(campaign=campaign).select_related("synset").order_by("synset_id")[:5000]
+    members = CampaignSynset.objects.filter(campaign=campaign)
+    count = members.count()
+    synsets = members.select_related("synset").order_by("synset_id") if count <= SYNSET_LIST_LIMIT else []
     formats = [(name, EXPORT_FORMAT_TITLES.get(name, name)) for name in FORMATS]
     return render(
-        request, "research/dashboard.html", {"campaign": campaign, "synsets": synsets, "export_formats": formats}
+        request,
+        "research/dashboard.html",
+        {"campaign": campaign, "synsets": synsets, "synset_count": count, "export_formats": formats},
     )
 
 

@@ -150,3 +150,35 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
         ["spammer", "", "1", "0.10"],
     ]
     admin_page.context.close()
+
+
+def test_a_campaign_of_many_synsets_finds_the_synset_to_import_images_for(live_server, page, dog_taxonomy, monkeypatch):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from annotation.services.campaigns import campaign_create
+    from frontend import views_research
+
+    # Above SYNSET_LIST_LIMIT synsets the page lists none: lowered here so that two synsets count as many.
+    monkeypatch.setattr(views_research, "SYNSET_LIST_LIMIT", 1)
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET, IBIZAN])
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#synset-count")).to_contain_text("2 synsets")
+    expect(page.locator("#synset-chips")).to_have_count(0)
+
+    field = page.locator("#import-synset")
+    field.fill("ibiz")  # the field suggests from the server's search
+    expect(page.locator(f'#import-synset-options option[value="{IBIZAN}"]')).to_have_count(1)
+    expect(page.locator("#import-synset-options option")).to_have_count(1)
+    field.fill(IBIZAN)
+    data = BytesIO()
+    Image.new("RGB", (320, 240), (40, 120, 200)).save(data, "PNG")
+    page.locator("#import-files").set_input_files(
+        {"name": "hound.png", "mimeType": "image/png", "buffer": data.getvalue()}
+    )
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-status")).to_contain_text("1 accepted", timeout=20_000)
+    assert Candidate.objects.filter(synset_id=int(IBIZAN[1:])).count() == 1

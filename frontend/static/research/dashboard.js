@@ -313,10 +313,32 @@
     refreshProgress();
   });
 
+  // A campaign of many synsets has a text field instead of a select: it suggests the synsets the server's
+  // search finds for what the researcher types (20 at a time).
+  const synsetField = document.getElementById("import-synset");
+  if (synsetField.tagName === "INPUT") {
+    let asked = 0, wait = null;
+    synsetField.addEventListener("input", () => {
+      clearTimeout(wait);
+      wait = setTimeout(async () => {
+        const q = synsetField.value.trim();
+        if (!q) return;
+        const mine = ++asked;
+        const r = await api.request("GET", `${base}dashboard/progress/?${new URLSearchParams({ q, limit: "20" })}`);
+        if (!r.ok || mine !== asked) return;
+        document.getElementById("import-synset-options").replaceChildren(...r.data.synsets.map((s) => {
+          const option = el("option", s.name);
+          option.value = s.wnid;
+          return option;
+        }));
+      }, 250);
+    });
+  }
+
   document.getElementById("import-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const out = document.getElementById("import-status");
-    const synset = document.getElementById("import-synset").value;
+    const synset = synsetField.value.trim();
     const files = document.getElementById("import-files").files;
     const urls = document.getElementById("import-urls").value.split(/\s+/).filter(Boolean);
     const term = document.getElementById("import-term").value;
