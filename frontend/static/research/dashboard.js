@@ -118,7 +118,7 @@
   let progressData = null, progressAsked = 0;
   function renderProgress() {
     if (!progressData) return;
-    const query = document.getElementById("progress-filter").value.trim();
+    const query = progressData.query;  // the one this answer is for (the field may have moved on)
     const list = progressData.synsets;
     const top = list.slice(0, 25);
     const c = progressChart.chart;
@@ -170,7 +170,7 @@
     const asked = ++progressAsked;
     const r = await api.request("GET", `${base}dashboard/progress/?${params}`);
     if (!r.ok || asked !== progressAsked) return;  // a later question (the researcher typed on) answers instead
-    progressData = r.data;
+    progressData = { ...r.data, query: params.get("q") };
     renderProgress();
   }
   let typing = null;
