@@ -190,6 +190,13 @@ def main() -> None:
                              "reuse it on the next call with the same --per-synset")  # fmt: skip
     args = parser.parse_args()
     if args.mix:
+        sys.path.insert(0, str(ROOT))
+        from annotation.simulator.workers import parse_mix  # a pure module: no Django set up
+
+        try:
+            parse_mix(args.mix)  # a bad mix is told now, not after the images are drawn
+        except ValueError as error:
+            parser.error(str(error))
         SCENARIOS["mix_adaptive"] = (args.mix, "adaptive", ())
         SCENARIOS["mix_fixed5"] = (args.mix, "fixed:5", ())
         PAIRS["mix_adaptive"] = "mix_fixed5"

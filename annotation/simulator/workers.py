@@ -90,7 +90,7 @@ def parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             share = math.nan
         if not share >= 0:
-            raise ValueError(f"Mix entry {part!r} needs a share: kind:0.25.")
+            raise ValueError(f"Mix entry {part!r} needs a share of zero or more: kind:0.25.")
         if name == "spammer":
             for kind in SPAMMERS:
                 shares[kind] = shares.get(kind, 0.0) + share / len(SPAMMERS)
