@@ -46,6 +46,7 @@ class CodedVotes:
     truth_labels: NDArray[np.int64]
     gold_items: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     gold_labels: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    truth_unvoted: int = 0  # truth items nobody voted on (left out of every score)
 
     @property
     def n_items(self) -> int:
@@ -142,8 +143,11 @@ def load_votes(
     items = np.fromiter((item_code.setdefault(r[0], len(item_code)) for r in vote_rows), np.int32, len(vote_rows))
     workers = np.fromiter((worker_code.setdefault(r[1], len(worker_code)) for r in vote_rows), np.int32, len(vote_rows))
     labels = np.fromiter((label_code[r[2]] for r in vote_rows), np.int32, len(vote_rows))
-    scored = [(item_code[i], label_code[lab]) for i, lab in truth_rows if i in item_code]
-    gold = dict((item_code[i], label_code[lab]) for i, lab in gold_rows if i in item_code)
+    truth = _one_label_per_item(truth_rows, truth_path)
+    scored = [(item_code[i], label_code[lab]) for i, lab in truth.items() if i in item_code]
+    gold = {
+        item_code[i]: label_code[lab] for i, lab in _one_label_per_item(gold_rows, gold_path).items() if i in item_code
+    }
     for path, rows, kept in ((truth_path, truth_rows, scored), (gold_path, gold_rows, gold)):
         if rows and not kept:
             raise ValueError(
@@ -161,7 +165,42 @@ def load_votes(
         truth_labels=np.array([s[1] for s in scored], dtype=np.int64),
         gold_items=np.array(list(gold), dtype=np.int64),
         gold_labels=np.array(list(gold.values()), dtype=np.int64),
+        truth_unvoted=len(truth) - len(scored),
     )
+
+
+def _one_label_per_item(rows: list[tuple[str, ...]], path: str | Path | None) -> dict[str, str]:
+    """Truth or gold rows as {item: label}; an item listed twice with one label counts once (scoring it twice
+    would weigh it double), with two labels it is an error: no method can be right about it."""
+    labelled: dict[str, str] = {}
+    for item, label in rows:
+        seen = labelled.setdefault(item, label)
+        if seen != label:
+            raise ValueError(f"{path} gives item {item!r} two labels, {seen!r} and {label!r}")
+    return labelled
+
+
+def describe(d: CodedVotes) -> dict[str, object]:
+    """What the evaluation ran on, for the reader of its figures: sizes, answers per item, the labels (in code
+    order, so ``labels[0]`` is the class ties go to), answers a worker gave the same item more than once (each
+    counts as a vote, as in crowd-kit), and how many truth items are scored."""
+    per_item = np.bincount(d.items, minlength=d.n_items)
+    pairs = d.items.astype(np.int64) * max(d.n_workers, 1) + d.workers
+    return {
+        "votes": len(d.items),
+        "items": d.n_items,
+        "workers": d.n_workers,
+        "labels": list(d.label_ids),
+        "answers_per_item": {
+            "min": int(per_item.min()),
+            "median": float(np.median(per_item)),
+            "max": int(per_item.max()),
+        },
+        "repeated_answers": int(len(pairs) - len(np.unique(pairs))),
+        "truth_items": len(d.truth_items),
+        "truth_items_without_votes": d.truth_unvoted,
+        "gold_items": len(d.gold_items),
+    }
 
 
 def with_gold_from_truth(d: CodedVotes, fraction: float, seed: int = 0) -> CodedVotes:

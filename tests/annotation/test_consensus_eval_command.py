@@ -43,8 +43,14 @@ def test_table_output_with_chosen_methods_on_temp() -> None:
         "--votes", str(TEMP / "votes.csv"), "--truth", str(TEMP / "truth.csv"), "--method", "mv", "--method", "synsight"
     )
     lines = text.strip().splitlines()
-    assert lines[0].split() == ["method", "accuracy", "correct/scored", "seconds"]
-    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    # First what the figures are measured on, then the table.
+    assert lines[:2] == [
+        "4,620 answers by 76 workers on 462 items (10-10 per item, median 10); labels 1, 2 "
+        "(majority-vote ties go to 1).",
+        "Scored on 462 truth items.",
+    ]
+    assert lines[2].split() == ["method", "accuracy", "correct/scored", "seconds"]
+    rows = {line.split()[0]: line.split() for line in lines[3:]}
     assert set(rows) == {"mv", "synsight"}
     assert rows["mv"][1:3] == ["0.9394", "434/462"]
     assert rows["synsight"][1:3] == ["0.9416", "435/462"]
@@ -228,3 +234,23 @@ def test_votes_that_all_carry_one_label_are_an_error_not_a_traceback(tmp_path: P
     (tmp_path / "votes.csv").write_text("item,worker,label\na,w1,1\na,w2,1\nb,w1,1\n")
     with pytest.raises(CommandError, match="every vote has the label '1': consensus needs at least two labels"):
         run("--votes", str(tmp_path / "votes.csv"))
+
+
+def test_the_summary_names_repeated_answers_and_truth_items_nobody_voted_on(tmp_path: Path) -> None:
+    (tmp_path / "votes.csv").write_text("item,worker,label\na,w1,yes\na,w1,yes\na,w2,no\nb,w1,no\nb,w2,no\n")
+    (tmp_path / "truth.csv").write_text("item,label\na,yes\nb,no\nb,no\nc,yes\n")
+    text = run("--votes", str(tmp_path / "votes.csv"), "--truth", str(tmp_path / "truth.csv"), "--method", "mv")
+    assert text.splitlines()[:4] == [
+        "5 answers by 2 workers on 2 items (2-3 per item, median 2.5); labels no, yes (majority-vote ties go to no).",
+        "Answers repeating a worker's answer on the same item: 1 (each counts).",
+        "Scored on 2 truth items.",
+        "Truth items nobody voted on, left out: 1.",
+    ]
+    # b is listed twice with one label: scored once, not weighed double.
+    assert re.search(r"^mv\s+1\.0000\s+2/2", text, re.M)
+
+
+def test_a_truth_item_with_two_labels_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "truth.csv").write_text("item,label\n1,1\n1,2\n")
+    with pytest.raises(CommandError, match=r"truth.csv gives item '1' two labels, '1' and '2'"):
+        run("--votes", str(TEMP / "votes.csv"), "--truth", str(tmp_path / "truth.csv"))

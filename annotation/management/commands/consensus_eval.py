@@ -23,7 +23,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.consensus.evaluate import METHODS, evaluate, evaluate_coded, resolve_columns
+from annotation.consensus.evaluate import METHODS, CodedVotes, describe, evaluate_coded, load_votes, resolve_columns
 from annotation.tables import dict_reader
 
 VOTE_COLUMNS = ("item", "worker", "label")
@@ -106,11 +106,12 @@ class Command(BaseCommand):
         if fraction and not truth:
             raise CommandError("--gold-fraction draws gold items from the truth: give --truth too.")
         try:
-            report = evaluate(
-                votes, truth, methods, gold_path=gold, gold_fraction=fraction, seed=int(options.get("seed") or 0)
-            )  # type: ignore[arg-type]
+            data = load_votes(votes, truth, gold)  # type: ignore[arg-type]
+            report = evaluate_coded(data, methods, gold_fraction=fraction, seed=int(options.get("seed") or 0))
         except (ValueError, KeyError) as error:
             raise CommandError(f"Cannot evaluate {votes}: {error}.") from error
+        if not options["json"]:
+            self._describe(data)
         self._print(report, bool(options["json"]))
 
     def _campaign(self, options: dict) -> None:
@@ -141,9 +142,31 @@ class Command(BaseCommand):
         report = evaluate_coded(
             data, options.get("methods") or None, gold_fraction=fraction, seed=int(options.get("seed") or 0)
         )
+        if not options["json"]:
+            self._describe(data)
         self._print(report, bool(options["json"]))
         if not options["json"] and not has_truth:
             self.stdout.write(f"Campaign {campaign.id}'s images are not demo images: no truth to score against.")
+
+    def _describe(self, data: CodedVotes) -> None:
+        """One paragraph on what the figures below are measured on (the table alone hides a truth file that
+        mostly missed the votes, or answers given twice)."""
+        d = describe(data)
+        per = d["answers_per_item"]
+        labels = ", ".join(d["labels"][:6]) + (f" … ({len(d['labels'])})" if len(d["labels"]) > 6 else "")
+        lines = [
+            f"{d['votes']:,} answers by {d['workers']:,} workers on {d['items']:,} items ({per['min']}-{per['max']} "
+            f"per item, median {per['median']:g}); labels {labels} (majority-vote ties go to {d['labels'][0]})."
+        ]
+        if d["repeated_answers"]:
+            lines.append(
+                f"Answers repeating a worker's answer on the same item: {d['repeated_answers']:,} (each counts)."
+            )
+        if d["truth_items"]:
+            lines.append(f"Scored on {d['truth_items']:,} truth items.")
+        if d["truth_items_without_votes"]:
+            lines.append(f"Truth items nobody voted on, left out: {d['truth_items_without_votes']:,}.")
+        self.stdout.write("\n".join(lines))
 
     def _print(self, report: dict, as_json: bool) -> None:
         if as_json:
