@@ -4,10 +4,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django_ratelimit.decorators import ratelimit
 
 from annotation.models import Campaign
+from annotation.services.quiz import quiz_due
 from taxonomy import selectors as taxonomy
 from taxonomy.models import Synset
 
@@ -89,7 +90,12 @@ def work_home(request):
 @login_required
 def label(request, campaign_id: int):
     campaign = get_object_or_404(Campaign, id=campaign_id)
-    return _unless_running(request, campaign) or render(request, "frontend/label.html", {"campaign": campaign})
+    refused = _unless_running(request, campaign)
+    if refused is not None:
+        return refused
+    if quiz_due(worker=request.user, campaign=campaign):
+        return redirect("quiz", campaign_id=campaign.id)  # not a page whose first request is refused
+    return render(request, "frontend/label.html", {"campaign": campaign})
 
 
 @login_required

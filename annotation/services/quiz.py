@@ -17,6 +17,13 @@ def qualification_get(*, worker: User, campaign: Campaign) -> Qualification:
     return Qualification.objects.get_or_create(worker=worker, campaign=campaign)[0]
 
 
+def quiz_due(*, worker: User, campaign: Campaign) -> bool:
+    """Whether this worker must pass the campaign's quiz before any labelling (no qualification yet, or only
+    a trial one). A blocked worker is not sent to a quiz: next-HIT tells them why they are blocked."""
+    status = Qualification.objects.filter(worker=worker, campaign=campaign).values_list("status", flat=True).first()
+    return status is None or status == Qualification.Status.TRIAL
+
+
 def blocked_error(*, worker_id: int, campaign_id: int) -> Forbidden:
     """What a blocked worker is told: that they are blocked, why (the reason this campaign recorded with the
     block, e.g. the spam screen's), and who can lift it."""

@@ -196,6 +196,22 @@ def test_no_quiz_and_no_work_page_while_the_campaign_is_not_running(make_campaig
     assert all(f"is {state}, not running" in page.content.decode() for page in pages)
 
 
+def test_the_work_page_sends_a_worker_who_has_not_passed_the_quiz_to_it(make_campaign, worker, client):
+    from workers.models import Qualification
+
+    campaign = make_campaign(candidates=10)
+    client.force_login(worker)
+    page = f"/work/{campaign.id}/"
+    assert client.get(page)["Location"] == f"/work/{campaign.id}/quiz/"  # no qualification yet
+    Qualification.objects.create(worker=worker, campaign=campaign)  # a trial one: still the quiz
+    assert client.get(page)["Location"] == f"/work/{campaign.id}/quiz/"
+    qualify(worker, campaign)
+    assert client.get(page).status_code == 200
+    # A blocked worker gets the page, whose next-HIT request tells them why (not a quiz they cannot pass).
+    Qualification.objects.filter(worker=worker, campaign=campaign).update(status=Qualification.Status.BLOCKED)
+    assert client.get(page).status_code == 200
+
+
 def test_profile_reports_the_workers_own_figures(make_campaign, worker, client_for):
     campaign = make_campaign(candidates=10)
     qualify(worker, campaign)
