@@ -29,6 +29,9 @@ Scenarios per seed (--scenarios picks some):
   same comparison; with ``--mix`` and no ``--scenarios`` these two run.
 
 Precision comes with a Wilson 95% interval (accepted labels as the sample), pooled over seeds as well.
+The vote ratio compares the policies only when both runs decided their work: a crowd that is used up first
+(a noisy mix fails the demo's strict quiz often) leaves candidates open, and then the pooled figures say
+``"comparable": false`` with a note (more than OPEN_SHARE of the candidates open); give more ``--workers``.
 
     .venv/bin/python benchmarks/simulate_policies.py [--per-synset 300] [--workers 200] [--seeds 1,2]
         [--scenarios adaptive,fixed5,spam20] [--mix reliable:0.3,noisy:0.5,adversarial:0.2]
@@ -264,6 +267,7 @@ def pooled(runs: list[dict], names: list[str]) -> dict:
                         "precision": round(1 - false / accepted, 5) if accepted else None,
                         "precision_ci95": wilson(accepted - false, accepted),
                         "votes_per_candidate": round(votes / candidates, 4) if candidates else None,
+                        "candidates": candidates, "open": sum(d["open"] for d in done),
                         "honest_false_blocks": sum(d["honest_false_blocks"] for d in done)}  # fmt: skip
         bands: dict[str, list[int]] = {}
         for d in done:
@@ -285,7 +289,24 @@ def pooled(runs: list[dict], names: list[str]) -> dict:
     for a, f in PAIRS.items():
         if a in result and f in result:
             result[a]["votes_vs_fixed5"] = round(result[a]["votes_per_candidate"] / result[f]["votes_per_candidate"], 4)
+            cut_short = {
+                n: result[n]["open"] for n in (a, f) if result[n]["open"] > OPEN_SHARE * result[n]["candidates"]
+            }
+            result[a]["comparable"] = not cut_short
+            if cut_short:
+                result[a]["note"] = (
+                    "The crowd ran out before the work did ("
+                    + ", ".join(
+                        f"{n}: {o} of {result[n]['candidates']} candidates still open" for n, o in cut_short.items()
+                    )
+                    + "): the vote ratio compares two runs cut short, not the policies. Give more --workers."
+                )
     return result
+
+
+# A run that leaves more than this share of its candidates open (not decided, or under fixed:5 not voted on)
+# ended because its simulated workers were all used up, not because the work was done.
+OPEN_SHARE = 0.02
 
 
 def _spam_by_kind_pooled(done: list[dict]) -> dict:

@@ -37,3 +37,29 @@ def test_the_dashboard_benchmark_loads_its_tables_and_every_endpoint_answers():
         figures["endpoints"]
     )
     assert all(e["bytes"] > 0 for e in figures["endpoints"].values())
+
+
+def test_the_policy_comparison_says_when_a_used_up_crowd_makes_the_vote_ratio_meaningless():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("simulate_policies", ROOT / "benchmarks" / "simulate_policies.py")
+    simulate_policies = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(simulate_policies)
+
+    def run(votes: int, open_: int) -> dict:
+        return {"votes": votes, "candidates": 1000, "open": open_, "accepted": 400, "false_accepts": 0,
+                "honest_false_blocks": 0}  # fmt: skip
+
+    done = simulate_policies.pooled(
+        [{"seed": 1, "adaptive": run(2500, 5), "fixed5": run(5000, 0)}], ["adaptive", "fixed5"]
+    )
+    assert done["adaptive"]["votes_vs_fixed5"] == 0.5 and done["adaptive"]["comparable"] is True
+    assert "note" not in done["adaptive"]
+
+    cut = simulate_policies.pooled(
+        [{"seed": 1, "adaptive": run(4800, 600), "fixed5": run(4900, 300)}], ["adaptive", "fixed5"]
+    )
+    assert cut["adaptive"]["comparable"] is False
+    assert cut["adaptive"]["note"].startswith(
+        "The crowd ran out before the work did (adaptive: 600 of 1000 candidates still open, fixed5: 300 of 1000"
+    )
