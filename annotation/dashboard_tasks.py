@@ -7,10 +7,10 @@ from annotation.services import rollups
 from config.celery import QueuedAfterCommit
 
 
-@shared_task(acks_late=True)
-def synset_activity_recount(campaign_id: int) -> int:
-    """Recount the candidate figures of a campaign's synsets (idempotent)."""
-    return rollups.synset_activity_recount(campaign_id=campaign_id)
+@shared_task(acks_late=True, base=QueuedAfterCommit)  # recount_active_campaigns catches up a lost one
+def synset_activity_recount(campaign_id: int, synset_ids: list[int] | None = None) -> int:
+    """Recount the candidate figures of a campaign's synsets, or of those of ``synset_ids`` (idempotent)."""
+    return rollups.synset_activity_recount(campaign_id=campaign_id, synset_ids=synset_ids)
 
 
 @shared_task(acks_late=True, base=QueuedAfterCommit)

@@ -172,7 +172,8 @@ def summary(report: dict) -> dict:
         "spam_by_kind": s.get("by_kind"), "block_reasons": s.get("block_reasons"),
         "honest_false_blocks": len(h["false_blocks"]), "false_blocked": h["false_blocks"],
         "false_block_reasons": h.get("false_block_reasons"), "honest_blocked_detail": h.get("blocked_detail"),
-        "honest_by_true_accuracy": h.get("by_true_accuracy"),
+        "honest_by_true_accuracy": h.get("by_true_accuracy"), "honest_stopped": h.get("stopped"),
+        "honest_hits": h.get("hits"),
         "wall_seconds": report["wall_seconds"], "errors": report["errors"][:3],
     }  # fmt: skip
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
+from annotation.services import rollups
 from taxonomy import selectors as taxonomy
 
 # Allowed state changes: draft -> running <-> paused -> finished.
@@ -44,6 +45,7 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
     campaign.full_clean()
     campaign.save()
     CampaignSynset.objects.bulk_create(CampaignSynset(campaign=campaign, synset=s) for s in report.synsets)
+    rollups.campaign_created(campaign=campaign)
     return campaign
 
 

@@ -357,6 +357,10 @@ def _crowd_figures(campaign: Campaign, log: RunLog, overall: dict) -> dict:
         "honest": {
             "total": len(honest),
             "failed_quiz": sum(1 for h in honest if h["quiz"] == "failed"),
+            # Why those who passed the quiz stopped ("had enough": their appetite; "no work": the server had
+            # nothing for them NO_WORK_TRIES times in a row; "budget": the run's HIT budget), and their HITs.
+            "stopped": dict(Counter(h["stopped"] or "still working" for h in honest if h["quiz"] == "passed")),
+            "hits": sum(h["hits"] for h in honest),
             "false_blocks": [h["worker"] for h in honest if h["blocked"]],
             "false_block_reasons": [h["reason"] for h in honest if h["blocked"]],
             # Whom the campaign's accuracy bar (Campaign.min_worker_accuracy) blocked, and at what true

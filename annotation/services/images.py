@@ -51,6 +51,7 @@ from annotation import fetch, imaging
 from annotation.imaging import Processed, Rejected
 from annotation.models import Candidate, Image, ImportBatch, ImportItem
 from annotation.selectors.images import candidate_hashes
+from annotation.services import rollups
 from annotation.sources import ArchiveLimits, Incoming
 from taxonomy.models import Synset
 
@@ -113,6 +114,7 @@ def import_batch_finish(*, batch: ImportBatch) -> ImportBatch:
         status=ImportBatch.Status.DONE, finished=timezone.now(), claim="", error=""
     )
     batch.refresh_from_db()
+    rollups.candidates_changed(synset_id=batch.synset_id)
     return batch
 
 

@@ -20,6 +20,7 @@ still open, gold, the posterior mass of accepted ones) recounted from the candid
 RECOUNT_SECONDS per campaign, in the background.
 """
 
+import functools
 import time
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -299,10 +300,41 @@ def recount_request(*, campaign: Campaign) -> bool:
     return True
 
 
-def synset_activity_recount(*, campaign_id: int) -> int:
+def candidates_changed(*, synset_id: int) -> list[int]:
+    """A synset gained candidates (an image import finished): recount that synset's figures in every campaign
+    that holds it and is not finished, in the background, now rather than when the figures are next due (a
+    researcher would otherwise read the old count on the dashboard for up to DASHBOARD_RECOUNT_SECONDS after
+    the import said it was done). Returns the campaigns."""
+    from annotation import dashboard_tasks
+
+    campaign_ids = list(
+        CampaignSynset.objects.filter(synset_id=synset_id)
+        .exclude(campaign__state=Campaign.State.FINISHED)
+        .values_list("campaign_id", flat=True)
+    )
+    for campaign_id in campaign_ids:
+        transaction.on_commit(
+            functools.partial(dashboard_tasks.synset_activity_recount.delay, campaign_id, synset_ids=[synset_id])
+        )
+    return campaign_ids
+
+
+def campaign_created(*, campaign: Campaign) -> None:
+    """A new campaign's synsets may hold candidates already (an earlier campaign's, or imported before): count
+    them at once, so that its dashboard does not open on zero candidates everywhere."""
+    from annotation import dashboard_tasks
+
+    transaction.on_commit(functools.partial(dashboard_tasks.synset_activity_recount.delay, campaign.id))
+
+
+def synset_activity_recount(*, campaign_id: int, synset_ids: list[int] | None = None) -> int:
     """Recount candidates, open candidates, gold items and accepted posterior mass for every synset of the
-    campaign (one grouped pass over the candidate_synset_state index per synset batch). Idempotent."""
-    synset_ids = list(CampaignSynset.objects.filter(campaign_id=campaign_id).values_list("synset_id", flat=True))
+    campaign, or for those of ``synset_ids`` that it holds (one grouped pass over the candidate_synset_state
+    index per synset batch). Idempotent."""
+    held = CampaignSynset.objects.filter(campaign_id=campaign_id)
+    if synset_ids is not None:
+        held = held.filter(synset_id__in=synset_ids)
+    synset_ids = list(held.values_list("synset_id", flat=True))
     now = timezone.now()
     for start in range(0, len(synset_ids), 200):
         batch = synset_ids[start : start + 200]

@@ -11,7 +11,7 @@ from annotation.models import ActivityBucket, ActivityBucketWorker, CampaignWork
 from annotation.services import hits, rollups
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import make_candidates, qualify
-from tests.dashboard.conftest import CIRCLE, submit
+from tests.dashboard.conftest import CIRCLE, TRIANGLE, submit
 
 
 def test_hit_submit_adds_each_hit_to_minute_and_hour_buckets(seeded):
@@ -132,3 +132,35 @@ def test_a_quality_request_first_also_asks_for_the_recount(seeded, researcher, d
     assert len(queued) == 1
     precision = client.get(f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/quality/").json()["precision"]
     assert precision is not None and precision > 0.9
+
+
+def test_a_new_campaign_counts_the_candidates_its_synsets_already_hold(researcher, django_capture_on_commit_callbacks):
+    make_candidates(CIRCLE, 5)  # imported before, e.g. for an earlier campaign
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign = campaign_create(owner=researcher, name="second look", wnids=[CIRCLE, TRIANGLE])
+    counted = dict(SynsetActivity.objects.filter(campaign=campaign).values_list("synset_id", "candidates"))
+    assert counted == {int(CIRCLE[1:]): 5, int(TRIANGLE[1:]): 0}  # not zero until the first dashboard poll
+
+
+def test_a_finished_import_recounts_its_synset_in_every_campaign_still_open(
+    researcher, django_capture_on_commit_callbacks
+):
+    from annotation.services import images
+    from taxonomy.models import Synset
+
+    with django_capture_on_commit_callbacks(execute=True):
+        running = campaign_create(owner=researcher, name="running", wnids=[CIRCLE, TRIANGLE])
+        finished = campaign_create(owner=researcher, name="finished", wnids=[CIRCLE])
+    campaign_set_state(campaign=finished, state="finished")
+    SynsetActivity.objects.filter(campaign=running, synset_id=int(TRIANGLE[1:])).update(candidates=7)  # a marker
+    batch = images.import_batch_create(synset=Synset.objects.get(id=int(CIRCLE[1:])), source="upload")
+    make_candidates(CIRCLE, 3)  # what the import added
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        images.import_batch_finish(batch=batch)
+
+    assert len(queued) == 1  # the running campaign only: a finished one's figures no longer move
+    assert SynsetActivity.objects.get(campaign=running, synset_id=int(CIRCLE[1:])).candidates == 3
+    assert SynsetActivity.objects.get(campaign=finished, synset_id=int(CIRCLE[1:])).candidates == 0
+    # Only the imported synset is recounted, not the whole campaign.
+    assert SynsetActivity.objects.get(campaign=running, synset_id=int(TRIANGLE[1:])).candidates == 7
