@@ -211,3 +211,24 @@ def test_a_synset_that_has_reached_its_target_gets_no_more_hits(make_campaign, w
     Campaign.objects.filter(id=campaign.id).update(target_per_synset=3)  # raising the target resumes the work
     campaign.refresh_from_db()
     assert hit_next(worker=other_worker, campaign=campaign) is not None
+
+
+def test_candidates_awaiting_consensus_are_leased_last_and_only_when_nothing_else_is_left(make_campaign, worker):
+    # Six candidates past min_votes, undecided; four of them carry votes the consensus job has not weighed yet
+    # (priority < 0: a drain lagging behind a refit, or a busy Celery worker).
+    campaign = make_campaign(candidates=6, min_votes=2, max_votes=8, images_per_hit=4)
+    qualify(worker, campaign)
+    ids = sorted(Candidate.objects.values_list("id", flat=True))
+    Candidate.objects.update(state="voting", votes_count=2, yes_count=1, posterior=0.5, priority=0.5)
+    Candidate.objects.filter(id__in=ids[:4]).update(priority=-1.0)
+
+    first = hit_next(worker=worker, campaign=campaign)
+    # The two weighed candidates only: a vote on an awaiting one may buy what the decision no longer needs.
+    assert leased_ids(first) == set(ids[4:])
+    hit_submit(worker=worker, hit_id=first.id, answers=answers_for(first), idempotency_key="await-key-1")
+
+    # Nothing weighed is left for this worker: rather than "no work" (the worker would leave), the awaiting ones.
+    Candidate.objects.filter(id__in=ids[4:]).update(priority=-1.0)  # just voted: awaiting too until the drain
+    second = hit_next(worker=worker, campaign=campaign)
+    assert second is not None and leased_ids(second) == set(ids[:4])
+    assert set(Candidate.objects.filter(id__in=ids[:4]).values_list("pending_count", flat=True)) == {1}
