@@ -18,7 +18,7 @@ from django.utils import timezone
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
-from annotation.services import consensus_queue, quiz, rollups, screening
+from annotation.services import consensus, consensus_queue, quiz, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
@@ -72,17 +72,15 @@ def _release(candidate_ids) -> None:
         Candidate.objects.filter(id__in=ids).update(pending_count=F("pending_count") - count)
 
 
-def _needs_votes(campaign: Campaign, awaiting: bool = False) -> Q:
+def _needs_votes(campaign: Campaign) -> Q:
     """Candidates still short of votes, counting outstanding leases: below min_votes they need the rest;
-    once past it, an undecided candidate needs one more at a time; never beyond max_votes. ``awaiting`` lets
-    in the candidates whose latest votes consensus has not weighed yet (the fallback of _lease_hit)."""
-    # priority < 0: votes arrived that consensus has not weighed yet (set by _record, cleared by the consensus
-    # job); with a real Celery worker that takes a moment, and leasing the candidate meanwhile would buy a vote
-    # the decision may no longer need.
-    weighed = Q() if awaiting else Q(priority__gte=0)
+    once past it, an undecided candidate needs one more at a time; never beyond max_votes."""
     return Q(state__in=_open_states(), votes_count__lt=campaign.max_votes) & (
         Q(votes_count__lt=campaign.min_votes, pending_count__lt=campaign.min_votes - F("votes_count"))
-        | (Q(votes_count__gte=campaign.min_votes, pending_count=0) & weighed)
+        # priority < 0: votes arrived that consensus has not weighed yet (set by _record, cleared by the
+        # consensus job); with a real Celery worker that takes a moment, and leasing the candidate meanwhile
+        # would buy a vote the decision may no longer need.
+        | Q(votes_count__gte=campaign.min_votes, pending_count=0, priority__gte=0)
     )
 
 
@@ -99,14 +97,14 @@ def _expire_now_and_then(every_seconds: float = 5.0) -> None:
         hits_expire(limit=50)
 
 
-def _lease_queryset(*, campaign, worker_id: int, synset_id: int, awaiting: bool = False):
+def _lease_queryset(*, campaign, worker_id: int, synset_id: int):
     seen = HitItem.objects.filter(worker_id=worker_id, candidate_id=OuterRef("pk"))
     # Gold is excluded with NOT EXISTS rather than a LEFT JOIN … IS NULL: the join made PostgreSQL hash the
     # whole gold table and sort the synset's every open candidate (2.5 ms at 10^6 rows); the anti join walks
     # the candidate_queue index in order and stops after `size` rows (0.07 ms).
     is_gold = GoldItem.objects.filter(candidate_id=OuterRef("pk"))
     return (
-        Candidate.objects.filter(_needs_votes(campaign, awaiting), synset_id=synset_id)
+        Candidate.objects.filter(_needs_votes(campaign), synset_id=synset_id)
         .exclude(Exists(is_gold))
         .exclude(Exists(seen))
         .order_by("-priority", "id")
@@ -118,18 +116,16 @@ def _lease_queryset(*, campaign, worker_id: int, synset_id: int, awaiting: bool 
 # _lease_queryset itself, with stand-in values that mark where each argument goes among the parameters
 # (within the columns' ranges: Django drops a comparison with an out-of-range integer as never true).
 _LEASE_SLOTS = {30_001: "synset_id", 30_002: "worker_id", 30_003: "min_votes", 30_004: "max_votes"}
-_lease_statements: dict[tuple[int, bool], tuple[str, list[tuple[str | None, object]]]] = {}
+_lease_statements: dict[int, tuple[str, list[tuple[str | None, object]]]] = {}
 
 
-def _lease_statement(size: int, awaiting: bool = False) -> tuple[str, list[tuple[str | None, object]]]:
+def _lease_statement(size: int) -> tuple[str, list[tuple[str | None, object]]]:
     """(SQL, parameters as (slot name or None, value)) of UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
     LOCKED) RETURNING id. Must be called inside a transaction (select_for_update compiles only there)."""
-    if (size, awaiting) not in _lease_statements:
+    if size not in _lease_statements:
         slot = {name: value for value, name in _LEASE_SLOTS.items()}
         stand_in = SimpleNamespace(min_votes=slot["min_votes"], max_votes=slot["max_votes"])
-        queryset = _lease_queryset(
-            campaign=stand_in, worker_id=slot["worker_id"], synset_id=slot["synset_id"], awaiting=awaiting
-        )
+        queryset = _lease_queryset(campaign=stand_in, worker_id=slot["worker_id"], synset_id=slot["synset_id"])
         select_sql, select_params = (
             queryset.select_for_update(skip_locked=True, of=("self",)).values("id")[:size].query.sql_with_params()
         )
@@ -145,19 +141,17 @@ def _lease_statement(size: int, awaiting: bool = False) -> tuple[str, list[tuple
             "state = CASE WHEN state = %s THEN %s ELSE state END "
             f"WHERE id IN ({select_sql}) RETURNING id"
         )
-        _lease_statements[(size, awaiting)] = (sql, params)
-    return _lease_statements[(size, awaiting)]
+        _lease_statements[size] = (sql, params)
+    return _lease_statements[size]
 
 
-def _lease_candidates(
-    *, worker: User, campaign: Campaign, synset_id: int, size: int, awaiting: bool = False
-) -> list[int]:
+def _lease_candidates(*, worker: User, campaign: Campaign, synset_id: int, size: int) -> list[int]:
     if connection.vendor == "postgresql":
         # One round trip: UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) RETURNING id.
         # Concurrent schedulers skip rows another transaction is leasing instead of waiting on them;
         # PostgreSQL re-checks the WHERE clause on a row that changed since the statement's snapshot, so
         # counts stay within the need.
-        sql, params = _lease_statement(size, awaiting)
+        sql, params = _lease_statement(size)
         values = {
             "synset_id": synset_id,
             "worker_id": worker.id,
@@ -168,7 +162,7 @@ def _lease_candidates(
             cursor.execute(sql, [value if name is None else type(value)(values[name]) for name, value in params])
             return [row[0] for row in cursor.fetchall()]
     # SQLite: transactions are IMMEDIATE (writers serialised), so read then update needs no row locks.
-    queryset = _lease_queryset(campaign=campaign, worker_id=worker.id, synset_id=synset_id, awaiting=awaiting)
+    queryset = _lease_queryset(campaign=campaign, worker_id=worker.id, synset_id=synset_id)
     ids = list(queryset.values_list("id", flat=True)[:size])
     if ids:
         voting = Case(When(state=Candidate.State.NEW, then=Value(Candidate.State.VOTING)), default=F("state"))
@@ -308,14 +302,20 @@ def _qualification_and_hits(*, worker_id: int, campaign_id: int) -> tuple | None
         return cursor.fetchone()
 
 
+# At most this many candidates awaiting consensus are weighed by one next-HIT request (see _lease_hit).
+AWAITING_WEIGHED_PER_REQUEST = 48
+
+
 def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | None:
-    """A HIT from the first of the synsets (furthest behind first) that has candidates for this worker; failing
-    that, from a synset whose candidates only await consensus on their latest votes. Without the fallback the
-    worker was told there was no work whenever the consensus job lagged (a refit running, a busy Celery
-    worker): in the crowd simulator on a noisy crowd (80% noisy workers, 800 of them, 300 images per synset)
-    345 next-HIT requests found no work while 1,669-1,988 candidates were open, nearly all of them awaiting a
-    drain stuck behind an 18-second refit, and 46 workers left for good; the one vote the fallback may buy
-    that the decision no longer needed is cheaper than a worker sent away."""
+    """A HIT from the first of the synsets (furthest behind first) that has candidates for this worker. When
+    none has, but some of their candidates only wait for consensus to weigh their latest votes, this request
+    weighs a few of them itself (the consensus job's own idempotent update) and tries again: otherwise the
+    worker is told there is no work whenever the consensus job lags (a refit running, a busy Celery worker).
+    In the crowd simulator on a noisy crowd (80% noisy workers, 800 of them, 300 images per synset) 345
+    next-HIT requests found no work while 1,669-1,988 candidates were open, nearly all awaiting a drain held
+    up by an 18-second refit, and 46 workers left for good. Leasing the awaiting candidates unweighed instead
+    kept the workers but bought votes their decisions no longer needed (default crowd: 0.67 of fixed-5's
+    votes instead of 0.55)."""
     rng = draw_rng("hit", worker.id, campaign.id, ordinal)
     synsets = (
         _passed_synsets_by_need(worker=worker, campaign=campaign)
@@ -323,21 +323,29 @@ def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | 
         else _synsets_by_need(campaign, rng)
     )
     hit = _lease_from(worker=worker, campaign=campaign, now=now, ordinal=ordinal, rng=rng, synsets=synsets)
-    if hit is None and synsets:
-        awaiting = set(
-            Candidate.objects.filter(synset_id__in=synsets, priority__lt=0).values_list("synset_id", flat=True)
-        )
-        if awaiting:
-            synsets = [s for s in synsets if s in awaiting]
-            hit = _lease_from(
-                worker=worker, campaign=campaign, now=now, ordinal=ordinal, rng=rng, synsets=synsets, awaiting=True
-            )
+    if hit is None and synsets and _weigh_awaiting(worker=worker, campaign=campaign, synsets=synsets):
+        hit = _lease_from(worker=worker, campaign=campaign, now=now, ordinal=ordinal, rng=rng, synsets=synsets)
     return hit
 
 
-def _lease_from(
-    *, worker: User, campaign: Campaign, now, ordinal: int, rng, synsets: list[int], awaiting: bool = False
-) -> Hit | None:
+def _weigh_awaiting(*, worker: User, campaign: Campaign, synsets: list[int]) -> int:
+    """Weigh up to AWAITING_WEIGHED_PER_REQUEST candidates of these synsets that this worker could be given
+    once weighed (open, no outstanding lease, never shown to the worker) and whose latest votes consensus has
+    not weighed yet. Their HITs stay marked for the drain, which weighs them again (the same result) and
+    screens their submitters. Returns how many were weighed."""
+    seen = HitItem.objects.filter(worker_id=worker.id, candidate_id=OuterRef("pk"))
+    ids = list(
+        Candidate.objects.filter(synset_id__in=synsets, priority__lt=0, pending_count=0, state__in=_open_states())
+        .exclude(Exists(seen))
+        .order_by("id")
+        .values_list("id", flat=True)[:AWAITING_WEIGHED_PER_REQUEST]
+    )
+    if ids:
+        consensus.candidates_update(candidate_ids=ids)
+    return len(ids)
+
+
+def _lease_from(*, worker: User, campaign: Campaign, now, ordinal: int, rng, synsets: list[int]) -> Hit | None:
     for synset_id in synsets:
         try:
             with transaction.atomic():
@@ -348,11 +356,7 @@ def _lease_from(
                     sum(rng.random() < gold_rate for _ in range(campaign.images_per_hit)), campaign.images_per_hit - 1
                 )
                 real = _lease_candidates(
-                    worker=worker,
-                    campaign=campaign,
-                    synset_id=synset_id,
-                    size=campaign.images_per_hit - n_gold,
-                    awaiting=awaiting,
+                    worker=worker, campaign=campaign, synset_id=synset_id, size=campaign.images_per_hit - n_gold
                 )
                 if not real:
                     continue

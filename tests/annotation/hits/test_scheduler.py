@@ -213,22 +213,27 @@ def test_a_synset_that_has_reached_its_target_gets_no_more_hits(make_campaign, w
     assert hit_next(worker=other_worker, campaign=campaign) is not None
 
 
-def test_candidates_awaiting_consensus_are_leased_last_and_only_when_nothing_else_is_left(make_campaign, worker):
-    # Six candidates past min_votes, undecided; four of them carry votes the consensus job has not weighed yet
-    # (priority < 0: a drain lagging behind a refit, or a busy Celery worker).
-    campaign = make_campaign(candidates=6, min_votes=2, max_votes=8, images_per_hit=4)
-    qualify(worker, campaign)
+def test_when_only_candidates_awaiting_consensus_are_left_the_request_weighs_them_and_leases_the_undecided(
+    make_campaign, worker, other_worker, researcher
+):
+    # Two workers voted on all six candidates; consensus has not weighed those votes (in these tests the drain
+    # asked for on commit never runs: as with a lagging Celery worker, every candidate awaits it).
+    campaign = make_campaign(candidates=6, min_votes=2, max_votes=8, images_per_hit=6)
+    for member in (worker, other_worker, researcher):
+        qualify(member, campaign)
     ids = sorted(Candidate.objects.values_list("id", flat=True))
-    Candidate.objects.update(state="voting", votes_count=2, yes_count=1, posterior=0.5, priority=0.5)
-    Candidate.objects.filter(id__in=ids[:4]).update(priority=-1.0)
+    for member, answers in ((other_worker, ["present"] * 6), (researcher, ["absent"] * 3 + ["present"] * 3)):
+        hit = hit_next(worker=member, campaign=campaign)
+        by_candidate = dict(hit.items.values_list("candidate_id", "id"))
+        given = [{"item": by_candidate[c], "answer": a, "ms": 900} for c, a in zip(ids, answers, strict=True)]
+        hit_submit(worker=member, hit_id=hit.id, answers=given, idempotency_key=f"await-{member.id:04d}")
+    assert Candidate.objects.filter(priority__lt=0).count() == 6
 
-    first = hit_next(worker=worker, campaign=campaign)
-    # The two weighed candidates only: a vote on an awaiting one may buy what the decision no longer needs.
-    assert leased_ids(first) == set(ids[4:])
-    hit_submit(worker=worker, hit_id=first.id, answers=answers_for(first), idempotency_key="await-key-1")
+    hit = hit_next(worker=worker, campaign=campaign)
 
-    # Nothing weighed is left for this worker: rather than "no work" (the worker would leave), the awaiting ones.
-    Candidate.objects.filter(id__in=ids[4:]).update(priority=-1.0)  # just voted: awaiting too until the drain
-    second = hit_next(worker=worker, campaign=campaign)
-    assert second is not None and leased_ids(second) == set(ids[:4])
-    assert set(Candidate.objects.filter(id__in=ids[:4]).values_list("pending_count", flat=True)) == {1}
+    # Not "no work": the request weighed them, and the HIT holds exactly those still undecided.
+    weighed = dict(Candidate.objects.values_list("id", "state"))
+    assert not Candidate.objects.filter(priority__lt=0).exists()
+    assert hit is not None
+    assert leased_ids(hit) == {c for c, state in weighed.items() if state == "voting"}
+    assert set(ids[:3]) <= leased_ids(hit)  # one yes, one no: undecided
