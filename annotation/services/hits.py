@@ -315,7 +315,7 @@ def _lease_hit(*, worker: User, campaign: Campaign, now, ordinal: int) -> Hit | 
     next-HIT requests found no work while 1,669-1,988 candidates were open, nearly all awaiting a drain held
     up by an 18-second refit, and 46 workers left for good. Leasing the awaiting candidates unweighed instead
     kept the workers but bought votes their decisions no longer needed (default crowd: 0.67 of fixed-5's
-    votes instead of 0.55)."""
+    votes; weighing first, 0.52)."""
     rng = draw_rng("hit", worker.id, campaign.id, ordinal)
     synsets = (
         _passed_synsets_by_need(worker=worker, campaign=campaign)
