@@ -200,6 +200,9 @@ def _env_pay_floor():
 PAY_FLOOR_PER_HOUR = _env_pay_floor()  # effective hourly pay below this is flagged on the dashboard
 DASHBOARD_RECOUNT_SECONDS = env_int("DASHBOARD_RECOUNT_SECONDS", 60, minimum=1)  # candidate figures' age
 DASHBOARD_STUCK_MINUTES = env_int("DASHBOARD_STUCK_MINUTES", 30, minimum=1)  # open synset idle this long
+# Next-HIT's Retry-After when there is nothing for the worker right now but there may be soon (the last images
+# leased to others, or awaiting consensus): the labelling page looks again after this long.
+NEXT_HIT_RETRY_SECONDS = env_int("NEXT_HIT_RETRY_SECONDS", 20, minimum=1)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # set: /metrics wants "Authorization: Bearer <token>"
 CELERY_IMPORTS = [*CELERY_IMPORTS, "annotation.dashboard_tasks"]
 # ---- end of researcher dashboard --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import time
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -97,7 +98,9 @@ def _running_campaign(campaign_id: int) -> Campaign:
 
 
 class NextHitApi(APIView):
-    """Lease the next HIT of a campaign (or get the open one). 204 when no work is left for you."""
+    """Lease the next HIT of a campaign (or get the open one). 204 when there is no work for you: with a
+    Retry-After header (seconds) when some may come soon — the last images are leased to others or awaiting
+    consensus — and without one when nothing is left for you."""
 
     authentication_classes = CROWD_LOOP_AUTHENTICATION
     permission_classes = [IsAuthenticated]
@@ -105,9 +108,13 @@ class NextHitApi(APIView):
 
     @extend_schema(request=None, responses={200: HitSerializer, 204: None})
     def post(self, request, campaign_id: int):
-        hit = call(hits.hit_next, worker=request.user, campaign=_running_campaign(campaign_id))
+        campaign = _running_campaign(campaign_id)
+        hit = call(hits.hit_next, worker=request.user, campaign=campaign)
         if hit is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
+            response = Response(status=status.HTTP_204_NO_CONTENT)
+            if selectors.hit_may_come(worker=request.user, campaign=campaign):
+                response["Retry-After"] = str(settings.NEXT_HIT_RETRY_SECONDS)  # not now, but maybe soon
+            return response
         return Response(selectors.hit_payload(hit=hit, request=request))
 
 

@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
 
-from annotation.models import Candidate, GoldItem, Hit, HitItem, Image, QuizAttempt, Vote
+from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Image, QuizAttempt, Vote
 from annotation.selectors.images import image_urls, media_urls
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 
@@ -169,3 +169,29 @@ def worker_campaigns(*, worker: User) -> list[dict]:
         }
         for c in campaigns
     ]
+
+
+def hit_may_come(*, worker: User, campaign: Campaign) -> bool:
+    """After next-HIT found nothing for this worker: whether something may come soon — a candidate of a synset
+    still short of its target that the worker has never been shown and that is still open, i.e. leased to
+    others right now (a lease that expires gives it back; a vote short of a decision asks for another) or
+    awaiting consensus. False when the worker has seen everything left, or every synset has reached its
+    target: then there is no point in looking again. In a campaign with a quiz per synset, only the synsets
+    whose quiz the worker passed count."""
+    from annotation.services import quiz  # services import the selectors
+
+    synsets = CampaignSynset.objects.filter(campaign=campaign, accepted__lt=campaign.target_per_synset)
+    if campaign.quiz_per_synset:
+        synsets = synsets.filter(synset_id__in=quiz.passed_synset_ids(worker_id=worker.id, campaign_id=campaign.id))
+    seen = HitItem.objects.filter(worker_id=worker.id, candidate_id=OuterRef("pk"))
+    gold = GoldItem.objects.filter(candidate_id=OuterRef("pk"))
+    return (
+        Candidate.objects.filter(
+            synset_id__in=synsets.values("synset_id"),
+            state__in=[Candidate.State.NEW, Candidate.State.VOTING],
+            votes_count__lt=campaign.max_votes,
+        )
+        .exclude(Exists(gold))
+        .exclude(Exists(seen))
+        .exists()
+    )

@@ -282,8 +282,11 @@ class CrowdRun:
         try:
             reply = self._post(client, f"/api/v1/campaigns/{self.campaign_id}/hits/next/", headers, None)
             if reply.status_code == 204:
-                # Nothing for this worker right now (the rest may be leased to others): look again a few
-                # simulated minutes later, and give up after NO_WORK_TRIES empty answers in a row.
+                # Nothing for this worker right now. Without Retry-After nothing is left for them: stop. With it
+                # the rest is leased to others or awaiting consensus: look again a few simulated minutes later,
+                # and give up after NO_WORK_TRIES empty answers in a row.
+                if "Retry-After" not in reply.headers:
+                    raise _Stop("no work")
                 self._idle[turn.index] += 1
                 if self._idle[turn.index] >= self._no_work_tries:
                     raise _Stop("no work")

@@ -161,3 +161,44 @@ def test_a_blocked_worker_reads_why_on_the_labelling_page_and_at_home(live_serve
     page.get_by_role("link", name="Back to your campaigns").click()
     expect(page.locator(".campaigns li")).to_contain_text("blocked")
     expect(page.locator(".campaigns li")).to_contain_text("A researcher of the campaign can unblock you.")
+
+
+def test_with_the_last_images_leased_to_someone_else_the_page_waits_and_then_labels_them(
+    live_server, page, circle_campaign, settings
+):
+    import time
+    from datetime import timedelta
+
+    from django.db import OperationalError
+    from django.utils import timezone
+
+    from annotation.services.hits import hit_next
+    from workers.roles import Role
+    from workers.services import account_create
+
+    settings.NEXT_HIT_RETRY_SECONDS = 1
+    held = []
+    for name in ("carol", "erin"):  # twelve candidates, one vote each needed: six leased to each
+        other = account_create(username=name, password=WORKER_PASSWORD, role=Role.WORKER)
+        Qualification.objects.create(worker=other, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
+        held.append(hit_next(worker=other, campaign=circle_campaign))
+    assert [hit.items.count() for hit in held] == [6, 6]
+    worker = worker_signed_in(page, live_server.url, "dave")
+    Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
+
+    page.goto(f"{live_server.url}/work/{circle_campaign.id}/")
+    # Not "no more images": they are with carol and erin, whose leases may lapse.
+    expect(page.locator("#status")).to_contain_text("No images for you right now", timeout=20_000)
+    expect(page.locator("h1")).not_to_contain_text("No more images")
+
+    # Carol walked away: her lease lapses, and the page's next look finds her images back in the queue (the
+    # server expires lapsed leases itself when it finds nothing). One quick write, tried again if it meets the
+    # page's own request on SQLite's table locks.
+    for attempt in range(5):
+        try:
+            Hit.objects.filter(id=held[0].id).update(expires_at=timezone.now() - timedelta(seconds=1))
+            break
+        except OperationalError:
+            time.sleep(0.2 * (attempt + 1))
+    expect(page.locator("#grid .tile")).to_have_count(6, timeout=20_000)
+    expect(page.locator("#synset-name")).to_have_text("circle")

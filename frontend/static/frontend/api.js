@@ -14,7 +14,9 @@ window.synsightApi = (function () {
     if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
     const response = await fetch(url, options);
     const data = response.status === 204 ? null : await response.json().catch(() => null);
-    return { status: response.status, ok: response.ok, data };
+    // Seconds after which to ask again (a 204 of next-HIT says so when work may come soon), or null.
+    const retryAfter = Number(response.headers.get("Retry-After")) || null;
+    return { status: response.status, ok: response.ok, data, retryAfter };
   }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();

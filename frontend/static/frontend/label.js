@@ -16,6 +16,10 @@
   let busy = false;
   let key = null;
   let done = 0;
+  // "Nothing right now" (204 with Retry-After: the last images are with other workers, or awaiting consensus):
+  // look again, at most MAX_WAITS times in a row, before saying there is nothing left.
+  const MAX_WAITS = 6;
+  let waits = 0;
 
   function say(text) { statusLine.textContent = text; }
 
@@ -98,10 +102,19 @@
     say("Loading the next HIT…");
     const response = await api.request("POST", "/api/v1/campaigns/" + campaign + "/hits/next/");
     busy = false;
-    if (response.status === 200) return render(response.data);
+    if (response.status === 200) {
+      waits = 0;
+      return render(response.data);
+    }
     hit = null;
     submitButton.disabled = true;
     grid.replaceChildren();
+    if (response.status === 204 && response.retryAfter && waits < MAX_WAITS) {
+      waits += 1;
+      setTimeout(next, response.retryAfter * 1000);
+      return say("No images for you right now: the last ones are with other workers. Looking again in " +
+        response.retryAfter + " s…");
+    }
     if (response.status === 204) {
       finished("No more images for you in this campaign", "Thank you! Other campaigns may have work for you.");
       return say("No more images for you in this campaign. Thank you!");

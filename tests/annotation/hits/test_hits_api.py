@@ -212,6 +212,32 @@ def test_the_work_page_sends_a_worker_who_has_not_passed_the_quiz_to_it(make_cam
     assert client.get(page).status_code == 200
 
 
+def test_no_work_right_now_says_when_to_look_again_and_no_work_left_does_not(
+    make_campaign, worker, other_worker, client_for, settings
+):
+    settings.NEXT_HIT_RETRY_SECONDS = 7
+    campaign = make_campaign(candidates=3, min_votes=1, images_per_hit=3)
+    for member in (worker, other_worker):
+        qualify(member, campaign)
+    url = f"/api/v1/campaigns/{campaign.id}/hits/next/"
+    first = client_for(worker).post(url)
+    assert first.status_code == 200
+
+    # All three candidates are leased to the first worker: nothing for the other now, but maybe soon.
+    waiting = client_for(other_worker).post(url)
+    assert waiting.status_code == 204 and waiting["Retry-After"] == "7"
+
+    # The first worker has been shown all three: nothing will ever come for them here.
+    hit = Hit.objects.get(id=first.json()["id"])
+    answers = [{"item": i.id, "answer": "present", "ms": 900} for i in hit.items.all()]
+    submitted = client_for(worker).post(
+        f"/api/v1/hits/{hit.id}/submit/", {"idempotency_key": "retry-after-1", "answers": answers}, format="json"
+    )
+    assert submitted.status_code == 201
+    done = client_for(worker).post(url)
+    assert done.status_code == 204 and "Retry-After" not in done
+
+
 def test_profile_reports_the_workers_own_figures(make_campaign, worker, client_for):
     campaign = make_campaign(candidates=10)
     qualify(worker, campaign)
