@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import APIException
@@ -106,7 +106,19 @@ class NextHitApi(APIView):
     permission_classes = [IsAuthenticated]
     throttle_scope = "next"
 
-    @extend_schema(request=None, responses={200: HitSerializer, 204: None})
+    @extend_schema(
+        request=None,
+        responses={200: HitSerializer, 204: None},
+        parameters=[
+            OpenApiParameter(
+                "Retry-After",
+                int,
+                OpenApiParameter.HEADER,
+                response=[204],
+                description="Seconds after which to ask again: no work for you right now, but some may come.",
+            )
+        ],
+    )
     def post(self, request, campaign_id: int):
         campaign = _running_campaign(campaign_id)
         hit = call(hits.hit_next, worker=request.user, campaign=campaign)
