@@ -120,3 +120,38 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
         ("carol", 0, box.job_id)
     ]
     context.close()
+
+
+def test_with_no_box_work_yet_the_draw_page_looks_again_and_takes_the_first_accepted_images(
+    live_server, page, demo_images, settings
+):
+    import time
+
+    from django.core.cache import cache
+    from django.db import OperationalError
+
+    settings.NEXT_HIT_RETRY_SECONDS = 1
+    researcher = demo_images(4)
+    campaign = campaign_create(
+        owner=researcher, name="Circles", wnids=[CIRCLE], boxes_enabled=True, gold_rate=0.0, images_per_hit=6
+    )
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    alice = worker_signed_in(page, live_server.url, "alice")
+    qualify(alice, campaign)
+    page.goto(f"{live_server.url}/work/{campaign.id}/boxes/draw/")
+    expect(page.locator("#status")).to_contain_text("No images to box for you right now", timeout=20_000)
+
+    # Labelling accepts two images meanwhile (one quick write, tried again if it meets the page's request on
+    # SQLite's table locks): the page's next look finds them.
+    first_two = list(
+        Candidate.objects.filter(synset_id=int(CIRCLE[1:])).order_by("id").values_list("id", flat=True)[:2]
+    )
+    for attempt in range(5):
+        try:
+            Candidate.objects.filter(id__in=first_two).update(state=Candidate.State.ACCEPTED)
+            break
+        except OperationalError:
+            time.sleep(0.2 * (attempt + 1))
+    cache.delete(f"boxes-enter:{campaign.id}")  # accepted images enter the pipeline at most every 30 s
+    expect(page.locator("#count")).to_have_text("2", timeout=20_000)
+    expect(page.locator("#synset-name")).to_have_text("circle")

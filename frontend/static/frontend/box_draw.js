@@ -10,6 +10,7 @@
   const ctx = canvas.getContext("2d");
   const statusLine = document.getElementById("status");
   const api = window.synsightApi;
+  const LOOK_AGAIN_S = Number(root.dataset.lookAgain) || 20;  // after "no work right now"
   const HANDLE = 8; // CSS px around a corner that grabs it
   let task = null, index = 0, answers = [], key = null, done = 0, busy = false;
   let img = null, W = 0, H = 0, fit = 1, zoom = 1, ox = 0, oy = 0; // view: canvas = (image - o) * fit * zoom
@@ -186,7 +187,11 @@
     if (response.status === 200) return render(response.data);
     task = null; img = null; box = null;
     draw();
-    if (response.status === 204) return say("No more images to box for you right now. Thank you!");
+    if (response.status === 204) {
+      // Box work arrives as images are accepted and boxes drawn: look again while the page is open.
+      setTimeout(next, LOOK_AGAIN_S * 1000);
+      return say("No images to box for you right now: new ones come as images are accepted. Looking again in " + LOOK_AGAIN_S + " s.");
+    }
     if (response.status === 403 && /quiz/.test(response.data.detail)) { window.location.href = root.dataset.quizUrl; return; }
     say(response.data ? response.data.detail : "The server did not answer; try again.");
   }

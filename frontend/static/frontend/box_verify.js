@@ -9,6 +9,7 @@
   const statusLine = document.getElementById("status");
   const submitButton = document.getElementById("submit");
   const api = window.synsightApi;
+  const LOOK_AGAIN_S = Number(root.dataset.lookAgain) || 20;  // after "no work right now"
   let task = null, marks = [], touched = [], focus = 0, shownAt = 0, busy = false, key = null, done = 0;
   grid.classList.add(kind);
 
@@ -91,7 +92,11 @@
     if (response.status === 200) return render(response.data);
     task = null;
     grid.replaceChildren();
-    if (response.status === 204) return say("Nothing to check for you right now. Thank you!");
+    if (response.status === 204) {
+      // Box work arrives as images are accepted and boxes drawn: look again while the page is open.
+      setTimeout(next, LOOK_AGAIN_S * 1000);
+      return say("Nothing to check for you right now: new boxes come as others draw them. Looking again in " + LOOK_AGAIN_S + " s.");
+    }
     if (response.status === 403 && /quiz/.test(response.data.detail)) { window.location.href = root.dataset.quizUrl; return; }
     say(response.data ? response.data.detail : "The server did not answer; try again.");
   }
