@@ -116,7 +116,16 @@ The default crowd (--scenarios adaptive, seeds 1, 2, 3, load 2-6), against the s
 candidate 3.58, 3.06, 3.27 (mean 3.30) against 3.72, 3.05, 3.22 (3.33), within the seeds' spread; precision
 99.89% (4,595 accepted, 5 wrong) against 99.93% (4,578, 3); HITs paid 1,274 against 1,128 (+13%: gold
 answers 6,671 against 2,763). One more seed-3 run left 635 candidates open (the crowd stopped finding work;
-not seen again in the other 13 runs, not explained).
+not seen again in the other 13 runs, not explained then). Explained 2026-12-06: while the consensus drain lagged
+(an eager refit inside it), every open candidate past min_votes awaited consensus, next-HIT answered 204 and the
+simulated workers left; next-HIT now weighs a few awaiting candidates itself (hits._lease_hit).
+
+Re-measured 2026-12-06 (seeds 1, 2; the same figures at 30ebaa5, before that change, so not caused by it):
+every spammer who passed the quiz blocked, 14-15 of 14-15, but after more HITs than above — median 6-7 over all
+kinds (copycats 3.5-6, always "absent" 4, always "present" 5-7, coin-flippers 8-10, at most 27-29); one honest
+worker blocked per run pair, below the bar by true rates (0.59/0.58; 0.73/0.60). The screen runs in the drain,
+so in the simulator (eager Celery, refits inside the drain) it lags the submits by however long the drain is
+held up, and a spammer's HITs submitted meanwhile count before the block.
 """
 
 from __future__ import annotations
