@@ -294,10 +294,17 @@ def recount_request(*, campaign: Campaign) -> bool:
         return False
     if not cache.add(f"dashboard-recount:{campaign.id}", 1, settings.DASHBOARD_RECOUNT_SECONDS):
         return False
+    _recount_after_commit(campaign.id)
+    return True
+
+
+def _recount_after_commit(campaign_id: int, synset_ids: list[int] | None = None) -> None:
+    """Queue the recount of a campaign's candidate figures (or of these synsets') once the caller commits."""
     from annotation import dashboard_tasks
 
-    transaction.on_commit(lambda: dashboard_tasks.synset_activity_recount.delay(campaign.id))
-    return True
+    transaction.on_commit(
+        functools.partial(dashboard_tasks.synset_activity_recount.delay, campaign_id, synset_ids=synset_ids)
+    )
 
 
 def candidates_changed(*, synset_id: int) -> list[int]:
@@ -305,26 +312,20 @@ def candidates_changed(*, synset_id: int) -> list[int]:
     that holds it and is not finished, in the background, now rather than when the figures are next due (a
     researcher would otherwise read the old count on the dashboard for up to DASHBOARD_RECOUNT_SECONDS after
     the import said it was done). Returns the campaigns."""
-    from annotation import dashboard_tasks
-
     campaign_ids = list(
         CampaignSynset.objects.filter(synset_id=synset_id)
         .exclude(campaign__state=Campaign.State.FINISHED)
         .values_list("campaign_id", flat=True)
     )
     for campaign_id in campaign_ids:
-        transaction.on_commit(
-            functools.partial(dashboard_tasks.synset_activity_recount.delay, campaign_id, synset_ids=[synset_id])
-        )
+        _recount_after_commit(campaign_id, synset_ids=[synset_id])
     return campaign_ids
 
 
 def campaign_created(*, campaign: Campaign) -> None:
     """A new campaign's synsets may hold candidates already (an earlier campaign's, or imported before): count
     them at once, so that its dashboard does not open on zero candidates everywhere."""
-    from annotation import dashboard_tasks
-
-    transaction.on_commit(functools.partial(dashboard_tasks.synset_activity_recount.delay, campaign.id))
+    _recount_after_commit(campaign.id)
 
 
 def synset_activity_recount(*, campaign_id: int, synset_ids: list[int] | None = None) -> int:
