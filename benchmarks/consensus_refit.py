@@ -6,7 +6,9 @@
 Simulated crowd: binary presence task (30% present), workers with skewed activity (log-normal) and a
 mix of reliable (sensitivity/specificity 0.80-0.97), mediocre (0.60-0.75), uniform spammers and
 "always yes" spammers. ``refit.seconds`` is the median wall time of ``fit_consensus`` (the guarded
-refit: validation, majority vote, EM, guard) over ``--runs`` runs.
+refit: validation, majority vote, EM, guard) over ``--runs`` runs. ``kinds`` times what a campaign's refit
+does next (each synset's look-alike kinds, annotation/consensus/item_effect.py, with the items dealt to
+``--synsets`` synsets) and the per-HIT update with kinds; ``refit_with_kinds_seconds`` is the sum.
 
 ``--crowdkit`` fits crowd-kit's ``DawidSkene(n_iter=100)`` on the *same votes* in a throwaway venv
 (/tmp/ck, created on demand) in a subprocess, ``--crowdkit-runs`` times, each run interleaved with one
@@ -35,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotation.consensus import fit_consensus, item_posteriors, majority_vote
+from annotation.consensus import fit_consensus, item_effect, item_posteriors, majority_vote
 
 CROWDKIT_VENV = Path("/tmp/ck")
 CROWDKIT_SCRIPT = """
@@ -118,6 +120,42 @@ def time_incremental(data: dict[str, np.ndarray], result, repeats: int = 2000) -
     }
 
 
+def time_kinds(data: dict[str, np.ndarray], result, n_groups: int, repeats: int = 2000) -> dict[str, object]:
+    """The step a campaign's refit adds after ``fit_consensus``: each synset's kinds of image (look-alikes,
+    item_effect.py) fitted with the refit's worker confusions, and every item's posterior with its kind
+    marginalised; items are dealt to ``n_groups`` synsets. Also the per-HIT update with kinds (24 answers)."""
+    n_items = int(data["truth"].size)
+    groups = np.arange(n_items) % n_groups
+    conf, prior = result.model.confusion, result.model.class_prior
+    start = time.perf_counter()
+    loglik = item_effect.kind_log_likelihood(data["items"], data["workers"], data["labels"], n_items, conf)
+    loglik_seconds = time.perf_counter() - start
+    shares = item_effect.fit_item_kinds(loglik, np.bincount(data["items"], minlength=n_items), prior, groups, n_groups)
+    fit_seconds = time.perf_counter() - start - loglik_seconds
+    posteriors = item_effect.posteriors(loglik, shares[groups], prior)
+    seconds = time.perf_counter() - start
+    rng = np.random.default_rng(3)
+    vpi = int(data["items"].size // n_items)
+    touched = rng.choice(n_items, size=24, replace=False)
+    rows = (touched[:, None] * vpi + np.arange(vpi)).ravel()
+    local = np.repeat(np.arange(24), vpi)
+    timings = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        hit = item_effect.kind_log_likelihood(local, data["workers"][rows], data["labels"][rows], 24, conf)
+        item_effect.posteriors(hit, shares[groups[touched]], prior)
+        timings.append(time.perf_counter() - begin)
+    return {
+        "synsets": n_groups,
+        "seconds": round(seconds, 3),
+        "log_likelihood_seconds": round(loglik_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
+        "accuracy": float(np.mean(posteriors.argmax(axis=1) == data["truth"])),
+        "incremental_median_ms": round(statistics.median(timings) * 1e3, 4),
+        "incremental_p99_ms": round(float(np.quantile(timings, 0.99)) * 1e3, 4),
+    }
+
+
 def run_crowdkit(
     data: dict[str, np.ndarray], n_workers: int, n_items: int, runs: int
 ) -> dict[str, float | int | list | str]:
@@ -163,6 +201,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=20_000)
     parser.add_argument("--votes-per-item", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--synsets", type=int, default=1_000, help="synsets the items are dealt to (kinds)")
     parser.add_argument("--crowdkit", action="store_true")
     parser.add_argument("--crowdkit-items", type=int, default=0, help="0 = all items (same votes as the refit)")
     parser.add_argument("--crowdkit-runs", type=int, default=3)
@@ -180,7 +219,9 @@ def main() -> None:
         "load_average_before": [round(x, 2) for x in load_before],
         "refit": refit,
         "incremental": time_incremental(data, result),
+        "kinds": time_kinds(data, result, args.synsets),
     }
+    report["refit_with_kinds_seconds"] = round(refit["seconds"] + report["kinds"]["seconds"], 3)
     if args.crowdkit:
         ck_items = args.crowdkit_items or args.items
         report["crowdkit"] = {

@@ -3,7 +3,7 @@
 ``evaluate(votes_path, truth_path=None, methods=None)`` is what ``manage.py consensus_eval`` wraps.
 Truth is used only for scoring, never shown to a model. Gold is what a campaign has: items with known
 answers mixed into the work. ``gold`` (a CSV like truth) and/or ``gold_fraction`` (that share of the truth,
-drawn with ``seed``) are shown to ``synsight`` only — it anchors EM and decides the guard with them — and
+drawn with ``seed``) are shown to ``synsight`` and ``kinds`` only — it anchors EM and decides the guard with them — and
 every method is then scored on the truth items that are not gold, so the figures stay comparable. Without
 gold, the figures are the unsupervised ones that published tables report. Command line:
 
@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..tables import dict_reader
+from . import item_effect
 from .dawid_skene import PLAIN_PRIOR, fit_dawid_skene
 from .difficulty import fit_item_difficulty
 from .guard import fit_consensus
@@ -47,6 +48,8 @@ class CodedVotes:
     gold_items: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     gold_labels: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     truth_unvoted: int = 0  # truth items nobody voted on (left out of every score)
+    # Each item's group for ``kinds`` (a campaign's synsets); None: the whole file is one group.
+    item_groups: NDArray[np.int64] | None = None
 
     @property
     def n_items(self) -> int:
@@ -219,50 +222,92 @@ def with_gold_from_truth(d: CodedVotes, fraction: float, seed: int = 0) -> Coded
     )
 
 
-def _mv(d: CodedVotes) -> NDArray[np.int64]:
+Predicted = NDArray[np.int64] | tuple[NDArray[np.int64], NDArray[np.float64]]
+
+
+def _mv(d: CodedVotes) -> Predicted:
     return majority_vote(d.items, d.workers, d.labels, d.n_items, d.n_classes).labels
 
 
-def _imagenet(d: CodedVotes) -> NDArray[np.int64]:
+def _imagenet(d: CodedVotes) -> Predicted:
     if d.n_classes != 2:
         raise ValueError("the ImageNet table is defined for binary (present/absent) votes only")
     votes = prepare_votes(d.items, d.workers, d.labels, d.n_items, d.n_workers, 2)
     counts = vote_counts(votes)
-    table = fit_imagenet_table(counts[:, 1], counts[:, 0])
-    return (table.posterior(counts[:, 1], counts[:, 0]) >= 0.5).astype(np.int64)
+    p_present = fit_imagenet_table(counts[:, 1], counts[:, 0]).posterior(counts[:, 1], counts[:, 0])
+    return (p_present >= 0.5).astype(np.int64), np.stack((1 - p_present, p_present), axis=1)
 
 
-def _ds(d: CodedVotes) -> NDArray[np.int64]:
-    return fit_dawid_skene(
+def _ds(d: CodedVotes) -> Predicted:
+    fit = fit_dawid_skene(
         d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes, prior=PLAIN_PRIOR, mode="map"
-    ).labels
+    )
+    return fit.labels, fit.posteriors
 
 
-def _difficulty(d: CodedVotes) -> NDArray[np.int64]:
+def _difficulty(d: CodedVotes) -> Predicted:
     if d.n_classes != 2:
         raise ValueError("the item-difficulty model is defined for binary votes only")
     votes = prepare_votes(d.items, d.workers, d.labels, d.n_items, d.n_workers, 2)
-    return fit_item_difficulty(votes)[0].labels
+    fit = fit_item_difficulty(votes)[0]
+    return fit.labels, fit.posteriors
 
 
-def _synsight(d: CodedVotes) -> NDArray[np.int64]:
+def _fit_synsight(d: CodedVotes):
     return fit_consensus(
         d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes,
         gold_items=d.gold_items, gold_labels=d.gold_labels,
-    ).labels  # fmt: skip
+    )  # fmt: skip
 
 
-METHODS: dict[str, Callable[[CodedVotes], NDArray[np.int64]]] = {
+def _synsight(d: CodedVotes) -> Predicted:
+    result = _fit_synsight(d)
+    return result.labels, result.posteriors
+
+
+def _kinds(d: CodedVotes) -> Predicted:
+    """What a campaign's refit publishes: ``synsight``'s fit, then each group's kinds of item (look-alikes,
+    item_effect.py) fitted with its worker confusions and marginalised; under the guard's majority fallback,
+    the fallback's posteriors."""
+    if d.n_classes != 2:
+        raise ValueError("kinds of item (look-alikes) are defined for binary votes only")
+    result = _fit_synsight(d)
+    if result.source != "em":
+        return result.labels, result.posteriors
+    groups = np.zeros(d.n_items, dtype=np.intp) if d.item_groups is None else np.asarray(d.item_groups)
+    n_groups = int(groups.max()) + 1 if len(groups) else 1
+    loglik = item_effect.kind_log_likelihood(d.items, d.workers, d.labels, d.n_items, result.model.confusion)
+    shares = item_effect.fit_item_kinds(
+        loglik, np.bincount(d.items, minlength=d.n_items), result.model.class_prior, groups, n_groups,
+        gold_items=d.gold_items, gold_labels=d.gold_labels,
+    )  # fmt: skip
+    posteriors = item_effect.posteriors(loglik, shares[groups], result.model.class_prior)
+    return posteriors.argmax(axis=1), posteriors
+
+
+METHODS: dict[str, Callable[[CodedVotes], Predicted]] = {
     "mv": _mv,
     "imagenet": _imagenet,
     "ds": _ds,
     "difficulty": _difficulty,
     "synsight": _synsight,
+    "kinds": _kinds,
 }
 """``mv`` majority vote (ties to the lowest class); ``imagenet`` Deng et al. 2009 table (binary);
 ``ds`` plain maximum-likelihood Dawid–Skene; ``difficulty`` the item-difficulty model alone (binary,
 always used); ``synsight`` the guarded worker-aware model (DS or, when held-out votes ask for it, the
-item-difficulty model) — the only method shown gold, as in a campaign."""
+item-difficulty model); ``kinds`` (binary) ``synsight`` with look-alikes marginalised, the posteriors a
+campaign's refit publishes (per synset with ``--campaign``, one group for a CSV). ``synsight`` and ``kinds``
+are the only methods shown gold, as in a campaign. Every method but ``mv`` also gives posteriors, scored by
+their log loss."""
+GOLD_METHODS = ("synsight", "kinds")
+BINARY_ONLY = ("imagenet", "difficulty", "kinds")
+
+
+def log_loss(posteriors: NDArray[np.float64], items: NDArray, labels: NDArray) -> float:
+    """Mean ``-ln P(true label)`` over the scored items (posteriors clipped at 1e-12): what a confident
+    wrong answer costs. 0.693 is a coin on binary labels."""
+    return float(-np.log(np.clip(posteriors[items, labels], 1e-12, 1.0)).mean())
 
 
 def evaluate(
@@ -282,19 +327,19 @@ def evaluate(
 def evaluate_coded(
     data: CodedVotes, methods: Iterable[str] | None = None, *, gold_fraction: float = 0.0, seed: int = 0
 ) -> dict[str, dict[str, float | int | str | None]]:
-    """Run each method; return ``{method: {accuracy, correct, scored, gold, seconds}}`` (JSON-ready).
+    """Run each method; return ``{method: {accuracy, correct, scored, log_loss, gold, seconds}}`` (JSON-ready).
 
     ``accuracy`` is over items that have truth and votes and are not gold (``None`` without a truth
-    file); ``gold`` is the number of gold items the method was shown (``synsight`` only; see the module
-    docstring). A method that does not apply (``imagenet`` or ``difficulty`` on non-binary data) reports
+    file); ``log_loss`` over the same items (``None`` for ``mv``, which gives no posteriors, or without
+    truth); ``gold`` is the number of gold items the method was shown (``synsight`` and ``kinds`` only; see
+    the module docstring). A method that does not apply (``imagenet`` or ``difficulty`` on non-binary data) reports
     ``error`` instead. ``seconds`` is the wall time of the method alone, CSV loading excluded.
     """
     if gold_fraction:
         data = with_gold_from_truth(data, gold_fraction, seed)
     not_gold = ~np.isin(data.truth_items, data.gold_items)
     truth_items, truth_labels = data.truth_items[not_gold], data.truth_labels[not_gold]
-    binary_only = ("imagenet", "difficulty")
-    names = list(methods) if methods else [m for m in METHODS if m not in binary_only or data.n_classes == 2]
+    names = list(methods) if methods else [m for m in METHODS if m not in BINARY_ONLY or data.n_classes == 2]
     unknown = [m for m in names if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
@@ -307,13 +352,17 @@ def evaluate_coded(
             report[name] = {"error": str(error)}
             continue
         seconds = time.perf_counter() - start
+        predicted, posteriors = predicted if isinstance(predicted, tuple) else (predicted, None)
         scored = len(truth_items)
         correct = int(np.sum(predicted[truth_items] == truth_labels)) if scored else 0
         report[name] = {
             "accuracy": correct / scored if scored else None,
             "correct": correct,
             "scored": scored,
-            "gold": len(data.gold_items) if name == "synsight" else 0,
+            "log_loss": round(log_loss(posteriors, truth_items, truth_labels), 4)
+            if scored and posteriors is not None
+            else None,
+            "gold": len(data.gold_items) if name in GOLD_METHODS else 0,
             "seconds": round(seconds, 4),
         }
     return report
@@ -341,7 +390,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif row["accuracy"] is None:
             print(f"{name:10s} {'-':>8s} {row['seconds']:8.3f}s")
         else:
-            print(f"{name:10s} {row['accuracy']:8.4f} {row['seconds']:8.3f}s  ({row['correct']}/{row['scored']})")
+            loss = "" if row["log_loss"] is None else f"  log loss {row['log_loss']:.4f}"
+            print(f"{name:10s} {row['accuracy']:8.4f} {row['seconds']:8.3f}s  ({row['correct']}/{row['scored']}){loss}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,11 @@ class CampaignSynset(models.Model):
     rejected = models.PositiveIntegerField(default=0)
     unresolved = models.PositiveIntegerField(default=0)
     votes = models.PositiveBigIntegerField(default=0)
+    # Written by each refit (annotation/services/refit.py): the shares of kinds of image in this synset —
+    # typical ones and look-alikes that fool most workers at once — per class, on the grid of logit shifts
+    # of annotation/consensus/item_effect.py: {"shifts": [...], "absent": [...], "present": [...]}.
+    # Null until the first refit (plain Dawid–Skene posteriors).
+    item_kinds = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "synset"], name="campaign_synset_unique")]

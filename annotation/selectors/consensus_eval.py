@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from annotation.consensus.evaluate import CodedVotes
-from annotation.models import Campaign, GoldItem, Vote
+from annotation.models import Campaign, Candidate, GoldItem, Vote
 from annotation.selectors.demo import DemoTruthMissing, campaign_synset_ids, demo_truth_by_candidate
 from annotation.selectors.votes import campaign_vote_arrays
 
@@ -44,6 +44,8 @@ def campaign_eval_data(*, campaign: Campaign) -> tuple[CodedVotes, bool]:
     except DemoTruthMissing:
         demo = {}
     truth = {c: t.positive for c, t in demo.items()}
+    synset_of = dict(Candidate.objects.filter(id__any=candidate_ids.tolist()).values_list("id", "synset_id"))
+    _, groups = np.unique([synset_of[int(c)] for c in candidate_ids], return_inverse=True)
     gold_items, gold_labels = _coded(gold, candidate_ids)
     truth_items, truth_labels = _coded(truth, candidate_ids)
     data = CodedVotes(
@@ -57,5 +59,6 @@ def campaign_eval_data(*, campaign: Campaign) -> tuple[CodedVotes, bool]:
         truth_labels=truth_labels,
         gold_items=gold_items,
         gold_labels=gold_labels,
+        item_groups=groups.astype(np.int64),
     )
     return data, len(truth_items) > 0

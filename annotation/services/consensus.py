@@ -9,13 +9,13 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 
-from annotation.consensus import item_posteriors, item_states, vote_value
+from annotation.consensus import item_effect, item_posteriors, item_states, vote_value
 from annotation.consensus.stopping import ItemState
 from annotation.models import CampaignSynset, Candidate, Vote
 from annotation.rows import column_in, fetch
 from workers.models import WorkerProfile
 
-MODEL_VERSION = "incremental-2"
+MODEL_VERSION = "incremental-3"
 # Accuracy assumed for a worker the model knows nothing about yet: better than chance, far from perfect.
 DEFAULT_ACCURACY = 0.8
 MAX_UNKNOWN_ACCURACY = 0.9
@@ -107,6 +107,15 @@ def _worker_confusions(worker_ids: list[int], campaign_id: int | None = None) ->
     return _confusion(se, sp), weights
 
 
+def kind_shares(stored: dict | None) -> np.ndarray | None:
+    """A synset's shares of kinds of image as the last refit stored them (CampaignSynset.item_kinds), as a
+    ``(2, len(item_effect.SHIFTS))`` array; None when there are none, or when they were fitted on another grid
+    of shifts (an older version: plain posteriors until the next refit)."""
+    if not stored or list(stored.get("shifts", ())) != list(item_effect.SHIFTS):
+        return None
+    return np.array([stored["absent"], stored["present"]], dtype=np.float64)
+
+
 def thresholds(campaign) -> tuple[float, float]:
     """(accept, reject) bars of a campaign: P(present) to accept, P(absent) to reject."""
     return campaign.confidence, min(campaign.confidence, REJECT_CONFIDENCE)
@@ -177,9 +186,21 @@ def _evaluate(candidates: list[Candidate]) -> tuple[dict[int, Evaluation], dict[
     workers = np.array([worker_index[w] for _, w, _ in votes], dtype=np.intp)
     labels = np.array([a for _, _, a in votes], dtype=np.intp)
     prior = next(iter(policies.values())).campaign.prior_present if policies else 0.5
-    posterior = item_posteriors(
-        items, workers, labels, len(candidates), confusion, np.array([1 - prior, prior]), worker_weights=weights
-    )[:, 1]
+    class_prior = np.array([1 - prior, prior])
+    kinds = [kind_shares(policies[c.synset_id].item_kinds if c.synset_id in policies else None) for c in candidates]
+    if any(k is not None for k in kinds):
+        # The synset's look-alikes (item_effect.py): agreement on one image counts for less where images
+        # that fool most workers at once are common.
+        neutral = item_effect.neutral_shares(1)[0]
+        shares = np.stack([neutral if k is None else k for k in kinds])
+        loglik = item_effect.kind_log_likelihood(
+            items, workers, labels, len(candidates), confusion, worker_weights=weights
+        )
+        posterior = item_effect.posteriors(loglik, shares, class_prior)[:, 1]
+    else:
+        posterior = item_posteriors(
+            items, workers, labels, len(candidates), confusion, class_prior, worker_weights=weights
+        )[:, 1]
     counted = np.bincount(items, weights=weights[workers], minlength=len(candidates)).round().astype(int)
     overridden = overridden_ids(c.id for c in candidates)
     evaluations = {}

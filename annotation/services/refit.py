@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from annotation.consensus import MODEL_VERSION, fit_consensus
+from annotation.consensus import MODEL_VERSION, fit_consensus, item_effect
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.selectors.votes import campaign_vote_arrays
@@ -211,7 +211,8 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
     _reevaluate_orphans(cand, keep, is_gold)
     if result is None:
         return RefitSummary(0, 0, 0, "none", newly_blocked, {})
-    states = _write_candidates(campaign, result, candidate_ids, gold_mask, counted)
+    p_present = _item_kinds(campaign, result, codes, cand[keep], work[keep], answer[keep])
+    states = _write_candidates(campaign, result, p_present, candidate_ids, gold_mask, counted)
     campaign.prior_present = float(result.model.class_prior[1])
     campaign.model_version = f"{MODEL_VERSION}/{result.source}"
     # Real votes only, as campaign_refit_due counts them (CampaignSynset.votes): with the gold answers counted
@@ -286,8 +287,53 @@ def _write_workers(worker_ids, model, labels, codes, cand, work, answer, is_gold
     )
 
 
-def _write_candidates(campaign, result, candidate_ids, gold_mask, counted) -> dict[str, int]:
-    p_present = result.posteriors[:, 1]
+def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
+    """Fit each synset's shares of kinds of image — typical ones and look-alikes that fool most workers at
+    once (annotation/consensus/item_effect.py) — with this refit's worker confusions, store them on the
+    campaign's synsets for the per-HIT updates, and return every fitted candidate's P(present) with its kind
+    marginalised. Under the guard's majority-vote fallback the shares are cleared and its posteriors kept."""
+    worker_ids, candidate_ids, gold_mask, _ = codes
+    if result.source != "em":
+        CampaignSynset.objects.filter(campaign=campaign).update(item_kinds=None)
+        return result.posteriors[:, 1]
+    rows = Candidate.objects.filter(id__any=candidate_ids.tolist()).values_list("id", "synset_id").order_by("id")
+    synset_of = np.fromiter((x for row in rows.iterator(chunk_size=WRITE_BATCH) for x in row), dtype=np.int64)
+    synset_of = synset_of.reshape(-1, 2)[:, 1]  # ordered by id, as candidate_ids are
+    synset_ids, groups = np.unique(synset_of, return_inverse=True)
+    items = np.searchsorted(candidate_ids, cand)
+    model = result.model
+    loglik = item_effect.kind_log_likelihood(
+        items, np.searchsorted(worker_ids, work), answer, len(candidate_ids), model.confusion
+    )
+    gold_items = np.flatnonzero(gold_mask)
+    gold_present = dict(
+        GoldItem.objects.filter(candidate_id__any=candidate_ids[gold_items].tolist()).values_list(
+            "candidate_id", "present"
+        )
+    )
+    shares = item_effect.fit_item_kinds(
+        loglik,
+        np.bincount(items, minlength=len(candidate_ids)),
+        model.class_prior,
+        groups,
+        len(synset_ids),
+        gold_items=gold_items,
+        gold_labels=np.array([int(gold_present[int(c)]) for c in candidate_ids[gold_items]], dtype=np.int64),
+    )
+    policies = list(CampaignSynset.objects.filter(campaign=campaign, synset_id__any=synset_ids.tolist()))
+    index = {int(s): g for g, s in enumerate(synset_ids)}
+    for policy in policies:
+        g = index[policy.synset_id]
+        policy.item_kinds = {
+            "shifts": list(item_effect.SHIFTS),
+            "absent": [round(float(x), 6) for x in shares[g, 0]],
+            "present": [round(float(x), 6) for x in shares[g, 1]],
+        }
+    CampaignSynset.objects.bulk_update(policies, ["item_kinds"], batch_size=WRITE_BATCH)
+    return item_effect.posteriors(loglik, shares[groups], model.class_prior)[:, 1]
+
+
+def _write_candidates(campaign, result, p_present, candidate_ids, gold_mask, counted) -> dict[str, int]:
     pooled = np.average(result.model.confusion, axis=0, weights=np.maximum(result.model.worker_answers, 1))
     pooled_confusion_set(campaign_id=campaign.id, sensitivity=pooled[1, 1], specificity=pooled[0, 0])
     version = f"{MODEL_VERSION}/{result.source}"

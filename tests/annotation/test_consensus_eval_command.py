@@ -27,7 +27,7 @@ def run(*args: str) -> str:
 
 def test_json_report_on_bluebirds_has_every_method_and_the_known_figures() -> None:
     report = json.loads(run("--votes", str(BLUEBIRDS / "votes.csv"), "--truth", str(BLUEBIRDS / "truth.csv"), "--json"))
-    assert list(report) == ["mv", "imagenet", "ds", "difficulty", "synsight"]
+    assert list(report) == ["mv", "imagenet", "ds", "difficulty", "synsight", "kinds"]
     assert report["mv"]["correct"] == 82 and report["mv"]["scored"] == 108  # 0.759, as in the README table
     assert report["ds"]["correct"] == 97  # 0.898
     # Held-out votes choose the item-difficulty model here: 99/108, the best published figure (minimax entropy).
@@ -36,6 +36,12 @@ def test_json_report_on_bluebirds_has_every_method_and_the_known_figures() -> No
     assert report["synsight"]["accuracy"] == pytest.approx(99 / 108)
     assert report["synsight"]["accuracy"] >= report["mv"]["accuracy"]
     assert all(row["seconds"] >= 0 for row in report.values())
+    # Posteriors are scored too: majority vote gives none. A model that believes each worker independent is
+    # sure of its wrong answers on the birds that fool most workers (log loss 1.26, a coin scores 0.69);
+    # with look-alikes marginalised (kinds), the same labels (99/108) come with honest doubt.
+    assert report["mv"]["log_loss"] is None
+    assert report["kinds"]["correct"] == 99
+    assert report["kinds"]["log_loss"] < 0.6 < 1.0 < report["synsight"]["log_loss"]
 
 
 def test_table_output_with_chosen_methods_on_temp() -> None:
@@ -49,11 +55,12 @@ def test_table_output_with_chosen_methods_on_temp() -> None:
         "(majority-vote ties go to 1).",
         "Scored on 462 truth items.",
     ]
-    assert lines[2].split() == ["method", "accuracy", "correct/scored", "seconds"]
+    assert lines[2].split() == ["method", "accuracy", "correct/scored", "log", "loss", "seconds"]
     rows = {line.split()[0]: line.split() for line in lines[3:]}
     assert set(rows) == {"mv", "synsight"}
-    assert rows["mv"][1:3] == ["0.9394", "434/462"]
+    assert rows["mv"][1:4] == ["0.9394", "434/462", "-"]
     assert rows["synsight"][1:3] == ["0.9416", "435/462"]
+    assert 0 < float(rows["synsight"][3]) < 0.693  # better than a coin
 
 
 def test_without_truth_reports_no_accuracy() -> None:
@@ -149,7 +156,7 @@ def test_a_gold_file_is_shown_to_synsight_and_not_scored(tmp_path: Path) -> None
     rows = {line.split()[0]: line.split() for line in text.strip().splitlines()[1:-1]}
     assert rows["mv"][2].endswith("/98") and rows["synsight"][2].endswith("/98")  # 108 items, 10 of them gold
     assert text.strip().splitlines()[-1] == (
-        "synsight was shown 10 gold items; every method is scored on the truth items that are not gold."
+        "synsight and kinds were shown 10 gold items; every method is scored on the truth items that are not gold."
     )
 
 

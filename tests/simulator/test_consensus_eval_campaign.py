@@ -65,7 +65,7 @@ def test_a_campaigns_votes_are_scored_against_the_demo_truth_with_its_gold_shown
 
     table = run("--campaign", str(campaign.id), "--method", "mv", "--method", "synsight")
     assert f"{len(voted - gold)}/{len(voted - gold)}" in table
-    assert f"synsight was shown {len(gold)} gold items" in table
+    assert f"synsight and kinds were shown {len(gold)} gold items" in table
 
 
 def test_campaign_errors_are_sentences(make_demo_campaign):

@@ -172,17 +172,18 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(report, indent=2))
             return
-        self.stdout.write(f"{'method':10s} {'accuracy':>8s} {'correct/scored':>15s} {'seconds':>9s}")
+        self.stdout.write(f"{'method':10s} {'accuracy':>8s} {'correct/scored':>15s} {'log loss':>9s} {'seconds':>9s}")
         for name, row in report.items():
             if "error" in row:
-                self.stdout.write(f"{name:10s} {'n/a':>8s} {'':>15s} {'':>9s}  {row['error']}")
+                self.stdout.write(f"{name:10s} {'n/a':>8s} {'':>15s} {'':>9s} {'':>9s}  {row['error']}")
                 continue
             accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
             scored = f"{row['correct']}/{row['scored']}" if row["scored"] else "-"
-            self.stdout.write(f"{name:10s} {accuracy:>8s} {scored:>15s} {row['seconds']:9.3f}")
+            loss = "-" if row.get("log_loss") is None else f"{row['log_loss']:.4f}"
+            self.stdout.write(f"{name:10s} {accuracy:>8s} {scored:>15s} {loss:>9s} {row['seconds']:9.3f}")
         gold_count = max((row.get("gold") or 0 for row in report.values()), default=0)
         if gold_count:
             self.stdout.write(
-                f"synsight was shown {gold_count} gold items; every method is scored on the truth items that are "
-                "not gold."
+                f"synsight and kinds were shown {gold_count} gold items; every method is scored on the truth items "
+                "that are not gold."
             )

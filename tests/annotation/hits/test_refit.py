@@ -162,3 +162,36 @@ def test_an_established_worker_is_screened_on_every_third_hit_only(crowd_campaig
     assert screen_after_hit(screening.SCREEN_EVERY * 4 + 1) is None  # established: skipped between
     assert screen_after_hit(screening.SCREEN_EVERY * 4) is not None  # ... and screened on the cadence
     assert screening.worker_screen(worker_id=spammer.id, campaign=campaign) is None  # blocked by the last one
+
+
+def test_the_refit_stores_each_synsets_kinds_of_image_and_the_per_hit_update_weighs_votes_by_them(crowd_campaign):
+    from annotation.consensus import item_effect
+    from annotation.models import CampaignSynset
+
+    campaign, _, _, _ = crowd_campaign
+    campaign_refit(campaign_id=campaign.id)
+    policy = CampaignSynset.objects.get(campaign=campaign)
+    kinds = policy.item_kinds
+    assert kinds["shifts"] == list(item_effect.SHIFTS)
+    assert abs(sum(kinds["absent"]) - 1) < 1e-4 and abs(sum(kinds["present"]) - 1) < 1e-4
+    accepted = list(Candidate.objects.filter(state="accepted").values_list("id", flat=True))
+    assert accepted
+
+    def posteriors(item_kinds):
+        CampaignSynset.objects.filter(id=policy.id).update(item_kinds=item_kinds)
+        candidates_update(candidate_ids=accepted)
+        return dict(Candidate.objects.filter(id__in=accepted).values_list("id", "posterior"))
+
+    plain = posteriors(None)
+    neutral = posteriors(
+        {"shifts": list(item_effect.SHIFTS), "absent": [0, 0, 1, 0, 0, 0], "present": [0, 0, 1, 0, 0, 0]}
+    )
+    # Half the synset's negatives look-alikes that fool most workers: a "yes" from several workers proves less.
+    look_alikes = posteriors(
+        {"shifts": list(item_effect.SHIFTS), "absent": [0, 0, 0.5, 0, 0, 0.5], "present": [0, 0, 1, 0, 0, 0]}
+    )
+    stale_grid = posteriors({"shifts": [0.0, 1.0], "absent": [0.5, 0.5], "present": [1, 0]})
+
+    assert all(abs(neutral[c] - plain[c]) < 1e-9 for c in accepted)
+    assert all(look_alikes[c] < plain[c] for c in accepted)
+    assert stale_grid == plain  # shares fitted on another grid are ignored until the next refit
