@@ -44,8 +44,9 @@ def campaign_eval_data(*, campaign: Campaign) -> tuple[CodedVotes, bool]:
     except DemoTruthMissing:
         demo = {}
     truth = {c: t.positive for c, t in demo.items()}
-    synset_of = dict(Candidate.objects.filter(id__any=candidate_ids.tolist()).values_list("id", "synset_id"))
-    _, groups = np.unique([synset_of[int(c)] for c in candidate_ids], return_inverse=True)
+    synsets = campaign.campaign_synsets.values_list("synset_id", flat=True)
+    synset_of = dict(Candidate.objects.filter(synset_id__in=synsets).values_list("id", "synset_id"))
+    _, groups = np.unique([synset_of.get(int(c), -1) for c in candidate_ids], return_inverse=True)
     gold_items, gold_labels = _coded(gold, candidate_ids)
     truth_items, truth_labels = _coded(truth, candidate_ids)
     data = CodedVotes(

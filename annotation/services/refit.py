@@ -296,9 +296,17 @@ def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
     if result.source != "em":
         CampaignSynset.objects.filter(campaign=campaign).update(item_kinds=None)
         return result.posteriors[:, 1]
-    rows = Candidate.objects.filter(id__any=candidate_ids.tolist()).values_list("id", "synset_id").order_by("id")
-    synset_of = np.fromiter((x for row in rows.iterator(chunk_size=WRITE_BATCH) for x in row), dtype=np.int64)
-    synset_of = synset_of.reshape(-1, 2)[:, 1]  # ordered by id, as candidate_ids are
+    # Every candidate of the campaign's synsets, by synset (a list of the fitted ids would be one SQL parameter
+    # per candidate on SQLite); the fitted ones are then found by id.
+    synsets = list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", flat=True))
+    rows = Candidate.objects.filter(synset_id__any=synsets).values_list("id", "synset_id").order_by("id")
+    table = np.fromiter((x for row in rows.iterator(chunk_size=WRITE_BATCH) for x in row), dtype=np.int64)
+    table = table.reshape(-1, 2)
+    synset_of = np.full(len(candidate_ids), -1)  # -1: not a candidate of this campaign's synsets (a group of its own)
+    if len(table):
+        at = np.minimum(np.searchsorted(table[:, 0], candidate_ids), len(table) - 1)
+        found = table[at, 0] == candidate_ids
+        synset_of[found] = table[at[found], 1]
     synset_ids, groups = np.unique(synset_of, return_inverse=True)
     items = np.searchsorted(candidate_ids, cand)
     model = result.model
