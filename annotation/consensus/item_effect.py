@@ -106,6 +106,11 @@ def posteriors(kind_loglik: FloatArray, shares: ArrayLike, class_prior: ArrayLik
     return np.stack((1.0 - p1, p1), axis=1)
 
 
+def look_alike_share(shifts: list[float] | tuple[float, ...], absent_shares: list[float]) -> float:
+    """Share of a group's negatives on kinds that fool workers more than the refit's average negative (u > 0)."""
+    return float(sum(share for u, share in zip(shifts, absent_shares, strict=True) if u > 0))
+
+
 def neutral_shares(n_groups: int, shifts: tuple[float, ...] = SHIFTS) -> FloatArray:
     """Every item like the refit's average one (all mass on ``u = 0``): plain Dawid–Skene."""
     shares = np.zeros((n_groups, 2, len(shifts)))

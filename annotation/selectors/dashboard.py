@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Sum,
 from django.utils import timezone
 
 from annotation.consensus import fit_imagenet_table
+from annotation.consensus.item_effect import look_alike_share
 from annotation.models import (
     ActivityBucket,
     Box,
@@ -180,6 +181,15 @@ class SynsetRow:
     has_open: bool
     last_answer_at: datetime | None
     precision: float | None
+    look_alikes: float | None = None
+
+
+def _look_alikes(item_kinds: dict | None) -> float | None:
+    """From the last refit (CampaignSynset.item_kinds): the share of the synset's negatives that fool workers
+    more than the campaign's average negative does; None before the first refit."""
+    if not item_kinds:
+        return None
+    return look_alike_share(item_kinds["shifts"], item_kinds["absent"])
 
 
 def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRow]:
@@ -195,12 +205,20 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
         CampaignSynset.objects.filter(campaign=campaign)
         .annotate(has_open=Exists(has_open) if live_open else Value(True))
         .values_list(
-            "synset_id", "synset__name", "synset__words", "accepted", "rejected", "unresolved", "votes", "has_open"
+            "synset_id",
+            "synset__name",
+            "synset__words",
+            "accepted",
+            "rejected",
+            "unresolved",
+            "votes",
+            "has_open",
+            "item_kinds",
         )
         .order_by("synset_id")
     )
     result = []
-    for synset_id, name, words, accepted, rejected, unresolved, votes, open_ in rows:
+    for synset_id, name, words, accepted, rejected, unresolved, votes, open_, item_kinds in rows:
         a = activity.get(synset_id, {})
         counted = a.get("accepted_counted") or 0
         result.append(
@@ -221,6 +239,7 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
                 open_,
                 a.get("last_answer_at"),
                 (a["accepted_posterior_sum"] / counted) if counted else None,
+                _look_alikes(item_kinds),
             )
         )
     return result
@@ -321,6 +340,7 @@ def progress(
                 "unresolved_share": round(r.unresolved / decided, 4) if decided else None,
                 "votes_per_decision": round(r.votes / decided, 3) if decided else None,
                 "precision": round(r.precision, 4) if r.precision is not None else None,
+                "look_alikes": round(r.look_alikes, 3) if r.look_alikes is not None else None,
                 "answers_needed": round(needed) if needed is not None else None,
                 "last_answer_at": r.last_answer_at,
             }

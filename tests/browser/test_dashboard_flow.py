@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 from playwright.sync_api import expect
 
-from annotation.models import Campaign, Candidate
+from annotation.models import Campaign, CampaignSynset, Candidate
 from annotation.services import rollups
 from tests.annotation.hits.conftest import make_candidates, qualify
 from tests.dashboard.conftest import submit
@@ -107,9 +107,22 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     # Estimated precision is shown to a tenth of a percent, rounded down: 99.92% is not "100%".
     Candidate.objects.filter(synset_id=int(WHIPPET[1:])).update(state=Candidate.State.ACCEPTED, posterior=0.9992)
     rollups.synset_activity_recount(campaign_id=campaign.id)
+    # A refit found that a quarter of the whippet's negatives are look-alikes (kinds with u > 0).
+    CampaignSynset.objects.filter(campaign=campaign, synset_id=int(WHIPPET[1:])).update(
+        item_kinds={
+            "shifts": [-1, -0.5, 0, 0.5, 1, 1.5],
+            "absent": [0.1, 0, 0.65, 0.15, 0.1, 0],
+            "present": [0, 0, 1, 0, 0, 0],
+        }
+    )
     page.reload()  # rather than wait up to 15 s for the quality panel's next poll
     expect(page.locator("#precision")).to_have_text("99.9%", timeout=15_000)
-    expect(page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')).to_contain_text("99.9%")
+    whippet = page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')
+    expect(whippet).to_contain_text("99.9%")
+    look_alikes = whippet.locator("td").nth(8)
+    expect(look_alikes).to_have_text("25%")
+    expect(look_alikes).to_have_attribute("title", re.compile("fool workers more than the campaign's typical"))
+    expect(page.locator(f'#progress-table tr[data-wnid="{IBIZAN}"] td').nth(8)).to_have_text("–")  # no refit yet
 
     # A campaign of thousands of synsets shows 100 rows: the researcher finds one by name or wnid.
     page.locator("#progress-filter").fill("ibiz")

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotation.models import Campaign, Candidate
+from annotation.models import Campaign, CampaignSynset, Candidate
 from annotation.services import refit, rollups
 from annotation.services.campaigns import campaign_set_state
 from annotation.services.manage import candidate_override
@@ -146,6 +146,7 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
         8,
     )
     assert data["totals"]["starved"] == 1 and data["totals"]["done"] == 1
+    assert circle["look_alikes"] is None  # no refit yet
     # A starved synset cannot finish at any rate: no time is promised, and the note says why.
     assert data["totals"]["eta_minutes"] is None and "no candidates left" in data["totals"]["eta_note"]
     make_candidates(TRIANGLE, 4)
@@ -364,3 +365,21 @@ def test_dashboard_endpoints_are_in_the_openapi_schema(client):
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
     for panel in ["summary", "throughput", "progress", "tree", "quality", "cost"]:
         assert f"/api/v1/campaigns/{{campaign_id}}/dashboard/{panel}/" in schema
+
+
+def test_progress_shows_the_share_of_look_alike_negatives_the_last_refit_found(seeded, client_for):
+    from annotation.services.refit import campaign_refit
+
+    campaign_refit(campaign_id=seeded.campaign.id)
+    circle = get(client_for(seeded.researcher), seeded, "progress")["synsets"][0]
+    assert 0.0 <= circle["look_alikes"] <= 1.0
+
+    CampaignSynset.objects.filter(campaign=seeded.campaign, synset_id=int(CIRCLE[1:])).update(
+        item_kinds={
+            "shifts": [-1, -0.5, 0, 0.5, 1, 1.5],
+            "absent": [0.2, 0, 0.5, 0.2, 0, 0.1],
+            "present": [0, 0, 1, 0, 0, 0],
+        }
+    )
+    circle = get(client_for(seeded.researcher), seeded, "progress")["synsets"][0]
+    assert circle["look_alikes"] == 0.3

@@ -24,6 +24,9 @@
     stuck: "Open candidates, but no answer for a while (since the campaign started or resumed) while other synsets get answers.",
     short: "Fewer open candidates left than accepted images still needed, even if every one is accepted.",
   };
+  const LOOK_ALIKES_MEANING = "Share of this synset's negatives that fool workers more than the campaign's typical "
+    + "negative (estimated at the last refit). Agreement on such images proves less, so they take more votes; "
+    + "a high share suggests gold items among the look-alikes, or a clearer gloss.";
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
 
@@ -142,6 +145,9 @@
       for (const v of [s.candidates, s.open, s.accepted, s.rejected, s.unresolved]) tr.appendChild(el("td", String(v), "num"));
       tr.appendChild(el("td", fmt(s.votes_per_decision, 2), "num"));
       tr.appendChild(el("td", precisionPct(s.precision), "num"));
+      const lookAlikes = el("td", s.look_alikes === null || s.look_alikes === undefined ? "–" : `${Math.round(s.look_alikes * 100)}%`, "num");
+      lookAlikes.title = LOOK_ALIKES_MEANING;
+      tr.appendChild(lookAlikes);
       tr.appendChild(el("td", s.answers_needed === null ? "–" : String(s.answers_needed), "num"));
       const flags = el("td");
       for (const f of ["done", "starved", "stuck", "short"]) {
