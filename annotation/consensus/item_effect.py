@@ -36,6 +36,10 @@ PRIOR_ITEMS = 20.0
 POOLED_PRIOR_ITEMS = 5.0
 MAX_ITER = 200
 TOL = 1e-4
+# Fewer items with two votes or more than this in all, and every group keeps plain Dawid–Skene: a young
+# campaign's first refits see a few dozen such items, too few to tell kinds apart (a handful of unanimous
+# images would read as "every image is easy", and make single votes count for more).
+MIN_ITEMS = 100
 # The shares are fitted on a seeded sample of at most MAX_ITEMS_PER_GROUP voted items per group and MAX_ITEMS in
 # all (a campaign of 1,000 synsets: 100 each, the pooled shares carrying the rest): the accelerated EM settles
 # in a few dozen steps, twice (pooled, then per synset); benchmarks/consensus_refit.py times it.
@@ -190,6 +194,7 @@ def fit_item_kinds(
     max_iter: int = MAX_ITER,
     tol: float = TOL,
     max_items: int | None = MAX_ITEMS,
+    min_items: int = MIN_ITEMS,
     seed: int = 0,
 ) -> FloatArray:
     """Shares of each kind per group and class, ``(n_groups, 2, M)``, by EM with worker confusions fixed.
@@ -198,8 +203,9 @@ def fit_item_kinds(
     its group. Gold items' classes are clamped. Two stages: the campaign's pooled shares (all groups as one,
     ``pooled_prior_items`` pseudo-items on ``u = 0``), then each group's shares under a Dirichlet of
     ``prior_items`` pseudo-items on the pooled shares (MAP). Items with fewer than two votes say nothing of
-    kinds and are left out; of the others at most MAX_ITEMS_PER_GROUP per group are used, fewer when
-    ``max_items`` would be passed (a sample seeded by ``seed``; ``max_items=None`` uses every item).
+    kinds and are left out; with fewer than ``min_items`` of the others every group gets ``neutral_shares``.
+    At most MAX_ITEMS_PER_GROUP items per group are used, fewer when ``max_items`` would be passed (a sample
+    seeded by ``seed``; ``max_items=None`` uses every item).
 
     EM on mixing weights crawls (hundreds of steps when kinds overlap, and a fit stopped early leaves a
     spurious tail of look-alike mass that makes clean synsets cautious), so steps are accelerated with
@@ -209,9 +215,10 @@ def fit_item_kinds(
     n_items, _, m = kind_loglik.shape
     neutral = neutral_shares(1, shifts)
     log_pi = np.log(np.clip(np.asarray(class_prior, dtype=np.float64), 1e-12, 1.0))
-    voted = _sample(np.flatnonzero(np.asarray(n_votes) >= 2), group_of, n_groups, max_items, seed)
-    if not len(voted):
+    voted = np.flatnonzero(np.asarray(n_votes) >= 2)
+    if len(voted) < min_items:
         return neutral_shares(n_groups, shifts)
+    voted = _sample(voted, group_of, n_groups, max_items, seed)
     base = (kind_loglik[voted] + log_pi[None, :, None]).reshape(len(voted), 2 * m)
     if gold_items is not None and len(np.asarray(gold_items)):
         clamp = np.zeros((n_items, 2), dtype=bool)

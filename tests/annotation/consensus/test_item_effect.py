@@ -132,3 +132,13 @@ def test_the_fit_is_repeatable_and_takes_a_bounded_sample_per_group(crowd):
     np.testing.assert_array_equal(again, shares)
     assert not np.allclose(sampled, everything)  # 300 items per synset, against ~3,000
     np.testing.assert_allclose(sampled.sum(axis=2), 1.0)
+
+
+def test_too_few_items_with_two_votes_keep_plain_dawid_skene(crowd):
+    items, workers, labels, n_items, group, _, _, fit, _ = crowd
+    few = items < item_effect.MIN_ITEMS - 1
+    loglik = item_effect.kind_log_likelihood(items[few], workers[few], labels[few], n_items, fit.confusion)
+
+    shares = item_effect.fit_item_kinds(loglik, np.bincount(items[few], minlength=n_items), fit.class_prior, group, 4)
+
+    np.testing.assert_array_equal(shares, item_effect.neutral_shares(4))
