@@ -107,6 +107,15 @@ def _worker_confusions(worker_ids: list[int], campaign_id: int | None = None) ->
     return _confusion(se, sp), weights
 
 
+def kinds_stored(shares: np.ndarray) -> dict:
+    """A synset's ``(2, len(item_effect.SHIFTS))`` shares as CampaignSynset.item_kinds keeps them (see kind_shares)."""
+    return {
+        "shifts": list(item_effect.SHIFTS),
+        "absent": [round(float(x), 6) for x in shares[0]],
+        "present": [round(float(x), 6) for x in shares[1]],
+    }
+
+
 def kind_shares(stored: dict | None) -> np.ndarray | None:
     """A synset's shares of kinds of image as the last refit stored them (CampaignSynset.item_kinds), as a
     ``(2, len(item_effect.SHIFTS))`` array; None when there are none, or when they were fitted on another grid
@@ -187,7 +196,8 @@ def _evaluate(candidates: list[Candidate]) -> tuple[dict[int, Evaluation], dict[
     labels = np.array([a for _, _, a in votes], dtype=np.intp)
     prior = next(iter(policies.values())).campaign.prior_present if policies else 0.5
     class_prior = np.array([1 - prior, prior])
-    kinds = [kind_shares(policies[c.synset_id].item_kinds if c.synset_id in policies else None) for c in candidates]
+    by_synset = {synset_id: kind_shares(policy.item_kinds) for synset_id, policy in policies.items()}
+    kinds = [by_synset.get(c.synset_id) for c in candidates]
     if any(k is not None for k in kinds):
         # The synset's look-alikes (item_effect.py): agreement on one image counts for less where images
         # that fool most workers at once are common.

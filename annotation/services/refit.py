@@ -25,6 +25,7 @@ from annotation.services.consensus import (
     candidates_write,
     counters_move,
     decide,
+    kinds_stored,
     overridden_ids,
     pooled_confusion_set,
 )
@@ -331,12 +332,7 @@ def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
     policies = list(CampaignSynset.objects.filter(campaign=campaign, synset_id__any=synset_ids.tolist()))
     index = {int(s): g for g, s in enumerate(synset_ids)}
     for policy in policies:
-        g = index[policy.synset_id]
-        policy.item_kinds = {
-            "shifts": list(item_effect.SHIFTS),
-            "absent": [round(float(x), 6) for x in shares[g, 0]],
-            "present": [round(float(x), 6) for x in shares[g, 1]],
-        }
+        policy.item_kinds = kinds_stored(shares[index[policy.synset_id]])
     CampaignSynset.objects.bulk_update(policies, ["item_kinds"], batch_size=WRITE_BATCH)
     return item_effect.posteriors(loglik, shares[groups], model.class_prior)[:, 1]
 
