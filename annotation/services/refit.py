@@ -292,9 +292,14 @@ def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
     """Fit each synset's shares of kinds of image — typical ones and look-alikes that fool most workers at
     once (annotation/consensus/item_effect.py) — with this refit's worker confusions, store them on the
     campaign's synsets for the per-HIT updates, and return every fitted candidate's P(present) with its kind
-    marginalised. Under the guard's majority-vote fallback the shares are cleared and its posteriors kept."""
+    marginalised. Under the guard's majority-vote fallback, or before the campaign has item_effect.MIN_ITEMS
+    images with two votes or more, the shares are cleared and the fit's posteriors kept."""
     worker_ids, candidate_ids, gold_mask, _ = codes
-    if result.source != "em":
+    items = np.searchsorted(candidate_ids, cand)
+    n_votes = np.bincount(items, minlength=len(candidate_ids))
+    if result.source != "em" or (n_votes >= 2).sum() < item_effect.MIN_ITEMS:
+        # Nothing measured (too few images with two votes to tell kinds apart): the dashboard shows no figure,
+        # and posteriors are plain Dawid–Skene's, as all mass on u = 0 would give.
         CampaignSynset.objects.filter(campaign=campaign).update(item_kinds=None)
         return result.posteriors[:, 1]
     # Every candidate of the campaign's synsets, by synset (a list of the fitted ids would be one SQL parameter
@@ -309,7 +314,6 @@ def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
         found = table[at, 0] == candidate_ids
         synset_of[found] = table[at[found], 1]
     synset_ids, groups = np.unique(synset_of, return_inverse=True)
-    items = np.searchsorted(candidate_ids, cand)
     model = result.model
     loglik = item_effect.kind_log_likelihood(
         items, np.searchsorted(worker_ids, work), answer, len(candidate_ids), model.confusion
@@ -322,12 +326,13 @@ def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
     )
     shares = item_effect.fit_item_kinds(
         loglik,
-        np.bincount(items, minlength=len(candidate_ids)),
+        n_votes,
         model.class_prior,
         groups,
         len(synset_ids),
         gold_items=gold_items,
         gold_labels=np.array([int(gold_present[int(c)]) for c in candidate_ids[gold_items]], dtype=np.int64),
+        min_items=item_effect.MIN_ITEMS,
     )
     policies = list(CampaignSynset.objects.filter(campaign=campaign, synset_id__any=synset_ids.tolist()))
     index = {int(s): g for g, s in enumerate(synset_ids)}

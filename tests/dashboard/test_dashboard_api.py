@@ -372,7 +372,7 @@ def test_progress_shows_the_share_of_look_alike_negatives_the_last_refit_found(s
 
     campaign_refit(campaign_id=seeded.campaign.id)
     circle = get(client_for(seeded.researcher), seeded, "progress")["synsets"][0]
-    assert 0.0 <= circle["look_alikes"] <= 1.0
+    assert circle["look_alikes"] is None  # four images: too few for the refit to tell kinds apart
 
     CampaignSynset.objects.filter(campaign=seeded.campaign, synset_id=int(CIRCLE[1:])).update(
         item_kinds={

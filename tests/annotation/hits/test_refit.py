@@ -164,13 +164,19 @@ def test_an_established_worker_is_screened_on_every_third_hit_only(crowd_campaig
     assert screening.worker_screen(worker_id=spammer.id, campaign=campaign) is None  # blocked by the last one
 
 
-def test_the_refit_stores_each_synsets_kinds_of_image_and_the_per_hit_update_weighs_votes_by_them(crowd_campaign):
+def test_the_refit_stores_each_synsets_kinds_of_image_and_the_per_hit_update_weighs_votes_by_them(
+    crowd_campaign, monkeypatch
+):
     from annotation.consensus import item_effect
     from annotation.models import CampaignSynset
 
     campaign, _, _, _ = crowd_campaign
     campaign_refit(campaign_id=campaign.id)
     policy = CampaignSynset.objects.get(campaign=campaign)
+    assert policy.item_kinds is None  # 60 images: too few to tell kinds apart, nothing is claimed
+    monkeypatch.setattr(item_effect, "MIN_ITEMS", 30)
+    campaign_refit(campaign_id=campaign.id)
+    policy.refresh_from_db()
     kinds = policy.item_kinds
     assert kinds["shifts"] == list(item_effect.SHIFTS)
     assert abs(sum(kinds["absent"]) - 1) < 1e-4 and abs(sum(kinds["present"]) - 1) < 1e-4
