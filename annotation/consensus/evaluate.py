@@ -276,12 +276,10 @@ def _kinds(d: CodedVotes) -> Predicted:
         return result.labels, result.posteriors
     groups = np.zeros(d.n_items, dtype=np.intp) if d.item_groups is None else np.asarray(d.item_groups)
     n_groups = int(groups.max()) + 1 if len(groups) else 1
-    loglik = item_effect.kind_log_likelihood(d.items, d.workers, d.labels, d.n_items, result.model.confusion)
-    shares = item_effect.fit_item_kinds(
-        loglik, np.bincount(d.items, minlength=d.n_items), result.model.class_prior, groups, n_groups,
+    _, posteriors = item_effect.fit_and_marginalise(
+        d.items, d.workers, d.labels, d.n_items, result.model.confusion, result.model.class_prior, groups, n_groups,
         gold_items=d.gold_items, gold_labels=d.gold_labels,
     )  # fmt: skip
-    posteriors = item_effect.posteriors(loglik, shares[groups], result.model.class_prior)
     return posteriors.argmax(axis=1), posteriors
 
 

@@ -227,3 +227,28 @@ def fit_item_kinds(
     pooled = _em_shares(base, np.zeros(len(voted), dtype=np.intp), 1, pooled_prior_items * neutral, max_iter, tol)
     prior = np.broadcast_to(prior_items * pooled, (n_groups, 2, m))
     return _em_shares(base, group_of[voted], n_groups, prior, max_iter, tol)
+
+
+def fit_and_marginalise(
+    items: ArrayLike,
+    workers: ArrayLike,
+    labels: ArrayLike,
+    n_items: int,
+    confusion: ArrayLike,
+    class_prior: ArrayLike,
+    groups: ArrayLike,
+    n_groups: int,
+    *,
+    gold_items: ArrayLike | None = None,
+    gold_labels: ArrayLike | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """What a campaign's refit does after Dawid–Skene, and ``consensus_eval --method kinds`` with it: each group's
+    shares of kinds fitted with these worker confusions, and every item's posterior with its kind marginalised.
+    Returns ``(shares (n_groups, 2, M), posteriors (n_items, 2))``."""
+    loglik = kind_log_likelihood(items, workers, labels, n_items, confusion)
+    n_votes = np.bincount(np.asarray(items, dtype=np.intp), minlength=n_items)
+    shares = fit_item_kinds(
+        loglik, n_votes, class_prior, groups, n_groups, gold_items=gold_items, gold_labels=gold_labels,
+        min_items=MIN_ITEMS,
+    )  # fmt: skip
+    return shares, posteriors(loglik, shares[np.asarray(groups, dtype=np.intp)], class_prior)

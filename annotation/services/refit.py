@@ -314,32 +314,30 @@ def _item_kinds(campaign, result, codes, cand, work, answer) -> np.ndarray:
         found = table[at, 0] == candidate_ids
         synset_of[found] = table[at[found], 1]
     synset_ids, groups = np.unique(synset_of, return_inverse=True)
-    model = result.model
-    loglik = item_effect.kind_log_likelihood(
-        items, np.searchsorted(worker_ids, work), answer, len(candidate_ids), model.confusion
-    )
     gold_items = np.flatnonzero(gold_mask)
     gold_present = dict(
         GoldItem.objects.filter(candidate_id__any=candidate_ids[gold_items].tolist()).values_list(
             "candidate_id", "present"
         )
     )
-    shares = item_effect.fit_item_kinds(
-        loglik,
-        n_votes,
-        model.class_prior,
+    shares, posteriors = item_effect.fit_and_marginalise(
+        items,
+        np.searchsorted(worker_ids, work),
+        answer,
+        len(candidate_ids),
+        result.model.confusion,
+        result.model.class_prior,
         groups,
         len(synset_ids),
         gold_items=gold_items,
         gold_labels=np.array([int(gold_present[int(c)]) for c in candidate_ids[gold_items]], dtype=np.int64),
-        min_items=item_effect.MIN_ITEMS,
     )
     policies = list(CampaignSynset.objects.filter(campaign=campaign, synset_id__any=synset_ids.tolist()))
     index = {int(s): g for g, s in enumerate(synset_ids)}
     for policy in policies:
         policy.item_kinds = kinds_stored(shares[index[policy.synset_id]])
     CampaignSynset.objects.bulk_update(policies, ["item_kinds"], batch_size=WRITE_BATCH)
-    return item_effect.posteriors(loglik, shares[groups], model.class_prior)[:, 1]
+    return posteriors[:, 1]
 
 
 def _write_candidates(campaign, result, p_present, candidate_ids, gold_mask, counted) -> dict[str, int]:
