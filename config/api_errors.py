@@ -7,7 +7,8 @@ import sys
 import kombu.exceptions
 import redis.exceptions
 from django import db
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.utils.html import format_html
@@ -29,11 +30,30 @@ def _first(errors, *, with_field: bool) -> str:
     return str(errors)
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.3g} MB"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):  # Django's guard, raised when a view first reads request.data
+        exc = PayloadTooLarge(
+            f"The request body is larger than {_megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)}, the most one "
+            "request may carry (files uploaded as multipart parts do not count); send it in smaller parts."
+        )
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ValidationError(
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields, the most one may carry."
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -130,6 +150,24 @@ def _outage_response(request, exception: BaseException | None) -> HttpResponse |
         response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def not_found(request, exception):
+    """handler404: a URL no route matches. Under /api/ the answer is JSON with a sentence, like every other
+    API error, and points to the list of endpoints; a page gets Django's page."""
+    if _wants_json(request):
+        sentence = f"There is no API endpoint at {request.path}; the endpoints are listed at /api/v1/docs/."
+        return JsonResponse({"detail": sentence, "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception):
+    """handler400: a request Django refused before any view (a disallowed host, a malformed cookie or header).
+    JSON with a sentence for the API."""
+    if _wants_json(request):
+        sentence = "The request is malformed and was refused before it reached the API; check its headers."
+        return JsonResponse({"detail": sentence, "code": "bad_request"}, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request):

@@ -25,5 +25,8 @@ urlpatterns = [
     path("", include("frontend.urls")),
 ]
 
-# Outages met outside a view (a middleware, the session save) answer 503 with a sentence too.
+# Outages met outside a view (a middleware, the session save) answer 503 with a sentence too; a URL no route
+# matches, or a request refused before any view, answers the API in JSON.
 handler500 = "config.api_errors.server_error"
+handler404 = "config.api_errors.not_found"
+handler400 = "config.api_errors.bad_request"

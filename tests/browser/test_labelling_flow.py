@@ -158,6 +158,7 @@ def test_a_blocked_worker_reads_why_on_the_labelling_page_and_at_home(live_serve
     expect(page.get_by_role("heading", level=1)).to_have_text("No work for you in this campaign")
     expect(page.locator("#synset-gloss")).to_contain_text("The reason recorded: Answers faster than a person can look")
     expect(page.locator("#submit")).to_be_disabled()
+    expect(page.locator("#status")).to_have_text("No work for you in this campaign.")  # not "Loading the next HIT…"
     page.get_by_role("link", name="Back to your campaigns").click()
     expect(page.locator(".campaigns li")).to_contain_text("blocked")
     expect(page.locator(".campaigns li")).to_contain_text("A researcher of the campaign can unblock you.")

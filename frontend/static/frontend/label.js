@@ -24,9 +24,10 @@
   function say(text) { statusLine.textContent = text; }
 
   // No HIT left for this worker, or none they may have (blocked, campaign paused): the page says so in its
-  // heading and points back to the other campaigns.
+  // heading and status line, and points back to the other campaigns.
   function finished(heading, text) {
     root.querySelector("header.task h1").textContent = heading;
+    say(heading + ".");
     const back = document.createElement("a");
     back.href = root.dataset.homeUrl;
     back.textContent = "Back to your campaigns";

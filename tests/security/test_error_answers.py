@@ -1,0 +1,75 @@
+"""Errors raised before or around a view still answer the API in JSON with a sentence: a body over Django's
+size guard (413), a URL no route matches (404), a request refused before any view (400). Pages keep Django's
+HTML answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from annotation.models import Hit, Vote
+from tests.security.conftest import client_for
+
+
+def _sentence(response) -> str:
+    assert response["Content-Type"].startswith("application/json"), response.content[:200]
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"].endswith(".")
+    return body["detail"]
+
+
+def test_a_hit_submit_over_the_size_guard_answers_413_and_stores_nothing(world, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 20_000
+    client = client_for(world.users["worker"])
+    items = world.hit.items.values_list("id", flat=True)
+    answers = [{"item": item, "answer": "present", "ms": 900} for item in items]
+    payload = {"idempotency_key": "k" * 12, "answers": answers, "padding": "x" * 30_000}
+
+    response = client.post(f"/api/v1/hits/{world.hit.id}/submit/", json.dumps(payload), "application/json")
+
+    assert response.status_code == 413
+    assert "larger than 0.0191 MB" in _sentence(response)
+    assert response.json()["code"] == "too_large"
+    assert not Vote.objects.filter(hit=world.hit).exists()
+    assert Hit.objects.get(id=world.hit.id).status == world.hit.status
+
+    del payload["padding"]  # the same answers, small enough: stored
+    response = client.post(f"/api/v1/hits/{world.hit.id}/submit/", json.dumps(payload), "application/json")
+    assert response.status_code in (200, 201), response.content
+    assert Vote.objects.filter(hit=world.hit).count() == len(answers)
+
+
+def test_an_anonymous_body_over_the_guard_answers_413_with_the_limit(db):
+    body = json.dumps({"wnids": ["n13873502"] * 250_000})  # 3.25 MB, over Django's default 2.5 MB
+
+    response = Client().post("/api/v1/label-sets/check/", body, "application/json")
+
+    assert response.status_code == 413
+    assert "larger than 2.5 MB" in _sentence(response)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/hits/abc/submit/", "/api/v1/no-such-thing/", "/api/v2/synsets/"])
+def test_an_api_url_no_route_matches_answers_404_in_json(db, path):
+    response = Client().get(path)
+
+    assert response.status_code == 404
+    assert _sentence(response) == f"There is no API endpoint at {path}; the endpoints are listed at /api/v1/docs/."
+
+
+def test_a_page_url_no_route_matches_keeps_the_html_404(db):
+    response = Client().get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_request_refused_before_any_view_answers_the_api_in_json(db):
+    response = Client(HTTP_HOST="evil.example").get("/api/v1/synsets/?q=circle")
+
+    assert response.status_code == 400
+    assert "refused before it reached the API" in _sentence(response)
+    page = Client(HTTP_HOST="evil.example").get("/taxonomy/")
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")
