@@ -263,6 +263,10 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running.")
     found = _qualification_and_hits(worker_id=worker.id, campaign_id=campaign.id)
     _check_qualification(found[0] if found else None, worker.id, campaign.id)
+    if found[3] >= screening.LAGGING_OWN_HITS and screening.worker_screen(
+        worker_id=worker.id, campaign=campaign, own_hits=found[3], quick=True
+    ):  # the drain that screens submitters lags this worker's HITs: screened here (screening.LAGGING_OWN_HITS)
+        raise quiz.blocked_error(worker_id=worker.id, campaign_id=campaign.id)
     _expire_now_and_then()
     now = timezone.now()
     if found[1] is not None:
@@ -287,16 +291,18 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
 
 def _qualification_and_hits(*, worker_id: int, campaign_id: int) -> tuple | None:
     """(qualification status, the open HIT's id or None, HITs this worker was leased in the campaign — the
-    ordinal that seeds this lease's draws, services/draws.py), or None without a qualification: one query,
-    written out (compiling the ORM's version cost about a millisecond of Python per request)."""
+    ordinal that seeds this lease's draws, services/draws.py —, their submitted HITs still awaiting a consensus
+    drain), or None without a qualification: one query, written out (compiling the ORM's version cost about a
+    millisecond of Python per request)."""
     q = connection.ops.quote_name
     hits = q(Hit._meta.db_table)
     sql = (
         f"SELECT status, (SELECT id FROM {hits} WHERE worker_id = %s AND campaign_id = %s AND status = %s LIMIT 1), "
-        f"(SELECT COUNT(*) FROM {hits} WHERE worker_id = %s AND campaign_id = %s) "
+        f"(SELECT COUNT(*) FROM {hits} WHERE worker_id = %s AND campaign_id = %s), "
+        f"(SELECT COUNT(*) FROM {hits} WHERE worker_id = %s AND campaign_id = %s AND consensus_pending) "
         f"FROM {q(Qualification._meta.db_table)} WHERE worker_id = %s AND campaign_id = %s LIMIT 1"
     )
-    params = [worker_id, campaign_id, Hit.Status.OPEN.value, worker_id, campaign_id, worker_id, campaign_id]
+    params = [worker_id, campaign_id, Hit.Status.OPEN.value, *[worker_id, campaign_id] * 3]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

@@ -5,6 +5,7 @@ another one running leaves the work to it."""
 import pytest
 from django.core.cache import cache
 
+from annotation.errors import Forbidden
 from annotation.models import Candidate, Hit, Vote
 from annotation.services import consensus_queue, refit, screening
 from annotation.services.consensus import candidates_recompute
@@ -136,24 +137,64 @@ def test_a_drain_is_requested_once_until_it_starts(make_campaign, django_capture
     assert _stored_matches_recompute()
 
 
-def test_a_spammer_whose_hits_are_weighed_together_is_screened_and_blocked(make_campaign):
-    # Given honest workers' HITs weighed, then a constant "present" answerer's first three HITs pending at once
+def _constant_spammer_behind_a_lagging_drain(make_campaign):
+    """Honest workers' HITs weighed, then a constant "present" answerer's first two HITs pending at once."""
     campaign = make_campaign(candidates=60, min_votes=3, max_votes=7, images_per_hit=10, confidence=0.95)
     honest = _crowd(3)
     for _ in range(2):
         _submit(campaign, honest, "absent")
         consensus_queue.hits_drain()
     spammer = account_create(username="constant", password="pw-constant-1", role=Role.WORKER)
-    for _ in range(3):
+    for _ in range(2):
         _submit(campaign, [spammer], "present")
+    return campaign, spammer
 
-    # When one drain weighs them
+
+def test_a_spammer_whose_hits_are_weighed_together_is_screened_and_blocked(make_campaign):
+    _, spammer = _constant_spammer_behind_a_lagging_drain(make_campaign)
+
+    # When one drain weighs their two HITs
     drained = consensus_queue.hits_drain()
 
-    # Then the spammer was screened once for the three and blocked
-    assert drained.hits == 3
+    # Then the spammer was screened once for the two and blocked
+    assert drained.hits == 2
     assert set(drained.blocked) == {spammer.id}
     assert WorkerProfile.objects.get(user=spammer).blocked
+
+
+def test_a_spammer_ahead_of_a_lagging_drain_is_screened_by_their_next_hit_request(make_campaign):
+    campaign, spammer = _constant_spammer_behind_a_lagging_drain(make_campaign)
+    assert screening.LAGGING_OWN_HITS == 2
+
+    # When they ask for a third HIT before any drain has run
+    with pytest.raises(Forbidden, match=r"You are blocked from this campaign\..*whatever the image"):
+        hit_next(worker=spammer, campaign=campaign)
+
+    # Then they are blocked by that request, with no third HIT; their HITs still wait for the drain, which
+    # weighs them and does not screen them again
+    assert WorkerProfile.objects.get(user=spammer).blocked
+    assert Hit.objects.filter(worker=spammer).count() == 2
+    assert Hit.objects.filter(worker=spammer, consensus_pending=True).count() == 2
+    drained = consensus_queue.hits_drain()
+    assert drained.hits == 2 and drained.blocked == {}
+    assert not Hit.objects.filter(consensus_pending=True).exists()
+
+
+def test_an_honest_worker_ahead_of_a_lagging_drain_is_screened_and_gets_the_next_hit(make_campaign, monkeypatch):
+    campaign, _ = _constant_spammer_behind_a_lagging_drain(make_campaign)
+    careful = account_create(username="careful", password="pw-careful-1", role=Role.WORKER)
+    for _ in range(2):
+        _submit(campaign, [careful], "absent")  # agrees with the weighed honest majority
+    screened = []
+    verdict = screening.worker_verdict
+    monkeypatch.setattr(screening, "worker_verdict", lambda **kw: screened.append(kw) or verdict(**kw))
+
+    hit = hit_next(worker=careful, campaign=campaign)
+
+    # the speed and bias tests only: the bar's test, slower to decide, is left to the drain
+    assert [(kw["worker_id"], kw["quick"]) for kw in screened] == [(careful.id, True)]
+    assert hit is not None and hit.worker_id == careful.id
+    assert not WorkerProfile.objects.get(user=careful).blocked
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotation.services import rollups
+from annotation.services import consensus_queue, rollups
 from annotation.services.hits import hit_next, hit_submit
 from tests.annotation.hits.conftest import answers_for, make_gold, qualify
 
@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 # inside the test's transaction. next: qualification + open HIT, the lease (PostgreSQL: one UPDATE … WHERE id
 # IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id; SQLite: SELECT, then UPDATE), gold, HIT, items. submit
 # (with a broker, rollups deferred): HIT + items locked, then on SQLite votes, candidates locked, candidates,
-# synset counter, profile, ledger, HIT — on PostgreSQL those seven are one statement of CTEs.
+# synset counter, profile, ledger, HIT — on PostgreSQL those seven are one statement of CTEs. With two HITs
+# or more of the worker awaiting the consensus drain, next screens the worker first (screening.LAGGING_OWN_HITS).
 NEXT_QUERIES = {"postgresql": 7, "sqlite": 8}
 SUBMIT_QUERIES = {"postgresql": 4, "sqlite": 10}
 
@@ -27,6 +28,7 @@ def test_next_and_submit_round_trips_are_pinned(make_campaign, worker, monkeypat
     monkeypatch.setattr(rollups, "deferred", lambda: True)
     first = hit_next(worker=worker, campaign=campaign)  # also warms the per-process caches
     hit_submit(worker=worker, hit_id=first.id, answers=answers_for(first), idempotency_key="count-key-0")
+    consensus_queue.hits_drain()  # weighed, as a drain does between HITs: only the HIT just submitted awaits one
     hit = hit_next(worker=worker, campaign=campaign)
     answers = answers_for(hit)
     with CaptureQueriesContext(connection) as submitting, django_capture_on_commit_callbacks():

@@ -156,7 +156,7 @@ def test_an_established_worker_is_screened_on_every_third_hit_only(crowd_campaig
 
     def screen_after_hit(hits_done: int) -> str | None:
         WorkerProfile.objects.filter(user=spammer).update(hits_done=hits_done, blocked=False)
-        return screening.worker_screen(worker_id=spammer.id, campaign=campaign, after_own_hit=True)
+        return screening.worker_screen(worker_id=spammer.id, campaign=campaign, own_hits=1)
 
     assert screen_after_hit(screening.SCREEN_EVERY_HIT_UNTIL) is not None  # every HIT while new
     assert screen_after_hit(screening.SCREEN_EVERY * 4 + 1) is None  # established: skipped between
