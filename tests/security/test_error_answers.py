@@ -73,3 +73,13 @@ def test_a_request_refused_before_any_view_answers_the_api_in_json(db):
     page = Client(HTTP_HOST="evil.example").get("/taxonomy/")
     assert page.status_code == 400
     assert page["Content-Type"].startswith("text/html")
+
+
+def test_a_form_with_more_fields_than_the_guard_answers_400_with_the_limit(db, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    form = "&".join(f"wnids={i}" for i in range(11))
+
+    response = Client().post("/api/v1/label-sets/check/", form, "application/x-www-form-urlencoded")
+
+    assert response.status_code == 400
+    assert "more than 10 form fields" in _sentence(response)
