@@ -161,6 +161,26 @@ def not_found(request, exception):
     return defaults.page_not_found(request, exception)
 
 
+class DebugApiNotFoundMiddleware:
+    """Under DEBUG (the demo) Django answers a URL no route matches with its technical HTML page and never
+    consults handler404; under /api/ that answer is replaced by ``not_found``'s JSON, as without DEBUG. Only
+    when no route matched (``resolver_match`` unset): a view's own 404 is left as the view wrote it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code == 404
+            and request.resolver_match is None
+            and request.path.startswith("/api/")
+        ):
+            return not_found(request, None)
+        return response
+
+
 def bad_request(request, exception):
     """handler400: a request Django refused before any view (a disallowed host, a malformed cookie or header).
     JSON with a sentence for the API."""

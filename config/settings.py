@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django_ratelimit.middleware.RatelimitMiddleware",
     # Last, so it sees a view's exception first: a database or Redis outage answers 503 with a sentence.
     "config.api_errors.ServiceUnavailableMiddleware",
+    # An /api/ URL no route matches answers JSON under DEBUG too (handler404 does it without DEBUG).
+    "config.api_errors.DebugApiNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -58,6 +58,21 @@ def test_an_api_url_no_route_matches_answers_404_in_json(db, path):
     assert _sentence(response) == f"There is no API endpoint at {path}; the endpoints are listed at /api/v1/docs/."
 
 
+def test_under_debug_an_api_url_no_route_matches_still_answers_json(db, settings):
+    """The demo runs with DEBUG on, where Django answers an unmatched URL with its technical page."""
+    settings.DEBUG = True
+
+    missing = Client().get("/api/v1/no-such-thing/")
+    view_404 = Client().get("/api/v1/synsets/n99999999/")
+    page = Client().get("/no-such-page/")
+
+    assert missing.status_code == 404
+    assert _sentence(missing).startswith("There is no API endpoint at /api/v1/no-such-thing/")
+    assert view_404.status_code == 404
+    assert "There is no API endpoint" not in _sentence(view_404)  # the view's own sentence stays
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
 def test_a_page_url_no_route_matches_keeps_the_html_404(db):
     response = Client().get("/no-such-page/")
 
