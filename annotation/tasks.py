@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def _refit_if_due(campaign_ids) -> None:
-    for campaign in Campaign.objects.filter(state=Campaign.State.RUNNING, id__in=list(campaign_ids)):
-        if refit.campaign_refit_due(campaign=campaign) and cache.add(f"refit:{campaign.id}", 1, REFIT_LOCK_SECONDS):
-            campaign_refit.delay(campaign.id)
+    for campaign_id in refit.running_campaigns_refit_due(campaign_ids=campaign_ids):
+        if cache.add(f"refit:{campaign_id}", 1, REFIT_LOCK_SECONDS):
+            campaign_refit.delay(campaign_id)
 
 
 @shared_task(base=QueuedAfterCommit)

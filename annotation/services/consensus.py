@@ -363,17 +363,18 @@ def candidates_awaiting_update(*, batch: int = SWEEP_BATCH) -> int:
 
 def overridden_ids(candidate_ids) -> set[int]:
     """Candidates whose latest researcher override is accept or reject: consensus leaves their state alone
-    (a later "reopen" override hands them back)."""
-    from django.db.models import OuterRef, Subquery
-
+    (a later "reopen" override hands them back). A written query, the latest override per candidate picked
+    here: it runs in every consensus job, where building the ORM's correlated subquery cost more CPU than
+    running it (benchmarks/hit_cpu.py)."""
     from annotation.models import DecisionOverride
 
-    latest = DecisionOverride.objects.filter(candidate_id=OuterRef("candidate_id")).order_by("-id").values("id")[:1]
-    return set(
-        DecisionOverride.objects.filter(candidate_id__any=list(candidate_ids), id=Subquery(latest))
-        .filter(action__in=[DecisionOverride.Action.ACCEPT, DecisionOverride.Action.REJECT])
-        .values_list("candidate_id", flat=True)
-    )
+    where, params = column_in("candidate_id", list(candidate_ids))
+    latest: dict[int, str] = {}
+    table = connection.ops.quote_name(DecisionOverride._meta.db_table)
+    for candidate_id, action in fetch(f"SELECT candidate_id, action FROM {table} WHERE {where} ORDER BY id", params):
+        latest[candidate_id] = action
+    held = {DecisionOverride.Action.ACCEPT, DecisionOverride.Action.REJECT}
+    return {candidate_id for candidate_id, action in latest.items() if action in held}
 
 
 def synsets_of(candidate_ids: list[int]) -> list[int]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotation.consensus import MODEL_VERSION, fit_consensus, item_effect
 from annotation.consensus.stopping import ItemState
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
+from annotation.rows import column_in, fetch
 from annotation.selectors.votes import campaign_vote_arrays
 from annotation.services import screening
 from annotation.services.consensus import (
@@ -442,9 +443,27 @@ REFIT_MIN_NEW_VOTES = 48
 REFIT_MIN_NEW_VOTES_NO_GOLD = 500
 
 
+def _refit_due(total: int, votes_at_refit: int, gold_rate: float, every: int | None) -> bool:
+    if every is None:
+        every = REFIT_MIN_NEW_VOTES if gold_rate > 0 else REFIT_MIN_NEW_VOTES_NO_GOLD
+    return total - votes_at_refit >= max(every, votes_at_refit // 10)
+
+
 def campaign_refit_due(*, campaign: Campaign, every: int | None = None) -> bool:
     """Enough new votes since the last refit (at least `every`, or 10% more) to be worth a refit."""
-    if every is None:
-        every = REFIT_MIN_NEW_VOTES if campaign.gold_rate > 0 else REFIT_MIN_NEW_VOTES_NO_GOLD
     total = CampaignSynset.objects.filter(campaign=campaign).aggregate(v=Sum("votes"))["v"] or 0
-    return total - campaign.votes_at_refit >= max(every, campaign.votes_at_refit // 10)
+    return _refit_due(total, campaign.votes_at_refit, campaign.gold_rate, every)
+
+
+def running_campaigns_refit_due(*, campaign_ids) -> list[int]:
+    """Which of these campaigns are running and due a refit (campaign_refit_due's rule), in one written query:
+    every consensus drain asks, and two ORM queries per campaign were a tenth of a drain's CPU."""
+    where, params = column_in("c.id", sorted(campaign_ids))
+    rows = fetch(
+        f"SELECT c.id, c.votes_at_refit, c.gold_rate, COALESCE(SUM(cs.votes), 0) "
+        f"FROM {connection.ops.quote_name(Campaign._meta.db_table)} c "
+        f"JOIN {connection.ops.quote_name(CampaignSynset._meta.db_table)} cs ON cs.campaign_id = c.id "
+        f"WHERE {where} AND c.state = %s GROUP BY c.id, c.votes_at_refit, c.gold_rate ORDER BY c.id",
+        [*params, Campaign.State.RUNNING.value],
+    )
+    return [campaign_id for campaign_id, at_refit, gold, total in rows if _refit_due(total, at_refit, gold, None)]

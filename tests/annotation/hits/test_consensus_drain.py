@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from annotation.errors import Forbidden
-from annotation.models import Candidate, Hit, Vote
+from annotation.models import Campaign, Candidate, Hit, Vote
 from annotation.services import consensus_queue, refit, screening
 from annotation.services.consensus import candidates_recompute
 from annotation.services.hits import hit_next, hit_submit
@@ -238,3 +238,34 @@ def test_a_refit_remembers_the_real_votes_it_saw_not_the_gold_answers(make_campa
     # the gold answers included it waited for far more than 10% more real votes
     assert campaign.votes_at_refit == real == sum(campaign.campaign_synsets.values_list("votes", flat=True))
     assert not refit.campaign_refit_due(campaign=campaign)
+
+
+def test_the_drain_starts_a_refit_only_for_running_campaigns_with_enough_new_votes(make_campaign):
+    # Given campaigns with gold (a refit every 48 new votes) and without (every 500): one of each just past
+    # its threshold, one just below, one past it but paused
+    due = make_campaign(candidates=6, gold_rate=0.1)
+    due_no_gold = make_campaign(candidates=6)
+    below = make_campaign(candidates=6)
+    paused = make_campaign(candidates=6, gold_rate=0.1)
+    # and one that refitted at 1,000 votes: then 10% more are needed, not the minimum
+    refitted = make_campaign(candidates=6, gold_rate=0.1)
+    Campaign.objects.filter(id=refitted.id).update(votes_at_refit=1000)
+    Campaign.objects.filter(id=paused.id).update(state=Campaign.State.PAUSED)
+    for campaign, votes in (
+        (due, refit.REFIT_MIN_NEW_VOTES),
+        (due_no_gold, refit.REFIT_MIN_NEW_VOTES_NO_GOLD),
+        (below, refit.REFIT_MIN_NEW_VOTES_NO_GOLD - 1),
+        (paused, 1000),
+        (refitted, 1000 + 99),
+    ):
+        campaign.campaign_synsets.update(votes=votes)
+    ids = {due.id, due_no_gold.id, below.id, paused.id, refitted.id}
+
+    # Then the drain's one-query check lists the two due, as the per-campaign check says
+    assert refit.running_campaigns_refit_due(campaign_ids=ids) == sorted([due.id, due_no_gold.id])
+    per_campaign = [
+        c.id
+        for c in Campaign.objects.filter(id__in=ids, state=Campaign.State.RUNNING).order_by("id")
+        if refit.campaign_refit_due(campaign=c)
+    ]
+    assert per_campaign == sorted([due.id, due_no_gold.id])
