@@ -84,6 +84,8 @@ def _integer(value, name: str, low: int, high: int) -> int:
 
 def options_normalise(options: dict | None) -> dict:
     """Every option with its default filled in, checked; ExportError with a sentence otherwise."""
+    if options is not None and not isinstance(options, dict):
+        raise ExportError("options must be an object of option names and values.")
     options = dict(options or {})
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
@@ -94,18 +96,29 @@ def options_normalise(options: dict | None) -> dict:
             isinstance(w, str) and re.match(WNID_PATTERN, w) for w in out["synsets"]
         ):
             raise ExportError("synsets must be a list of wnids such as n02084071.")
+        if not out["synsets"]:
+            raise ExportError("synsets names no synset; leave it out to export every synset of the campaigns.")
         out["synsets"] = sorted(set(out["synsets"]))
     out["min_confidence"] = _number(out["min_confidence"], "min_confidence", 0.0, 1.0)
     if not isinstance(out["include_ancestors"], bool):
         raise ExportError("include_ancestors must be true or false.")
-    split = {**DEFAULT_OPTIONS["split"], **(out["split"] or {})}
-    if set(split) != {"train", "val", "test", "seed"}:
+    if out["split"] is not None and not isinstance(out["split"], dict):
+        raise ExportError('split must be an object such as {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0}.')
+    given = out["split"] or {}
+    if set(given) - {"train", "val", "test", "seed"}:
         raise ExportError("split takes train, val and test fractions and a seed.")
+    # A split naming any fraction names them all: those it leaves out are 0 ({"train": 1}: everything in train).
+    named = {"train", "val", "test"} & set(given)
+    split = {**DEFAULT_OPTIONS["split"], **({k: 0.0 for k in ("train", "val", "test")} if named else {}), **given}
     fractions = {k: _number(split[k], f"split.{k}", 0.0, 1.0) for k in ("train", "val", "test")}
     if abs(sum(fractions.values()) - 1.0) > 1e-9:
         raise ExportError(f"The split fractions must add up to 1; they add up to {sum(fractions.values()):g}.")
     out["split"] = {**fractions, "seed": _integer(split["seed"], "split.seed", 0, 2**31 - 1)}
+    if out["image_size"] is not None and not isinstance(out["image_size"], dict):
+        raise ExportError('image_size must be an object such as {"policy": "resized", "max_side": 256}.')
     size = {**DEFAULT_OPTIONS["image_size"], **(out["image_size"] or {})}
+    if set(size) != {"policy", "max_side"}:
+        raise ExportError("image_size takes a policy ('original' or 'resized') and a max_side.")
     if size["policy"] == "original":
         size = {"policy": "original", "max_side": None}
     elif size["policy"] == "resized":
@@ -141,9 +154,9 @@ def dataset_version_create(
         raise ExportError("A dataset version needs a name of 1 to 200 characters.")
     normalised = options_normalise(options)
     ids = sorted({int(i) for i in campaign_ids or []})
-    campaigns = list(Campaign.objects.filter(id__in=ids).order_by("id"))
-    if not campaigns:
+    if not ids:
         raise ExportError("Name at least one campaign to export.")
+    campaigns = list(Campaign.objects.filter(id__in=ids).order_by("id"))
     if len(campaigns) != len(ids):
         missing = sorted(set(ids) - {c.id for c in campaigns})
         raise ExportError(f"No campaign {missing[0]}.")

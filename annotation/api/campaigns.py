@@ -147,10 +147,15 @@ class CampaignListApi(APIView):
         try:
             campaign = call(campaign_services.campaign_create, owner=request.user, **values)
         except Exception as error:  # model validation of the policy (full_clean)
+            from django.core.exceptions import NON_FIELD_ERRORS
             from django.core.exceptions import ValidationError as ModelValidationError
 
             if isinstance(error, ModelValidationError):
-                raise ValidationError(error.message_dict, code="invalid") from None
+                errors = {
+                    "non_field_errors" if field == NON_FIELD_ERRORS else field: messages
+                    for field, messages in error.message_dict.items()
+                }
+                raise ValidationError(errors, code="invalid") from None
             raise
         return Response(campaign_payload(campaign), status=status.HTTP_201_CREATED)
 

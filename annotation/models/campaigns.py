@@ -25,16 +25,21 @@ class Campaign(models.Model):
     images_per_hit = models.PositiveSmallIntegerField(
         default=24, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
-    target_per_synset = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1)])
-    min_votes = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
-    max_votes = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1)])
+    target_per_synset = models.PositiveIntegerField(
+        default=1000, validators=[MinValueValidator(1), MaxValueValidator(10_000_000)]
+    )
+    min_votes = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    max_votes = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(100)])
     confidence = models.FloatField(default=0.99, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)])
     gold_rate = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
-    lease_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(30)])
+    # At most a day: a lease is how long a worker may hold a HIT; past-the-range values overflowed the expiry date.
+    lease_seconds = models.PositiveIntegerField(
+        default=900, validators=[MinValueValidator(30), MaxValueValidator(86_400)]
+    )
     reward_per_hit = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.10"))
-    quiz_size = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
+    quiz_size = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1), MaxValueValidator(100)])
     quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    quiz_retry_seconds = models.PositiveIntegerField(default=600)
+    quiz_retry_seconds = models.PositiveIntegerField(default=600, validators=[MaxValueValidator(30 * 86_400)])
     # One quiz for the whole campaign (default), or one per synset: a worker then labels only the synsets whose
     # quiz they passed, and takes the next synset's quiz when those run out (annotation/services/quiz.py).
     quiz_per_synset = models.BooleanField(
@@ -63,7 +68,11 @@ class Campaign(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(min_votes__lte=models.F("max_votes")), name="campaign_votes_range"),
+            models.CheckConstraint(
+                condition=Q(min_votes__lte=models.F("max_votes")),
+                name="campaign_votes_range",
+                violation_error_message="min_votes cannot be more than max_votes.",
+            ),
             models.CheckConstraint(
                 condition=Q(images_per_hit__gte=1, images_per_hit__lte=100), name="campaign_images_per_hit"
             ),

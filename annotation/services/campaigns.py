@@ -1,7 +1,7 @@
 """Campaign set-up: creation with its label-set checks, state changes, gold items."""
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -90,7 +90,10 @@ def campaign_update_policy(*, campaign: Campaign, **policy) -> Campaign:
     try:
         campaign.full_clean()
     except ValidationError as error:
-        problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+        problems = "; ".join(
+            " ".join(messages) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(messages)}"
+            for field, messages in error.message_dict.items()
+        )
         raise AnnotationError(f"The policy is not valid: {problems}") from None
     if DECISION_POLICY.intersection(changed):
         # Due for a refit: the queued one below, or the periodic one if the broker is down right now.

@@ -40,6 +40,10 @@ def test_invalid_policy_is_refused(api):
     response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [CIRCLE], "min_votes": 5, "max_votes": 2},
                         format="json")  # fmt: skip
     assert response.status_code == 400
+    assert response.json()["detail"] == "min_votes cannot be more than max_votes."
+    huge = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [CIRCLE], "lease_seconds": 999_999_999_999},
+                    format="json")  # fmt: skip
+    assert huge.status_code == 400 and huge.json()["detail"].startswith("lease_seconds:")
     assert not Campaign.objects.exists()
 
 
@@ -104,8 +108,14 @@ def test_policy_change_applies_and_re_evaluates_decisions(api, seeded, django_ca
 @pytest.mark.parametrize(
     "body, status, words",
     [
-        ({"min_votes": 5, "max_votes": 2}, 400, "policy is not valid"),
+        ({"min_votes": 5, "max_votes": 2}, 400, "The policy is not valid: min_votes cannot be more than max_votes."),
         ({"confidence": 1.5}, 400, "confidence"),
+        # bounds past which a lease's expiry or a quiz retry's date overflowed (500s on SQLite)
+        ({"lease_seconds": 999_999_999_999}, 400, "lease_seconds: Ensure this value is less than or equal to 86400."),
+        ({"quiz_retry_seconds": 10**15}, 400, "quiz_retry_seconds: Ensure this value is less than or equal to 2592000"),
+        ({"quiz_size": 10**11}, 400, "quiz_size"),
+        ({"max_votes": 1000}, 400, "max_votes"),
+        ({"target_per_synset": 10**10}, 400, "target_per_synset"),
         ({"min_worker_accuracy": 0.96}, 400, "least worker accuracy is a share from 0 (no bar) to 0.95"),
         ({"min_worker_accuracy": -0.1}, 400, "least worker accuracy is a share from 0 (no bar) to 0.95"),
         ({"min_worker_accuracy": "high"}, 400, "min_worker_accuracy"),

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from annotation.services.campaigns import campaign_create
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
+from export.services import options_normalise
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,16 @@ def test_researcher_cannot_see_someone_elses_version(
          "image_size.max_side must be a whole number from 16 to 8192; got 4."),
         ({"colour": "blue"}, "Unknown option 'colour'; known: synsets, min_confidence, include_ancestors, split, "
                              "image_size, formats, shard_max_images, shard_max_bytes."),
+        # wrong types where an object is expected (these raised TypeError: a 500)
+        ({"split": "80/10/10"}, 'split must be an object such as {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0}.'),
+        ({"split": [0.8, 0.1, 0.1]},
+         'split must be an object such as {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0}.'),
+        ({"image_size": "big"}, 'image_size must be an object such as {"policy": "resized", "max_side": 256}.'),
+        ({"image_size": {"policy": "resized", "max_side": 64, "quality": 9}},
+         "image_size takes a policy ('original' or 'resized') and a max_side."),
+        ({"synsets": []}, "synsets names no synset; leave it out to export every synset of the campaigns."),
+        # a split naming some fractions: the others are 0, not the defaults
+        ({"split": {"train": 0.9}}, "The split fractions must add up to 1; they add up to 0.9."),
     ],
 )  # fmt: skip
 def test_bad_options_answer_400_with_a_sentence_and_create_nothing(campaign, admin, options, sentence) -> None:
@@ -135,6 +146,23 @@ def test_bad_options_answer_400_with_a_sentence_and_create_nothing(campaign, adm
     assert response.status_code == 400
     assert response.json() == {"detail": sentence, "code": "invalid"}
     assert_nothing_created()
+
+
+def test_options_that_are_not_an_object_and_unknown_campaigns_answer_400(campaign, admin) -> None:
+    client = client_for(admin)
+
+    not_object = client.post("/api/v1/datasets/", {**body(campaign), "options": ["imagenet"]}, format="json")
+    unknown = client.post("/api/v1/datasets/", {**body(campaign), "campaigns": [campaign.id + 999]}, format="json")
+
+    assert not_object.status_code == unknown.status_code == 400
+    assert unknown.json()["detail"] == f"No campaign {campaign.id + 999}."
+    assert_nothing_created()
+
+
+def test_a_split_naming_only_train_puts_every_image_in_train() -> None:
+    split = options_normalise({"split": {"train": 1}})["split"]
+
+    assert split == {"train": 1.0, "val": 0.0, "test": 0.0, "seed": 0}
 
 
 def test_an_existing_version_number_is_a_conflict(campaign, admin, django_capture_on_commit_callbacks) -> None:
