@@ -48,6 +48,13 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     page.get_by_label("the synset itself").check()
     page.get_by_role("button", name="Add to label set").click()
     expect(page.locator("#check-summary")).to_have_text("1 synset · no overlaps")
+    # The synset search lists wnids with their words (it once read a field the API does not send: "undefined").
+    page.locator("#root").fill("whippet")
+    first = page.locator("#root-results li").first
+    expect(first).to_contain_text(f"{WHIPPET} whippet")
+    expect(page.locator("#root-results")).not_to_contain_text("undefined")
+    first.get_by_role("button").click()
+    expect(page.locator("#root")).to_have_value(WHIPPET)
     page.locator("#wnids").fill(f"{WHIPPET}\n{IBIZAN}\n{DOG}")
     expect(page.locator("#check-overlaps")).to_contain_text(f"{DOG} › {WHIPPET}")
     page.locator("#wnids").fill(f"{WHIPPET}\n{IBIZAN}")
@@ -57,7 +64,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     page.get_by_label("Gold rate").fill("0")
     page.get_by_label("Quiz pass mark").fill("0.9")
     page.get_by_label("Collect bounding boxes").check()
-    page.get_by_role("button", name="Create campaign").click()
+    page.get_by_role("button", name="Create campaign").dblclick()  # an impatient double click: one campaign
 
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hounds")
     campaign = Campaign.objects.get(name="Hounds")
@@ -190,8 +197,51 @@ def test_a_campaign_of_many_synsets_finds_the_synset_to_import_images_for(live_s
     data = BytesIO()
     Image.new("RGB", (320, 240), (40, 120, 200)).save(data, "PNG")
     page.locator("#import-files").set_input_files(
-        {"name": "hound.png", "mimeType": "image/png", "buffer": data.getvalue()}
+        [
+            {"name": "hound.png", "mimeType": "image/png", "buffer": data.getvalue()},
+            {"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image at all"},
+        ]
     )
+    # Files and URLs at once: one import takes one kind, and the page says so instead of dropping the URLs.
+    page.locator("#import-urls").fill("https://example.org/hound.jpg")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-status")).to_contain_text("one kind at a time")
+    page.locator("#import-urls").fill("")
     page.get_by_role("button", name="Import").click()
     expect(page.locator("#import-status")).to_contain_text("1 accepted", timeout=20_000)
+    expect(page.locator("#import-status")).to_contain_text("1 rejected")
+    # and which file was rejected, with the reason
+    expect(page.locator("#import-rejected li")).to_have_count(1)
+    expect(page.locator("#import-rejected li")).to_contain_text("notes.png — ")
+    expect(page.locator("#import-rejected")).not_to_contain_text("undefined")
     assert Candidate.objects.filter(synset_id=int(IBIZAN[1:])).count() == 1
+
+
+def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_records_nothing(
+    live_server, page, dog_taxonomy
+):
+    from annotation.models import DecisionOverride
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET])
+    first, _ = make_candidates(WHIPPET, 2)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/synsets/{WHIPPET}/")
+    page.locator('#states [data-state="new"]').click()
+    expect(page.locator("#candidates-status")).to_have_text("2 new candidates.")
+
+    # Cancel at the reason prompt: nothing is recorded
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("#candidates > div").first.get_by_role("button", name="Reject").click()
+    expect(page.locator("#candidates-status")).to_have_text("2 new candidates.")
+    assert not DecisionOverride.objects.exists()
+
+    # Accept with a reason: the status line keeps the confirmation ahead of the new count
+    page.once("dialog", lambda dialog: dialog.accept("clearly a whippet"))
+    page.locator("#candidates > div").first.get_by_role("button", name="Accept").click()
+    expect(page.locator("#candidates-status")).to_have_text(
+        f"Candidate {first.id}: new → accepted (recorded). 1 new candidates."
+    )
+    override = DecisionOverride.objects.get()
+    assert (override.candidate_id, override.action, override.reason) == (first.id, "accept", "clearly a whippet")

@@ -64,7 +64,8 @@
         const b = node("button", "", "link");
         b.type = "button";
         b.appendChild(node("code", s.wnid));
-        b.appendChild(document.createTextNode(" " + s.words));
+        b.appendChild(document.createTextNode(" " + ((s.lemmas && s.lemmas.length) ? s.lemmas.join(", ") : s.name)));
+        if (s.gloss) b.title = s.gloss;
         b.addEventListener("click", () => { root.value = s.wnid; results.replaceChildren(); });
         li.appendChild(b);
         return li;
@@ -84,9 +85,11 @@
     await runCheck();
   });
 
+  let creating = false;
   document.getElementById("policy").addEventListener("submit", async (event) => {
     event.preventDefault();
-    status.textContent = "";
+    if (creating) return;  // a double click creates one campaign, not two
+    const button = event.target.querySelector("button[type=submit], button:not([type])");
     const form = new FormData(event.target);
     const body = {
       name: form.get("name"), wnids: parse(), allow_sensitive: form.get("allow_sensitive") === "on",
@@ -95,8 +98,13 @@
     for (const key of ["target_per_synset", "images_per_hit", "min_votes", "max_votes", "quiz_size"]) body[key] = parseInt(form.get(key), 10);
     for (const key of ["confidence", "gold_rate", "min_worker_accuracy", "quiz_pass_mark"]) body[key] = parseFloat(form.get(key));
     body.reward_per_hit = form.get("reward_per_hit");
+    creating = true;
+    if (button) button.disabled = true;
+    status.textContent = "Creating the campaign…";
     const r = await api.request("POST", "/api/v1/campaigns/", body);
     if (r.status === 201) { window.location.href = `/research/${r.data.id}/`; return; }
+    creating = false;
+    if (button) button.disabled = false;
     status.textContent = (r.data && r.data.detail) || `Could not create the campaign (${r.status}).`;
   });
 

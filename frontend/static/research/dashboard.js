@@ -348,6 +348,13 @@
     const files = document.getElementById("import-files").files;
     const urls = document.getElementById("import-urls").value.split(/\s+/).filter(Boolean);
     const term = document.getElementById("import-term").value;
+    const rejectedList = document.getElementById("import-rejected");
+    rejectedList.replaceChildren();
+    rejectedList.hidden = true;
+    if (files.length && urls.length) {
+      out.textContent = "Import files or URLs, one kind at a time: clear the files or the URLs, then import again.";
+      return;
+    }
     let response;
     if (files.length) {
       const body = new FormData();
@@ -365,7 +372,23 @@
       if (!r.ok) return;
       const d = r.data;
       out.textContent = `Import ${id}: ${d.status}, ${d.processed} of ${d.total} — ${d.counts.accepted} accepted, ${d.counts.duplicate + d.counts.near_duplicate} duplicates, ${d.counts.rejected} rejected.`;
-      if (d.status === "pending" || d.status === "running") setTimeout(() => poll(id), 1500);
+      if (d.status === "pending" || d.status === "running") { setTimeout(() => poll(id), 1500); return; }
+      if (d.counts.rejected) showRejected(id, d.counts.rejected);
+    };
+    // Which files or URLs were rejected, and why (the first 20; all of them are at the items endpoint).
+    const showRejected = async (id, total) => {
+      const r = await api.request("GET", `/api/v1/image-imports/${id}/items/?outcome=rejected`);
+      if (!r.ok) return;
+      const rows = Array.isArray(r.data) ? r.data : r.data.results;
+      const items = rows.slice(0, 20).map((item) => {
+        const li = el("li");
+        li.appendChild(el("code", item.name));
+        li.appendChild(document.createTextNode(` — ${item.reason}`));
+        return li;
+      });
+      if (total > items.length) items.push(el("li", `… and ${total - items.length} more: /api/v1/image-imports/${id}/items/?outcome=rejected`));
+      rejectedList.replaceChildren(...items);
+      rejectedList.hidden = false;
     };
     poll(response.data.id);
   });

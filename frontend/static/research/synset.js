@@ -68,17 +68,20 @@
     if (!c.gold) {
       for (const [label, action] of [["Accept", "accept"], ["Reject", "reject"], ["Re-open", "reopen"]]) {
         act(label, async () => {
-          const reason = prompt(`Reason to ${action} candidate ${c.id}?`, "") ?? "";
+          const reason = prompt(`Reason to ${action} candidate ${c.id}?`, "");
+          if (reason === null) return;  // Cancel: nothing is recorded
           const r = await api.request("POST", `${base}candidates/${c.id}/override/`, { action, reason });
-          status.textContent = r.ok ? `Candidate ${c.id}: ${r.data.previous_state} → ${r.data.state} (recorded).` : (r.data && r.data.detail) || "Failed.";
-          if (r.ok) { overview(); load(true); }
+          if (!r.ok) { status.textContent = (r.data && r.data.detail) || "Failed."; return; }
+          overview();
+          load(true, `Candidate ${c.id}: ${r.data.previous_state} → ${r.data.state} (recorded).`);
         });
       }
       for (const [label, present] of [["Gold: present", true], ["Gold: absent", false]]) {
         act(label, async () => {
           const r = await api.request("POST", `${base}candidates/${c.id}/gold/`, { present });
-          status.textContent = r.ok ? `Candidate ${c.id} is now gold (${present ? "present" : "absent"}).` : (r.data && r.data.detail) || "Failed.";
-          if (r.ok) { overview(); load(true); }
+          if (!r.ok) { status.textContent = (r.data && r.data.detail) || "Failed."; return; }
+          overview();
+          load(true, `Candidate ${c.id} is now gold (${present ? "present" : "absent"}).`);
         });
       }
     }
@@ -86,7 +89,8 @@
     return div;
   }
 
-  async function load(reset) {
+  // ``note``: what the researcher just did, kept in the status line ahead of the new count.
+  async function load(reset, note) {
     const url = reset || !next ? (state === "disagreements" ? `${base}synsets/${wnid}/disagreements/` : `${base}synsets/${wnid}/candidates/?state=${state}`) : next;
     const r = await api.request("GET", url);
     if (!r.ok) return;
@@ -94,7 +98,8 @@
     r.data.results.forEach((c) => cards.appendChild(card(c)));
     next = r.data.next;
     more.hidden = !next;
-    status.textContent = `${r.data.count} ${state === "disagreements" ? "candidates with split votes" : state + " candidates"}.`;
+    const count = `${r.data.count} ${state === "disagreements" ? "candidates with split votes" : state + " candidates"}.`;
+    status.textContent = note ? `${note} ${count}` : count;
   }
   document.querySelectorAll("#states [data-state]").forEach((b) => b.addEventListener("click", () => {
     state = b.dataset.state;
