@@ -216,8 +216,8 @@ def limitations(version: DatasetVersion, summary: dict) -> list[str]:
     else:
         box_note = (
             "No bounding boxes: no label had final boxes at the snapshot (box collection off or not finished), so "
-            "LOC_*_solution.csv list no image, the PASCAL VOC files have no <object> and COCO 'annotations' is "
-            "empty. Image-level labels are complete."
+            "LOC_*_solution.csv list no image, there are no PASCAL VOC files (as in ILSVRC, only images with boxes "
+            "have one) and COCO 'annotations' is empty. Image-level labels are complete."
         )
     items = [
         box_note,

@@ -60,7 +60,7 @@ class SynsetSearchApi(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        query = self.request.query_params.get("q", "").strip()
+        query = selectors.search_terms(self.request.query_params.get("q", ""))
         if not query:
             raise ValidationError({"q": ["Give a search term: a lemma, gloss words or a wnid."]}, code="required")
         if len(query) > 200:

@@ -23,11 +23,17 @@ def synset_get(*, wnid: str) -> Synset:
     return Synset.objects.get(id=offset_from_wnid(wnid))
 
 
+def search_terms(query: str) -> str:
+    """The query with its whitespace collapsed and control characters dropped: a NUL matched every synset on
+    SQLite (LIKE stops at it) and cannot be sent to PostgreSQL at all."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in query).split())
+
+
 def synset_search(*, query: str) -> QuerySet[Synset]:
     """Synsets matching a wnid, a lemma or words of the gloss. Synsets whose first lemma is the query come
     first, in WordNet's sense order (dog.n.01 before dog.n.03), then other exact lemmas, partial lemma
     matches, and gloss matches."""
-    query = " ".join(query.split())
+    query = search_terms(query)
     if re.match(WNID_PATTERN, query):
         return Synset.objects.filter(id=int(query[1:]))
     if not query:

@@ -14,6 +14,8 @@ from annotation.models import Campaign, CampaignSynset, Candidate, DecisionOverr
 from annotation.services import refit
 from annotation.services.campaigns import gold_item_create
 from workers.models import LedgerEntry, Qualification, WorkerProfile
+from workers.roles import Role
+from workers.services import user_has_role
 
 COUNTED = {
     Candidate.State.ACCEPTED: "accepted",
@@ -141,8 +143,13 @@ def worker_block(
     *, worker: User, reason: str, campaign: Campaign | None = None, by: User | None = None
 ) -> WorkerAction:
     """Block a worker in one campaign, or everywhere (``campaign`` None): their votes stop counting from
-    the next consensus update on, and they get no more HITs there."""
+    the next consensus update on, and they get no more HITs there. Only crowd workers can be blocked: an admin's
+    or researcher's account (one's own included) is refused."""
     reason = _reason(reason)
+    if user_has_role(worker, Role.ADMIN) or user_has_role(worker, Role.RESEARCHER):
+        raise AnnotationError(
+            f"{worker.username} is an admin or researcher, not a crowd worker; only workers can be blocked."
+        )
     WorkerProfile.objects.get_or_create(user=worker)
     campaigns = (
         [campaign]

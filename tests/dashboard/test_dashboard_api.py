@@ -7,13 +7,13 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotation.models import Campaign, CampaignSynset, Candidate
+from annotation.models import Campaign, CampaignSynset, Candidate, WorkerAction
 from annotation.services import refit, rollups
 from annotation.services.campaigns import campaign_set_state
 from annotation.services.manage import candidate_override
 from tests.annotation.hits.conftest import make_candidates
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
-from workers.models import Qualification
+from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
 from workers.services import account_create
 
@@ -383,3 +383,17 @@ def test_progress_shows_the_share_of_look_alike_negatives_the_last_refit_found(s
     )
     circle = get(client_for(seeded.researcher), seeded, "progress")["synsets"][0]
     assert circle["look_alikes"] == 0.3
+
+
+def test_only_crowd_workers_can_be_blocked(seeded, client_for, admin):
+    client = client_for(seeded.researcher)
+    for user in (admin, seeded.researcher):  # an admin, and the researcher themself
+        response = client.post(
+            f"/api/v1/campaigns/{seeded.campaign.id}/workers/{user.id}/block/", {"reason": "x"}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"] == (
+            f"{user.username} is an admin or researcher, not a crowd worker; only workers can be blocked."
+        )
+    assert not WorkerAction.objects.exists()
+    assert not WorkerProfile.objects.filter(blocked=True).exists()
