@@ -462,7 +462,9 @@ def _parse_answers(hit: Hit, items: dict[int, _Item], answers: list[dict]) -> li
         parsed[item_id] = (items[item_id], ANSWERS[answer], ms)
     missing = sorted(set(items) - set(parsed))
     if missing:
-        raise AnnotationError(f"{len(missing)} items of HIT {hit.id} have no answer, e.g. item {missing[0]}.")
+        which = "1 item" if len(missing) == 1 else f"{len(missing)} items"
+        verb = "has" if len(missing) == 1 else "have"
+        raise AnnotationError(f"{which} of HIT {hit.id} {verb} no answer, e.g. item {missing[0]}.")
     return list(parsed.values())
 
 

@@ -52,12 +52,25 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Space")  # third image: present
     expect(page.locator("#grid .tile.marked")).to_have_count(2)
+    # A reload gives the same HIT back with her marks
+    page.reload()
+    expect(page.locator("#grid .tile.marked")).to_have_count(2)
+    expect(page.locator("#status")).to_contain_text("6 images · lease ends")
+    expect(page.locator("#status")).to_contain_text("your marks were kept")
+    # Enter while the larger view is open only closes it
+    page.keyboard.press("z")
+    expect(page.locator("#zoom")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator("#zoom")).to_be_hidden()
+    assert not Hit.objects.filter(worker__username="alice", status="submitted").exists()
     page.keyboard.press("Enter")
     expect(page.locator("#done-count")).to_have_text("1", timeout=20_000)
+    expect(page.locator("#done-unit")).to_have_text("HIT")
     expect(page.locator("#grid .tile.marked")).to_have_count(0)
     page.keyboard.press("2")
     page.keyboard.press("Enter")
     expect(page.locator("#done-count")).to_have_text("2", timeout=20_000)
+    expect(page.locator("#done-unit")).to_have_text("HITs")
     # She has now seen all twelve images: no HIT, nothing to submit
     expect(page.locator("#status")).to_contain_text("No more images for you")
     expect(page.locator("#submit")).to_be_disabled()
@@ -71,6 +84,28 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     assert Vote.objects.filter(hit=first, answer=1).count() == 2
     assert Vote.objects.filter(hit=second, answer=1).count() == 1
     assert Vote.objects.filter(hit__in=[first, second]).count() == 12
+
+
+def test_a_hit_whose_lease_ran_out_is_reported_with_the_next_one(live_server, page, circle_campaign):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    worker = worker_signed_in(page, live_server.url, "erin")
+    Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
+    page.goto(f"{live_server.url}/work/{circle_campaign.id}/")
+    expect(page.locator("#grid .tile")).to_have_count(6)
+    page.keyboard.press("1")
+    Hit.objects.filter(worker=worker).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    page.keyboard.press("Enter")
+
+    # The answers were refused (410): the page says so ahead of the next HIT instead of moving on silently
+    expect(page.locator("#status")).to_contain_text(
+        "The lease on your last HIT ran out before you sent it, so its answers were not recorded.", timeout=20_000
+    )
+    expect(page.locator("#done-count")).to_have_text("0")
+    assert not Vote.objects.filter(worker=worker).exists()
 
 
 def test_a_failed_quiz_answered_twice_in_a_hurry_is_scored_once(live_server, page, circle_campaign):

@@ -107,7 +107,9 @@ def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
         parsed[item_id] = result
     missing = sorted(set(items) - set(parsed))
     if missing:
-        raise AnnotationError(f"{len(missing)} items of task {task.id} have no answer, e.g. item {missing[0]}.")
+        which = "1 item" if len(missing) == 1 else f"{len(missing)} items"
+        verb = "has" if len(missing) == 1 else "have"
+        raise AnnotationError(f"{which} of task {task.id} {verb} no answer, e.g. item {missing[0]}.")
     return list(parsed.values())
 
 

@@ -20,8 +20,20 @@
   // look again, at most MAX_WAITS times in a row, before saying there is nothing left.
   const MAX_WAITS = 6;
   let waits = 0;
+  // Said once ahead of the next HIT's status: what happened to the last one (its lease ran out).
+  let notice = "";
+  let leaseTimer = null;
+  const LEASE_WARNING_MS = 60000;
 
   function say(text) { statusLine.textContent = text; }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  // The marks of the HIT on screen survive a reload (the server gives the same open HIT back).
+  function saved(id) { try { return JSON.parse(sessionStorage.getItem("synsight-hit-" + id)); } catch (e) { return null; } }
+  function save() {
+    if (!hit) return;
+    try { sessionStorage.setItem("synsight-hit-" + hit.id, JSON.stringify({ marks, key })); } catch (e) { /* private mode */ }
+  }
+  function forget(id) { try { sessionStorage.removeItem("synsight-hit-" + id); } catch (e) { /* private mode */ } }
 
   // No HIT left for this worker, or none they may have (blocked, campaign paused): the page says so in its
   // heading and status line, and points back to the other campaigns.
@@ -60,13 +72,17 @@
     touched[i] = performance.now() - shownAt;
     tiles[i].classList.toggle("marked", marks[i]);
     tiles[i].setAttribute("aria-pressed", String(marks[i]));
+    save();
   }
 
   function render(data) {
     hit = data;
-    marks = data.items.map(() => false);
+    showZoom(false);
+    const kept = saved(data.id);
+    const restored = kept && Array.isArray(kept.marks) && kept.marks.length === data.items.length;
+    marks = restored ? kept.marks.map(Boolean) : data.items.map(() => false);
     touched = data.items.map(() => null);
-    key = api.newKey();
+    key = restored && kept.key ? kept.key : api.newKey();
     const s = data.synset;
     document.getElementById("synset-name").textContent = s.lemmas[0];
     document.querySelector(".article").textContent = /^[aeiou]/i.test(s.lemmas[0]) ? "an" : "a";
@@ -92,10 +108,25 @@
       }
       return cell;
     }));
+    marks.forEach((on, i) => {
+      const tile = grid.children[i];
+      tile.classList.toggle("marked", on);
+      tile.setAttribute("aria-pressed", String(on));
+    });
     shownAt = performance.now();
     submitButton.disabled = false;  // disabled in the page until a HIT is shown, and while none is
     setFocus(0);
-    say(data.items.length + " images · lease ends " + new Date(data.expires_at).toLocaleTimeString());
+    const expires = new Date(data.expires_at);
+    const status = plural(data.items.length, "image") + " · lease ends " + expires.toLocaleTimeString() +
+      (restored ? " · your marks were kept" : "");
+    say(notice ? notice + " " + status : status);
+    notice = "";
+    clearTimeout(leaseTimer);
+    const warnIn = expires.getTime() - Date.now() - LEASE_WARNING_MS;
+    const shown = data.id;
+    leaseTimer = setTimeout(() => {
+      if (hit && hit.id === shown && !busy) say("Less than a minute left on this HIT: press Enter to send it, or its answers are lost.");
+    }, Math.max(0, warnIn));
   }
 
   async function next() {
@@ -108,6 +139,8 @@
       return render(response.data);
     }
     hit = null;
+    clearTimeout(leaseTimer);
+    showZoom(false);
     submitButton.disabled = true;
     grid.replaceChildren();
     if (response.status === 204 && response.retryAfter && waits < MAX_WAITS) {
@@ -152,11 +185,18 @@
     submitButton.disabled = false;
     busy = false;
     if (response.status === 201 || response.status === 200) {
+      forget(hit.id);
       done += 1;
       document.getElementById("done-count").textContent = String(done);
+      document.getElementById("done-unit").textContent = done === 1 ? "HIT" : "HITs";
       return next();
     }
-    if (response.status === 410) return next();
+    if (response.status === 410) {
+      // The lease ran out before the answers arrived: they were not recorded (nor paid); say so with the next HIT.
+      forget(hit.id);
+      notice = "The lease on your last HIT ran out before you sent it, so its answers were not recorded.";
+      return next();
+    }
     say(response.data ? response.data.detail : "Could not save; press Enter to retry.");
   }
 
@@ -172,7 +212,8 @@
     if (event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA") return;
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const k = event.key;
-    if (!zoom.hidden && (k === "Escape" || k === "z" || k === "Z")) { showZoom(false); event.preventDefault(); return; }
+    // While the larger view is open, Enter only closes it: a HIT is never sent from under it.
+    if (!zoom.hidden && (k === "Escape" || k === "z" || k === "Z" || k === "Enter")) { showZoom(false); event.preventDefault(); return; }
     if (k === "Enter") { submit(); event.preventDefault(); }
     else if (k === " " || k === "Spacebar") { toggle(focus); event.preventDefault(); }
     else if (k === "ArrowRight") { setFocus(focus + 1); event.preventDefault(); }

@@ -83,7 +83,7 @@ def test_a_bad_box_is_refused_with_a_sentence_and_nothing_is_stored(box_campaign
         (lambda a: a[0].update(boxes=[[1, 1, 5, 5], [6, 6, 9, 9]]), "Draw exactly one box per image"),
         (lambda a: a[0].update(item=999_999), "is not part of task"),
         (lambda a: a.append(dict(a[0])), "answered twice"),
-        (lambda a: a.pop(), "have no answer"),
+        (lambda a: a.pop(), "has no answer"),
         (lambda a: a[0].update(answer="no_more"), "carries 1 box"),
         (lambda a: a[0].update(answer="maybe"), "answer must be one of"),
         (lambda a: a[0].update(ms=-1), "ms must be"),

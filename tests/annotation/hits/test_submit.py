@@ -87,7 +87,7 @@ def test_expired_lease_is_gone(open_hit, worker):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda a: a[:-1], "have no answer"),
+        (lambda a: a[:-1], "1 item of HIT"),
         (lambda a: [*a, {"item": 999_999, "answer": "present", "ms": 1}], "is not part of HIT"),
         (lambda a: [*a, a[0]], "answered twice"),
         (lambda a: [{**a[0], "answer": "yes"}, *a[1:]], "answer must be present, absent or cant_tell"),
