@@ -30,6 +30,23 @@ def box_campaign(demo_images):
     return campaign_set_state(campaign=campaign, state="running")
 
 
+def test_box_pages_without_work_say_so_without_a_question_or_buttons(live_server, page, box_campaign):
+    Candidate.objects.update(state=Candidate.State.REJECTED)  # nothing accepted: no box work at all
+    carol = worker_signed_in(page, live_server.url, "carol")
+    qualify(carol, box_campaign)
+
+    page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/draw/")
+    expect(page.locator("#status")).to_contain_text("No images to box for you right now")
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#stage")).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_be_hidden()
+
+    page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/coverage/")
+    expect(page.locator("#status")).to_contain_text("Nothing to check for you right now")
+    expect(page.locator("#submit")).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_be_hidden()
+
+
 def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_the_grid(
     live_server, browser, box_campaign
 ):
@@ -82,6 +99,8 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#grid .tile.marked")).to_have_count(1)
     page.keyboard.press("Enter")
     expect(page.locator("#done-count")).to_have_text("1")
+    expect(page.locator("#status")).to_contain_text("Nothing to check for you right now")
+    expect(page.locator("#submit")).to_be_hidden()
     settled(page)  # before reading the database: on SQLite a lease being written locks its tables
     assert list(BoxAnswer.objects.filter(kind="quality").values_list("worker__username", "answer", "box_id")) == [
         ("bob", 1, box.id)

@@ -171,7 +171,17 @@
     else submit();
   }
 
+  // No task on screen (none right now, or none for this worker): no question, no canvas, no buttons; the status
+  // line says why and when the page looks again.
+  function idle(on) {
+    root.querySelector("header.task h1").hidden = on;
+    root.querySelector(".help").hidden = on;
+    stage.style.display = on ? "none" : "";  // .stage sets display, which outweighs the hidden attribute
+    root.querySelectorAll(".actions button").forEach((button) => { button.hidden = on; });
+  }
+
   function render(data) {
+    idle(false);
     task = data; index = 0; answers = []; key = api.newKey();
     document.getElementById("synset-name").textContent = data.synset.lemmas[0];
     document.getElementById("synset-gloss").textContent = data.synset.gloss;
@@ -187,6 +197,7 @@
     if (response.status === 200) return render(response.data);
     task = null; img = null; box = null;
     draw();
+    idle(true);
     if (response.status === 204) {
       // Box work arrives as images are accepted and boxes drawn: look again while the page is open.
       setTimeout(next, LOOK_AGAIN_S * 1000);

@@ -71,7 +71,15 @@
     return cell;
   }
 
+  // No task on screen: no question and no submit button; the status line says why and when the page looks again.
+  function idle(on) {
+    root.querySelector("header.task h1").hidden = on;
+    root.querySelector(".help").hidden = on;
+    submitButton.hidden = on;
+  }
+
   function render(data) {
+    idle(false);
     task = data;
     marks = data.items.map(() => false);
     touched = data.items.map(() => null);
@@ -92,6 +100,7 @@
     if (response.status === 200) return render(response.data);
     task = null;
     grid.replaceChildren();
+    idle(true);
     if (response.status === 204) {
       // Box work arrives as images are accepted and boxes drawn: look again while the page is open.
       setTimeout(next, LOOK_AGAIN_S * 1000);
