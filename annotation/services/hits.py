@@ -549,6 +549,7 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
             raise NotFound(f"You have no HIT {hit_id}.")
         if hit.status == Hit.Status.SUBMITTED:
             if hit.idempotency_key == idempotency_key:
+                _same_answers_or_conflict(hit, items, answers)
                 return _result(hit, reward, replayed=True)
             raise Conflict(f"HIT {hit.id} was already submitted.")
         if hit.status == Hit.Status.EXPIRED or hit.expires_at <= timezone.now():
@@ -577,6 +578,19 @@ def hit_submit(*, worker: User, hit_id: int, answers: list[dict], idempotency_ke
         # One drain weighs every HIT submitted since the last: queued after commit unless one is queued already.
         transaction.on_commit(consensus_queue.drain_request)
         return _result(hit, reward, answers=len(parsed))
+
+
+def _same_answers_or_conflict(hit: Hit, items: dict[int, _Item], answers: list[dict]) -> None:
+    """A replay carries the answers the key first carried (a retry of a lost response): otherwise the key was
+    reused for something else, which must not look recorded. Response times are not compared."""
+    try:
+        sent = {item.candidate_id: answer for item, answer, _ in _parse_answers(hit, items, answers)}
+    except AnnotationError:
+        sent = None
+    if sent != dict(Vote.objects.filter(hit_id=hit.id).values_list("candidate_id", "answer")):
+        raise Conflict(
+            f"This idempotency key already submitted HIT {hit.id} with other answers; those were recorded and stand."
+        )
 
 
 def _result(hit: Hit, reward: Decimal, *, answers: int | None = None, replayed: bool = False) -> SubmitResult:

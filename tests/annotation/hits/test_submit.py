@@ -130,3 +130,24 @@ def test_consensus_accepts_candidates_once_the_votes_agree(
     assert states == {"accepted"}  # three "present" votes at 0.8 accuracy: odds 64:1 → 0.985 ≥ 0.98
     assert all(p > 0.98 for p in Candidate.objects.values_list("posterior", flat=True))
     assert campaign.campaign_synsets.get().accepted == 4
+
+
+def test_a_retry_with_the_same_key_but_other_answers_is_refused_and_the_first_answers_stand(open_hit, worker):
+    answers = answers_for(open_hit)
+    answers[-1] = {**answers[-1], "answer": "cant_tell"}
+    hit_submit(worker=worker, hit_id=open_hit.id, answers=answers, idempotency_key="same-key-2")
+    before = snapshot()
+    # the same answers with other response times are the same submission
+    same = hit_submit(
+        worker=worker, hit_id=open_hit.id, answers=[{**a, "ms": a["ms"] + 1} for a in answers],
+        idempotency_key="same-key-2",
+    )  # fmt: skip
+    changed = [{**answers[0], "answer": "absent"}, *answers[1:]]
+
+    with pytest.raises(Conflict, match=r"already submitted HIT \d+ with other answers; those were recorded and stand"):
+        hit_submit(worker=worker, hit_id=open_hit.id, answers=changed, idempotency_key="same-key-2")
+    with pytest.raises(Conflict, match="with other answers"):
+        hit_submit(worker=worker, hit_id=open_hit.id, answers=answers[:-1], idempotency_key="same-key-2")
+
+    assert same.replayed
+    assert snapshot() == before
