@@ -252,6 +252,7 @@ def test_the_synsets_that_have_images_are_tried_first_in_a_campaign_where_most_h
     campaign = make_campaign(wnids=SHAPES, candidates=0, images_per_hit=2)
     make_candidates(SHAPES[-1], 20)
     hits._need_cache.clear()
+    hits._open_cache.clear()
     workers = [account_create(username=f"w{i}", password="pw-worker-123", role=Role.WORKER) for i in range(6)]
     for member in workers:
         qualify(member, campaign)
