@@ -82,7 +82,10 @@ def test_deferred_submits_reach_the_rollups_once_through_the_flush(
 
     assert dashboard_tasks.rollups_flush.delay().get() == 2
     assert rollups.rollups_flush() == 0  # each HIT is added once, however many flushes run
-    hits.hit_submit(worker=worker, hit_id=first.id, answers=[], idempotency_key="deferred-key-1")  # a replay
+    items = list(first.items.order_by("candidate_id"))
+    sent = ["present", "absent", "present"]
+    same = [{"item": i.id, "answer": a, "ms": 700} for i, a in zip(items, sent, strict=True)]
+    hits.hit_submit(worker=worker, hit_id=first.id, answers=same, idempotency_key="deferred-key-1")  # a replay
     assert rollups.rollups_flush() == 0
 
     assert not Hit.objects.filter(campaign=campaign, rollup_pending=True).exists()
