@@ -90,10 +90,14 @@
   }
 
   // ``note``: what the researcher just did, kept in the status line ahead of the new count.
+  // Only the latest load draws: a slower answer to an earlier tab (the first load's disagreements, say) must not
+  // replace the cards and count of the tab chosen since.
+  let loads = 0;
   async function load(reset, note) {
     const url = reset || !next ? (state === "disagreements" ? `${base}synsets/${wnid}/disagreements/` : `${base}synsets/${wnid}/candidates/?state=${state}`) : next;
+    const mine = ++loads;
     const r = await api.request("GET", url);
-    if (!r.ok) return;
+    if (!r.ok || mine !== loads) return;
     if (reset) cards.replaceChildren();
     r.data.results.forEach((c) => cards.appendChild(card(c)));
     next = r.data.next;
