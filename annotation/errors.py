@@ -11,6 +11,12 @@ class AnnotationError(Exception):
         self.message = message
 
 
+def unanswered(missing: list[int], what: str) -> AnnotationError:
+    """The error for a submission that leaves ``missing`` items of ``what`` (e.g. "HIT 7") without an answer."""
+    which, verb = ("1 item", "has") if len(missing) == 1 else (f"{len(missing)} items", "have")
+    return AnnotationError(f"{which} of {what} {verb} no answer, e.g. item {missing[0]}.")
+
+
 class NotFound(AnnotationError):
     status = 404
     code = "not_found"

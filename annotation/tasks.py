@@ -65,11 +65,8 @@ def campaign_refit(campaign_id: int) -> dict:
 @shared_task
 def refit_running_campaigns() -> list[int]:
     """Periodic (Celery beat): refit every running campaign that gathered new votes since its last refit."""
-    due = [
-        c.id
-        for c in Campaign.objects.filter(state=Campaign.State.RUNNING)
-        if refit.campaign_refit_due(campaign=c, every=1)
-    ]
+    running = Campaign.objects.filter(state=Campaign.State.RUNNING).values_list("id", flat=True)
+    due = refit.running_campaigns_refit_due(campaign_ids=list(running), every=1)
     for campaign_id in due:
         if cache.add(f"refit:{campaign_id}", 1, REFIT_LOCK_SECONDS):
             campaign_refit.delay(campaign_id)

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
+from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound, unanswered
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
 from annotation.services import consensus, consensus_queue, quiz, rollups, screening
@@ -477,9 +477,7 @@ def _parse_answers(hit: Hit, items: dict[int, _Item], answers: list[dict]) -> li
         parsed[item_id] = (items[item_id], ANSWERS[answer], ms)
     missing = sorted(set(items) - set(parsed))
     if missing:
-        which = "1 item" if len(missing) == 1 else f"{len(missing)} items"
-        verb = "has" if len(missing) == 1 else "have"
-        raise AnnotationError(f"{which} of HIT {hit.id} {verb} no answer, e.g. item {missing[0]}.")
+        raise unanswered(missing, f"HIT {hit.id}")
     return list(parsed.values())
 
 

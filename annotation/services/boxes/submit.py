@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Gone, NotFound
+from annotation.errors import AnnotationError, Conflict, Gone, NotFound, unanswered
 from annotation.models import Box, BoxAnswer, BoxJob, BoxTask, BoxTaskItem, Candidate
 from annotation.services.hits import MAX_RESPONSE_MS
 from workers.models import LedgerEntry, WorkerProfile
@@ -107,9 +107,7 @@ def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
         parsed[item_id] = result
     missing = sorted(set(items) - set(parsed))
     if missing:
-        which = "1 item" if len(missing) == 1 else f"{len(missing)} items"
-        verb = "has" if len(missing) == 1 else "have"
-        raise AnnotationError(f"{which} of task {task.id} {verb} no answer, e.g. item {missing[0]}.")
+        raise unanswered(missing, f"task {task.id}")
     return list(parsed.values())
 
 

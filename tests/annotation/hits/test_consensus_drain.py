@@ -269,3 +269,17 @@ def test_the_drain_starts_a_refit_only_for_running_campaigns_with_enough_new_vot
         if refit.campaign_refit_due(campaign=c)
     ]
     assert per_campaign == sorted([due.id, due_no_gold.id])
+
+
+def test_the_periodic_refit_takes_every_running_campaign_with_any_new_vote(make_campaign, monkeypatch):
+    from annotation import tasks
+
+    fresh, quiet, paused = (make_campaign(candidates=6) for _ in range(3))
+    fresh.campaign_synsets.update(votes=1)  # one new vote: enough for the periodic refit (every=1)
+    paused.campaign_synsets.update(votes=900)
+    Campaign.objects.filter(id=paused.id).update(state=Campaign.State.PAUSED)
+    queued = []
+    monkeypatch.setattr(tasks.campaign_refit, "delay", queued.append)
+
+    assert tasks.refit_running_campaigns() == [fresh.id]
+    assert queued == [fresh.id] and quiet.id not in queued
