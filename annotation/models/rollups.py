@@ -90,9 +90,11 @@ class SynsetActivity(models.Model):
     yes = models.PositiveIntegerField(default=0)
     last_answer_at = models.DateTimeField(null=True, blank=True)
     candidates = models.PositiveIntegerField(default=0)
-    open_candidates = models.PositiveIntegerField(default=0, help_text="new or voting")
+    open_candidates = models.PositiveIntegerField(default=0, help_text="new or voting, gold items left out")
     gold = models.PositiveIntegerField(default=0)
-    accepted_counted = models.PositiveIntegerField(default=0, help_text="accepted candidates at the recount")
+    accepted_counted = models.PositiveIntegerField(
+        default=0, help_text="accepted candidates with a consensus posterior (not a researcher's accept) at the recount"
+    )
     accepted_posterior_sum = models.FloatField(default=0.0, help_text="sum of posteriors of accepted candidates")
     counted_at = models.DateTimeField(null=True, blank=True, help_text="when the candidate figures were recounted")
 

@@ -200,7 +200,7 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
             "accepted_counted", "accepted_posterior_sum",
         )
     }  # fmt: skip
-    has_open = Candidate.objects.filter(synset_id=OuterRef("synset_id"), state__in=OPEN_STATES)
+    has_open = Candidate.objects.filter(synset_id=OuterRef("synset_id"), state__in=OPEN_STATES, gold__isnull=True)
     rows = (
         CampaignSynset.objects.filter(campaign=campaign)
         .annotate(has_open=Exists(has_open) if live_open else Value(True))

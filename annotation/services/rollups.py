@@ -345,8 +345,10 @@ def synset_activity_recount(*, campaign_id: int, synset_ids: list[int] | None = 
             .values("synset_id")
             .annotate(
                 n=Count("id"),
-                open=Count("id", filter=Q(state__in=OPEN_STATES)),
-                accepted=Count("id", filter=Q(state=Candidate.State.ACCEPTED)),
+                # Gold items never take votes (they left the queue), whatever their state.
+                open=Count("id", filter=Q(state__in=OPEN_STATES, gold__isnull=True)),
+                # Precision is the mean posterior of consensus decisions: a researcher's accept has none.
+                accepted=Count("id", filter=Q(state=Candidate.State.ACCEPTED, posterior__isnull=False)),
                 mass=Sum("posterior", filter=Q(state=Candidate.State.ACCEPTED)),
             )
             .order_by()

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from annotation import dashboard_tasks
-from annotation.models import ActivityBucket, ActivityBucketWorker, CampaignWorker, Hit, SynsetActivity
+from annotation.models import ActivityBucket, ActivityBucketWorker, CampaignWorker, Candidate, Hit, SynsetActivity
 from annotation.services import hits, rollups
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import make_candidates, qualify
@@ -106,6 +106,22 @@ def test_candidate_figures_are_recounted_per_synset(seeded):
     assert (circle.candidates, circle.open_candidates, circle.gold, circle.accepted_counted) == (4, 1, 0, 2)
     assert round(circle.accepted_posterior_sum, 6) == 1.96
     assert circle.counted_at is not None
+
+
+def test_a_researchers_accept_and_gold_items_stay_out_of_precision_and_open_work(seeded):
+    # QA: circle showed precision 0.67 with a third of its labels accepted by a researcher (no posterior, counted
+    # as 0), and "open 6" where every open candidate was a gold item, which never takes votes.
+    from annotation.services.manage import candidate_override, gold_from_candidate
+
+    voting = seeded.candidates[3]
+    gold_from_candidate(campaign=seeded.campaign, candidate_id=voting.id, present=True)
+    rejected = seeded.candidates[2]
+    candidate_override(campaign=seeded.campaign, candidate_id=rejected.id, action="accept")
+    Candidate.objects.filter(id=rejected.id).update(posterior=None)  # as an accept with no votes behind it
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    circle = SynsetActivity.objects.get(campaign=seeded.campaign, synset_id=int(CIRCLE[1:]))
+    assert (circle.candidates, circle.open_candidates, circle.gold, circle.accepted_counted) == (4, 0, 1, 2)
+    assert round(circle.accepted_posterior_sum / circle.accepted_counted, 4) == 0.98
 
 
 def test_progress_request_recounts_in_the_background_once_when_due(
