@@ -222,7 +222,12 @@ class QuizSubmitApi(APIView):
     @extend_schema(
         request=QuizAnswersInput,
         responses=inline_serializer(
-            "QuizResult", {"score": serializers.FloatField(), "passed": serializers.BooleanField()}
+            "QuizResult",
+            {
+                "score": serializers.FloatField(),
+                "passed": serializers.BooleanField(),
+                "retry_in": serializers.IntegerField(help_text="seconds until a new quiz may be started (0: passed)"),
+            },
         ),
     )
     def post(self, request, attempt_id: int):
@@ -231,7 +236,8 @@ class QuizSubmitApi(APIView):
         attempt = call(
             quiz.quiz_submit, worker=request.user, attempt_id=attempt_id, answers=payload.validated_data["answers"]
         )
-        return Response({"score": attempt.score, "passed": attempt.passed})
+        retry_in = 0 if attempt.passed else attempt.campaign.quiz_retry_seconds
+        return Response({"score": attempt.score, "passed": attempt.passed, "retry_in": retry_in})
 
 
 class ProfileApi(APIView):

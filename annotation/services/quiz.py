@@ -36,23 +36,38 @@ def blocked_error(*, worker_id: int, campaign_id: int) -> Forbidden:
     return Forbidden(f"You are blocked from this campaign.{why} A researcher of the campaign can unblock you.")
 
 
+def retry_wait(qualification: Qualification) -> int:
+    """Whole seconds until this worker may take the campaign's quiz again (0: now)."""
+    if qualification.retry_after and qualification.retry_after > timezone.now():
+        return int((qualification.retry_after - timezone.now()).total_seconds()) + 1
+    return 0
+
+
 @transaction.atomic
 def quiz_start(*, worker: User, campaign: Campaign) -> QuizAttempt:
     """A new quiz of gold items drawn from the campaign's synsets — or, in a campaign with a quiz per synset,
     from the one synset furthest behind its target whose quiz this worker has not passed yet. Refused while
-    a retry delay runs."""
+    a retry delay runs. A worker has one open quiz per campaign: while one is unanswered, it is the one
+    returned (QA: three starts before answering gave three attempts with the same items, each answered for a
+    score while the retry delay ran, so a worker could flip one answer per attempt and learn the quiz)."""
     if campaign.state != Campaign.State.RUNNING:
         # A draft's gold is still being chosen and a paused or finished campaign hands out no work: a quiz
         # would only show its gold images for nothing.
         raise Conflict(f"Campaign “{campaign.name}” is {campaign.state}, not running: there is no quiz to take.")
-    qualification = qualification_get(worker=worker, campaign=campaign)
+    qualification_get(worker=worker, campaign=campaign)
+    # Locked: two starts at once would each find no open attempt and each create one.
+    qualification = Qualification.objects.select_for_update().get(worker=worker, campaign=campaign)
     if qualification.status == Qualification.Status.QUALIFIED and not campaign.quiz_per_synset:
         raise Conflict("You are already qualified for this campaign.")
     if qualification.status == Qualification.Status.BLOCKED:
         raise blocked_error(worker_id=worker.id, campaign_id=campaign.id)
-    if qualification.retry_after and qualification.retry_after > timezone.now():
-        wait = int((qualification.retry_after - timezone.now()).total_seconds()) + 1
+    if wait := retry_wait(qualification):
         raise Forbidden(f"You can try the quiz again in {wait} seconds.")
+    open_attempt = (
+        QuizAttempt.objects.filter(worker=worker, campaign=campaign, score__isnull=True).order_by("-id").first()
+    )
+    if open_attempt is not None:
+        return open_attempt
     gold = GoldItem.objects.filter(synset__campaigns=campaign)
     synset_id = None
     if campaign.quiz_per_synset:
@@ -95,12 +110,22 @@ def next_synset_to_qualify(*, worker: User, campaign: Campaign) -> int | None:
 
 @transaction.atomic
 def quiz_submit(*, worker: User, attempt_id: int, answers: dict) -> QuizAttempt:
-    """Score a quiz: ``answers`` maps each gold item id (as a string or int) to true (present) or false."""
-    attempt = QuizAttempt.objects.select_for_update().filter(id=attempt_id, worker=worker).first()
+    """Score a quiz: ``answers`` maps each gold item id (as a string or int) to true (present) or false.
+    Only the worker's latest attempt in the campaign is scored, and not while a retry delay runs: a score is
+    what tells a worker how many answers were right, so it is given once per allowed try."""
+    attempt = QuizAttempt.objects.filter(id=attempt_id, worker=worker).first()
     if attempt is None:
         raise NotFound(f"You have no quiz {attempt_id}.")
+    # The qualification first, then the attempt: the order quiz_start locks in.
+    qualification = Qualification.objects.select_for_update().get(worker=worker, campaign_id=attempt.campaign_id)
+    attempt = QuizAttempt.objects.select_for_update().get(id=attempt.id)
     if attempt.score is not None:
         raise Conflict("This quiz was already answered; start a new one.")
+    latest = QuizAttempt.objects.filter(worker=worker, campaign_id=attempt.campaign_id).order_by("-id").first()
+    if latest.id != attempt.id:
+        raise Conflict(f"Quiz {attempt.id} was replaced by a newer one ({latest.id}); answer that one.")
+    if wait := retry_wait(qualification):
+        raise Forbidden(f"You can try the quiz again in {wait} seconds.")
     if not isinstance(answers, dict):
         raise AnnotationError("answers must map each quiz item to true or false.")
     given = {str(k): v for k, v in answers.items()}
@@ -114,7 +139,6 @@ def quiz_submit(*, worker: User, attempt_id: int, answers: dict) -> QuizAttempt:
     attempt.score = correct / len(attempt.items)
     attempt.passed = attempt.score >= attempt.campaign.quiz_pass_mark
     attempt.save(update_fields=["score", "passed"])
-    qualification = Qualification.objects.select_for_update().get(worker=worker, campaign=attempt.campaign)
     qualification.attempts += 1
     qualification.best_score = max(qualification.best_score or 0.0, attempt.score)
     if attempt.passed:

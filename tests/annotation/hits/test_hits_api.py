@@ -171,11 +171,44 @@ def test_quiz_pass_qualifies_and_failure_waits(make_campaign, worker, other_work
 
     assert len(quiz["items"]) == 4 and quiz["synset"] is None  # one quiz for the whole campaign
     assert all(set(item) == {"id", "synset", "thumbnail", "medium"} for item in quiz["items"])
-    assert passed.json() == {"score": 1.0, "passed": True}
+    assert passed.json() == {"score": 1.0, "passed": True, "retry_in": 0}
     assert good.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").status_code == 200
-    assert failed.json() == {"score": 0.0, "passed": False}
+    assert failed.json() == {"score": 0.0, "passed": False, "retry_in": 600}
     assert retry.status_code == 403
     assert "try the quiz again in" in retry.json()["detail"]
+
+
+def test_a_quiz_is_scored_once_per_try(make_campaign, worker, client_for):
+    # QA: three starts before answering gave three attempts with the same items; after the first failed, the
+    # other two were still scored during the retry delay, so a worker could flip one answer per attempt.
+    from annotation.models import GoldItem, QuizAttempt
+
+    campaign = make_campaign(candidates=10, quiz_size=4, quiz_pass_mark=1.0, quiz_retry_seconds=600)
+    make_gold(SHAPES[0], 4, present=True)
+    client = client_for(worker)
+    starts = [client.post(f"/api/v1/campaigns/{campaign.id}/quiz/") for _ in range(3)]
+    assert {r.status_code for r in starts} == {201}
+    assert len({r.json()["id"] for r in starts}) == 1  # the open quiz, not three
+    quiz = starts[0].json()
+    truth = dict(GoldItem.objects.values_list("id", "present"))
+    wrong = {str(i["id"]): truth[i["id"]] for i in quiz["items"]}
+    wrong[str(quiz["items"][0]["id"])] = not truth[quiz["items"][0]["id"]]
+    failed = client.post(f"/api/v1/quizzes/{quiz['id']}/submit/", {"answers": wrong}, format="json")
+    assert failed.json()["passed"] is False
+    assert client.post(f"/api/v1/campaigns/{campaign.id}/quiz/").status_code == 403
+
+    # An attempt left open from before (created directly: the API no longer hands out a second one) is not
+    # scored while the delay runs, nor once a newer attempt exists.
+    stale = QuizAttempt.objects.create(campaign=campaign, worker=worker, items=[int(k) for k in wrong])
+    right = {k: truth[int(k)] for k in wrong}
+    during = client.post(f"/api/v1/quizzes/{stale.id}/submit/", {"answers": right}, format="json")
+    assert during.status_code == 403 and "try the quiz again in" in during.json()["detail"]
+    stale.refresh_from_db()
+    assert stale.score is None
+    newer = QuizAttempt.objects.create(campaign=campaign, worker=worker, items=stale.items)
+    replaced = client.post(f"/api/v1/quizzes/{stale.id}/submit/", {"answers": right}, format="json")
+    assert replaced.status_code == 409
+    assert replaced.json()["detail"] == f"Quiz {stale.id} was replaced by a newer one ({newer.id}); answer that one."
 
 
 @pytest.mark.parametrize("state", ["draft", "paused"])
