@@ -8,6 +8,7 @@ from django.utils import timezone
 from annotation.errors import AnnotationError, Conflict
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.services import rollups
+from annotation.services.refit import campaign_counters_recount
 from taxonomy import selectors as taxonomy
 
 # Allowed state changes: draft -> running <-> paused -> finished.
@@ -45,8 +46,16 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
     campaign.full_clean()
     campaign.save()
     CampaignSynset.objects.bulk_create(CampaignSynset(campaign=campaign, synset=s) for s in report.synsets)
+    decided = Candidate.objects.filter(synset_id__in=[s.id for s in report.synsets], state__in=COUNTED_STATES)
+    if decided.exists():
+        # Candidates are shared by every campaign over their synset: a campaign over synsets labelled before
+        # starts from their states (consensus.counters_move keeps them in step from then on).
+        campaign_counters_recount(campaign=campaign)
     rollups.campaign_created(campaign=campaign)
     return campaign
+
+
+COUNTED_STATES = [Candidate.State.ACCEPTED, Candidate.State.REJECTED, Candidate.State.UNRESOLVED]
 
 
 @transaction.atomic

@@ -135,10 +135,17 @@ def _keep_bar(threshold: float) -> float:
     return float(1 / (1 + np.exp(-logit)))
 
 
-def decide(p_present, counted, campaign, typical, current=None) -> tuple[np.ndarray, np.ndarray]:
+def decide(p_present, counted, campaign, typical, current=None, cast=None) -> tuple[np.ndarray, np.ndarray]:
     """Stopping rule and priority (annotation.consensus.item_states / vote_value) with the campaign's
     asymmetric bars, and the hysteresis of KEEP_DECISION_NATS for candidates ``current``ly decided (an
-    array of Candidate.State values, or None). Returns (ItemState codes, priorities)."""
+    array of Candidate.State values, or None). Returns (ItemState codes, priorities).
+
+    ``counted`` are the votes that count (a blocked worker's do not); ``cast`` (Candidate.votes_count, or
+    None) all votes given. max_votes is a budget of votes cast, the one the scheduler leases by: a candidate
+    still undecided once it has cast max_votes is unresolved, even where some of them no longer count. (QA:
+    28 candidates with 6 of 6 votes cast, a blocked worker's among them, stayed "voting" for good: the
+    scheduler would not lease them again and the rule, counting 5, would not call them unresolved.) A
+    researcher who wants more votes on them raises max_votes."""
     p = np.asarray(p_present, dtype=np.float64)
     n = np.asarray(counted)
     accept, reject = thresholds(campaign)
@@ -157,6 +164,8 @@ def decide(p_present, counted, campaign, typical, current=None) -> tuple[np.ndar
     value = np.maximum(
         vote_value(p, n, typical, threshold=accept, **limits), vote_value(p, n, typical, threshold=reject, **limits)
     )
+    if cast is not None:
+        codes[(codes == ItemState.VOTING) & (np.asarray(cast) >= campaign.max_votes)] = ItemState.UNRESOLVED
     priority = np.where(codes == ItemState.VOTING, value, 0.0)
     return codes, priority
 
@@ -219,7 +228,9 @@ def _evaluate(candidates: list[Candidate]) -> tuple[dict[int, Evaluation], dict[
     # One campaign: its stopping rule runs once over the whole batch.
     typical = _confusion(np.array([DEFAULT_ACCURACY]), np.array([DEFAULT_ACCURACY]))[0]
     campaign = next(iter(policies.values())).campaign
-    codes, priorities = decide(posterior, counted, campaign, typical, [c.state for c in candidates])
+    codes, priorities = decide(
+        posterior, counted, campaign, typical, [c.state for c in candidates], [c.votes_count for c in candidates]
+    )
     for i, candidate in enumerate(candidates):
         if candidate.synset_id not in policies or candidate.id in overridden:
             continue
@@ -266,26 +277,38 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
 
 
 def counters_move(changes: Counter) -> None:
-    """Add ``changes[(campaign synset id, "accepted" | "rejected" | "unresolved")]`` to the campaign's per-synset
-    counters, in the caller's transaction (the candidates whose states moved are locked there). One UPDATE
-    joined to arrays on PostgreSQL, whatever the number of synsets (a refit's batch spans hundreds)."""
+    """Add ``changes[(campaign synset id, "accepted" | "rejected" | "unresolved")]`` to the per-synset counters
+    of that campaign and of every other campaign over the same synset, in the caller's transaction (the
+    candidates whose states moved are locked there). A candidate is one per (image, synset), shared by every
+    campaign over its synset, so each campaign's counters are the states of the synset's candidates: moved for
+    one campaign only, another campaign's fell behind its synset page and went below zero on its next override
+    (QA: an IntegrityError, a 500). The rows are locked in id order first (two campaigns' jobs move the same
+    rows), then one UPDATE joined to arrays on PostgreSQL, whatever the number of synsets."""
     moved = {key: delta for key, delta in changes.items() if delta}
     if not moved:
         return
     ids = sorted({policy_id for policy_id, _ in moved})
     fields = ("accepted", "rejected", "unresolved")
+    table = connection.ops.quote_name(CampaignSynset._meta.db_table)
     if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(CampaignSynset._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET accepted = accepted + v.a, rejected = rejected + v.r, "
-                "unresolved = unresolved + v.u FROM unnest(%s::bigint[], %s::integer[], %s::integer[], "
-                f"%s::integer[]) AS v(id, a, r, u) WHERE {table}.id = v.id",
+                f"SELECT t.id FROM {table} t JOIN {table} src ON src.synset_id = t.synset_id "
+                "WHERE src.id = ANY(%s::bigint[]) ORDER BY t.id FOR UPDATE OF t",
+                [ids],
+            )
+            cursor.fetchall()
+            cursor.execute(
+                f"UPDATE {table} SET accepted = {table}.accepted + v.a, rejected = {table}.rejected + v.r, "
+                f"unresolved = {table}.unresolved + v.u FROM unnest(%s::bigint[], %s::integer[], %s::integer[], "
+                f"%s::integer[]) AS v(id, a, r, u) JOIN {table} src ON src.id = v.id "
+                f"WHERE {table}.synset_id = src.synset_id",
                 [ids, *([moved.get((i, f), 0) for i in ids] for f in fields)],
             )
         return
+    synset_of = dict(CampaignSynset.objects.filter(id__in=ids).values_list("id", "synset_id"))
     for policy_id in ids:
-        CampaignSynset.objects.filter(id=policy_id).update(
+        CampaignSynset.objects.filter(synset_id=synset_of[policy_id]).update(
             **{f: F(f) + moved[(policy_id, f)] for f in fields if (policy_id, f) in moved}
         )
 

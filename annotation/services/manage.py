@@ -2,17 +2,19 @@
 decisions (recorded as DecisionOverride), gold items from candidates, blocking and unblocking workers with
 a reason (recorded as WorkerAction), approving payments."""
 
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, F, Max, Sum
+from django.db.models import Count, Max, Sum
 
 from annotation.errors import AnnotationError, Conflict, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, WorkerAction
 from annotation.services import refit
 from annotation.services.campaigns import gold_item_create
+from annotation.services.consensus import counters_move
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 from workers.roles import Role
 from workers.services import user_has_role
@@ -68,11 +70,14 @@ def candidate_override(
         reason=reason[:300],
         created_by=by,
     )
-    counters = CampaignSynset.objects.filter(campaign=campaign, synset_id=candidate.synset_id)
+    # Every campaign over the synset counts this candidate (consensus.counters_move says why).
+    policy_id = CampaignSynset.objects.get(campaign=campaign, synset_id=candidate.synset_id).id
+    moves: Counter = Counter()
     if candidate.state in COUNTED:
-        counters.update(**{COUNTED[candidate.state]: F(COUNTED[candidate.state]) - 1})
+        moves[(policy_id, COUNTED[candidate.state])] -= 1
     if new_state in COUNTED:
-        counters.update(**{COUNTED[new_state]: F(COUNTED[new_state]) + 1})
+        moves[(policy_id, COUNTED[new_state])] += 1
+    counters_move(moves)
     candidate.state = new_state
     fields = ["state"]
     if action == DecisionOverride.Action.REOPEN:

@@ -363,7 +363,9 @@ def _write_candidates(campaign, result, p_present, candidate_ids, gold_mask, cou
             at = np.array([position[row.id] for row in rows], dtype=np.intp)
             # The same rule as the per-HIT update (consensus.decide), hysteresis included: a refit's new
             # worker parameters do not reopen a decided candidate by a hair.
-            codes, priority = decide(p_present[at], counted[at], campaign, pooled, [row.state for row in rows])
+            codes, priority = decide(
+                p_present[at], counted[at], campaign, pooled, [r.state for r in rows], [r.votes_count for r in rows]
+            )
             for j, row in enumerate(rows):
                 i = position[row.id]
                 state = STATE_OF[ItemState(int(codes[j]))]

@@ -38,3 +38,13 @@ def test_a_decided_candidate_keeps_its_decision_within_a_nat_of_the_bar():
 def test_priority_is_zero_once_decided_and_positive_while_voting():
     _, priority = decide(np.array([0.9995, 0.7]), np.array([3, 3]), CAMPAIGN, TYPICAL, ["voting", "voting"])
     assert priority[0] == 0 and priority[1] > 0
+
+
+def test_a_candidate_that_has_cast_its_vote_budget_is_unresolved_even_if_some_votes_no_longer_count():
+    # 8 cast (max_votes), 7 counting (a blocked worker's vote dropped): undecided → unresolved, not voting for
+    # good (the scheduler leases by votes cast). 7 cast of 8: still voting, with a priority.
+    states, priority = decide(
+        np.array([0.7, 0.9995, 0.7]), np.array([7, 7, 7]), CAMPAIGN, TYPICAL, ["voting"] * 3, [8, 8, 7]
+    )
+    assert [ItemState(int(c)) for c in states] == [ItemState.UNRESOLVED, ItemState.ACCEPTED, ItemState.VOTING]
+    assert priority[0] == 0 and priority[2] > 0

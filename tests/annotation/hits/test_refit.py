@@ -90,6 +90,9 @@ def test_the_spam_screen_blocks_the_spammer_and_the_refit_labels_candidates_corr
     unresolved = Candidate.objects.filter(state="unresolved").count()
     assert (counters.accepted, counters.rejected, counters.unresolved) == (len(accepted), len(rejected), unresolved)
     assert summary.states == {"accepted": len(accepted), "rejected": len(rejected), "unresolved": unresolved}
+    # No candidate is left open with its vote budget spent (the spammer's votes count no more, but were cast):
+    # the scheduler would never lease it again.
+    assert not Candidate.objects.filter(state__in=["new", "voting"], votes_count__gte=campaign.max_votes).exists()
 
 
 def test_counters_move_adds_each_synsets_changes_in_one_go(make_campaign):
