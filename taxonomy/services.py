@@ -93,6 +93,13 @@ def wordnet_import(
             if ancestor in present and (descendant in new or ancestor in new)
         )
         _insert_rows(SynsetClosure, ("ancestor_id", "descendant_id", "distance"), rows)
+    if new and connection.vendor == "postgresql":
+        # Statistics for the planner now, not whenever autovacuum comes by (if it is on at all): on tables never
+        # ANALYZEd, PostgreSQL planned the dashboard's taxonomy queries as nested loops over the 743,241
+        # closure rows (QA: a panel that never loaded).
+        tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (Synset, SynsetEdge, SynsetClosure))
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
     return ImportSummary(
         created_synsets=len(new),
         created_links=len(edges),
