@@ -83,13 +83,21 @@ class ImageData:
     reencoded: bool
 
     def scale_boxes(self, item: Item) -> tuple[Box, ...]:
+        """The item's boxes on this image: unchanged at the stored size; scaled otherwise, each corner
+        rounded to 0.01 px and kept inside the image (continuous 0-based coordinates, as COCO's; VOC and the
+        LOC files round them to whole pixels, ``voc.voc_box``)."""
         if (self.width, self.height) == (item.width, item.height):
             return item.boxes
         sx, sy = self.width / item.width, self.height / item.height
+        w, h = self.width, self.height
         return tuple(
-            Box(b.wnid, round(b.x1 * sx, 2), round(b.y1 * sy, 2), round(b.x2 * sx, 2), round(b.y2 * sy, 2))
+            Box(b.wnid, _scaled(b.x1, sx, w), _scaled(b.y1, sy, h), _scaled(b.x2, sx, w), _scaled(b.y2, sy, h))
             for b in item.boxes
         )
+
+
+def _scaled(value: float, scale: float, limit: int) -> float:
+    return min(max(round(value * scale, 2), 0.0), float(limit))
 
 
 def resized_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:

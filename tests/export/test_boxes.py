@@ -109,7 +109,9 @@ def test_every_format_carries_the_boxes(campaign, boxed, admin, django_capture_o
             assert len(groups) % 5 == 0
             boxes = [(groups[i], *map(int, groups[i + 1 : i + 5])) for i in range(0, len(groups), 5)]
             solutions[(split, row["ImageId"])] = sorted(boxes)
-    assert solutions == {(names[i][0], names[i][1]): boxes for i, boxes in boxed.items()}
+    # Both in VOC's convention: 1-based inclusive pixels, so [x1, x2) becomes xmin = x1 + 1, xmax = x2.
+    voc = {i: sorted((w, x1 + 1, y1 + 1, x2, y2) for w, x1, y1, x2, y2 in boxes) for i, boxes in boxed.items()}
+    assert solutions == {(names[i][0], names[i][1]): boxes for i, boxes in voc.items()}
 
     # VOC: one <object><bndbox> per box; a file for each image with boxes, none for the others (as ILSVRC).
     for image_id, (split, stem, subfolder) in names.items():
@@ -124,8 +126,8 @@ def test_every_format_carries_the_boxes(campaign, boxed, admin, django_capture_o
             (o.findtext("name"), *(int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")))
             for o in xml.iter("object")
         )
-        assert objects == boxed[image_id]
-        assert all(0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height for _, x1, y1, x2, y2 in objects)
+        assert objects == voc[image_id]
+        assert all(1 <= x1 <= x2 <= width and 1 <= y1 <= y2 <= height for _, x1, y1, x2, y2 in objects)
 
     # COCO: pycocotools loads the annotations, [x, y, w, h] with area, category = the box's synset.
     seen: dict[int, list] = {}
