@@ -1,4 +1,20 @@
-"""PASCAL VOC annotations: the XML of one image and the conversion of our boxes to VOC's pixel convention.
+"""PASCAL VOC, in the VOC2012 layout that torchvision's ``VOCDetection`` and mmdet's ``VOCDataset`` load:
+
+    voc/JPEGImages/<id>.jpg             every image, JPEG (the original when it is one and is kept as it is)
+    voc/Annotations/<id>.xml            every image: folder, filename, source, size, segmented 0, and one
+                                        <object> (name = wnid, pose, truncated, difficult, bndbox) per box
+    voc/ImageSets/Main/<split>.txt      the ids of each split (train, val, test; trainval = train + val)
+    voc/ImageSets/Main/<wnid>_<split>.txt   VOC's classification lists: every id of the split, `` 1`` if the
+                                        image has the label (direct, or an implied ancestor), ``-1`` if not
+    voc/labels.txt                      ``<wnid> <lemma>``: the object names and class files, one per line
+
+``<id>`` is the image id in 12 digits; the ImageSets list ids in that order. VOC has no image-level label
+without a box: objects exist only for boxed images (the box pipeline's final boxes), and an image labelled
+but not boxed is found through the ``<wnid>_<split>.txt`` lists. The classification lists hold one line per
+(class, image): classes × images lines in all, which is why this format is exported on request only
+(``formats``). torchvision wants the folder at ``<root>/VOCdevkit/VOC2012``: a symbolic link will do.
+
+Box coordinates:
 
 Our boxes (``base.Box``) are in pixels of the displayed image, 0-based, ``x1, y1`` inclusive and ``x2, y2``
 exclusive (``PIL.Image.crop``), possibly fractional after a resize. The VOC devkit (VOC2012
@@ -15,7 +31,10 @@ from __future__ import annotations
 import math
 from xml.sax.saxutils import escape
 
-from export.formats.base import Box
+from export.formats.base import SPLITS, Box, Context
+
+NAME = "voc"
+ROOT = "voc"
 
 
 def _edge(value: float) -> int:
@@ -58,3 +77,49 @@ def voc_xml(folder: str, filename: str, width: int, height: int, boxes: tuple[Bo
     decodes to RGB in the loaders), segmented 0, and an ``<object>`` per box."""
     objects = "".join(_OBJECT % (escape(b.wnid), *voc_box(b, width, height)) for b in boxes)
     return (_VOC % (escape(folder), escape(filename), width, height, objects)).encode()
+
+
+def write(ctx: Context) -> None:
+    folder = ctx.folder
+    words = {c.wnid: c.name for c in ctx.categories}
+    classes = sorted(words)
+    folder.write_bytes(f"{ROOT}/labels.txt", "".join(f"{w} {words[w]}\n" for w in classes).encode())
+    trainval: list[str] = []
+    for split in SPLITS:
+        ids: list[tuple[int, str]] = []
+        positives: dict[str, list[int]] = {w: [] for w in classes}  # wnid -> image ids with that label
+        for item in ctx.items(split=split, order="class"):
+            stem = f"{item.image_id:012d}"
+            name = f"{ROOT}/JPEGImages/{stem}.jpg"
+            if ctx.place_original(name, item, jpeg_only=True):
+                boxes, width, height = item.boxes, item.width, item.height
+            else:
+                with ctx.image(item, jpeg_only=True) as data:
+                    folder.copy_stream(name, data.stream)
+                    boxes = data.scale_boxes(item)
+                    width, height = data.width, data.height
+            folder.write_bytes(f"{ROOT}/Annotations/{stem}.xml", voc_xml(ROOT, f"{stem}.jpg", width, height, boxes))
+            ids.append((item.image_id, stem))
+            for label in item.labels:
+                positives[label.wnid].append(item.image_id)
+            ctx.tick(1)
+        ids.sort()
+        stems = [stem for _, stem in ids]
+        folder.write_bytes(f"{ROOT}/ImageSets/Main/{split}.txt", "".join(f"{s}\n" for s in stems).encode())
+        if split != "test":
+            trainval += stems
+        _write_class_lists(ctx, split, ids, positives)
+    folder.write_bytes(f"{ROOT}/ImageSets/Main/trainval.txt", "".join(f"{s}\n" for s in sorted(trainval)).encode())
+
+
+def _write_class_lists(ctx: Context, split: str, ids: list[tuple[int, str]], positives: dict[str, list[int]]) -> None:
+    """``<wnid>_<split>.txt`` for every class: each id of the split with `` 1`` or ``-1`` (VOC's
+    ``2008_000008  1`` / ``2008_000002 -1``), in id order. The negative lines are made once per split and
+    each class copies them and marks its positives."""
+    position = {image_id: n for n, (image_id, _) in enumerate(ids)}
+    negative = [f"{stem} -1\n" for _, stem in ids]
+    for wnid, image_ids in positives.items():
+        lines = negative.copy()
+        for image_id in image_ids:
+            lines[position[image_id]] = f"{ids[position[image_id]][1]}  1\n"
+        ctx.folder.write_bytes(f"{ROOT}/ImageSets/Main/{wnid}_{split}.txt", "".join(lines).encode())

@@ -324,3 +324,8 @@ def test_resized_boxes_are_whole_pixels_in_voc_and_loc_and_fractional_in_coco(
             assert x == round(3 * sx, 2) and bw == round(round((sizes[image["id"]][0] - 5) * sx, 2) - x, 2)
             assert x + bw <= image["width"] and y + bh <= image["height"]
             assert first["area"] == round(bw * bh, 2)
+
+
+def test_voc_is_exported_on_request_only() -> None:
+    assert services.options_normalise({})["formats"] == ["imagenet", "coco", "webdataset", "votes"]
+    assert services.options_normalise({"formats": ["voc", "coco"]})["formats"] == ["coco", "voc"]
