@@ -64,11 +64,13 @@ for i in range(N):
     comment = f"synsight-bench-{{i}}".encode()
     data = base[:2] + b"\\xff\\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + base[2:]  # distinct bytes
     sha = hashlib.sha256(data).hexdigest()
-    name, thumb, medium = storage_names(sha, "jpg")
+    name, thumb, _ = storage_names(sha, "jpg")
     path = media / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    rows.append(Image(sha256=sha, file=name, thumbnail=thumb, medium=medium, format="JPEG", width=160, height=120,
+    # medium = the original, as the import stores an upright 160x120 JPEG (no display copy): the export then
+    # knows it needs no EXIF rotation without reading its header.
+    rows.append(Image(sha256=sha, file=name, thumbnail=thumb, medium=name, format="JPEG", width=160, height=120,
                       byte_size=len(data), phash=i))
 Image.objects.bulk_create(rows, batch_size=5000)
 ids = list(Image.objects.order_by("id").values_list("id", flat=True))

@@ -227,8 +227,8 @@ def limitations(version: DatasetVersion, summary: dict) -> list[str]:
         "(labels are positive-only, not exhaustive).",
         "The ImageNet layout places each image once, under its primary synset (highest posterior); other labels "
         "of the same image are in the COCO and WebDataset exports.",
-        "Originals are copied byte for byte; width and height are the displayed size (EXIF orientation "
-        "applied), which differs from the stored pixel grid for JPEGs with a rotating EXIF orientation.",
+        "Originals are copied byte for byte, except those with a rotating EXIF orientation: re-encoded upright, "
+        "so that every file's pixels match its width, height and boxes (the displayed size).",
         "Hourly pay counts only time spent answering (response times), an upper bound on real hourly pay; cost "
         "covers every HIT of the campaigns, including labels not exported.",
     ]

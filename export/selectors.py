@@ -136,12 +136,13 @@ def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterato
     next_labels = next(labels, None)
     next_boxes = next(boxes, None)
     images = _ordered_rows(
-        f"SELECT di.image_id, i.file, i.format, i.width, i.height, i.sha256, i.byte_size, di.synset_id"
+        f"SELECT di.image_id, i.file, i.format, i.width, i.height, i.sha256, i.byte_size, di.synset_id,"
+        f" i.medium = i.file"  # the original is its own display version: stored upright (Item.upright)
         f" FROM {quote(DatasetImage._meta.db_table)} di JOIN {quote(Image._meta.db_table)} i ON i.id = di.image_id"
         f" WHERE di.version_id = %s AND di.split = %s ORDER BY di.{ITEM_ORDER[order]}, di.image_id",
         [version.id, SPLITS.index(split)],
     )
-    for image_id, file, fmt, width, height, sha256, byte_size, synset_id in images:
+    for image_id, file, fmt, width, height, sha256, byte_size, synset_id, upright in images:
         wnid = wnids.get(synset_id) or wnids.setdefault(synset_id, wnid_from_offset(synset_id))
         item_labels = item_boxes = ()
         if next_labels is not None and next_labels[0] == image_id:
@@ -150,8 +151,11 @@ def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterato
         if next_boxes is not None and next_boxes[0] == image_id:
             item_boxes = tuple(next_boxes[1])
             next_boxes = next(boxes, None)
-        # positional: Item(image_id, file, format, width, height, sha256, byte_size, split, wnid, labels, boxes)
-        yield Item(image_id, file, fmt, width, height, sha256, byte_size, split, wnid, item_labels, item_boxes)
+        # positional: Item(image_id, file, format, width, height, sha256, byte_size, split, wnid, labels, boxes,
+        # upright)
+        yield Item(
+            image_id, file, fmt, width, height, sha256, byte_size, split, wnid, item_labels, item_boxes, bool(upright)
+        )
 
 
 def version_classes(*, version: DatasetVersion) -> list[str]:

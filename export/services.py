@@ -32,7 +32,7 @@ from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, 
 from export import datasheet, files, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
-from export.formats import FORMATS
+from export.formats import DEFAULT_FORMATS, FORMATS
 from export.formats.base import Context
 from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import WNID_PATTERN, SynsetClosure, wnid_from_offset
@@ -51,7 +51,7 @@ DEFAULT_OPTIONS = {
     "include_ancestors": False,
     "split": {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0},
     "image_size": {"policy": "original", "max_side": None},
-    "formats": list(FORMATS),
+    "formats": DEFAULT_FORMATS,
     "shard_max_images": 10_000,
     "shard_max_bytes": 1_000_000_000,
 }

@@ -16,7 +16,7 @@ from annotation.errors import AnnotationError
 from annotation.models import CampaignSynset
 from annotation.selectors import dashboard as selectors
 from annotation.services import manage
-from export.formats import FORMATS
+from export.formats import DEFAULT_FORMATS, FORMATS
 from workers.models import LedgerEntry
 from workers.roles import Role
 from workers.services import user_has_role
@@ -41,6 +41,7 @@ def _role_required(*roles: Role):
 EXPORT_FORMAT_TITLES = {
     "imagenet": "ImageNet folders, with PASCAL VOC boxes",
     "coco": "COCO JSON",
+    "voc": "PASCAL VOC (JPEGImages, Annotations, ImageSets)",
     "webdataset": "WebDataset shards",
     "votes": "Votes and consensus (CSV, JSON)",
 }
@@ -76,7 +77,7 @@ def campaign_dashboard(request, campaign_id: int):
     members = CampaignSynset.objects.filter(campaign=campaign)
     count = members.count()
     synsets = members.select_related("synset").order_by("synset_id") if count <= SYNSET_LIST_LIMIT else []
-    formats = [(name, EXPORT_FORMAT_TITLES.get(name, name)) for name in FORMATS]
+    formats = [(name, EXPORT_FORMAT_TITLES.get(name, name), name in DEFAULT_FORMATS) for name in FORMATS]
     return render(
         request,
         "research/dashboard.html",

@@ -5,6 +5,7 @@ Django; they read only the :class:`Context` and write only through ``ctx.folder`
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from PIL import ImageOps
 from export.files import VersionFolder
 
 SPLITS = ("train", "val", "test")
+UPRIGHT_JPEG_QUALITY = 95  # a JPEG re-encoded only to apply its EXIF orientation
+HEADER_BYTES = 1 << 16  # a JPEG's EXIF block (APP1) is at most 64 KB and comes first
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 RESIZE_JPEG_QUALITY = 90
 
@@ -58,6 +61,9 @@ class Item:
     wnid: str  # primary synset: the class folder in the ImageNet layout
     labels: tuple[Label, ...]
     boxes: tuple[Box, ...] = ()
+    # Known to need no EXIF rotation (the import kept the original as its display version, which it never
+    # does for a rotated one: annotation/imaging.py). False: unknown, Context.orientation reads the header.
+    upright: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,13 +89,21 @@ class ImageData:
     reencoded: bool
 
     def scale_boxes(self, item: Item) -> tuple[Box, ...]:
+        """The item's boxes on this image: unchanged at the stored size; scaled otherwise, each corner
+        rounded to 0.01 px and kept inside the image (continuous 0-based coordinates, as COCO's; VOC and the
+        LOC files round them to whole pixels, ``voc.voc_box``)."""
         if (self.width, self.height) == (item.width, item.height):
             return item.boxes
         sx, sy = self.width / item.width, self.height / item.height
+        w, h = self.width, self.height
         return tuple(
-            Box(b.wnid, round(b.x1 * sx, 2), round(b.y1 * sy, 2), round(b.x2 * sx, 2), round(b.y2 * sy, 2))
+            Box(b.wnid, _scaled(b.x1, sx, w), _scaled(b.y1, sy, h), _scaled(b.x2, sx, w), _scaled(b.y2, sy, h))
             for b in item.boxes
         )
+
+
+def _scaled(value: float, scale: float, limit: int) -> float:
+    return min(max(round(value * scale, 2), 0.0), float(limit))
 
 
 def resized_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -119,11 +133,34 @@ class Context:
     io_threads: int = 0  # threads a writer may use for reading ahead (0: inline)
     processes: int = 0  # worker processes a writer may use (WebDataset shards; 0: inline)
 
+    _orientations: dict[int, int] = field(default_factory=dict)  # image id -> EXIF orientation, read once
+
     def keeps_original(self, item: Item, *, jpeg_only: bool = False) -> bool:
-        """Whether ``image()`` would give the original bytes unchanged."""
+        """Whether ``image()`` would give the original bytes unchanged: not resized, in a format the writer
+        takes, and stored upright (an original with a rotating EXIF orientation is stored in another pixel
+        frame than its width, height and boxes, which are the displayed ones; loaders that ignore EXIF,
+        most of them, would read it sideways)."""
         if self.max_side and max(item.width, item.height) > self.max_side:
             return False
-        return item.format == "JPEG" or not jpeg_only
+        if jpeg_only and item.format != "JPEG":
+            return False
+        return item.upright or self.orientation(item) == 1
+
+    def orientation(self, item: Item) -> int:
+        """The original's EXIF orientation (1: upright), from its header: a JPEG's first 64 KB parsed here
+        (~8 µs; Pillow's open and getexif cost ~60 µs), other formats through Pillow. Asked only for images
+        not known upright (``Item.upright``) and remembered per image for the other formats."""
+        found = self._orientations.get(item.image_id)
+        if found is None:
+            with self.open_file(item.file) as stream:
+                head = stream.read(HEADER_BYTES)
+                if item.format == "JPEG":
+                    found = jpeg_orientation(head)
+                else:
+                    stream.seek(0)
+                    found = _pillow_orientation(stream)
+            self._orientations[item.image_id] = found
+        return found
 
     def place_original(self, name: str, item: Item, *, jpeg_only: bool = False) -> bool:
         """Write the original, unchanged, as ``name`` the fastest way the storage allows (a hard link, a
@@ -145,12 +182,68 @@ class Context:
             with self.open_file(item.file) as stream:
                 yield ImageData(stream, item.byte_size, EXTENSIONS.get(item.format, "bin"), width, height, False)
             return
+        buffer = io.BytesIO()
         with self.open_file(item.file) as stream, PILImage.open(stream) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            if im.size != (width, height):
-                im = im.resize((width, height), PILImage.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            im.save(buffer, "JPEG", quality=RESIZE_JPEG_QUALITY, optimize=False, progressive=False)
+            source = im.format
+            icc = im.info.get("icc_profile")
+            im = ImageOps.exif_transpose(im)  # upright, and the orientation tag dropped from its EXIF
+            if (width, height) == (item.width, item.height) and (source == "JPEG" or not jpeg_only):
+                # Only turned upright: in its own format (JPEG at quality 95), colour profile and EXIF kept.
+                exif = im.getexif()
+                exif.pop(0x0112, None)
+                keep = {"icc_profile": icc} if icc else {}
+                if len(exif):
+                    keep["exif"] = exif.tobytes()
+                if source == "JPEG":
+                    im.save(buffer, "JPEG", quality=UPRIGHT_JPEG_QUALITY, optimize=False, progressive=False, **keep)
+                else:
+                    im.save(buffer, source, **keep)
+                ext = EXTENSIONS.get(source, "bin")
+            else:
+                im = im.convert("RGB")
+                if im.size != (width, height):
+                    im = im.resize((width, height), PILImage.Resampling.LANCZOS)
+                im.save(buffer, "JPEG", quality=RESIZE_JPEG_QUALITY, optimize=False, progressive=False)
+                ext = "jpg"
         size = buffer.tell()
         buffer.seek(0)
-        yield ImageData(buffer, size, "jpg", width, height, True)
+        yield ImageData(buffer, size, ext, width, height, True)
+
+
+def jpeg_orientation(head: bytes) -> int:
+    """The EXIF orientation tag (0x0112) of IFD0 in a JPEG's first bytes; 1 when there is none or the EXIF
+    block cannot be read (annotation.imaging treats an unreadable one as upright too, so the displayed size
+    is then the stored one). Walks the markers before the image data: APP1 ``Exif`` holds a TIFF header."""
+    if head[:2] != b"\xff\xd8":
+        return 1
+    at = 2
+    try:
+        while at + 4 <= len(head) and head[at] == 0xFF:
+            marker = head[at + 1]
+            if marker in (0xDA, 0xD9):  # start of scan, end of image: no EXIF before the pixels
+                return 1
+            length = int.from_bytes(head[at + 2 : at + 4], "big")
+            if marker == 0xE1 and head[at + 4 : at + 10] == b"Exif\x00\x00":
+                tiff = head[at + 10 : at + 2 + length]
+                order = "<" if tiff[:2] == b"II" else ">"
+                (ifd,) = struct.unpack_from(order + "I", tiff, 4)
+                (count,) = struct.unpack_from(order + "H", tiff, ifd)
+                for n in range(count):
+                    tag, kind, _, value = struct.unpack_from(order + "HHI4s", tiff, ifd + 2 + 12 * n)
+                    if tag == 0x0112 and kind == 3:  # SHORT
+                        found = struct.unpack_from(order + "H", value)[0]
+                        return found if 1 <= found <= 8 else 1
+                return 1
+            at += 2 + length
+    except struct.error:
+        return 1
+    return 1
+
+
+def _pillow_orientation(stream: BinaryIO) -> int:
+    try:
+        with PILImage.open(stream) as im:
+            found = im.getexif().get(0x0112, 1)
+    except Exception:  # an unreadable EXIF block: upright, as annotation.imaging decided at import
+        return 1
+    return found if isinstance(found, int) and 1 <= found <= 8 else 1

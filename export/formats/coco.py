@@ -7,8 +7,10 @@ Categories are every labelled synset (ids 1..K by wnid), each with its ``wnid``,
 ``supercategory`` from the hierarchy: the nearest exported ancestor, else the WordNet parent. Image-level
 labels, which COCO has no standard field for, are on each image as ``labels`` (category id, wnid, posterior,
 model version, direct or implied ancestor). ``annotations`` holds one entry per box (``bbox`` = x, y, w, h):
-until boxes are collected it is empty. The file is streamed: images are written as they come, the
-annotations go through a temporary file, so memory stays flat.
+until boxes are collected it is empty. As in COCO, ``bbox`` is in continuous 0-based pixel coordinates of the
+image as written (a box over the pixels 0..9 is ``[0, …, 10, …]``): whole numbers at the stored size;
+scaled, to 0.01 px and inside the image, under a resize policy. The file is streamed: images are written as
+they come, the annotations go through a temporary file, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ ROOT = "coco"
 
 def _dumps(value) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _extent(start: float, end: float) -> float:
+    """A box side: exact for whole pixels; for scaled (fractional) corners rounded like them, to 0.01 px, so
+    that a resized box reads ``15.23`` rather than ``15.229999999999997``."""
+    return end - start if type(start) is int and type(end) is int else round(end - start, 2)
 
 
 def write(ctx: Context) -> None:
@@ -85,13 +93,13 @@ def write(ctx: Context) -> None:
                 out.write((("" if first else ",") + _dumps(image)).encode())
                 first = False
                 for box in boxes:
-                    w, h = box.x2 - box.x1, box.y2 - box.y1
+                    w, h = _extent(box.x1, box.x2), _extent(box.y1, box.y2)
                     ann = {
                         "id": next_ann,
                         "image_id": item.image_id,
                         "category_id": category_id[box.wnid],
                         "bbox": [box.x1, box.y1, w, h],
-                        "area": w * h,
+                        "area": w * h if type(w) is int and type(h) is int else round(w * h, 2),
                         "iscrowd": 0,
                     }
                     anns.write((b"," if next_ann > 1 else b"") + _dumps(ann).encode())

@@ -10,6 +10,10 @@
                                                "ImageId,PredictionString", groups "wnid xmin ymin xmax ymax"
     imagenet/Annotations/<split>/[<wnid>/]<image name>.xml   PASCAL VOC, one per image with boxes
 
+Box numbers in the VOC files and the LOC_*_solution.csv rows are the same: whole pixels, 1-based and
+inclusive as in the VOC devkit (export/formats/voc.py; a box over the pixels 0..9 is ``1 … 10``), on the image
+as written (scaled and rounded under a resize policy).
+
 Each image appears once, under its primary synset (ImageFolder is single-label); the other labels are in the
 COCO and WebDataset exports. LOC_*_solution.csv list the images that have boxes (as ImageNet's do), and the
 VOC files carry one <object> per box (the snapshot's final boxes). As in ILSVRC's Annotations/CLS-LOC, only
@@ -20,9 +24,8 @@ manifest entry reuses the stored SHA-256.
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
-
-from export.formats.base import Box, Context, Item
+from export.formats.base import Context
+from export.formats.voc import prediction_string, voc_xml
 
 NAME = "imagenet"
 ROOT = "imagenet"
@@ -62,44 +65,10 @@ def _write_split(ctx: Context, split: str, names, solution, truth) -> None:
                 boxes = data.scale_boxes(item)
                 width, height = data.width, data.height
         if boxes:  # as in ILSVRC: an annotation file, and a solution line, for each image with boxes
-            xml = voc_xml(item, stem, subfolder, width, height, boxes)
+            xml = voc_xml(subfolder.rstrip("/") or split, stem, width, height, boxes)
             folder.write_bytes(f"{ROOT}/Annotations/{split}/{subfolder}{stem}.xml", xml)
-            solution.write(f"{stem},{prediction_string(boxes)}\n".encode())
+            solution.write(f"{stem},{prediction_string(boxes, width, height)}\n".encode())
         if truth is not None:
             out, index = truth
             out.write(b"%d\n" % index[item.wnid])
         ctx.tick(1)
-
-
-def _coord(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
-
-
-def prediction_string(boxes: tuple[Box, ...]) -> str:
-    """Kaggle's LOC_*_solution format: space-separated groups ``wnid xmin ymin xmax ymax``."""
-    return " ".join(f"{b.wnid} {_coord(b.x1)} {_coord(b.y1)} {_coord(b.x2)} {_coord(b.y2)}" for b in boxes)
-
-
-_VOC = (
-    "<annotation>\n\t<folder>%s</folder>\n\t<filename>%s</filename>\n"
-    "\t<source>\n\t\t<database>Synsight</database>\n\t</source>\n"
-    "\t<size>\n\t\t<width>%d</width>\n\t\t<height>%d</height>\n\t\t<depth>3</depth>\n\t</size>\n"
-    "\t<segmented>0</segmented>\n%s</annotation>\n"
-)
-
-
-def voc_xml(item: Item, stem: str, subfolder: str, width: int, height: int, boxes: tuple[Box, ...]) -> bytes:
-    """ImageNet's PASCAL VOC annotation (the files of ILSVRC's Annotations/CLS-LOC)."""
-    folder = subfolder.rstrip("/") or item.split
-    objects = "".join(
-        "\t<object>\n"
-        f"\t\t<name>{escape(b.wnid)}</name>\n"
-        "\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n"
-        "\t\t<bndbox>\n"
-        f"\t\t\t<xmin>{_coord(b.x1)}</xmin>\n\t\t\t<ymin>{_coord(b.y1)}</ymin>\n"
-        f"\t\t\t<xmax>{_coord(b.x2)}</xmax>\n\t\t\t<ymax>{_coord(b.y2)}</ymax>\n"
-        "\t\t</bndbox>\n"
-        "\t</object>\n"
-        for b in boxes
-    )
-    return (_VOC % (escape(folder), escape(stem), width, height, objects)).encode()

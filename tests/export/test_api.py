@@ -123,7 +123,7 @@ def test_researcher_cannot_see_someone_elses_version(
     [
         ({"split": {"train": 0.5, "val": 0.1, "test": 0.1}},
          "The split fractions must add up to 1; they add up to 0.7."),
-        ({"formats": ["tfrecord"]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"formats": ["tfrecord"]}, "formats must be a non-empty list of: imagenet, coco, voc, webdataset, votes."),
         ({"synsets": ["n02084071"]}, "n02084071 is not a synset of the chosen campaigns."),
         ({"image_size": {"policy": "resized", "max_side": 4}},
          "image_size.max_side must be a whole number from 16 to 8192; got 4."),

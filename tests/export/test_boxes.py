@@ -10,13 +10,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import webdataset as wds
+from PIL import Image as PILImage
 from pycocotools.coco import COCO
 
 from annotation.models import Box, BoxJob, Candidate
 from export import services
 from export.files import VersionFolder
-from export.models import DatasetBox, DatasetImage
-from tests.export.conftest import build, folder_bytes
+from export.models import DatasetBox, DatasetImage, DatasetLabel
+from tests.export.conftest import CIRCLE, build, folder_bytes
 
 pytestmark = pytest.mark.django_db
 SPLITS = ("train", "val", "test")
@@ -109,7 +110,9 @@ def test_every_format_carries_the_boxes(campaign, boxed, admin, django_capture_o
             assert len(groups) % 5 == 0
             boxes = [(groups[i], *map(int, groups[i + 1 : i + 5])) for i in range(0, len(groups), 5)]
             solutions[(split, row["ImageId"])] = sorted(boxes)
-    assert solutions == {(names[i][0], names[i][1]): boxes for i, boxes in boxed.items()}
+    # Both in VOC's convention: 1-based inclusive pixels, so [x1, x2) becomes xmin = x1 + 1, xmax = x2.
+    voc = {i: sorted((w, x1 + 1, y1 + 1, x2, y2) for w, x1, y1, x2, y2 in boxes) for i, boxes in boxed.items()}
+    assert solutions == {(names[i][0], names[i][1]): boxes for i, boxes in voc.items()}
 
     # VOC: one <object><bndbox> per box; a file for each image with boxes, none for the others (as ILSVRC).
     for image_id, (split, stem, subfolder) in names.items():
@@ -124,8 +127,8 @@ def test_every_format_carries_the_boxes(campaign, boxed, admin, django_capture_o
             (o.findtext("name"), *(int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")))
             for o in xml.iter("object")
         )
-        assert objects == boxed[image_id]
-        assert all(0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height for _, x1, y1, x2, y2 in objects)
+        assert objects == voc[image_id]
+        assert all(1 <= x1 <= x2 <= width and 1 <= y1 <= y2 <= height for _, x1, y1, x2, y2 in objects)
 
     # COCO: pycocotools loads the annotations, [x, y, w, h] with area, category = the box's synset.
     seen: dict[int, list] = {}
@@ -170,3 +173,64 @@ def test_rebuild_with_boxes_is_byte_identical(
     rebuilt = tmp_path / "rebuilt"
     services.dataset_files_write(version=version, folder=VersionFolder(rebuilt))
     assert folder_bytes(rebuilt) == before
+
+
+def _parse_voc_xml(node: ET.Element) -> dict:
+    """torchvision's VOCDetection.parse_voc_xml: the element tree as nested dicts, objects as a list."""
+    children = list(node)
+    if not children:
+        return {node.tag: node.text}
+    grouped: dict[str, list] = {}
+    for child in map(_parse_voc_xml, children):
+        for key, value in child.items():
+            grouped.setdefault(key, []).append(value)
+    return {node.tag: {k: v if k == "object" else v[0] for k, v in grouped.items()}}
+
+
+def test_voc_layout_loads_like_torchvision_and_lists_every_label(
+    campaign, boxed, admin, django_capture_on_commit_callbacks
+) -> None:
+    version = build(admin, campaign, options={"formats": ["voc"]}, capture=django_capture_on_commit_callbacks)
+    root = services.version_folder(version) / "voc"
+    main = root / "ImageSets/Main"
+    labels = {}
+    for image_id, synset_id in DatasetLabel.objects.filter(version=version).values_list("image_id", "synset_id"):
+        labels.setdefault(image_id, set()).add(f"n{synset_id:08d}")
+    splits = dict(DatasetImage.objects.filter(version=version).values_list("image_id", "split"))
+    classes = sorted({w for ws in labels.values() for w in ws})
+    lines = [line.split(" ", 1) for line in (root / "labels.txt").read_text().splitlines()]
+    assert [w for w, _ in lines] == classes and dict(lines)[CIRCLE] == "circle"
+    seen = {}
+    for index, split in enumerate(SPLITS):
+        ids = (main / f"{split}.txt").read_text().split()
+        assert ids == sorted(f"{i:012d}" for i, s in splits.items() if s == index) and ids
+        for image_id in ids:  # what VOCDetection does for each index
+            target = _parse_voc_xml(ET.parse(root / "Annotations" / f"{image_id}.xml").getroot())["annotation"]
+            with PILImage.open(root / "JPEGImages" / f"{image_id}.jpg") as im:
+                im.load()
+                assert im.format == "JPEG"
+                assert im.size == (int(target["size"]["width"]), int(target["size"]["height"]))
+            assert target["filename"] == f"{image_id}.jpg" and target["segmented"] == "0"
+            assert target["size"]["depth"] == "3" and target["source"]["database"] == "Synsight"
+            objects = target.get("object", [])
+            assert all(o["pose"] == "Unspecified" and o["truncated"] == o["difficult"] == "0" for o in objects)
+            boxes = sorted(
+                (o["name"], *(int(o["bndbox"][k]) for k in ("xmin", "ymin", "xmax", "ymax"))) for o in objects
+            )
+            if boxes:
+                seen[int(image_id)] = boxes
+        # VOC's classification lists: every id of the split once per class, 1 where the image has the label.
+        for wnid in classes:
+            rows = [line.split() for line in (main / f"{wnid}_{split}.txt").read_text().splitlines()]
+            assert [r[0] for r in rows] == ids
+            assert {r[0]: r[1] for r in rows} == {i: "1" if wnid in labels[int(i)] else "-1" for i in ids}
+    # Objects only where boxes exist, in VOC's 1-based inclusive pixels.
+    assert seen == {i: sorted((w, x1 + 1, y1 + 1, x2, y2) for w, x1, y1, x2, y2 in b) for i, b in boxed.items()}
+    # An image labelled but not boxed is still found through the class lists.
+    unboxed = next(i for i in labels if i not in boxed)
+    split = SPLITS[splits[unboxed]]
+    wnid = sorted(labels[unboxed])[0]
+    assert f"{unboxed:012d}  1" in (main / f"{wnid}_{split}.txt").read_text().splitlines()
+    assert (main / "trainval.txt").read_text().split() == sorted(
+        (main / "train.txt").read_text().split() + (main / "val.txt").read_text().split()
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import marshal
+import math
 import os
 import tarfile
 import xml.etree.ElementTree as ET
@@ -30,6 +31,7 @@ from export.files import (
 )
 from export.formats import webdataset
 from export.formats.base import SPLITS, Box, Item, Label
+from export.formats.voc import voc_box
 from export.models import DatasetImage
 from tests.export.conftest import build, folder_bytes
 
@@ -114,11 +116,11 @@ def test_boxes_reach_voc_loc_csv_coco_and_webdataset(
     stem, groups = val[1].split(",")
     assert stem == "ILSVRC2012_val_00000001"
     wnid = groups.split()[0]
-    assert groups == f"{wnid} 10 20 110 70 {wnid} 0 0 5 5"
+    assert groups == f"{wnid} 11 21 110 70 {wnid} 1 1 5 5"  # VOC's 1-based inclusive pixels, as the XML
     xml = ET.parse(root / "imagenet/Annotations/val/ILSVRC2012_val_00000001.xml").getroot()
     assert [(o.findtext("name"), o.findtext("bndbox/xmin"), o.findtext("bndbox/ymax")) for o in xml.iter("object")] == [
-        (wnid, "10", "70"),
-        (wnid, "0", "5"),
+        (wnid, "11", "70"),
+        (wnid, "1", "5"),
     ]
     coco = COCO(str(root / "coco/annotations/instances_train.json"))
     image_id = coco.getImgIds()[0]
@@ -254,3 +256,76 @@ def test_a_shard_spool_is_read_back_and_a_foreign_one_refused(tmp_path) -> None:
     for path in (foreign, truncated):
         with open(path, "rb") as pieces, pytest.raises(OSError, match="Not a shard spool"):
             list(_spool_pieces(pieces))
+
+
+@pytest.mark.parametrize(
+    ("box", "expected"),
+    [
+        ((0, 0, 10, 10), (1, 1, 10, 10)),  # the pixels 0..9: VOC's 1..10
+        ((10, 20, 110, 70), (11, 21, 110, 70)),
+        ((0, 0, 160, 120), (1, 1, 160, 120)),  # the whole image
+        ((15.23, 4.5, 40.49, 9.51), (16, 6, 40, 10)),  # scaled corners: the nearest pixel edge, halves up
+        ((159.8, 119.9, 160.0, 120.0), (160, 120, 160, 120)),  # rounds to nothing: still one pixel, inside
+        ((-2, -1, 170, 130), (1, 1, 160, 120)),  # clamped to the image
+    ],
+)
+def test_voc_box_is_whole_1_based_inclusive_pixels_inside_the_image(box, expected) -> None:
+    assert voc_box(Box("n13873502", *box), 160, 120) == expected
+    assert all(type(v) is int for v in voc_box(Box("n13873502", *box), 160, 120))
+
+
+@pytest.mark.django_db
+def test_resized_boxes_are_whole_pixels_in_voc_and_loc_and_fractional_in_coco(
+    campaign, admin, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    sizes = {i: (w, h) for i, w, h in Image.objects.values_list("id", "width", "height")}
+
+    def boxes(*, version, split, order):
+        for image_id, synset_id in _split_images(version, split, order).values_list("image_id", "synset_id"):
+            w, h = sizes[image_id]
+            yield image_id, [Box(f"n{synset_id:08d}", 3, 7, w - 5, h - 1), Box(f"n{synset_id:08d}", 0, 0, w, h)]
+
+    monkeypatch.setattr(selectors, "version_boxes", boxes)
+    version = build(admin, campaign, options={"image_size": {"policy": "resized", "max_side": 100},
+                                              "formats": ["imagenet", "coco"]},
+                    capture=django_capture_on_commit_callbacks)  # fmt: skip
+    root = services.version_folder(version)
+    stems = {}
+    for xml_path in sorted((root / "imagenet/Annotations").rglob("*.xml")):
+        xml = ET.parse(xml_path).getroot()
+        width, height = int(xml.findtext("size/width")), int(xml.findtext("size/height"))
+        image_id = int(xml.findtext("filename").rsplit("_", 1)[1]) if "train" in xml_path.parts else None
+        objects = [tuple(int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax"))
+                   for o in xml.iter("object")]  # fmt: skip
+        assert objects[1] == (1, 1, width, height)  # the whole image stays the whole image
+        assert all(1 <= x1 <= x2 <= width and 1 <= y1 <= y2 <= height for x1, y1, x2, y2 in objects)
+        if image_id is not None:
+            w, h = sizes[image_id]
+            sx, sy = width / w, height / h
+            assert objects[0] == (math.floor(3 * sx + 0.5) + 1, math.floor(7 * sy + 0.5) + 1,
+                                  math.floor((w - 5) * sx + 0.5), math.floor((h - 1) * sy + 0.5))  # fmt: skip
+        stems[xml.findtext("filename")] = [n for box in objects for n in box]
+    assert stems
+    rows = {}
+    for split in SPLITS:
+        for line in (root / f"imagenet/LOC_{split}_solution.csv").read_text().splitlines()[1:]:
+            stem, groups = line.split(",")
+            numbers = groups.split()
+            rows[stem] = [int(numbers[i]) for i in range(len(numbers)) if i % 5]  # int() of every coordinate
+    assert rows == stems  # the CSV repeats the XML's numbers
+    for split in SPLITS:
+        coco = json.loads((root / f"coco/annotations/instances_{split}.json").read_text())
+        images = {i["id"]: i for i in coco["images"]}
+        for first, whole in zip(coco["annotations"][::2], coco["annotations"][1::2], strict=True):
+            image = images[first["image_id"]]
+            assert whole["bbox"] == [0, 0, image["width"], image["height"]]
+            x, y, bw, bh = first["bbox"]
+            sx = image["width"] / sizes[image["id"]][0]
+            assert x == round(3 * sx, 2) and bw == round(round((sizes[image["id"]][0] - 5) * sx, 2) - x, 2)
+            assert x + bw <= image["width"] and y + bh <= image["height"]
+            assert first["area"] == round(bw * bh, 2)
+
+
+def test_voc_is_exported_on_request_only() -> None:
+    assert services.options_normalise({})["formats"] == ["imagenet", "coco", "webdataset", "votes"]
+    assert services.options_normalise({"formats": ["voc", "coco"]})["formats"] == ["coco", "voc"]
