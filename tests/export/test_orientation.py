@@ -19,7 +19,6 @@ from annotation.models import Box, BoxJob, Candidate, Image
 from annotation.services.images import storage_names
 from export import services
 from export.files import VersionFolder, manifest_entries
-from export.formats.base import jpeg_orientation
 from tests.export.conftest import CIRCLE, build, folder_bytes
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
@@ -36,18 +35,6 @@ def _rotated_jpeg(orientation: int = 6) -> bytes:
     out = io.BytesIO()
     stored.save(out, "JPEG", quality=95, exif=exif.tobytes())
     return out.getvalue()
-
-
-@pytest.mark.parametrize("orientation", [1, 2, 3, 4, 5, 6, 7, 8, None])
-def test_jpeg_orientation_reads_the_header_as_pillow_does(orientation) -> None:
-    if orientation is None:
-        out = io.BytesIO()
-        PILImage.new("RGB", (40, 30)).save(out, "JPEG")
-        data = out.getvalue()
-    else:
-        data = _rotated_jpeg(orientation)
-    with PILImage.open(io.BytesIO(data)) as im:
-        assert jpeg_orientation(data[:65536]) == im.getexif().get(0x0112, 1) == (orientation or 1)
 
 
 @pytest.mark.django_db
