@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from annotation.api.campaigns import campaign_for
+from annotation.api.hits import call
 from annotation.models import Candidate, ImportBatch, ImportItem
 from annotation.selectors import images as selectors
 from annotation.services import images as services
@@ -90,6 +92,9 @@ class ImageImportApi(APIView):
 
     class ImageImportInputSerializer(serializers.Serializer):
         synset = serializers.CharField(max_length=9)
+        campaign = serializers.IntegerField(
+            required=False, help_text="a campaign of yours: the synset must be one of its synsets"
+        )
         query_term = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         urls = serializers.ListField(child=serializers.CharField(max_length=2048), required=False)
         files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
@@ -109,6 +114,8 @@ class ImageImportApi(APIView):
         payload.is_valid(raise_exception=True)
         values = payload.validated_data
         synset = _synset(values["synset"])
+        campaign = campaign_for(request, values["campaign"]) if "campaign" in values else None
+        call(services.import_permitted, user=request.user, synset=synset, campaign=campaign)
         files, urls = values.get("files") or [], values.get("urls") or []
         if bool(files) == bool(urls):
             raise ValidationError({"detail": ["Send either image files (multipart 'files') or a list of 'urls'."]})

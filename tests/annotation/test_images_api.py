@@ -183,3 +183,40 @@ def test_media_view_serves_only_stored_content_addressed_files(db, media, client
     (media / "imports" / "1").mkdir(parents=True)
     (media / "imports" / "1" / "2").write_bytes(b"staged")
     assert client.get(f"/media/{name}").status_code == 404
+
+
+def test_images_go_only_into_queues_the_importer_may_fill(db, media, dog, researcher, shapes) -> None:
+    # A candidate is shared by every campaign over its synset: another researcher's import went into this
+    # researcher's HITs, and the campaign dashboard's form took a synset of no campaign of its own (QA).
+    from annotation.services.campaigns import campaign_create
+    from workers.roles import Role
+    from workers.services import account_create
+
+    other = account_create(username="other-researcher", password="pw-other-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="dogs", wnids=[DOG])
+    theirs = client_for(other)
+    refused = theirs.post(
+        "/api/v1/image-imports/", {"synset": DOG, "urls": ["http://example.com/a.jpg"]}, format="json"
+    )
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        f"{DOG} is in another researcher's campaign; only its owner or an admin can add images to it."
+    )
+    elsewhere = client_for(researcher).post(
+        "/api/v1/image-imports/",
+        {"synset": "n13873502", "campaign": campaign.id, "urls": ["http://example.com/a.jpg"]},
+        format="json",
+    )
+    assert elsewhere.status_code == 400
+    assert elsewhere.json()["detail"] == "n13873502 is not a synset of campaign “dogs”."
+    not_theirs = theirs.post(
+        "/api/v1/image-imports/",
+        {"synset": DOG, "campaign": campaign.id, "urls": ["http://example.com/a.jpg"]},
+        format="json",
+    )
+    assert not_theirs.status_code == 404
+    assert not ImportBatch.objects.exists()
+    own = client_for(researcher).post(
+        "/api/v1/image-imports/", {"synset": DOG, "campaign": campaign.id, "files": [upload("a.jpg", shapes[0].jpeg)]}
+    )
+    assert own.status_code == 202

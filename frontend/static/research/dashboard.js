@@ -358,13 +358,13 @@
     let response;
     if (files.length) {
       const body = new FormData();
-      body.append("synset", synset); body.append("query_term", term);
+      body.append("synset", synset); body.append("query_term", term); body.append("campaign", root.dataset.campaign);
       for (const f of files) body.append("files", f);
       const csrf = (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
       const raw = await fetch("/api/v1/image-imports/", { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": decodeURIComponent(csrf), Accept: "application/json" } });
       response = { ok: raw.ok, status: raw.status, data: await raw.json().catch(() => null) };
     } else if (urls.length) {
-      response = await api.request("POST", "/api/v1/image-imports/", { synset, urls, query_term: term });
+      response = await api.request("POST", "/api/v1/image-imports/", { synset, urls, query_term: term, campaign: Number(root.dataset.campaign) });
     } else { out.textContent = "Choose files or paste URLs."; return; }
     if (response.status !== 202) { out.textContent = (response.data && response.data.detail) || `Import refused (${response.status}).`; return; }
     const poll = async (id) => {
