@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -88,7 +87,6 @@ class ImageImportApi(APIView):
     batch; poll its URL for the status and the per-file results."""
 
     permission_classes = [IsResearcher]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     class ImageImportInputSerializer(serializers.Serializer):
         synset = serializers.CharField(max_length=9)

@@ -98,3 +98,18 @@ def test_a_form_with_more_fields_than_the_guard_answers_400_with_the_limit(db, s
 
     assert response.status_code == 400
     assert "more than 10 form fields" in _sentence(response)
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_json_nested_deeper_than_the_parser_can_follow_answers_400_and_stores_nothing(world, anonymous):
+    # QA: 5,000 nested lists raised RecursionError in the JSON decoder, a 500, on every JSON endpoint.
+    body = '{"answers": ' + "[" * 5000 + "]" * 5000 + ', "idempotency_key": "deep-nesting-1"}'
+    if anonymous:
+        response = Client().post("/api/v1/label-sets/check/", body, "application/json")
+    else:
+        client = client_for(world.users["worker"])
+        response = client.post(f"/api/v1/hits/{world.hit.id}/submit/", body, "application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert _sentence(response) == "JSON parse error - the body is nested too deeply."
+    assert not Vote.objects.exists()
