@@ -119,9 +119,31 @@ def test_a_failed_quiz_answered_twice_in_a_hurry_is_scored_once(live_server, pag
     page.keyboard.press("Enter")
     page.keyboard.press("Enter")
 
-    expect(page.locator("#quiz-status")).to_have_text("Score 50%: not enough this time. You can try again later.")
+    expect(page.locator("#quiz-status")).to_have_text(
+        re.compile(r"^Score 50%: not enough this time\. You can try again in 10 minutes\.$")
+    )
     expect(page.locator("#quiz-submit")).to_be_disabled()
+    expect(page.locator("#quiz-retry")).to_be_disabled()
     assert list(QuizAttempt.objects.filter(worker__username="bob").values_list("score", "passed")) == [(0.5, False)]
+
+
+def test_a_failed_quiz_says_when_it_can_be_retried_and_offers_it_then(live_server, page, circle_campaign):
+    # QA: "You can try again later" said nothing of when; a reload showed only the server's refusal.
+    Campaign = type(circle_campaign)
+    Campaign.objects.filter(id=circle_campaign.id).update(quiz_retry_seconds=3)
+    worker_signed_in(page, live_server.url, "dora")
+    page.goto(f"{live_server.url}/work/{circle_campaign.id}/quiz/")
+    expect(page.locator("#quiz-submit")).to_be_enabled()
+    page.keyboard.press("Enter")  # nothing marked: 50%
+    expect(page.locator("#quiz-status")).to_contain_text("You can try again in")
+    expect(page.locator("#quiz-retry")).to_be_disabled()
+    page.reload()  # the server refuses a new quiz for now: the page says how long, and offers it then
+    expect(page.locator("#quiz-status")).to_contain_text(re.compile(r"try (the quiz )?again in \d seconds?"))
+    expect(page.locator("#quiz-retry")).to_be_enabled(timeout=10_000)
+    page.locator("#quiz-retry").click()
+    expect(page.locator("#quiz-grid .tile")).to_have_count(4)
+    expect(page.locator("#quiz-submit")).to_be_enabled()
+    assert QuizAttempt.objects.filter(worker__username="dora").count() == 2
 
 
 def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_server, browser, circle_campaign):

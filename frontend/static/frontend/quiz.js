@@ -6,14 +6,48 @@
   const statusLine = document.getElementById("quiz-status");
   const api = window.synsightApi;
   const submitButton = document.getElementById("quiz-submit");
+  const retryButton = document.getElementById("quiz-retry");
   let attempt = null;
   let busy = false;
   let marks = {};
+
+  function inWords(seconds) {
+    if (seconds < 90) return seconds + (seconds === 1 ? " second" : " seconds");
+    const minutes = Math.ceil(seconds / 60);
+    return minutes + " minutes";
+  }
+
+  // After a failed quiz: say when a new one may start, and offer it then (the server refuses it before).
+  function offerRetry(seconds, before) {
+    retryButton.hidden = false;
+    retryButton.disabled = true;
+    const until = Date.now() + seconds * 1000;
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0) {
+        statusLine.textContent = before + "You can try again now.";
+        retryButton.disabled = false;
+        retryButton.focus();
+        return;
+      }
+      statusLine.textContent = before + "You can try again in " + inWords(left) + ".";
+      setTimeout(tick, Math.min(1000, left * 1000));
+    };
+    tick();
+  }
+
+  retryButton.addEventListener("click", () => {
+    retryButton.hidden = true;
+    statusLine.textContent = "";
+    start();
+  });
 
   async function start() {
     const response = await api.request("POST", "/api/v1/campaigns/" + root.dataset.campaign + "/quiz/");
     if (response.status !== 201) {
       statusLine.textContent = response.data ? response.data.detail : "Could not start the quiz.";
+      const wait = response.status === 403 && /try the quiz again in (\d+) seconds/.exec(statusLine.textContent);
+      if (wait) { offerRetry(Number(wait[1]), ""); return; }
       if (response.status === 409 && /already qualified/.test(statusLine.textContent)) {
         window.location.href = root.dataset.labelUrl;
       }
@@ -65,14 +99,14 @@
       statusLine.textContent = "Passed with " + score + "%. Starting work…";
       window.location.href = root.dataset.labelUrl;
     } else {
-      statusLine.textContent = "Score " + score + "%: not enough this time. You can try again later.";
       attempt = null;
+      offerRetry(response.data.retry_in || 0, "Score " + score + "%: not enough this time. ");
     }
   }
 
   submitButton.addEventListener("click", submit);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") { submit(); event.preventDefault(); }
+    if (event.key === "Enter" && attempt) { submit(); event.preventDefault(); }
   });
   start();
 })();
