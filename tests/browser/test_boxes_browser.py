@@ -45,7 +45,9 @@ def test_box_pages_without_work_say_so_without_a_question_or_buttons(live_server
     expect(page.locator("#status")).to_contain_text("No images to box for you right now")
     expect(page.locator("#confirm")).to_be_hidden()
     expect(page.locator("#stage")).to_be_hidden()
-    expect(page.get_by_role("heading", level=1)).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_have_text("No images to box for you right now")
+    expect(page.locator("#progress")).to_be_hidden()
+    expect(page.get_by_role("link", name="Back to your campaigns")).to_have_attribute("href", "/work/")
 
     page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/coverage/")
     expect(page.locator("#status")).to_contain_text("Nothing to check for you right now")
@@ -79,6 +81,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#status")).to_contain_text("press Enter")
     page.keyboard.press("Enter")  # confirm the box on image 1
     expect(page.locator("#position")).to_have_text("2")
+    answerable(page, "#drawer")  # answer keys are taken once the image has loaded and been seen a moment
     page.keyboard.press("x")  # image 2: not present
     expect(page.locator("#done-count")).to_have_text("1")
     settled(page)  # before reading the database: on SQLite a lease being written locks its tables
