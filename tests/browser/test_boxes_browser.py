@@ -19,6 +19,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE = "n13873502"
 
 
+def answerable(page, root: str) -> None:
+    """Wait until the box page under ``root`` takes answer keys: its image has loaded (draw) and has been on
+    screen for the page's short pause, which keeps a held or repeated key from answering the next image."""
+    expect(page.locator(root)).to_have_attribute("data-answerable", "true")
+
+
 @pytest.fixture
 def box_campaign(demo_images):
     researcher = demo_images(4)
@@ -39,12 +45,16 @@ def test_box_pages_without_work_say_so_without_a_question_or_buttons(live_server
     expect(page.locator("#status")).to_contain_text("No images to box for you right now")
     expect(page.locator("#confirm")).to_be_hidden()
     expect(page.locator("#stage")).to_be_hidden()
-    expect(page.get_by_role("heading", level=1)).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_have_text("No images to box for you right now")
+    expect(page.locator("#progress")).to_be_hidden()
+    expect(page.get_by_role("link", name="Back to your campaigns")).to_have_attribute("href", "/work/")
 
     page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/coverage/")
     expect(page.locator("#status")).to_contain_text("Nothing to check for you right now")
     expect(page.locator("#submit")).to_be_hidden()
-    expect(page.get_by_role("heading", level=1)).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nothing to check for you right now")
+    page.get_by_role("link", name="Back to your campaigns").click()
+    expect(page).to_have_url(f"{live_server.url}/work/")
 
 
 def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_the_grid(
@@ -71,6 +81,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#status")).to_contain_text("press Enter")
     page.keyboard.press("Enter")  # confirm the box on image 1
     expect(page.locator("#position")).to_have_text("2")
+    answerable(page, "#drawer")  # answer keys are taken once the image has loaded and been seen a moment
     page.keyboard.press("x")  # image 2: not present
     expect(page.locator("#done-count")).to_have_text("1")
     settled(page)  # before reading the database: on SQLite a lease being written locks its tables
@@ -95,6 +106,8 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     page.goto(f"{live_server.url}/work/{box_campaign.id}/boxes/quality/")
     expect(page.locator("#grid .tile")).to_have_count(1)
     expect(page.locator("#grid .tile .ov")).to_have_count(1)
+    expect(page.locator("#status")).to_contain_text("1 image · lease ends")
+    answerable(page, "#verifier")
     page.keyboard.press("1")
     expect(page.locator("#grid .tile.marked")).to_have_count(1)
     page.keyboard.press("Enter")
@@ -132,6 +145,7 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page).to_have_url(re.compile(f"/work/{box_campaign.id}/boxes/coverage/$"))
     expect(page.locator("#grid .tile")).to_have_count(1)
     expect(page.locator("#grid .tile .ov")).to_have_count(1)  # the accepted box is shown
+    answerable(page, "#verifier")
     page.keyboard.press("Enter")  # nothing marked: "no"
     expect(page.locator("#done-count")).to_have_text("1")
     settled(page)  # before reading the database: on SQLite a lease being written locks its tables

@@ -9,11 +9,23 @@
   const statusLine = document.getElementById("status");
   const submitButton = document.getElementById("submit");
   const api = window.synsightApi;
+  const zoomView = document.getElementById("zoom");
   const LOOK_AGAIN_S = Number(root.dataset.lookAgain) || 20;  // after "no work right now"
+  // A key held down, or pressed again as the next task appears, must not answer it: key repeats of the answer
+  // keys are ignored, and they are taken only once a new task has been on screen this long.
+  const ANSWER_PAUSE_MS = 400;
   let task = null, marks = [], touched = [], focus = 0, shownAt = 0, busy = false, key = null, done = 0;
+  let answerable = false, pauseTimer = null;
+  let notice = ""; // said once ahead of the next task's status: what happened to the last one
   grid.classList.add(kind);
+  zoomView.classList.add(kind);
 
   function say(text) { statusLine.textContent = text; }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  function setAnswerable(on) {
+    answerable = on;
+    root.dataset.answerable = String(on);  // for tests: when an answer key is taken
+  }
   function tiles() { return grid.querySelectorAll(".tile"); }
   function columns() {
     const t = tiles();
@@ -37,18 +49,13 @@
     t[i].setAttribute("aria-pressed", String(marks[i]));
   }
 
-  function tile(item, i) {
-    const cell = document.createElement("button");
-    cell.type = "button";
-    cell.className = "tile";
-    cell.setAttribute("role", "gridcell");
-    cell.setAttribute("aria-pressed", "false");
-    cell.dataset.index = String(i);
+  // The image with its box(es) drawn over it, at any size: the overlays are percentages of the image.
+  function framed(item, alt) {
     const frame = document.createElement("span");
     frame.className = "frame";
     const img = document.createElement("img");
     img.src = item.image.medium;
-    img.alt = "image " + (i + 1);
+    img.alt = alt;
     frame.appendChild(img);
     const W = item.image.width, H = item.image.height;
     for (const b of item.box ? [item.box] : item.boxes) {
@@ -61,25 +68,50 @@
       ov.style.height = (100 * (b[3] - b[1]) / H) + "%";
       frame.appendChild(ov);
     }
-    cell.appendChild(frame);
+    return frame;
+  }
+
+  function tile(item, i) {
+    const cell = document.createElement("button");
+    cell.type = "button";
+    cell.className = "tile";
+    cell.setAttribute("role", "gridcell");
+    cell.setAttribute("aria-pressed", "false");
+    cell.dataset.index = String(i);
+    cell.appendChild(framed(item, "image " + (i + 1)));
     if (i < 9) {
       const badge = document.createElement("span");
       badge.className = "key"; badge.textContent = String(i + 1);
       cell.appendChild(badge);
     }
     cell.addEventListener("click", () => { toggle(i); setFocus(i); });
+    // A right click or a long press (touch) opens the larger view of this image, as Z does.
+    cell.addEventListener("contextmenu", (event) => { event.preventDefault(); setFocus(i); showZoom(true); });
     return cell;
   }
 
-  // No task on screen: no question and no submit button; the status line says why and when the page looks again.
-  function idle(on) {
-    root.querySelector("header.task h1").hidden = on;
+  function showZoom(open) {
+    if (open && task && task.items[focus]) {
+      zoomView.querySelector(".zoomed").replaceChildren(framed(task.items[focus], "image " + (focus + 1) + ", enlarged"));
+    }
+    zoomView.hidden = !(open && task);
+  }
+
+  // No task on screen: no question and no submit button, but a heading that says so and a way back; the status
+  // line says why and when the page looks again.
+  function idle(on, heading) {
+    root.querySelector("header.task h1").hidden = on;  // (.task sets display, which outweighs hidden)
+    document.getElementById("synset-gloss").hidden = on;
     root.querySelector(".help").hidden = on;
     submitButton.hidden = on;
+    const away = document.getElementById("idle");
+    away.hidden = !on;
+    if (on) away.querySelector("h1").textContent = heading;
   }
 
   function render(data) {
     idle(false);
+    showZoom(false);
     task = data;
     marks = data.items.map(() => false);
     touched = data.items.map(() => null);
@@ -89,7 +121,12 @@
     grid.replaceChildren(...data.items.map(tile));
     shownAt = performance.now();
     setFocus(0);
-    say(data.items.length + " images · lease ends " + new Date(data.expires_at).toLocaleTimeString());
+    clearTimeout(pauseTimer);
+    setAnswerable(false);
+    pauseTimer = setTimeout(() => { if (task === data) setAnswerable(true); }, ANSWER_PAUSE_MS);
+    const status = plural(data.items.length, "image") + " · lease ends " + new Date(data.expires_at).toLocaleTimeString();
+    say(notice ? notice + " " + status : status);
+    notice = "";
   }
 
   async function next() {
@@ -99,19 +136,25 @@
     busy = false;
     if (response.status === 200) return render(response.data);
     task = null;
+    clearTimeout(pauseTimer);
+    setAnswerable(false);
+    showZoom(false);
     grid.replaceChildren();
-    idle(true);
+    const before = notice ? notice + " " : "";
+    notice = "";
     if (response.status === 204) {
       // Box work arrives as images are accepted and boxes drawn: look again while the page is open.
+      idle(true, "Nothing to check for you right now");
       setTimeout(next, LOOK_AGAIN_S * 1000);
-      return say("Nothing to check for you right now: new boxes come as others draw them. Looking again in " + LOOK_AGAIN_S + " s.");
+      return say(before + "Nothing to check for you right now: new boxes come as others draw them. Looking again in " + LOOK_AGAIN_S + " s.");
     }
-    if (response.status === 403 && /quiz/.test(response.data.detail)) { window.location.href = root.dataset.quizUrl; return; }
-    say(response.data ? response.data.detail : "The server did not answer; try again.");
+    if (response.status === 403 && response.data && /quiz/.test(response.data.detail)) { window.location.href = root.dataset.quizUrl; return; }
+    idle(true, "No boxes to check for you here");
+    say(before + (response.data ? response.data.detail : "The server did not answer; try again."));
   }
 
   async function submit() {
-    if (!task || busy) return;
+    if (!task || busy || !answerable) return;
     busy = true;
     submitButton.disabled = true;
     const total = performance.now() - shownAt;
@@ -135,13 +178,23 @@
       document.getElementById("done-count").textContent = String(done);
       return next();
     }
-    if (response.status === 410) return next();
+    if (response.status === 410) {
+      // The lease ran out before the answers arrived: they were not recorded; say so with what comes next.
+      notice = "The time for your last task ran out before you sent it, so its answers were not recorded.";
+      return next();
+    }
     say(response.data ? response.data.detail : "Could not save; press Enter to retry.");
   }
 
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const k = event.key;
+    // While the larger view is open, Enter only closes it: a task is never sent from under it.
+    if (!zoomView.hidden && (k === "Escape" || k === "z" || k === "Z" || k === "Enter")) {
+      showZoom(false); event.preventDefault(); return;
+    }
+    const answerKey = k === "Enter" || k === " " || k === "Spacebar" || /^[1-9]$/.test(k);
+    if (answerKey && (event.repeat || !answerable)) { event.preventDefault(); return; }
     if (k === "Enter") { submit(); event.preventDefault(); }
     else if (k === " " || k === "Spacebar") { toggle(focus); event.preventDefault(); }
     else if (k === "ArrowRight") { setFocus(focus + 1); event.preventDefault(); }
@@ -149,7 +202,9 @@
     else if (k === "ArrowDown") { setFocus(focus + columns()); event.preventDefault(); }
     else if (k === "ArrowUp") { setFocus(focus - columns()); event.preventDefault(); }
     else if (/^[1-9]$/.test(k)) { toggle(Number(k) - 1); setFocus(Number(k) - 1); event.preventDefault(); }
+    else if ((k === "z" || k === "Z") && task) { showZoom(true); event.preventDefault(); }
   });
+  zoomView.addEventListener("click", () => showZoom(false));
   grid.addEventListener("focusin", (event) => {
     const t = event.target.closest(".tile");
     if (t) focus = Number(t.dataset.index);
