@@ -208,15 +208,37 @@ def _orientation(image: Image.Image) -> int | None:
 
 
 def _rgb(image: Image.Image) -> Image.Image:
-    """RGB for display; transparency is composited on white (what a browser shows on a white page)."""
+    """RGB for display; transparency is composited on white (what a browser shows on a white page), and
+    greyscale of more than 8 bits brought to 8 first (:func:`_eight_bit`)."""
     if image.mode == "RGB":
         return image
+    if image.mode.startswith("I;16") or image.mode in {"I", "F"}:
+        image = _eight_bit(image)
     if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))
         canvas.paste(rgba, mask=rgba.getchannel("A"))
         return canvas
     return image.convert("RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Greyscale deeper than 8 bits as an 8-bit "L" image. Pillow's convert() clips such values to 0-255, so a
+    16-bit PNG came out white, and visibly different 16-bit images got the same thumbnail, perceptual hash and
+    mean colour and were dropped as near-duplicates (QA).
+
+    16-bit ("I;16…", what Pillow opens a 16-bit greyscale PNG as): divided by 257, rounded, so 0-65535 maps
+    onto 0-255 exactly — the levels a browser shows the worker for the same file, so a dark 12-bit scan stays
+    dark. 32-bit integer ("I") and float ("F") have no fixed range (no format we accept produces them; a
+    future decoder might): stretched from their minimum to their maximum; a constant image keeps its value,
+    clipped to 0-255."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16"):
+        scaled = values / 257.0
+    else:
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else values
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
 def _jpeg(image: Image.Image, quality: int) -> bytes:

@@ -7,7 +7,7 @@ from itertools import islice
 from django.db import connection, transaction
 
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge
-from taxonomy.wordnet_source import PERSON_OFFSET, NounGraph, depths
+from taxonomy.wordnet_source import NounGraph, depths, is_sensitive
 
 # Rows per INSERT: large enough to amortise round trips, small enough for SQLite's variable limit.
 BATCH_SIZE = 4000
@@ -70,7 +70,7 @@ def wordnet_import(
                 gloss=graph.synsets[o].gloss,
                 lexname=graph.synsets[o].lexname,
                 depth=depth[o],
-                sensitive=o == PERSON_OFFSET or PERSON_OFFSET in closure[o],
+                sensitive=is_sensitive(o, closure[o]),
             )
             for o in sorted(new)
         )

@@ -10,6 +10,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PERSON_OFFSET = 7846  # person.n.01: its subtree is sensitive by default (ImageNet's 2019 filtering)
+# Sensitive synsets (a campaign must opt in to label them): each of these and its whole subtree. The rule: the
+# synset's members are human beings — a person, the human species or a member of it, a human body — or a group
+# of human beings classed by who they are (descent, race, ethnicity, nation, class, condition) or "people" in
+# general. WordNet files several of these outside person.n.01, so person.n.01 alone missed them (QA: every leaf
+# under animal.n.01 checked as not sensitive, world.n.08 "humans, mankind" among them).
+# Left out on purpose: hominid.n.01 (its other branches, australopithecines and fossil apes, are not human
+# beings; its human branch is homo.n.02), crowd.n.01 ("a large number of things or people"), and social groups
+# defined by what they do (social_group.n.01: organisations, teams, armies), as ImageNet's filter left them.
+SENSITIVE_ROOTS: dict[int, str] = {
+    PERSON_OFFSET: "person.n.01: a human being",
+    2472293: "homo.n.02 (man, human being, human): the human genus; world.n.08 (humanity, mankind) and "
+    "homo_sapiens are in its subtree",
+    5217168: "human_body.n.01: the body of a human being, person.n.02 among its hyponyms",
+    7942152: "people.n.01: any group of human beings collectively (peoples, folk, populace, nation, class, ...)",
+    7967382: "ethnic_group.n.01: people of the same race or nationality",
+    7967982: "race.n.03: people believed to belong to the same genetic stock",
+    8372411: "tribe.n.01 (folk): a social division of people",
+    7970721: "family.n.04 (folk, kinfolk): people descended from a common ancestor; people.n.03 is in its subtree",
+    8160276: "citizenry.n.01 (people): the body of citizens of a state",
+    8180190: "multitude.n.03 (masses, people): the common people generally",
+    7971023: "folks.n.01: your parents",
+}
+
+
+def is_sensitive(offset: int, ancestors: Mapping[int, int]) -> bool:
+    """Whether a synset with these ancestors (closure row: ancestor offset -> distance) is sensitive: it or an
+    ancestor is one of SENSITIVE_ROOTS."""
+    return offset in SENSITIVE_ROOTS or any(root in ancestors for root in SENSITIVE_ROOTS)
 
 
 @dataclass(frozen=True, slots=True)

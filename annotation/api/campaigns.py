@@ -446,7 +446,11 @@ class CandidateGoldApi(APIView):
 
 
 class WorkerBlockApi(APIView):
-    """Block (or, at .../unblock/, unblock) a worker in this campaign, with a reason."""
+    """Block (or, at .../unblock/, unblock) a worker in this campaign, with a reason. A block needs a worker who
+    worked in the campaign (404 otherwise) and not blocked there yet; an unblock, one blocked there (409
+    otherwise, nothing recorded). A block anywhere drops the worker's votes in every campaign: ``blocked_in``
+    lists the campaigns that block them after the change, and after an unblock that leaves other blocks
+    standing ``message`` says so (else it is empty)."""
 
     permission_classes = [IsResearcher]
     unblock = False
@@ -456,14 +460,25 @@ class WorkerBlockApi(APIView):
 
     @extend_schema(
         request=WorkerBlockInput,
-        responses=inline_serializer(
-            "WorkerAction",
-            {
-                "worker": serializers.IntegerField(),
-                "action": serializers.CharField(),
-                "reason": serializers.CharField(),
-            },
-        ),
+        responses={
+            201: inline_serializer(
+                "WorkerAction",
+                {
+                    "worker": serializers.IntegerField(),
+                    "action": serializers.ChoiceField(choices=["block", "unblock"]),
+                    "reason": serializers.CharField(),
+                    "blocked_in": serializers.ListField(
+                        child=serializers.IntegerField(),
+                        help_text="the campaigns that block the worker after this change; while there is one, "
+                        "their votes count in no campaign",
+                    ),
+                    "message": serializers.CharField(
+                        help_text="after an unblock that leaves blocks elsewhere: 'Still blocked in campaign(s) "
+                        "N: their votes stay uncounted everywhere until that block is lifted.'; else empty"
+                    ),
+                },
+            )
+        },
     )
     def post(self, request, campaign_id: int, worker_id: int):
         campaign = campaign_for(request, campaign_id)
@@ -473,9 +488,16 @@ class WorkerBlockApi(APIView):
         payload = self.WorkerBlockInput(data=request.data)
         payload.is_valid(raise_exception=True)
         service = manage.worker_unblock if self.unblock else manage.worker_block
-        record = call(
+        change = call(
             service, worker=worker, campaign=campaign, reason=payload.validated_data["reason"], by=request.user
         )
         return Response(
-            {"worker": worker.id, "action": record.action, "reason": record.reason}, status=status.HTTP_201_CREATED
+            {
+                "worker": worker.id,
+                "action": change.record.action,
+                "reason": change.record.reason,
+                "blocked_in": change.blocked_in,
+                "message": change.message,
+            },
+            status=status.HTTP_201_CREATED,
         )

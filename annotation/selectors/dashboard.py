@@ -584,6 +584,9 @@ def cost(*, campaign: Campaign) -> dict:
                 "gold_accuracy": round(r["gold_correct"] / r["gold_answered"], 4) if r["gold_answered"] else None,
                 "agreement": profile.get("agreement"),
                 "blocked": bool(profile.get("blocked")) or r["worker_id"] in blocked_here,
+                # What this campaign's block button acts on: "blocked" alone is also true when only another
+                # campaign blocks the worker (their votes count nowhere then), which this campaign cannot lift.
+                "blocked_here": r["worker_id"] in blocked_here,
                 "_rate": hourly,
             }
         )

@@ -28,10 +28,12 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
         report = taxonomy.label_set_check(wnids=wnids)
     except taxonomy.InvalidWnid as error:
         raise AnnotationError(str(error)) from None
-    if not report.synsets:
-        raise AnnotationError("A campaign needs at least one synset.")
+    # Unknown wnids first: a list of only unknown ones has no synset either, and "needs at least one synset"
+    # hid which wnids were wrong (QA).
     if report.unknown:
         raise AnnotationError(f"Unknown synsets: {', '.join(report.unknown[:5])}.")
+    if not report.synsets:
+        raise AnnotationError("A campaign needs at least one synset.")
     if report.overlaps:
         ancestor, descendant = report.overlaps[0]
         raise AnnotationError(

@@ -11,7 +11,16 @@ from django.db import transaction
 from django.db.models import Count, Max, Sum
 
 from annotation.errors import AnnotationError, Conflict, NotFound
-from annotation.models import Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, WorkerAction
+from annotation.models import (
+    BoxTask,
+    Campaign,
+    CampaignSynset,
+    Candidate,
+    DecisionOverride,
+    GoldItem,
+    Hit,
+    WorkerAction,
+)
 from annotation.services import refit
 from annotation.services.campaigns import gold_item_create
 from annotation.services.consensus import counters_move
@@ -143,48 +152,107 @@ def _reason(reason: str) -> str:
     return reason[:200]
 
 
+def _worked_in(worker: User, campaign: Campaign) -> bool:
+    """Whether the worker has worked in the campaign: holds a qualification there (started or passed its quiz,
+    or was blocked there by the spam screen), or was given a HIT or a box task in it. A researcher may block
+    only such a worker (QA: a block anywhere drops the worker's votes everywhere, so a block by a campaign the
+    worker never touched let any researcher cancel their votes in other researchers' campaigns)."""
+    return (
+        Qualification.objects.filter(worker=worker, campaign=campaign).exists()
+        or Hit.objects.filter(worker=worker, campaign=campaign).exists()
+        or BoxTask.objects.filter(worker=worker, campaign=campaign).exists()
+    )
+
+
+def worker_blocked_in(*, worker_id: int) -> list[int]:
+    """The campaigns that block this worker, by id. While there is one, the worker's profile says "blocked
+    somewhere" and consensus counts their votes in no campaign."""
+    return sorted(
+        Qualification.objects.filter(worker_id=worker_id, status=Qualification.Status.BLOCKED).values_list(
+            "campaign_id", flat=True
+        )
+    )
+
+
+def still_blocked_sentence(campaign_ids: list[int]) -> str:
+    """What an unblock answers when other campaigns still block the worker ("" when none does)."""
+    if not campaign_ids:
+        return ""
+    which = ", ".join(str(c) for c in campaign_ids)
+    return f"Still blocked in campaign(s) {which}: their votes stay uncounted everywhere until that block is lifted."
+
+
+@dataclass(frozen=True)
+class WorkerBlockChange:
+    record: WorkerAction
+    blocked_in: list[int]  # the campaigns that block the worker after the change
+    message: str  # still_blocked_sentence after an unblock that leaves other blocks standing, else ""
+
+
 @transaction.atomic
 def worker_block(
     *, worker: User, reason: str, campaign: Campaign | None = None, by: User | None = None
-) -> WorkerAction:
+) -> WorkerBlockChange:
     """Block a worker in one campaign, or everywhere (``campaign`` None): their votes stop counting from
     the next consensus update on, and they get no more HITs there. Only crowd workers can be blocked: an admin's
-    or researcher's account (one's own included) is refused."""
+    or researcher's account (one's own included) is refused. A campaign block needs a worker who worked in the
+    campaign (_worked_in; else NotFound) and not blocked there yet (else Conflict); a block everywhere needs one
+    not blocked everywhere yet. A refusal records nothing."""
     reason = _reason(reason)
     if user_has_role(worker, Role.ADMIN) or user_has_role(worker, Role.RESEARCHER):
         raise AnnotationError(
             f"{worker.username} is an admin or researcher, not a crowd worker; only workers can be blocked."
         )
-    WorkerProfile.objects.get_or_create(user=worker)
-    campaigns = (
-        [campaign]
-        if campaign is not None
-        else list(Campaign.objects.filter(qualifications__worker=worker).distinct().order_by("id"))
-    )
+    profile, _ = WorkerProfile.objects.select_for_update().get_or_create(user=worker)
+    if campaign is not None:
+        if not _worked_in(worker, campaign):
+            # By id, not name: the researcher asking has no business learning a stranger's username.
+            raise NotFound(f"Worker {worker.id} has done no work in campaign {campaign.id}.")
+        if Qualification.objects.filter(worker=worker, campaign=campaign, status=Qualification.Status.BLOCKED).exists():
+            raise Conflict(f"Worker {worker.username} is already blocked in campaign {campaign.id}.")
+        campaigns = [campaign]
+    else:
+        campaigns = list(Campaign.objects.filter(qualifications__worker=worker).distinct().order_by("id"))
+        if profile.blocked and set(worker_blocked_in(worker_id=worker.id)) >= {c.id for c in campaigns}:
+            raise Conflict(f"Worker {worker.username} is already blocked in every campaign they worked in.")
     WorkerProfile.objects.filter(user=worker).update(blocked=True, blocked_reason=reason)
     for c in campaigns:
         refit.worker_block(worker_id=worker.id, campaign=c, reason=reason)
-    return WorkerAction.objects.create(
+    record = WorkerAction.objects.create(
         worker=worker, campaign=campaign, action=WorkerAction.Action.BLOCK, reason=reason, created_by=by
     )
+    return WorkerBlockChange(record=record, blocked_in=worker_blocked_in(worker_id=worker.id), message="")
 
 
 @transaction.atomic
 def worker_unblock(
     *, worker: User, reason: str, campaign: Campaign | None = None, by: User | None = None
-) -> WorkerAction:
-    """Undo a block (the worker's votes count again from the next refit on)."""
+) -> WorkerBlockChange:
+    """Undo a block (the worker's votes count again from the next refit on) in one campaign, or everywhere
+    (``campaign`` None). Refused (Conflict, nothing recorded) when there is no such block to lift. After a
+    campaign unblock other campaigns may still block the worker: their profile then stays "blocked
+    somewhere", consensus still drops their votes in every campaign, and the change's ``message`` says so."""
     reason = _reason(reason)
+    profile = WorkerProfile.objects.select_for_update().filter(user=worker).first()
     if campaign is not None:
+        if not Qualification.objects.filter(
+            worker=worker, campaign=campaign, status=Qualification.Status.BLOCKED
+        ).exists():
+            elsewhere = still_blocked_sentence(worker_blocked_in(worker_id=worker.id))
+            raise Conflict(f"Worker {worker.username} is not blocked in campaign {campaign.id}. {elsewhere}".strip())
         refit.worker_unblock(worker_id=worker.id, campaign=campaign)
     else:
+        if not (profile is not None and profile.blocked) and not worker_blocked_in(worker_id=worker.id):
+            raise Conflict(f"Worker {worker.username} is not blocked anywhere.")
         WorkerProfile.objects.filter(user=worker).update(blocked=False, blocked_reason="")
         Qualification.objects.filter(worker=worker, status=Qualification.Status.BLOCKED).update(
             status=Qualification.Status.QUALIFIED, blocked_reason=""
         )
-    return WorkerAction.objects.create(
+    record = WorkerAction.objects.create(
         worker=worker, campaign=campaign, action=WorkerAction.Action.UNBLOCK, reason=reason, created_by=by
     )
+    blocked_in = worker_blocked_in(worker_id=worker.id)
+    return WorkerBlockChange(record=record, blocked_in=blocked_in, message=still_blocked_sentence(blocked_in))
 
 
 @dataclass(frozen=True)

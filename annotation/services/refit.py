@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from annotation.consensus import MODEL_VERSION, fit_consensus, item_effect
 from annotation.consensus.stopping import ItemState
-from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
+from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Vote, WorkerAction
 from annotation.rows import column_in, fetch
 from annotation.selectors.votes import campaign_vote_arrays
 from annotation.services import screening
@@ -72,6 +72,35 @@ class RefitSummary:
     source: str
     blocked: list[int]
     states: dict[str, int]
+
+
+# A person's unblock stands against the automatic rules until the worker has given this many new answers in the
+# campaign (gold included): the answers the block was based on were judged by that person, and judging the
+# worker again needs as much new evidence as judging a newcomer does (MIN_ANSWERS_TO_JUDGE). QA: a researcher's
+# unblock was reversed by the next refit, on the very answers the researcher had looked at.
+ANSWERS_AFTER_UNBLOCK = MIN_ANSWERS_TO_JUDGE
+
+
+def spared_after_unblock(*, campaign: Campaign, worker_ids: list[int] | None = None) -> set[int]:
+    """The workers (of ``worker_ids``, or all) whose latest WorkerAction for this campaign — in it or everywhere —
+    is a person's unblock, and who have given fewer than ANSWERS_AFTER_UNBLOCK answers in the campaign since
+    it. Votes are append-only, so "since" compares their creation time with the unblock's."""
+    # People's decisions: few rows, read whole (a list of the campaign's workers could be 10^4 SQL parameters).
+    actions = WorkerAction.objects.filter(Q(campaign=campaign) | Q(campaign__isnull=True)).order_by("id")
+    latest: dict[int, tuple[str, object]] = {}
+    for worker_id, action, created in actions.values_list("worker_id", "action", "created"):
+        latest[worker_id] = (action, created)
+    if worker_ids is not None:
+        latest = {w: latest[w] for w in set(worker_ids) & latest.keys()}
+    return {
+        worker_id
+        for worker_id, (action, since) in latest.items()
+        if action == WorkerAction.Action.UNBLOCK
+        and Vote.objects.filter(worker_id=worker_id, hit__campaign=campaign, created__gt=since)[
+            :ANSWERS_AFTER_UNBLOCK
+        ].count()
+        < ANSWERS_AFTER_UNBLOCK
+    }
 
 
 def _blocked_workers(campaign: Campaign) -> set[int]:
@@ -189,11 +218,15 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
     Blocks workers the fit shows to be at chance (after MIN_ANSWERS_TO_JUDGE answers), who fail gold
     badly, or whom the spam screen (annotation/services/screening.py) flags with this fit's posteriors as
     reference, then fits again without their votes, so the candidates they touched are re-evaluated and
-    reopened if they no longer meet the threshold. Idempotent: the result depends only on stored votes.
+    reopened if they no longer meet the threshold. A worker a person unblocked (for this campaign or
+    everywhere) is left alone until they give ANSWERS_AFTER_UNBLOCK new answers in the campaign
+    (spared_after_unblock); their votes count meanwhile. Idempotent: the result depends only on stored votes
+    and people's block decisions.
     """
     campaign = Campaign.objects.get(id=campaign_id)
     cand, work, answer, is_gold = campaign_vote_arrays(campaign=campaign)
     newly_blocked: list[int] = []
+    spared = spared_after_unblock(campaign=campaign, worker_ids=np.unique(work).tolist())
     for _round in range(2):
         keep = ~np.isin(work, np.fromiter(_blocked_workers(campaign), dtype=np.int64))
         result, codes = _fit(cand[keep], work[keep], answer[keep], is_gold[keep])
@@ -204,7 +237,7 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
         _write_workers(worker_ids, model, result.labels, codes, cand[keep], work[keep], answer[keep], is_gold[keep])
         reasons = _spammers(worker_ids, model.confusion, model.worker_answers)
         reasons.update(_screened(result, codes, work[keep], answer[keep], cand[keep], campaign.min_worker_accuracy))
-        spam = [w for w in sorted(reasons) if w not in newly_blocked]
+        spam = [w for w in sorted(reasons) if w not in newly_blocked and w not in spared]
         if not spam:
             break
         for worker_id in spam:

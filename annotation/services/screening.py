@@ -285,9 +285,13 @@ def bias_log_lr(answers: np.ndarray, reference: np.ndarray) -> float:
     return float(spam_log_lr(workers, answers, reference, 1, floor=BIAS_HONEST_FLOOR)[0])
 
 
-def _block(worker_id: int, campaign: Campaign, reason: str) -> None:
+def _block(worker_id: int, campaign: Campaign, reason: str) -> bool:
+    """Block the worker in the campaign and re-evaluate what they voted on; False (nothing done) while a
+    person's unblock still stands (refit.spared_after_unblock: too few answers since it to judge them again)."""
     from annotation.services import consensus, refit
 
+    if refit.spared_after_unblock(campaign=campaign, worker_ids=[worker_id]):
+        return False
     refit.worker_block(worker_id=worker_id, campaign=campaign, reason=reason)
     touched = list(
         Vote.objects.filter(worker_id=worker_id, hit__campaign_id=campaign.id, is_gold=False)
@@ -297,6 +301,7 @@ def _block(worker_id: int, campaign: Campaign, reason: str) -> None:
     # Their votes now weigh 0: the candidates they decided go back to voting if the rest is not enough.
     for start in range(0, len(touched), 500):
         consensus.candidates_update(candidate_ids=touched[start : start + 500])
+    return True
 
 
 def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False, quick: bool = False) -> str | None:
@@ -421,9 +426,9 @@ def worker_screen(*, worker_id: int, campaign: Campaign, own_hits: int = 0, quic
     reason = worker_verdict(
         worker_id=worker_id, campaign=campaign, newcomer=hits_done < NEWCOMER_GOLD_HITS, quick=quick
     )
-    if reason:
-        _block(worker_id, campaign, reason)
-    return reason
+    if reason and _block(worker_id, campaign, reason):
+        return reason
+    return None
 
 
 class SubmittedHit(NamedTuple):
@@ -473,8 +478,7 @@ def hits_screen_batch(*, hits: list[SubmittedHit]) -> dict[int, str]:
             continue
         newcomer = profiles.get(worker_id, (False, 0, 0))[1] < NEWCOMER_GOLD_HITS
         reason = worker_verdict(worker_id=worker_id, campaign=campaigns[campaign_id], newcomer=newcomer)
-        if reason:
-            _block(worker_id, campaigns[campaign_id], reason)
+        if reason and _block(worker_id, campaigns[campaign_id], reason):
             blocked[worker_id] = reason
     return blocked
 

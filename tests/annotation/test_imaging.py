@@ -188,3 +188,52 @@ def test_mean_colour_tells_plain_images_apart_and_survives_recoding() -> None:
     recoded = imaging.process(encode(red, quality=50))
     assert imaging.colour_distance(recoded.colour, imaging.mean_colour(red)) < 6  # JPEG shifts strong colours a bit
     assert imaging.colour_distance(recoded.colour, imaging.mean_colour(blue)) > 150
+
+
+def png16(values: np.ndarray) -> bytes:
+    """A 16-bit greyscale PNG (Pillow opens it as mode I;16)."""
+    out = io.BytesIO()
+    PILImage.fromarray(values.astype(np.uint16)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def three_16_bit_images() -> list[np.ndarray]:
+    """Visibly different (a bright ramp, a darker ramp the other way, rings), and every value above 255: what
+    an 8-bit conversion clipped to plain white."""
+    y, x = np.mgrid[0:240, 0:320]
+    across = 1_000 + x * (64_000 / 319)
+    down = 1_000 + y * (30_000 / 239)
+    rings = 1_000 + 64_000 * ((np.hypot(x - 160, y - 120) // 30) % 2)
+    return [across, down, rings]
+
+
+def test_a_16_bit_gradient_gives_a_gradient_thumbnail_scaled_by_257() -> None:
+    ramp = np.tile(np.linspace(0, 65_535, 512), (256, 1))
+    data = png16(ramp)
+    assert PILImage.open(io.BytesIO(data)).mode == "I;16"
+
+    result = imaging.process(data)
+
+    thumbnail = np.asarray(decode(result.thumbnail).convert("L"), dtype=float)
+    assert thumbnail.shape == (128, 256)
+    columns = thumbnail.mean(axis=0)
+    assert columns[0] < 3 and columns[-1] > 252  # black to white, as a browser shows the file
+    assert abs(columns[128] - 128) < 4
+    assert np.all(np.diff(columns[4:-4]) > -2)  # rising left to right (JPEG noise aside)
+    assert result.colour == pytest.approx((127.5, 127.5, 127.5), abs=1.5)
+
+
+def test_three_different_16_bit_images_get_different_hashes_and_colours() -> None:
+    results = [imaging.process(png16(values)) for values in three_16_bit_images()]
+    for i, a in enumerate(results):
+        for b in results[i + 1 :]:
+            far = imaging.hamming(a.phash, b.phash) > 8
+            assert far or imaging.colour_distance(a.colour, b.colour) > 12, (a.phash, b.phash)
+    assert all(min(r.colour) < 200 for r in results)  # none came out white
+
+
+def test_32_bit_and_float_greyscale_is_stretched_from_its_minimum_to_its_maximum() -> None:
+    values = np.array([[-500, 0], [1_500, 3_500]])
+    for image in (PILImage.fromarray(values.astype(np.int32)), PILImage.fromarray(values.astype(np.float32))):
+        assert image.mode in {"I", "F"}
+        assert np.asarray(imaging._eight_bit(image)).tolist() == [[0, 32], [128, 255]]

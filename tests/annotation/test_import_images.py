@@ -154,6 +154,21 @@ def test_plain_images_of_different_colours_are_not_near_duplicates(db, media, do
     assert Candidate.objects.count() == 3 and sorted(Image.objects.values_list("width", flat=True)) == [300, 300, 600]
 
 
+def test_three_different_16_bit_pngs_are_all_accepted(db, media, dog, tmp_path) -> None:
+    # Converted by clipping to 8 bits they were all white: same hash, same colour, two dropped as near-duplicates.
+    from tests.annotation.test_imaging import png16, three_16_bit_images
+
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    for name, values in zip(["across.png", "down.png", "rings.png"], three_16_bit_images(), strict=True):
+        (folder / name).write_bytes(png16(values))
+    run("--synset", DOG, str(folder))
+    assert items(ImportBatch.objects.get()) == [
+        ("across.png", "accepted", ""), ("down.png", "accepted", ""), ("rings.png", "accepted", ""),
+    ]  # fmt: skip
+    assert Candidate.objects.count() == 3
+
+
 def test_a_candidate_whose_thumbnail_is_unreadable_is_matched_on_the_hash_alone(
     db, media, dog, shapes, tmp_path
 ) -> None:

@@ -36,6 +36,24 @@ def test_overlapping_label_set_is_refused_and_nothing_is_created(api):
     assert not Campaign.objects.exists()
 
 
+@pytest.mark.parametrize("wnids", [["n99999999"], [CIRCLE, "n99999999"]], ids=["all unknown", "one unknown"])
+def test_unknown_synsets_are_named_whether_or_not_the_list_has_known_ones(api, wnids):
+    response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": wnids}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Unknown synsets: n99999999."
+    assert not Campaign.objects.exists()
+
+
+def test_an_empty_label_set_needs_a_synset(researcher):
+    from annotation.errors import AnnotationError
+    from annotation.services.campaigns import campaign_create
+
+    with pytest.raises(AnnotationError) as refused:
+        campaign_create(owner=researcher, name="x", wnids=[])
+    assert refused.value.message == "A campaign needs at least one synset."
+    assert not Campaign.objects.exists()
+
+
 def test_invalid_policy_is_refused(api):
     response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [CIRCLE], "min_votes": 5, "max_votes": 2},
                         format="json")  # fmt: skip

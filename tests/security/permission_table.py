@@ -104,8 +104,8 @@ ROWS: list[Row] = [
         {"present": True}),
     Row("campaign-worker-block", "POST", C + "/workers/{worker_id}/block/", (401, 403, 403, 201, 404, 201),
         {"reason": "always answers present"}),
-    Row("campaign-worker-unblock", "POST", C + "/workers/{worker_id}/unblock/", (*RESEARCH_OWN[:3], 201, 404, 201),
-        {"reason": "appeal upheld"}),
+    Row("campaign-worker-unblock", "POST", C + "/workers/{worker_id}/unblock/", (*RESEARCH_OWN[:3], 409, 404, 409),
+        {"reason": "appeal upheld"}, note="409: not blocked in this campaign"),
     *[Row(f"dashboard-{panel}", "GET", C + f"/dashboard/{panel}/", RESEARCH_OWN)
       for panel in ["summary", "throughput", "progress", "tree", "quality", "cost"]],
     # ---- accounts

@@ -3,6 +3,9 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from taxonomy.models import Synset
+from taxonomy.selectors import synset_descendants
+
 ILSVRC = Path(__file__).parent.parent / "data" / "ilsvrc2012_wnids.txt"
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +125,21 @@ def test_label_set_check_lists_conflicting_pairs_unknown_and_sensitive(api):
     assert data["overlaps"] == [["n02084071", "n02085620"], ["n02084071", "n02091134"]]
     assert data["unknown"] == ["n99999999"]
     assert data["sensitive"] == ["n00007846"]
+
+
+def test_the_leaves_under_animal_include_humans_and_are_flagged(api):
+    # QA: every leaf under animal.n.01 checked as not sensitive, though homo.n.02 (man, human being) is an
+    # animal in WordNet, and world.n.08 (humans, mankind) one of its leaves.
+    animal = Synset.objects.get(name="animal.n.01")
+    wnids = [s.wnid for s in synset_descendants(synset=animal, leaves_only=True)]
+
+    data = api.post("/api/v1/label-sets/check/", {"wnids": wnids}, format="json").json()
+
+    humans = ["world.n.08", "homo_sapiens_sapiens.n.01", "cro-magnon.n.01", "neandertal_man.n.01",
+              "java_man.n.01", "peking_man.n.01", "rhodesian_man.n.01", "homo_habilis.n.01", "boskop_man.n.01",
+              "solo_man.n.01"]  # fmt: skip
+    expected = sorted(Synset.objects.get(name=name).wnid for name in humans)
+    assert data["sensitive"] == expected and data["count"] == len(wnids)
 
 
 @pytest.mark.parametrize(

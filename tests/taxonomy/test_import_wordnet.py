@@ -62,11 +62,44 @@ def test_closure_answers_descendant_and_ancestor_questions():
 
 
 @pytest.mark.django_db
-def test_people_subtree_is_sensitive_and_nothing_else():
-    assert Synset.objects.filter(sensitive=True).count() == 10_297  # person.n.01 and its descendants
+def test_people_subtree_and_the_human_synsets_outside_it_are_sensitive_and_nothing_else():
+    # person.n.01 and its 10,296 descendants, and 246 synsets of human beings WordNet files elsewhere
+    # (wordnet_source.SENSITIVE_ROOTS and their subtrees).
+    assert Synset.objects.filter(sensitive=True).count() == 10_297 + 246
     assert not Synset.objects.get(id=DOG).sensitive
     assert Synset.objects.get(name="whippet.n.01").sensitive is False
     assert Synset.objects.get(name="nurse.n.01").sensitive is True
+    human = ["homo.n.02", "world.n.08", "homo_sapiens.n.01", "cro-magnon.n.01", "people.n.01",
+             "peoples.n.01", "folk.n.01", "populace.n.01", "human_body.n.01", "person.n.02", "race.n.03",
+             "ethnic_group.n.01"]  # fmt: skip
+    assert dict(Synset.objects.filter(name__in=human).values_list("name", "sensitive")) == dict.fromkeys(human, True)
+    # Not human beings: the fossil apes beside homo.n.02 under hominid.n.01, and groups of things or of doers.
+    other = ["hominid.n.01", "australopithecus_afarensis.n.01", "primate.n.02", "crowd.n.01", "social_group.n.01"]
+    assert dict(Synset.objects.filter(name__in=other).values_list("name", "sensitive")) == dict.fromkeys(other, False)
+
+
+@pytest.mark.django_db
+def test_each_sensitive_root_is_the_synset_its_reason_names():
+    names = dict(Synset.objects.filter(id__in=wordnet_source.SENSITIVE_ROOTS).values_list("id", "name"))
+    for offset, reason in wordnet_source.SENSITIVE_ROOTS.items():
+        assert reason.startswith(names[offset] + ":") or reason.startswith(names[offset] + " ("), (offset, reason)
+
+
+@pytest.mark.django_db
+def test_the_migration_flags_a_database_imported_under_the_old_rule():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    Synset.objects.exclude(id__in=SynsetClosure.objects.filter(ancestor_id=PERSON).values("descendant_id")).exclude(
+        id=PERSON
+    ).update(sensitive=False)
+    assert Synset.objects.filter(sensitive=True).count() == 10_297
+
+    import_module("taxonomy.migrations.0002_sensitive_human_synsets").flag(apps, None)
+
+    assert Synset.objects.filter(sensitive=True).count() == 10_297 + 246
+    assert Synset.objects.get(name="world.n.08").sensitive is True
 
 
 @pytest.mark.django_db

@@ -262,20 +262,21 @@
       tr.appendChild(el("td", pct(w.gold_accuracy), "num"));
       tr.appendChild(el("td", pct(w.agreement), "num"));
       tr.appendChild(el("td", w.hourly_pay ?? "–", w.below_floor ? "num error" : "num"));
-      tr.appendChild(el("td", w.blocked ? "blocked" : "active", w.blocked ? "warn" : ""));
+      tr.appendChild(el("td", w.blocked_here ? "blocked" : w.blocked ? "blocked elsewhere" : "active", w.blocked ? "warn" : ""));
       const cell = el("td");
       const form = el("form", undefined, "row-form");
       const reason = el("input");
       reason.name = "reason"; reason.required = true; reason.maxLength = 200; reason.placeholder = "reason";
       reason.setAttribute("aria-label", `Reason for ${w.username}`);
-      const button = el("button", w.blocked ? "Unblock" : "Block");
+      const button = el("button", w.blocked_here ? "Unblock" : "Block");
       button.type = "submit";
       form.append(reason, button);
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
-        const action = w.blocked ? "unblock" : "block";
+        const action = w.blocked_here ? "unblock" : "block";
         const res = await api.request("POST", `${base}workers/${w.worker}/${action}/`, { reason: reason.value });
         if (!res.ok) { alert((res.data && res.data.detail) || "Failed."); return; }
+        if (res.data && res.data.message) alert(res.data.message); // e.g. still blocked by another campaign
         await Promise.all([refreshCost(true), refreshQuality()]);
       });
       cell.appendChild(form);

@@ -10,7 +10,7 @@ from annotation.services.consensus import candidates_update, counters_move
 from annotation.services.hits import hit_next, hit_submit
 from annotation.services.refit import campaign_refit, worker_unblock
 from annotation.tasks import campaign_refit as campaign_refit_task
-from tests.annotation.hits.conftest import SHAPES, qualify
+from tests.annotation.hits.conftest import SHAPES, make_candidates, qualify
 from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
 from workers.services import account_create
@@ -128,6 +128,42 @@ def test_unblocked_worker_counts_again(crowd_campaign):
 
     assert WorkerProfile.objects.get(user=spammer).blocked is False
     assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "qualified"
+
+
+def test_a_researchers_unblock_stands_until_the_worker_gives_enough_new_answers(
+    crowd_campaign, researcher, django_capture_on_commit_callbacks
+):
+    from annotation.services.manage import worker_unblock as unblock_by_a_person
+    from annotation.services.refit import ANSWERS_AFTER_UNBLOCK
+
+    campaign, _, _, spammer = crowd_campaign
+    campaign_refit(campaign_id=campaign.id)
+    assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "blocked"
+    unblock_by_a_person(worker=spammer, campaign=campaign, reason="appeal upheld", by=researcher)
+
+    # The next refit judges the same answers the researcher looked at: it leaves the worker alone.
+    assert campaign_refit(campaign_id=campaign.id).blocked == []
+    assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "qualified"
+    assert WorkerProfile.objects.get(user=spammer).blocked is False
+
+    # The worker goes on answering "present" to everything, on new images, HIT after HIT.
+    make_candidates(SHAPES[0], ANSWERS_AFTER_UNBLOCK + 20)
+    new_answers = 0
+    while new_answers < ANSWERS_AFTER_UNBLOCK:
+        assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "qualified", new_answers
+        assert campaign_refit(campaign_id=campaign.id).blocked == [], new_answers
+        hit = hit_next(worker=spammer, campaign=campaign)
+        answers = [{"item": i.id, "answer": "present", "ms": 800} for i in hit.items.order_by("position")]
+        with django_capture_on_commit_callbacks(execute=True):  # the consensus job and its per-HIT spam screen
+            hit_submit(worker=spammer, hit_id=hit.id, answers=answers, idempotency_key=f"after-unblock-{hit.id}")
+        new_answers += len(answers)
+    assert new_answers == ANSWERS_AFTER_UNBLOCK  # ten per HIT
+
+    # Enough new answers: judged again (by the per-HIT screen or this refit), and blocked.
+    summary = campaign_refit(campaign_id=campaign.id)
+    assert Qualification.objects.get(worker=spammer, campaign=campaign).status == "blocked"
+    assert summary.blocked in ([], [spammer.id])
+    assert WorkerProfile.objects.get(user=spammer).blocked is True
 
 
 def test_a_researchers_accept_or_reject_override_survives_consensus_and_refit(crowd_campaign, researcher):
