@@ -33,12 +33,15 @@ def user_may_export(user: User) -> bool:
 
 
 def versions_visible(*, user: User) -> QuerySet[DatasetVersion]:
-    """Admins see every version; researchers the ones they created; others none."""
+    """Admins see every version; researchers the ones they created and every version that includes a
+    campaign they own (an admin may build a version of a researcher's campaign); others none. Ownership is
+    ``Campaign.owner``, as for the campaigns themselves (annotation.selectors.dashboard.campaigns_visible)."""
     versions = DatasetVersion.objects.select_related("created_by").order_by("-id")
     if user_has_role(user, Role.ADMIN):
         return versions
     if user_has_role(user, Role.RESEARCHER):
-        return versions.filter(created_by=user)
+        owned = DatasetVersion.campaigns.through.objects.filter(campaign__owner=user).values("datasetversion_id")
+        return versions.filter(Q(created_by=user) | Q(id__in=owned))
     return versions.none()
 
 

@@ -197,3 +197,40 @@ def test_the_list_narrows_to_one_campaign_and_refuses_a_malformed_one(
     malformed = client.get("/api/v1/datasets/", {"campaign": "shapes"})
     assert malformed.status_code == 400, malformed.content
     assert malformed.json()["detail"] == "campaign: A valid integer is required."
+
+
+def test_researcher_sees_and_downloads_a_version_an_admin_built_of_their_campaign(
+    campaign, admin, researcher, other_researcher, django_capture_on_commit_callbacks
+) -> None:
+    """Given a version an admin built of the researcher's campaign, the researcher (its owner) lists,
+    reads and downloads it, as the dashboard's Datasets panel does (?campaign=); another researcher does not."""
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client_for(admin).post("/api/v1/datasets/", body(campaign), format="json").json()
+    owner = client_for(researcher)
+
+    listed = owner.get("/api/v1/datasets/", {"campaign": campaign.id}).json()
+    detail = owner.get(f"/api/v1/datasets/{created['id']}/")
+    download = owner.get(f"/api/v1/datasets/{created['id']}/download/")
+
+    assert [v["id"] for v in listed] == [created["id"]]
+    assert [v["id"] for v in owner.get("/api/v1/datasets/").json()] == [created["id"]]
+    assert detail.status_code == 200 and detail.json()["status"] == "done"
+    assert download.status_code == 200 and b"".join(download.streaming_content)
+    other = client_for(other_researcher)
+    assert other.get("/api/v1/datasets/").json() == []
+    assert other.get(f"/api/v1/datasets/{created['id']}/download/").status_code == 404
+
+
+def test_a_version_mixing_campaigns_is_visible_to_each_owner_once(
+    campaign, admin, researcher, other_researcher, export_root, django_capture_on_commit_callbacks
+) -> None:
+    theirs = campaign_create(owner=other_researcher, name="Other shapes", wnids=["n13878306"], gold_rate=0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = (
+            client_for(admin)
+            .post("/api/v1/datasets/", {**body(campaign), "campaigns": [campaign.id, theirs.id]}, format="json")
+            .json()
+        )
+
+    for user in (researcher, other_researcher):
+        assert [v["id"] for v in client_for(user).get("/api/v1/datasets/").json()] == [created["id"]]
