@@ -91,7 +91,8 @@ class DatasetListApi(APIView):
 
     class DatasetListInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+        # Bounded by the service (a sentence); the serializer only needs it to fit an integer.
+        version = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
         campaigns = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=100

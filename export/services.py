@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT_BATCH = 2000
 PROGRESS_EVERY = 500  # items between progress writes
 STALE_AFTER = timedelta(minutes=15)  # a running build silent this long is taken over by a redelivered job
+MAX_VERSION = 1_000_000  # an explicit version number above this is refused (the column is a 32-bit integer)
 DEFAULT_OPTIONS = {
     "synsets": None,  # None: every synset of the campaigns
     "min_confidence": 0.0,
@@ -119,6 +120,8 @@ def options_normalise(options: dict | None) -> dict:
     size = {**DEFAULT_OPTIONS["image_size"], **(out["image_size"] or {})}
     if set(size) != {"policy", "max_side"}:
         raise ExportError("image_size takes a policy ('original' or 'resized') and a max_side.")
+    if not isinstance(size["policy"], str):
+        raise ExportError("image_size.policy must be 'original' or 'resized' (with max_side).")
     if size["policy"] == "original":
         size = {"policy": "original", "max_side": None}
     elif size["policy"] == "resized":
@@ -127,7 +130,8 @@ def options_normalise(options: dict | None) -> dict:
         raise ExportError("image_size.policy must be 'original' or 'resized' (with max_side).")
     out["image_size"] = size
     formats = out["formats"]
-    if not isinstance(formats, list) or not formats or any(f not in FORMATS for f in formats):
+    # Each name is checked to be a string before the registry lookup: a list or an object is unhashable.
+    if not isinstance(formats, list) or not formats or any(not isinstance(f, str) or f not in FORMATS for f in formats):
         raise ExportError(f"formats must be a non-empty list of: {', '.join(FORMATS)}.")
     out["formats"] = [f for f in FORMATS if f in formats]  # registry order
     out["shard_max_images"] = _integer(out["shard_max_images"], "shard_max_images", 1, 10_000_000)
@@ -152,6 +156,9 @@ def dataset_version_create(
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ExportError("A dataset version needs a name of 1 to 200 characters.")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or
+                                not 1 <= version <= MAX_VERSION):  # fmt: skip
+        raise ExportError(f"version must be a whole number from 1 to {MAX_VERSION:,}; got {version!r}.")
     normalised = options_normalise(options)
     ids = sorted({int(i) for i in campaign_ids or []})
     if not ids:

@@ -137,6 +137,24 @@ def test_researcher_cannot_see_someone_elses_version(
         ({"image_size": {"policy": "resized", "max_side": 64, "quality": 9}},
          "image_size takes a policy ('original' or 'resized') and a max_side."),
         ({"synsets": []}, "synsets names no synset; leave it out to export every synset of the campaigns."),
+        # unhashable or non-string values where names are expected (these raised TypeError: a 500)
+        ({"formats": [["coco"]]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"formats": [{"a": 1}]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"formats": "coco"}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"synsets": [["n13873502"]]}, "synsets must be a list of wnids such as n02084071."),
+        ({"synsets": "n13873502"}, "synsets must be a list of wnids such as n02084071."),
+        ({"image_size": {"policy": ["resized"], "max_side": 64}},
+         "image_size.policy must be 'original' or 'resized' (with max_side)."),
+        ({"image_size": {"policy": {"a": 1}}}, "image_size.policy must be 'original' or 'resized' (with max_side)."),
+        ({"min_confidence": [0.5]}, "min_confidence must be a number from 0.0 to 1.0; got [0.5]."),
+        ({"min_confidence": "0.5"}, "min_confidence must be a number from 0.0 to 1.0; got '0.5'."),
+        ({"include_ancestors": "yes"}, "include_ancestors must be true or false."),
+        ({"split": {"train": [1]}}, "split.train must be a number from 0.0 to 1.0; got [1]."),
+        ({"split": {"seed": {"a": 1}}}, "split.seed must be a whole number from 0 to 2147483647; got {'a': 1}."),
+        ({"split": {"seed": 1.5}}, "split.seed must be a whole number from 0 to 2147483647; got 1.5."),
+        ({"shard_max_images": [1]}, "shard_max_images must be a whole number from 1 to 10000000; got [1]."),
+        ({"shard_max_bytes": True},
+         "shard_max_bytes must be a whole number from 1048576 to 1099511627776; got True."),
         # a split naming some fractions: the others are 0, not the defaults
         ({"split": {"train": 0.9}}, "The split fractions must add up to 1; they add up to 0.9."),
     ],
@@ -234,3 +252,27 @@ def test_a_version_mixing_campaigns_is_visible_to_each_owner_once(
 
     for user in (researcher, other_researcher):
         assert [v["id"] for v in client_for(user).get("/api/v1/datasets/").json()] == [created["id"]]
+
+
+@pytest.mark.parametrize("version", [2147483647, 1_000_001, 2**40])
+def test_an_explicit_version_above_a_million_answers_400_and_creates_nothing(campaign, admin, version) -> None:
+    response = client_for(admin).post("/api/v1/datasets/", body(campaign, version=version), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": f"version must be a whole number from 1 to 1,000,000; got {version}.",
+        "code": "invalid",
+    }
+    assert_nothing_created()
+
+
+def test_version_one_million_is_accepted_and_the_next_automatic_one_follows(
+    campaign, admin, django_capture_on_commit_callbacks
+) -> None:
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=False):
+        top = client.post("/api/v1/datasets/", body(campaign, version=1_000_000), format="json")
+        after = client.post("/api/v1/datasets/", body(campaign), format="json")
+
+    assert (top.status_code, after.status_code) == (202, 202)
+    assert (top.json()["version"], after.json()["version"]) == (1_000_000, 1_000_001)
