@@ -10,6 +10,7 @@ transaction, writes every format into a private folder, renames it into place, r
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -179,9 +180,14 @@ def dataset_version_create(
             raise ExportError(f"{outside[0]} is not a synset of the chosen campaigns.")
     try:
         with transaction.atomic():
+            same_name = DatasetVersion.objects.filter(name=name)
             if version is None:
-                latest = DatasetVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"]
+                # A failed version does not count: building the name again retries it under its number.
+                latest = same_name.exclude(status=DatasetVersion.Status.FAILED).aggregate(v=Max("version"))["v"]
                 version = (latest or 0) + 1
+            # A failed version of this name and number is replaced (it has no files; its partial snapshot rows
+            # go with it), so a failed build never blocks its name or number. Any other is a conflict below.
+            same_name.filter(version=version, status=DatasetVersion.Status.FAILED).delete()
             row = DatasetVersion.objects.create(
                 name=name, version=version, notes=notes or "", options=normalised, created_by=user
             )
@@ -575,14 +581,58 @@ def dataset_version_build(*, version_id: int) -> DatasetVersion:
             manifest_sha256=digest, total_bytes=manifest["total_bytes"], file_count=manifest["file_count"],
         )  # fmt: skip
     except Exception as error:
-        log.exception("Dataset version %s failed", version.id)
+        log.exception("Dataset version %s failed", version.id)  # the log keeps the full error, paths included
         shutil.rmtree(partial, ignore_errors=True)
         DatasetVersion.objects.filter(id=version.id).update(
             status=DatasetVersion.Status.FAILED, phase="failed", finished=timezone.now(),
-            error=f"{type(error).__name__}: {error}"[:2000],
+            error=public_error(error)[:2000],
         )  # fmt: skip
     version.refresh_from_db()
     return version
+
+
+# An absolute path in an error message: a slash-led run of at least two segments (quotes, spaces, colons and
+# commas end it). Its folders are the server's business; the last segment (a stored file's content-hash name,
+# an export file) is what a researcher can act on.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\":,/]+/)+([^\s'\":,/]*)")
+
+
+def public_error(error: BaseException) -> str:
+    """What the version's ``error`` field shows: the kind of error and its message with every absolute
+    server path cut to its last segment ("…/name"); the full error goes to the log."""
+    message = _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", str(error))
+    return f"{type(error).__name__}: {message}"
+
+
+def download_filename(version: DatasetVersion) -> str:
+    """``<name>-v<version>.tar`` with the name reduced to letters, digits and ``._-`` (runs of anything else
+    become one '-'), at most 100 characters; 'dataset' when nothing is left."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", version.name).strip("-._")[:100].strip("-._") or "dataset"
+    return f"{safe}-v{version.version}.tar"
+
+
+def version_download(version: DatasetVersion) -> tuple[Iterator[bytes], int]:
+    """The done version's folder as one tar (files in manifest order, then manifest.json; the fixed headers of
+    ``files.tar_chunks``) and its exact length in bytes, computed from the manifest's sizes beforehand (so the
+    response carries a Content-Length). Conflict unless the version is done; for a failed one, why."""
+    if version.status == DatasetVersion.Status.FAILED:
+        raise Conflict(
+            f"Version {version.id} ({version.name} v{version.version}) failed to build, so there is nothing to "
+            f"download: {version.error or 'no reason was recorded'}. Create it again with the same name to retry."
+        )
+    if version.status != DatasetVersion.Status.DONE:
+        raise Conflict(f"Version {version.id} is {version.status}; only a done version downloads.")
+    folder = version_folder(version)
+    prefix = f"{version.output_dir}/"
+    mtime = int(version.snapshot_at.timestamp())
+    length = len(files.END_OF_ARCHIVE)
+    for name, size in itertools.chain(
+        ((e["path"], e["size"]) for e in manifest_entries(folder)),
+        [("manifest.json", (folder / "manifest.json").stat().st_size)],
+    ):
+        length += len(files.tar_header(prefix + name, size, mtime)) + size + len(files.tar_padding(size))
+    names = itertools.chain((e["path"] for e in manifest_entries(folder)), ["manifest.json"])
+    return files.tar_chunks(folder, names, mtime, prefix=prefix), length
 
 
 def manifest_entries(folder: Path) -> Iterator[dict]:

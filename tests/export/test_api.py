@@ -11,7 +11,9 @@ import tarfile
 import pytest
 from rest_framework.test import APIClient
 
+from annotation.models import Image
 from annotation.services.campaigns import campaign_create
+from export import services
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
 from export.services import options_normalise
 
@@ -50,7 +52,9 @@ def test_admin_creates_polls_and_downloads_a_byte_identical_tar(
 
     download = client.get(status["download_url"])
     assert download.status_code == 200 and download["Content-Type"] == "application/x-tar"
+    assert download["Content-Disposition"] == 'attachment; filename="shapes-v1.tar"'
     data = b"".join(download.streaming_content)
+    assert int(download["Content-Length"]) == len(data)
     assert b"".join(client.get(status["download_url"]).streaming_content) == data  # deterministic
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
@@ -197,8 +201,11 @@ def test_download_of_an_unfinished_version_is_refused(campaign, admin) -> None:
     client = client_for(admin)
     created = client.post("/api/v1/datasets/", body(campaign), format="json").json()  # job not run: pending
     response = client.get(f"/api/v1/datasets/{created['id']}/download/")
-    assert response.status_code == 403
-    assert response.json()["detail"] == f"Version {created['id']} is pending; only a done version downloads."
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"Version {created['id']} is pending; only a done version downloads.",
+        "code": "conflict",
+    }
 
 
 def test_the_list_narrows_to_one_campaign_and_refuses_a_malformed_one(
@@ -276,3 +283,62 @@ def test_version_one_million_is_accepted_and_the_next_automatic_one_follows(
 
     assert (top.status_code, after.status_code) == (202, 202)
     assert (top.json()["version"], after.json()["version"]) == (1_000_000, 1_000_001)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "filename"),
+    [
+        ("shapes", 3, "shapes-v3.tar"),
+        ("Shapes & circles / 2026", 12, "Shapes-circles-2026-v12.tar"),
+        ('../"evil"\r\nX-Header: 1', 1, "evil-X-Header-1-v1.tar"),
+        ("ÿÿÿ", 2, "dataset-v2.tar"),
+    ],
+)
+def test_the_download_filename_is_the_safe_name_and_version(name, version, filename) -> None:
+    assert services.download_filename(DatasetVersion(name=name, version=version)) == filename
+
+
+def test_a_failed_build_answers_409_with_why_without_server_paths_and_is_retried_under_its_name(
+    campaign, admin, export_root, settings, django_capture_on_commit_callbacks
+) -> None:
+    """Given a build that fails (an original gone from storage), its error names the file but no server
+    folder, its download is a 409 saying why, and creating the name again replaces it as v1."""
+    client = client_for(admin)
+    image = Image.objects.filter(candidates__state="accepted").order_by("id").first()
+    stored = settings.MEDIA_ROOT / image.file.name
+    hidden = stored.with_suffix(".hidden")
+    stored.rename(hidden)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post("/api/v1/datasets/", body(campaign), format="json").json()
+    failed = client.get(f"/api/v1/datasets/{created['id']}/").json()
+
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("FileNotFoundError: ") and stored.name in failed["error"]
+    for secret in (str(settings.MEDIA_ROOT), str(export_root), str(settings.DATA_DIR), "/tmp/"):
+        assert secret not in failed["error"]
+    download = client.get(f"/api/v1/datasets/{created['id']}/download/")
+    assert download.status_code == 409
+    assert download.json() == {
+        "detail": f"Version {created['id']} (shapes v1) failed to build, so there is nothing to download: "
+        f"{failed['error']}. Create it again with the same name to retry.",
+        "code": "conflict",
+    }
+
+    hidden.rename(stored)
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = client.post("/api/v1/datasets/", body(campaign), format="json").json()
+
+    assert retried["version"] == 1 and retried["id"] != created["id"]
+    assert client.get(f"/api/v1/datasets/{retried['id']}/").json()["status"] == "done"
+    assert list(DatasetVersion.objects.values_list("name", "version", "status")) == [("shapes", 1, "done")]
+    assert DatasetImage.objects.exclude(version_id=retried["id"]).count() == 0
+
+
+def test_a_done_version_is_never_replaced(campaign, admin, django_capture_on_commit_callbacks) -> None:
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/api/v1/datasets/", body(campaign), format="json").json()
+    again = client.post("/api/v1/datasets/", body(campaign, version=1), format="json")
+
+    assert again.status_code == 409
+    assert list(DatasetVersion.objects.values_list("id", "status")) == [(first["id"], "done")]

@@ -121,7 +121,7 @@ ROWS: list[Row] = [
     Row("dataset-detail", "GET", "/api/v1/datasets/{version}/", RESEARCH_OWN,
         note="its creator, the owners of its campaigns and admins"),
     Row("dataset-download", "GET", "/api/v1/datasets/{version}/download/", RESEARCH_OWN,
-        note="the same"),
+        note="the same; 409 with a sentence while not done"),
     # ---- API description
     Row("schema", "GET", "/api/v1/schema/", PUBLIC),
     Row("api-docs", "GET", "/api/v1/docs/", PUBLIC),
