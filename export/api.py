@@ -1,12 +1,10 @@
 """REST for dataset versions: create (202, built by a Celery job), poll status and progress, list, download
 the version folder as one streamed tar. Admins may export any campaign, researchers their own."""
 
-import itertools
-
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -14,7 +12,6 @@ from rest_framework.views import APIView
 
 from export import selectors, services
 from export.errors import ExportError
-from export.files import tar_chunks
 from export.models import DatasetVersion
 
 
@@ -91,7 +88,8 @@ class DatasetListApi(APIView):
 
     class DatasetListInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
-        version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+        # Bounded by the service (a sentence); the serializer only needs it to fit an integer.
+        version = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
         notes = serializers.CharField(required=False, allow_blank=True, default="")
         campaigns = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=100
@@ -149,17 +147,19 @@ class DatasetDownloadApi(APIView):
 
     permission_classes = [MayExport]
 
-    @extend_schema(responses={(200, "application/x-tar"): OpenApiResponse(description="tar of the version")})
+    @extend_schema(
+        responses={
+            (200, "application/x-tar"): OpenApiResponse(description="tar of the version"),
+            409: OpenApiResponse(description="the version is not done (failed: the reason, and how to retry)"),
+        }
+    )
     def get(self, request, version_id: int):
         version = _visible(request, version_id)
-        if version.status != DatasetVersion.Status.DONE:
-            raise PermissionDenied(f"Version {version.id} is {version.status}; only a done version downloads.")
-        folder = services.version_folder(version)
-        names = itertools.chain((e["path"] for e in services.manifest_entries(folder)), ["manifest.json"])
-        prefix = f"{version.output_dir}/"
-        response = StreamingHttpResponse(
-            tar_chunks(folder, names, int(version.snapshot_at.timestamp()), prefix=prefix),
-            content_type="application/x-tar",
-        )
-        response["Content-Disposition"] = f'attachment; filename="{version.output_dir}.tar"'
+        try:
+            chunks, length = services.version_download(version)
+        except ExportError as error:
+            raise ServiceError(error) from None
+        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
+        response["Content-Length"] = str(length)
+        response["Content-Disposition"] = f'attachment; filename="{services.download_filename(version)}"'
         return response

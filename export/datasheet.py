@@ -15,6 +15,7 @@ on the synset's gold items (known answers), with its own Wilson interval.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from statistics import median
 
@@ -62,15 +63,21 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
         for synset_id, split, n in DatasetImage.objects.filter(version=version)
         .values_list("synset_id", "split").annotate(n=Count("id")).values_list("synset_id", "split", "n")
     }  # fmt: skip
-    # Posteriors summed in Python in a fixed order: SQL SUM over floats may add in any order.
+    # Posteriors summed in Python in a fixed order: SQL SUM over floats may add in any order. Precision is
+    # estimated from consensus labels only: an override's posterior (if any) is what consensus said before.
     sums: dict[int, list[float]] = {}
-    for synset_id, direct, posterior in (
+    for synset_id in selectors.version_synset_ids(version=version) or ():
+        sums[synset_id] = [0, 0, 0.0, 0, 0, 0]  # a chosen class with no image still gets its row
+    for synset_id, direct, posterior, source in (
         DatasetLabel.objects.filter(version=version).order_by("synset_id", "image_id")
-        .values_list("synset_id", "direct", "posterior").iterator(chunk_size=10_000)
+        .values_list("synset_id", "direct", "posterior", "source").iterator(chunk_size=10_000)
     ):  # fmt: skip
-        entry = sums.setdefault(synset_id, [0, 0, 0.0, 0])  # direct, implied, Σp, n with p
+        entry = sums.setdefault(synset_id, [0, 0, 0.0, 0, 0, 0])  # direct, implied, Σp, n with p, overridden, against
         entry[0 if direct else 1] += 1
-        if direct and posterior is not None:
+        if source != DatasetLabel.Source.CONSENSUS:
+            entry[4] += 1
+            entry[5] += source == DatasetLabel.Source.OVERRIDE_AGAINST
+        elif direct and posterior is not None:
             entry[2] += posterior
             entry[3] += 1
     votes = dict(
@@ -104,9 +111,10 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
                   uncovered=Count("image_id", distinct=True, filter=Q(covered=False)))
         .values_list("synset_id", "n", "images", "uncovered")
     }  # fmt: skip
+    no_object = version.frozen.get("boxes_no_object", {})
     rows = []
     for synset_id in sorted(sums):
-        direct, implied, total_p, n_p = sums[synset_id]
+        direct, implied, total_p, n_p, overridden, against = sums[synset_id]
         mean = total_p / n_p if n_p else None
         gold_n, gold_correct = gold.get(synset_id, (0, 0))
         rows.append(
@@ -115,15 +123,20 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
                 "words": names.get(synset_id, ""),
                 "images": {s: by_split.get((synset_id, i), 0) for i, s in enumerate(("train", "val", "test"))},
                 "labels": direct,
+                "overridden_labels": overridden,
+                "overrides_against_consensus": against,
                 "implied_labels": implied,
                 "votes": votes.get(synset_id, 0),
-                "boxes": dict(
-                    zip(("boxes", "images", "images_not_covered"), boxes.get(synset_id, (0, 0, 0)), strict=True)
-                ),
+                "boxes": {
+                    **dict(
+                        zip(("boxes", "images", "images_not_covered"), boxes.get(synset_id, (0, 0, 0)), strict=True)
+                    ),
+                    "no_object": no_object.get(wnid_from_offset(synset_id), 0),
+                },
                 "precision": {
                     "mean_posterior": _r(mean),
                     "wilson95": wilson(total_p, n_p) if n_p else None,
-                    "labels_with_posterior": n_p,
+                    "labels_with_posterior": n_p,  # consensus labels only
                 },
                 "gold": {
                     "answers": gold_n,
@@ -137,9 +150,11 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
 
 def _votes_summary(version: DatasetVersion) -> dict:
     real = selectors.version_votes_queryset(version).filter(is_gold=False)
+    campaign_ids = [c["id"] for c in selectors.version_campaigns(version=version)]
     totals = real.aggregate(
-        n=Count("id"), workers=Count("worker_id", distinct=True), first=Min("created"), last=Max("created")
-    )
+        n=Count("id"), workers=Count("worker_id", distinct=True), first=Min("created"), last=Max("created"),
+        own=Count("id", filter=Q(hit__campaign_id__in=campaign_ids)),
+    )  # fmt: skip
     per_label = sorted(
         n for n in real.values("candidate_id").annotate(n=Count("id")).values_list("n", flat=True).iterator()
     )
@@ -150,6 +165,8 @@ def _votes_summary(version: DatasetVersion) -> dict:
     )
     return {
         "votes": totals["n"],
+        # Candidates (hence their votes) are shared by every campaign over the same synset.
+        "votes_in_these_campaigns": totals["own"],
         "workers": totals["workers"],
         "votes_per_label": {
             "mean": _r(sum(per_label) / len(per_label)) if per_label else None,
@@ -170,7 +187,7 @@ def _cost(version: DatasetVersion, labels: int) -> dict:
     """Spending of the version's campaigns (all their HITs, not only the exported labels' share) and the
     workers' effective hourly pay: earnings / time spent answering (sum of response times). Response times
     leave out reading the instructions and loading pages, so this is an upper bound on hourly pay."""
-    campaign_ids = list(version.campaigns.values_list("id", flat=True))
+    campaign_ids = [c["id"] for c in selectors.version_campaigns(version=version)]
     ledger = LedgerEntry.objects.filter(hit__campaign_id__in=campaign_ids, id__lte=version.ledger_high_water)
     total = ledger.aggregate(total=Sum("amount"), entries=Count("id"))
     earned = dict(ledger.values("worker_id").annotate(s=Sum("amount")).values_list("worker_id", "s"))
@@ -199,44 +216,141 @@ def _cost(version: DatasetVersion, labels: int) -> dict:
     }
 
 
-def limitations(version: DatasetVersion, summary: dict) -> list[str]:
+def _box_notes(summary: dict, formats: list[str]) -> list[str]:
     boxed = sum(row["boxes"]["images"] for row in summary["synsets"])
     uncovered = sum(row["boxes"]["images_not_covered"] for row in summary["synsets"])
+    no_object = summary["counts"]["boxes_no_object"]
     if boxed:
-        box_note = (
+        note = (
             f"Bounding boxes are final boxes of the box pipeline only: {summary['counts']['boxes']} boxes on {boxed} "
             "(image, synset) pairs; an image without boxes was not boxed (collection off or not finished at the "
-            "snapshot), not found empty. LOC_*_solution.csv list only the images with boxes."
+            "snapshot)"
+            + (", or its box workers said the object is absent (below)." if no_object else ", not found empty.")
         )
+        if "imagenet" in formats:
+            note += " LOC_*_solution.csv list only the images with boxes."
         if uncovered:
-            box_note += (
+            note += (
                 f" For {uncovered} of them the box job ran out of rounds: their boxes are right but further instances "
                 "may be unboxed."
             )
     else:
-        box_note = (
-            "No bounding boxes: no label had final boxes at the snapshot (box collection off or not finished), so "
-            "LOC_*_solution.csv list no image, there are no PASCAL VOC files (as in ILSVRC, only images with boxes "
-            "have one) and COCO 'annotations' is empty. Image-level labels are complete."
+        missing = []
+        if "imagenet" in formats:
+            missing.append(
+                "LOC_*_solution.csv list no image and there are no PASCAL VOC files (as in ILSVRC, only images with "
+                "boxes have one)"
+            )
+        if "voc" in formats:
+            missing.append("the VOC annotations have no objects")
+        if "coco" in formats:
+            missing.append("COCO 'annotations' is empty")
+        if "webdataset" in formats:
+            missing.append("the WebDataset samples' boxes are empty")
+        note = "No bounding boxes: no label had final boxes at the snapshot (box collection off or not finished)"
+        note += (", so " + "; ".join(missing) if missing else "") + ". Image-level labels are complete."
+    notes = [note]
+    if no_object:
+        notes.append(
+            f"{no_object} accepted labels disagree with their box job: the box workers said the object is absent "
+            "(job ended no_object) although the label was accepted; they are exported as labels without boxes "
+            "(per synset: boxes.no_object in datasheet.json). Worth a look before training a detector."
         )
-    items = [
-        box_note,
-        "Precision is estimated from the consensus model's posteriors, so it is only as good as the model's "
-        "calibration; the gold check measures workers' accuracy on known answers, not label precision directly.",
+    return notes
+
+
+def _image_note(summary: dict, formats: list[str]) -> str:
+    size = summary["options"]["image_size"]
+    layouts = [name for key, name in (("imagenet", "ImageNet"), ("voc", "VOC")) if key in formats]
+    jpeg = ""
+    if layouts:
+        which = "the ImageNet and VOC layouts re-encode" if len(layouts) > 1 else f"the {layouts[0]} layout re-encodes"
+        jpeg = f" ({which} the ones that are not JPEG as JPEG)"
+    if size["policy"] == "resized":
+        return (
+            f"Images resized: the {summary['resized_images']} images whose longer side exceeds {size['max_side']} "
+            f"pixels are downscaled to {size['max_side']} (Lanczos) and re-encoded as JPEG (quality 90, EXIF "
+            f"orientation applied); the others are copied byte for byte{jpeg}. Width, height and boxes are those of "
+            "the exported image."
+        )
+    return (
+        f"Originals are copied byte for byte{jpeg}, except those with a rotating EXIF orientation: re-encoded "
+        "upright, so that every file's pixels match its width, height and boxes (the displayed size)."
+    )
+
+
+def limitations(version: DatasetVersion, summary: dict) -> list[str]:
+    """Only true sentences about this version: each names only formats it contains."""
+    formats = summary["options"]["formats"]
+    counts = summary["counts"]
+    items = [*_box_notes(summary, formats)]
+    if summary["empty_classes"]:
+        items.append(
+            f"{len(summary['empty_classes'])} classes have no images: {', '.join(summary['empty_classes'])}. They "
+            "are still categories (with 0 images) so that class indices stay stable between versions."
+        )
+    items += [
+        "Precision is estimated from the consensus model's posteriors of consensus labels only (labels a researcher "
+        "accepted by override are left out), so it is only as good as the model's calibration; the gold check "
+        "measures workers' accuracy on known answers, not label precision directly.",
         "Only accepted labels are exported: an image absent from a synset was not necessarily checked for it "
         "(labels are positive-only, not exhaustive).",
-        "The ImageNet layout places each image once, under its primary synset (highest posterior); other labels "
-        "of the same image are in the COCO and WebDataset exports.",
-        "Originals are copied byte for byte, except those with a rotating EXIF orientation: re-encoded upright, "
-        "so that every file's pixels match its width, height and boxes (the displayed size).",
-        "Hourly pay counts only time spent answering (response times), an upper bound on real hourly pay; cost "
-        "covers every HIT of the campaigns, including labels not exported.",
     ]
+    if counts["overridden_labels"]:
+        items.append(
+            f"{counts['overridden_labels']} labels were accepted by a researcher's override (model_version "
+            f"'override'), {counts['overrides_against_consensus']} of them against consensus (which had said "
+            "absent); they are kept whatever min_confidence."
+        )
+    if "imagenet" in formats:
+        others = [name for key, name in (("coco", "COCO"), ("webdataset", "WebDataset")) if key in formats]
+        if others:
+            where = f"are in the {' and '.join(others)} export{'s' if len(others) > 1 else ''}"
+        else:
+            where = "are not in this version's image files"
+            where += " (votes/consensus.csv lists them)" if "votes" in formats else ""
+        items.append(
+            "The ImageNet layout places each image once, under its primary synset (highest posterior); other labels "
+            f"of the same image {where}."
+        )
+    items.append(_image_note(summary, formats))
+    if summary["cost"]["ledger_entries"]:
+        items.append(
+            "Hourly pay counts only time spent answering (response times), an upper bound on real hourly pay; cost "
+            "covers every HIT of the campaigns, including labels not exported."
+        )
+    else:
+        crowd = summary["crowd"]
+        items.append(
+            "No paid work: no HIT of these campaigns was paid up to the snapshot, so there is no cost or hourly pay "
+            f"to report. {crowd['votes_in_these_campaigns']} of the {crowd['votes']} votes behind the labels were "
+            "cast in these campaigns' HITs; the others came from work on the same synsets in other campaigns."
+        )
     if summary["options"]["include_ancestors"]:
         items.append("Ancestor labels are implied by the WordNet hierarchy, not verified by workers.")
     if any(row["gold"]["answers"] == 0 for row in summary["synsets"]):
         items.append("Some synsets had no gold answers, so their precision rests on the model alone.")
     return items
+
+
+def _gold_items(version: DatasetVersion, synsets: list[dict]) -> int:
+    """Gold items in the version's synsets, counted at the snapshot (a gold item added since must not change
+    a rebuild); live only for versions snapshotted before the count was frozen."""
+    if "gold_items" in version.frozen:
+        return version.frozen["gold_items"]
+    return GoldItem.objects.filter(candidate__synset_id__in=[int(r["wnid"][1:]) for r in synsets]).count()
+
+
+def _resized(version: DatasetVersion) -> int | None:
+    """Images the size policy downscales (displayed size above max_side); None when originals are kept."""
+    max_side = version.options["image_size"]["max_side"]
+    if version.options["image_size"]["policy"] != "resized" or not max_side:
+        return None
+    return (
+        DatasetImage.objects.filter(version=version)
+        .filter(Q(image__width__gt=max_side) | Q(image__height__gt=max_side))
+        .count()
+    )
 
 
 def datasheet_build(*, version: DatasetVersion, info: dict) -> dict:
@@ -247,17 +361,53 @@ def datasheet_build(*, version: DatasetVersion, info: dict) -> dict:
         "counts": {
             "images": selectors.split_counts(version=version),
             "labels": labels,
+            "overridden_labels": sum(row["overridden_labels"] for row in synsets),
+            "overrides_against_consensus": sum(row["overrides_against_consensus"] for row in synsets),
             "implied_labels": sum(row["implied_labels"] for row in synsets),
             "synsets": len(synsets),
             "boxes": sum(row["boxes"]["boxes"] for row in synsets),
+            "boxes_no_object": sum(row["boxes"]["no_object"] for row in synsets),
         },
+        "empty_classes": [
+            wnid_from_offset(i)
+            for i in selectors.version_synset_ids(version=version) or ()
+            if not any(row["labels"] for row in synsets if row["wnid"] == wnid_from_offset(i))
+        ],
+        "splits_from": version.frozen.get("splits_from"),
+        "resized_images": _resized(version),
         "synsets": synsets,
         "crowd": _votes_summary(version),
         "cost": _cost(version, labels),
-        "gold_items": GoldItem.objects.filter(candidate__synset_id__in=[int(r["wnid"][1:]) for r in synsets]).count(),
+        "gold_items": _gold_items(version, synsets),
     }
     sheet["known_limitations"] = limitations(version, sheet)
     return sheet
+
+
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~!])")
+_LINE_START = re.compile(r"^([-+=>]|\d+(?=[.)]))")  # a list, quote, setext or numbered-list marker
+
+
+def md_inline(text: str) -> str:
+    """User text (a version or campaign name) as one line of Markdown that reads as itself: every run of
+    whitespace (newlines included) becomes one space, and the characters that make emphasis, code, links,
+    HTML, tables or headings are backslash-escaped."""
+    return _INLINE_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def md_quote(text: str) -> list[str]:
+    """User notes as a quoted block: each line prefixed "> ", its inline markers escaped as in md_inline and a
+    leading list, heading, quote, rule or numbered-list marker escaped, so notes can add no heading, list item
+    or figure of their own to the datasheet."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        line = _INLINE_SPECIAL.sub(r"\\\1", line.strip())
+        match = _LINE_START.match(line)
+        if match:  # "\-" for a marker; "1\." for a numbered item (a backslash before a digit is literal)
+            end = match.end()
+            line = line[:end] + "\\" + line[end:] if line[0].isdigit() else "\\" + line
+        lines.append(f"> {line}" if line else ">")
+    return lines
 
 
 def _fmt(value) -> str:
@@ -273,26 +423,36 @@ def _fmt(value) -> str:
 def datasheet_markdown(sheet: dict) -> str:
     counts, crowd, cost = sheet["counts"], sheet["crowd"], sheet["cost"]
     images = counts["images"]
+    splits_from = sheet.get("splits_from")
     lines = [
-        f"# Datasheet: {sheet['name']} v{sheet['version']}",
+        f"# Datasheet: {md_inline(sheet['name'])} v{sheet['version']}",
         "",
-        sheet["notes"] or "(no notes)",
+        *(md_quote(sheet["notes"]) if sheet["notes"].strip() else ["(no notes)"]),
         "",
         "## Composition",
         "",
-        f"- Images: {sum(images.values())} (train {images['train']}, val {images['val']}, test {images['test']})",
-        f"- Labels: {counts['labels']} accepted, {counts['implied_labels']} implied ancestors, "
-        f"{counts['synsets']} synsets",
+        f"- Images: {sum(images.values())} (train {images['train']}, val {images['val']}, test {images['test']}); "
+        + (
+            f"splits carried over from version {splits_from} (its images keep their split; new images fill each "
+            "class toward the target sizes)"
+            if splits_from is not None
+            else "splits drawn per class in seeded shuffle order"
+        ),
+        f"- Labels: {counts['labels']} accepted ({counts.get('overridden_labels', 0)} by a researcher's override, "
+        f"{counts.get('overrides_against_consensus', 0)} of them against consensus), {counts['implied_labels']} "
+        f"implied ancestors, {counts['synsets']} synsets",
         f"- Boxes: {counts['boxes']} (final boxes of the box pipeline; see the known limitations)",
-        f"- Snapshot taken {sheet['snapshot_at']} from campaigns: "
-        + ", ".join(f"{c['name']} (#{c['id']})" for c in sheet["campaigns"]),
+        f"- Snapshot taken {sheet['snapshot_at']} of the synsets of campaigns: "
+        + ", ".join(f"{md_inline(c['name'])} (#{c['id']})" for c in sheet["campaigns"])
+        + f"; the {crowd['votes']} votes behind the labels come from work on these synsets, "
+        f"{crowd.get('votes_in_these_campaigns', crowd['votes'])} of them in these campaigns' HITs",
         f"- Consensus model versions: {', '.join(sheet['model_versions']) or '–'}",
         f"- Options: `{sheet['options_json']}`",
         "",
         "## Labels per synset",
         "",
-        "Estimated precision = mean posterior of the accepted labels, with a 95% Wilson interval; gold = "
-        "workers' accuracy on the synset's gold items.",
+        "Estimated precision = mean posterior of the labels accepted by consensus (overridden labels left out), "
+        "with a 95% Wilson interval; gold = workers' accuracy on the synset's gold items.",
         "",
         "| wnid | words | train | val | test | implied | votes | boxes (images) | precision | 95% | gold answers "
         "| gold acc. | 95% |",
@@ -308,6 +468,13 @@ def datasheet_markdown(sheet: dict) -> str:
             f"{_fmt(p['wilson95'])} | {g['answers']} | {_fmt(g['accuracy'])} | {_fmt(g['wilson95'])} |"
         )
     vpl, dates, pay = crowd["votes_per_label"], crowd["collection"], cost["hourly_pay"]
+    if pay["median"] is None:
+        hourly = "no paid work" if not cost["ledger_entries"] else "no answering time recorded"
+    else:
+        hourly = (
+            f"overall {_fmt(pay['overall'])}, median {_fmt(pay['median'])} (10th–90th percentile "
+            f"{_fmt(pay['p10'])} to {_fmt(pay['p90'])}, min {_fmt(pay['min'])}, max {_fmt(pay['max'])})"
+        )
     lines += [
         "",
         "## Collection",
@@ -320,12 +487,14 @@ def datasheet_markdown(sheet: dict) -> str:
         "",
         "## Cost and pay",
         "",
-        f"- Total paid: {cost['total']} over {cost['ledger_entries']} ledger entries; per label: "
-        f"{_fmt(cost['per_label'])}",
+        (
+            f"- Total paid: {cost['total']} over {cost['ledger_entries']} ledger entries; per label: "
+            f"{_fmt(cost['per_label'])}"
+            if cost["ledger_entries"]
+            else "- Total paid: no paid work in these campaigns' HITs up to the snapshot"
+        ),
         f"- Workers paid: {cost['workers_paid']}; answering time: {_fmt(cost['answering_hours'])} h",
-        f"- Effective hourly pay: overall {_fmt(pay['overall'])}, median {_fmt(pay['median'])} "
-        f"(10th–90th percentile {_fmt(pay['p10'])}–{_fmt(pay['p90'])}, min {_fmt(pay['min'])}, "
-        f"max {_fmt(pay['max'])})",
+        f"- Effective hourly pay: {hourly}",
         "",
         "## Known limitations",
         "",

@@ -42,6 +42,12 @@ class DatasetVersion(models.Model):
     manifest_sha256 = models.CharField(max_length=64, blank=True)
     total_bytes = models.PositiveBigIntegerField(default=0)
     file_count = models.PositiveIntegerField(default=0)
+    # Figures the datasheet prints that no snapshot row holds, frozen with the snapshot so that a rebuild
+    # (``export_dataset --verify``) reads nothing live: the synsets chosen (every one is a class, with or
+    # without images), the campaigns' names, the gold items in those synsets, the direct labels whose box job
+    # ended ``no_object``, the version whose splits were carried over. Empty for versions snapshotted before
+    # 2026-12-04 (the datasheet then reads as it did). See export/README.md.
+    frozen = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "version"], name="dataset_version_unique")]
@@ -80,8 +86,9 @@ class DatasetImage(models.Model):
 
 class DatasetLabel(models.Model):
     """One label of an image in a version, frozen: the candidate behind it, its posterior and the consensus
-    model version that produced it. ``direct`` is false for an ancestor added by ``include_ancestors``
-    (no candidate; its posterior is the largest of the direct labels that imply it)."""
+    model version that produced it (``"override"`` when a researcher's accept override stands: ``source``).
+    ``direct`` is false for an ancestor added by ``include_ancestors`` (no candidate; its posterior is the
+    largest of the direct labels that imply it)."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="+", db_index=False)
     image = models.ForeignKey("annotation.Image", on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -90,6 +97,13 @@ class DatasetLabel(models.Model):
     posterior = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=40, blank=True)
     direct = models.BooleanField(default=True)
+
+    class Source(models.IntegerChoices):
+        CONSENSUS = 0  # the consensus model accepted it (and implied ancestors)
+        OVERRIDE = 1  # a researcher accepted it (DecisionOverride); consensus had not said absent
+        OVERRIDE_AGAINST = 2  # a researcher accepted it although consensus had said absent
+
+    source = models.PositiveSmallIntegerField(choices=Source.choices, default=Source.CONSENSUS)
 
     class Meta:
         constraints = [

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from annotation.models import Campaign, Image, Vote
+from annotation.models import Image, Vote
 from export.formats.base import SPLITS, Box, Category, Item, Label
 from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
@@ -33,17 +33,30 @@ def user_may_export(user: User) -> bool:
 
 
 def versions_visible(*, user: User) -> QuerySet[DatasetVersion]:
-    """Admins see every version; researchers the ones they created; others none."""
+    """Admins see every version; researchers the ones they created and every version that includes a
+    campaign they own (an admin may build a version of a researcher's campaign); others none. Ownership is
+    ``Campaign.owner``, as for the campaigns themselves (annotation.selectors.dashboard.campaigns_visible)."""
     versions = DatasetVersion.objects.select_related("created_by").order_by("-id")
     if user_has_role(user, Role.ADMIN):
         return versions
     if user_has_role(user, Role.RESEARCHER):
-        return versions.filter(created_by=user)
+        owned = DatasetVersion.campaigns.through.objects.filter(campaign__owner=user).values("datasetversion_id")
+        return versions.filter(Q(created_by=user) | Q(id__in=owned))
     return versions.none()
 
 
-def version_campaigns(*, version: DatasetVersion) -> list[Campaign]:
-    return list(version.campaigns.order_by("id"))
+def version_campaigns(*, version: DatasetVersion) -> list[dict]:
+    """[{"id", "name"}] of the version's campaigns as they were at the snapshot (a campaign renamed since does
+    not change a rebuild); live for versions snapshotted before the names were frozen."""
+    if "campaigns" in version.frozen:
+        return version.frozen["campaigns"]
+    return [{"id": c.id, "name": c.name} for c in version.campaigns.order_by("id")]
+
+
+def version_synset_ids(*, version: DatasetVersion) -> list[int] | None:
+    """The synsets chosen at the snapshot (the campaigns' synsets, narrowed by the ``synsets`` option), each a
+    class of the version with or without images; None for a version snapshotted before they were frozen."""
+    return version.frozen.get("synsets")
 
 
 def _batched(iterator, size: int):
@@ -159,19 +172,30 @@ def version_items(*, version: DatasetVersion, split: str, order: str) -> Iterato
 
 
 def version_classes(*, version: DatasetVersion) -> list[str]:
-    """Sorted wnids of the primary classes (the ImageNet folders)."""
+    """Sorted wnids of the classes (the ImageNet folders and mapping, WebDataset class indices): every synset
+    chosen at the snapshot, with or without images, so that a class's index does not move between versions
+    when another class has no images yet. Versions snapshotted before that: the primary classes of their
+    images (as they were built)."""
+    chosen = version_synset_ids(version=version)
+    if chosen is not None:
+        return [wnid_from_offset(i) for i in sorted(chosen)]
     ids = DatasetImage.objects.filter(version=version).order_by("synset_id").values_list("synset_id", flat=True)
     return [wnid_from_offset(i) for i in ids.distinct()]
 
 
 def version_categories(*, version: DatasetVersion) -> list[Category]:
-    """Every labelled synset, by wnid, with its supercategory: the nearest exported ancestor, else its
-    WordNet parent (the lowest offset when it has several)."""
-    labelled = DatasetLabel.objects.filter(version=version).values("synset_id")
-    direct = set(
-        DatasetLabel.objects.filter(version=version, direct=True).values_list("synset_id", flat=True).distinct()
-    )
-    synsets = list(Synset.objects.filter(id__in=labelled).order_by("id"))
+    """Every chosen synset (with or without images) and every labelled one (implied ancestors), by wnid, with
+    its supercategory: the nearest exported ancestor, else its WordNet parent (the lowest offset when it has
+    several). ``direct`` is true for a chosen synset (a class)."""
+    labelled = set(DatasetLabel.objects.filter(version=version).values_list("synset_id", flat=True).distinct())
+    chosen = version_synset_ids(version=version)
+    if chosen is not None:
+        direct = set(chosen)
+    else:
+        direct = set(
+            DatasetLabel.objects.filter(version=version, direct=True).values_list("synset_id", flat=True).distinct()
+        )
+    synsets = list(Synset.objects.filter(id__in=labelled | direct).order_by("id"))
     ids = {s.id for s in synsets}
     nearest: dict[int, int] = {}
     for descendant, ancestor in (

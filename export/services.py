@@ -10,6 +10,7 @@ transaction, writes every format into a private folder, renames it into place, r
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -28,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, Vote
+from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
 from export import datasheet, files, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT_BATCH = 2000
 PROGRESS_EVERY = 500  # items between progress writes
 STALE_AFTER = timedelta(minutes=15)  # a running build silent this long is taken over by a redelivered job
+MAX_VERSION = 1_000_000  # an explicit version number above this is refused (the column is a 32-bit integer)
 DEFAULT_OPTIONS = {
     "synsets": None,  # None: every synset of the campaigns
     "min_confidence": 0.0,
@@ -119,6 +121,8 @@ def options_normalise(options: dict | None) -> dict:
     size = {**DEFAULT_OPTIONS["image_size"], **(out["image_size"] or {})}
     if set(size) != {"policy", "max_side"}:
         raise ExportError("image_size takes a policy ('original' or 'resized') and a max_side.")
+    if not isinstance(size["policy"], str):
+        raise ExportError("image_size.policy must be 'original' or 'resized' (with max_side).")
     if size["policy"] == "original":
         size = {"policy": "original", "max_side": None}
     elif size["policy"] == "resized":
@@ -127,7 +131,8 @@ def options_normalise(options: dict | None) -> dict:
         raise ExportError("image_size.policy must be 'original' or 'resized' (with max_side).")
     out["image_size"] = size
     formats = out["formats"]
-    if not isinstance(formats, list) or not formats or any(f not in FORMATS for f in formats):
+    # Each name is checked to be a string before the registry lookup: a list or an object is unhashable.
+    if not isinstance(formats, list) or not formats or any(not isinstance(f, str) or f not in FORMATS for f in formats):
         raise ExportError(f"formats must be a non-empty list of: {', '.join(FORMATS)}.")
     out["formats"] = [f for f in FORMATS if f in formats]  # registry order
     out["shard_max_images"] = _integer(out["shard_max_images"], "shard_max_images", 1, 10_000_000)
@@ -152,6 +157,9 @@ def dataset_version_create(
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ExportError("A dataset version needs a name of 1 to 200 characters.")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or
+                                not 1 <= version <= MAX_VERSION):  # fmt: skip
+        raise ExportError(f"version must be a whole number from 1 to {MAX_VERSION:,}; got {version!r}.")
     normalised = options_normalise(options)
     ids = sorted({int(i) for i in campaign_ids or []})
     if not ids:
@@ -172,9 +180,14 @@ def dataset_version_create(
             raise ExportError(f"{outside[0]} is not a synset of the chosen campaigns.")
     try:
         with transaction.atomic():
+            same_name = DatasetVersion.objects.filter(name=name)
             if version is None:
-                latest = DatasetVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"]
+                # A failed version does not count: building the name again retries it under its number.
+                latest = same_name.exclude(status=DatasetVersion.Status.FAILED).aggregate(v=Max("version"))["v"]
                 version = (latest or 0) + 1
+            # A failed version of this name and number is replaced (it has no files; its partial snapshot rows
+            # go with it), so a failed build never blocks its name or number. Any other is a conflict below.
+            same_name.filter(version=version, status=DatasetVersion.Status.FAILED).delete()
             row = DatasetVersion.objects.create(
                 name=name, version=version, notes=notes or "", options=normalised, created_by=user
             )
@@ -217,10 +230,11 @@ def _selected_synsets(version: DatasetVersion) -> list[int]:
 
 
 def dataset_snapshot_take(*, version: DatasetVersion) -> None:
-    """Freeze the version's labels: every accepted candidate of its synsets (posterior ≥ min_confidence)
-    becomes a DatasetLabel; each image a DatasetImage with its primary synset and split. One transaction:
-    a crash leaves no half snapshot. Splits are stratified per primary synset: its images in seeded
-    shuffle order, the first ones to val, then test, the rest train."""
+    """Freeze the version's labels: every accepted candidate of its synsets (posterior ≥ min_confidence, or
+    accepted by a researcher's override whatever its posterior) becomes a DatasetLabel; each image a
+    DatasetImage with its primary synset and split. One transaction: a crash leaves no half snapshot. Splits
+    are stratified per primary synset (``_assign_splits``); ``DatasetVersion.frozen`` records what the
+    datasheet needs beyond the rows."""
     options = version.options
     synset_ids = _selected_synsets(version)
     ancestors: dict[int, list[int]] = {}
@@ -230,14 +244,13 @@ def dataset_snapshot_take(*, version: DatasetVersion) -> None:
         ):
             ancestors.setdefault(descendant, []).append(ancestor)
     accepted = Candidate.objects.filter(state=Candidate.State.ACCEPTED, synset_id__in=synset_ids)
-    if options["min_confidence"] > 0:
-        accepted = accepted.filter(posterior__gte=options["min_confidence"])
     rows = (
         accepted.order_by("image_id", "synset_id")
         .values_list("id", "image_id", "synset_id", "posterior", "model_version")
         .iterator(chunk_size=SNAPSHOT_BATCH)
     )
     seed = options["split"]["seed"]
+    min_confidence = options["min_confidence"]
     with transaction.atomic():
         DatasetBox.objects.filter(version=version).delete()
         DatasetLabel.objects.filter(version=version).delete()
@@ -246,16 +259,28 @@ def dataset_snapshot_take(*, version: DatasetVersion) -> None:
             "vote_high_water": Vote.objects.aggregate(m=Max("id"))["m"] or 0,
             "ledger_high_water": LedgerEntry.objects.aggregate(m=Max("id"))["m"] or 0,
         }
+        overrides = _accept_overrides(synset_ids)
+        no_object: dict[int, int] = {}  # synset id -> direct labels whose box job ended no_object
         images: list[tuple] = []
         labels: list[tuple] = []
         n_images = n_labels = n_boxes = 0
         v = version.id
         for image_id, group in groupby(rows, key=itemgetter(1)):
-            direct = list(group)
+            # A researcher's accept is certain: kept whatever min_confidence; consensus labels below it are not.
+            direct = [
+                r
+                for r in group
+                if r[0] in overrides or not min_confidence or (r[3] is not None and r[3] >= min_confidence)
+            ]
+            if not direct:
+                continue
             primary = max(direct, key=lambda r: (r[3] if r[3] is not None else -1.0, -r[2]))
             images.append((v, image_id, primary[2], int(DatasetImage.Split.TRAIN), shuffle_key(seed, image_id)))
             for candidate_id, _, synset_id, posterior, model_version in direct:
-                labels.append((v, image_id, synset_id, candidate_id, posterior, model_version, True))
+                source = overrides.get(candidate_id, DatasetLabel.Source.CONSENSUS)
+                if source != DatasetLabel.Source.CONSENSUS:
+                    model_version = OVERRIDE_MODEL_VERSION
+                labels.append((v, image_id, synset_id, candidate_id, posterior, model_version, True, source))
             if ancestors:
                 implied: dict[int, float | None] = {}
                 direct_ids = {r[2] for r in direct}
@@ -265,24 +290,57 @@ def dataset_snapshot_take(*, version: DatasetVersion) -> None:
                             best = implied.get(ancestor)
                             implied[ancestor] = posterior if best is None or (posterior or 0) > best else best
                 for ancestor in sorted(implied):
-                    labels.append((v, image_id, ancestor, None, implied[ancestor], "", False))
+                    labels.append((v, image_id, ancestor, None, implied[ancestor], "", False, 0))
             if len(images) >= SNAPSHOT_BATCH or len(labels) >= SNAPSHOT_BATCH * 4:
                 n_images, n_labels = n_images + len(images), n_labels + len(labels)
-                n_boxes += _flush(v, images, labels)
+                n_boxes += _flush(v, images, labels, no_object)
         n_images, n_labels = n_images + len(images), n_labels + len(labels)
-        n_boxes += _flush(v, images, labels)
+        n_boxes += _flush(v, images, labels, no_object)
         _analyze(DatasetImage, DatasetLabel, DatasetBox)
-        _assign_splits(version)
+        splits_from = _assign_splits(version)
+        frozen = {
+            "synsets": synset_ids,
+            "campaigns": [{"id": c.id, "name": c.name} for c in version.campaigns.order_by("id")],
+            "gold_items": GoldItem.objects.filter(synset_id__in=synset_ids).count(),
+            "boxes_no_object": {wnid_from_offset(k): no_object[k] for k in sorted(no_object)},
+            "splits_from": splits_from,
+        }
         DatasetVersion.objects.filter(id=version.id).update(
-            snapshot_at=timezone.now(), images=n_images, labels=n_labels, boxes=n_boxes, **high_water
+            snapshot_at=timezone.now(), images=n_images, labels=n_labels, boxes=n_boxes, frozen=frozen, **high_water
         )
     version.refresh_from_db()
+
+
+OVERRIDE_MODEL_VERSION = "override"  # the model_version of a label a researcher's override accepted
+
+
+def _accept_overrides(synset_ids: list[int]) -> dict[int, int]:
+    """Candidates of these synsets whose latest DecisionOverride is ``accept`` → the label source: OVERRIDE, or
+    OVERRIDE_AGAINST when consensus had said absent (the candidate was rejected, or its posterior was below
+    0.5, when the researcher accepted it). Overrides are researchers' actions, few beside the labels: one
+    query, ordered, the latest per candidate kept."""
+    latest: dict[int, tuple[str, str, float | None]] = {}
+    for candidate_id, action, previous_state, previous_posterior in (
+        DecisionOverride.objects.filter(candidate__synset_id__in=synset_ids)
+        .order_by("candidate_id", "id")
+        .values_list("candidate_id", "action", "previous_state", "previous_posterior")
+    ):
+        latest[candidate_id] = (action, previous_state, previous_posterior)
+    sources = {}
+    for candidate_id, (action, previous_state, previous_posterior) in latest.items():
+        if action != DecisionOverride.Action.ACCEPT:
+            continue
+        against = previous_state == Candidate.State.REJECTED or (
+            previous_posterior is not None and previous_posterior < 0.5
+        )
+        sources[candidate_id] = DatasetLabel.Source.OVERRIDE_AGAINST if against else DatasetLabel.Source.OVERRIDE
+    return sources
 
 
 FINAL_BOX_JOBS = (BoxJob.State.DONE, BoxJob.State.UNRESOLVED)
 
 
-def _snapshot_boxes(version_id: int, labels: list[tuple]) -> int:
+def _snapshot_boxes(version_id: int, labels: list[tuple], no_object: dict[int, int]) -> int:
     """Freeze the final boxes of these direct labels (annotation/services/boxes.md): boxes in state
     ``accepted`` (merged duplicates are represented by their merged box) whose job is ``done`` (coverage
     confirmed) or ``unresolved`` (out of rounds: the accepted boxes are kept, coverage is not confirmed,
@@ -290,7 +348,8 @@ def _snapshot_boxes(version_id: int, labels: list[tuple]) -> int:
     half-drawn set of boxes. Candidates are shared by every campaign over the same synset, so are their
     boxes. Read per batch of the snapshot's candidate ids (by the index on the box's candidate), not by a
     join on the new labels: PostgreSQL planned that join as a nested loop (the new rows are in no statistics
-    yet), minutes for 10^5 labels. Returns the number of boxes frozen."""
+    yet), minutes for 10^5 labels. Returns the number of boxes frozen; counts into ``no_object`` (per synset)
+    the labels whose box job ended ``no_object`` (box workers said the object is absent)."""
     where = {row[3]: (row[1], row[2]) for row in labels if row[6]}  # candidate id -> (image id, synset id)
     ids = sorted(where)
     count = 0
@@ -308,11 +367,16 @@ def _snapshot_boxes(version_id: int, labels: list[tuple]) -> int:
         ]
         _insert(DatasetBox, _BOX_COLUMNS, rows)
         count += len(rows)
+        for synset_id in BoxJob.objects.filter(
+            candidate_id__in=ids[start : start + SNAPSHOT_BATCH], state=BoxJob.State.NO_OBJECT
+        ).values_list("synset_id", flat=True):
+            no_object[synset_id] = no_object.get(synset_id, 0) + 1
     return count
 
 
 _IMAGE_COLUMNS = ("version_id", "image_id", "synset_id", "split", "shuffle")
-_LABEL_COLUMNS = ("version_id", "image_id", "synset_id", "candidate_id", "posterior", "model_version", "direct")
+_LABEL_COLUMNS = ("version_id", "image_id", "synset_id", "candidate_id", "posterior", "model_version", "direct",
+                  "source")  # fmt: skip
 _BOX_COLUMNS = ("version_id", "image_id", "synset_id", "candidate_id", "box_id", "x1", "y1", "x2", "y2", "posterior",
                 "covered")  # fmt: skip
 
@@ -344,40 +408,86 @@ def _analyze(*models) -> None:
             cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models))
 
 
-def _flush(version_id: int, images: list[tuple], labels: list[tuple]) -> int:
+def _flush(version_id: int, images: list[tuple], labels: list[tuple], no_object: dict[int, int]) -> int:
     """Insert a batch of images and labels and freeze the boxes of its labels; the number of boxes."""
     _insert(DatasetImage, _IMAGE_COLUMNS, images)
     _insert(DatasetLabel, _LABEL_COLUMNS, labels)
-    boxes = _snapshot_boxes(version_id, labels)
+    boxes = _snapshot_boxes(version_id, labels, no_object)
     images.clear()
     labels.clear()
     return boxes
 
 
-def _assign_splits(version: DatasetVersion) -> None:
-    """Per primary synset, in shuffle order: the first images to val, the next to test, the rest stay train.
-    One streamed read of the version's images (by synset, shuffle, image id) and one UPDATE per 500 val or
-    test rows."""
+def _splits_source(version: DatasetVersion) -> DatasetVersion | None:
+    """The latest done version of the same name with a lower number and the same split fractions and seed:
+    its images keep their splits in this version. None: today's rule for every image."""
+    split = version.options["split"]
+    for earlier in (
+        DatasetVersion.objects.filter(name=version.name, version__lt=version.version, status=DatasetVersion.Status.DONE)
+        .order_by("-version")
+        .only("id", "version", "options")
+    ):
+        if earlier.options.get("split") == split:
+            return earlier
+    return None
+
+
+def _assign_splits(version: DatasetVersion) -> int | None:
+    """Per primary synset, in shuffle order: the first images to val, the next to test, the rest stay train
+    (val and test sizes from ``split_sizes`` of the class's image count).
+
+    Stable across versions: when an earlier done version of the same name has the same fractions and seed
+    (``_splits_source``), every image it held keeps its split there (whatever its class now), and only the
+    new images fill each class's val, then test, toward the class's target sizes, in shuffle order; a
+    carried-over image never moves, so a class can stay above a target when it shrank. Returns that earlier
+    version's number, or None.
+
+    One streamed read of the version's images (by synset, shuffle, image id), one read of the earlier
+    version's (image id, split) pairs, and one UPDATE per 500 val or test rows."""
     fractions = version.options["split"]
+    source = _splits_source(version)
+    carried: dict[int, int] = {}
+    if source is not None:
+        carried = dict(
+            DatasetImage.objects.filter(version=source)
+            .order_by()
+            .values_list("image_id", "split")
+            .iterator(chunk_size=SNAPSHOT_BATCH * 5)
+        )
     snapshot = DatasetImage.objects.filter(version=version)
     counts = dict(snapshot.order_by().values_list("synset_id").annotate(n=Count("id")))
     rows = (
-        snapshot.order_by("synset_id", "shuffle", "image_id").values_list("synset_id", "id")
+        snapshot.order_by("synset_id", "shuffle", "image_id").values_list("synset_id", "id", "image_id")
         .iterator(chunk_size=SNAPSHOT_BATCH * 5)
     )  # fmt: skip
-    chosen: dict[int, list[int]] = {DatasetImage.Split.VAL: [], DatasetImage.Split.TEST: []}
+    val, test, train = DatasetImage.Split.VAL, DatasetImage.Split.TEST, DatasetImage.Split.TRAIN
+    chosen: dict[int, list[int]] = {val: [], test: []}
     for synset_id, group in groupby(rows, key=itemgetter(0)):
         _, n_val, n_test = split_sizes(counts[synset_id], fractions)
-        for n, (_, row_id) in enumerate(group):
-            if n < n_val:
-                chosen[DatasetImage.Split.VAL].append(row_id)
-            elif n < n_val + n_test:
-                chosen[DatasetImage.Split.TEST].append(row_id)
-            else:
-                break
+        if not carried:
+            for n, (_, row_id, _) in enumerate(group):
+                if n < n_val:
+                    chosen[val].append(row_id)
+                elif n < n_val + n_test:
+                    chosen[test].append(row_id)
+                else:
+                    break
+            continue
+        group = list(group)  # one class: carried images first counted, then new ones placed
+        kept = [carried.get(image_id) for _, _, image_id in group]
+        room = {val: n_val - kept.count(val), test: n_test - kept.count(test)}
+        for (_, row_id, _), before in zip(group, kept, strict=True):
+            split = before
+            if split is None:
+                split = val if room[val] > 0 else test if room[test] > 0 else train
+                if split != train:
+                    room[split] -= 1
+            if split != train:
+                chosen[split].append(row_id)
     for split, ids in chosen.items():
         for start in range(0, len(ids), 500):
             DatasetImage.objects.filter(id__in=ids[start : start + 500]).update(split=split)
+    return source.version if source is not None else None
 
 
 # ---- build -------------------------------------------------------------------------------------------------
@@ -409,7 +519,7 @@ def _info(version: DatasetVersion) -> dict:
     model_versions = sorted(
         set(
             DatasetLabel.objects.filter(version=version)
-            .exclude(model_version="")
+            .exclude(model_version__in=["", OVERRIDE_MODEL_VERSION])
             .values_list("model_version", flat=True)
             .distinct()
         )
@@ -421,7 +531,7 @@ def _info(version: DatasetVersion) -> dict:
         "notes": version.notes,
         "created": version.created.isoformat().replace("+00:00", "Z"),
         "snapshot_at": version.snapshot_at.isoformat().replace("+00:00", "Z"),
-        "campaigns": [{"id": c.id, "name": c.name} for c in selectors.version_campaigns(version=version)],
+        "campaigns": selectors.version_campaigns(version=version),
         "options": version.options,
         "options_json": json_bytes(version.options).decode().replace("\n", "").replace(" ", ""),
         "model_versions": model_versions,
@@ -568,14 +678,58 @@ def dataset_version_build(*, version_id: int) -> DatasetVersion:
             manifest_sha256=digest, total_bytes=manifest["total_bytes"], file_count=manifest["file_count"],
         )  # fmt: skip
     except Exception as error:
-        log.exception("Dataset version %s failed", version.id)
+        log.exception("Dataset version %s failed", version.id)  # the log keeps the full error, paths included
         shutil.rmtree(partial, ignore_errors=True)
         DatasetVersion.objects.filter(id=version.id).update(
             status=DatasetVersion.Status.FAILED, phase="failed", finished=timezone.now(),
-            error=f"{type(error).__name__}: {error}"[:2000],
+            error=public_error(error)[:2000],
         )  # fmt: skip
     version.refresh_from_db()
     return version
+
+
+# An absolute path in an error message: a slash-led run of at least two segments (quotes, spaces, colons and
+# commas end it). Its folders are the server's business; the last segment (a stored file's content-hash name,
+# an export file) is what a researcher can act on.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\":,/]+/)+([^\s'\":,/]*)")
+
+
+def public_error(error: BaseException) -> str:
+    """What the version's ``error`` field shows: the kind of error and its message with every absolute
+    server path cut to its last segment ("…/name"); the full error goes to the log."""
+    message = _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", str(error))
+    return f"{type(error).__name__}: {message}"
+
+
+def download_filename(version: DatasetVersion) -> str:
+    """``<name>-v<version>.tar`` with the name reduced to letters, digits and ``._-`` (runs of anything else
+    become one '-'), at most 100 characters; 'dataset' when nothing is left."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", version.name).strip("-._")[:100].strip("-._") or "dataset"
+    return f"{safe}-v{version.version}.tar"
+
+
+def version_download(version: DatasetVersion) -> tuple[Iterator[bytes], int]:
+    """The done version's folder as one tar (files in manifest order, then manifest.json; the fixed headers of
+    ``files.tar_chunks``) and its exact length in bytes, computed from the manifest's sizes beforehand (so the
+    response carries a Content-Length). Conflict unless the version is done; for a failed one, why."""
+    if version.status == DatasetVersion.Status.FAILED:
+        raise Conflict(
+            f"Version {version.id} ({version.name} v{version.version}) failed to build, so there is nothing to "
+            f"download: {version.error or 'no reason was recorded'}. Create it again with the same name to retry."
+        )
+    if version.status != DatasetVersion.Status.DONE:
+        raise Conflict(f"Version {version.id} is {version.status}; only a done version downloads.")
+    folder = version_folder(version)
+    prefix = f"{version.output_dir}/"
+    mtime = int(version.snapshot_at.timestamp())
+    length = len(files.END_OF_ARCHIVE)
+    for name, size in itertools.chain(
+        ((e["path"], e["size"]) for e in manifest_entries(folder)),
+        [("manifest.json", (folder / "manifest.json").stat().st_size)],
+    ):
+        length += len(files.tar_header(prefix + name, size, mtime)) + size + len(files.tar_padding(size))
+    names = itertools.chain((e["path"] for e in manifest_entries(folder)), ["manifest.json"])
+    return files.tar_chunks(folder, names, mtime, prefix=prefix), length
 
 
 def manifest_entries(folder: Path) -> Iterator[dict]:

@@ -11,7 +11,9 @@ import tarfile
 import pytest
 from rest_framework.test import APIClient
 
+from annotation.models import Image
 from annotation.services.campaigns import campaign_create
+from export import services
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
 from export.services import options_normalise
 
@@ -50,7 +52,9 @@ def test_admin_creates_polls_and_downloads_a_byte_identical_tar(
 
     download = client.get(status["download_url"])
     assert download.status_code == 200 and download["Content-Type"] == "application/x-tar"
+    assert download["Content-Disposition"] == 'attachment; filename="shapes-v1.tar"'
     data = b"".join(download.streaming_content)
+    assert int(download["Content-Length"]) == len(data)
     assert b"".join(client.get(status["download_url"]).streaming_content) == data  # deterministic
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
@@ -137,6 +141,24 @@ def test_researcher_cannot_see_someone_elses_version(
         ({"image_size": {"policy": "resized", "max_side": 64, "quality": 9}},
          "image_size takes a policy ('original' or 'resized') and a max_side."),
         ({"synsets": []}, "synsets names no synset; leave it out to export every synset of the campaigns."),
+        # unhashable or non-string values where names are expected (these raised TypeError: a 500)
+        ({"formats": [["coco"]]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"formats": [{"a": 1}]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"formats": "coco"}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"synsets": [["n13873502"]]}, "synsets must be a list of wnids such as n02084071."),
+        ({"synsets": "n13873502"}, "synsets must be a list of wnids such as n02084071."),
+        ({"image_size": {"policy": ["resized"], "max_side": 64}},
+         "image_size.policy must be 'original' or 'resized' (with max_side)."),
+        ({"image_size": {"policy": {"a": 1}}}, "image_size.policy must be 'original' or 'resized' (with max_side)."),
+        ({"min_confidence": [0.5]}, "min_confidence must be a number from 0.0 to 1.0; got [0.5]."),
+        ({"min_confidence": "0.5"}, "min_confidence must be a number from 0.0 to 1.0; got '0.5'."),
+        ({"include_ancestors": "yes"}, "include_ancestors must be true or false."),
+        ({"split": {"train": [1]}}, "split.train must be a number from 0.0 to 1.0; got [1]."),
+        ({"split": {"seed": {"a": 1}}}, "split.seed must be a whole number from 0 to 2147483647; got {'a': 1}."),
+        ({"split": {"seed": 1.5}}, "split.seed must be a whole number from 0 to 2147483647; got 1.5."),
+        ({"shard_max_images": [1]}, "shard_max_images must be a whole number from 1 to 10000000; got [1]."),
+        ({"shard_max_bytes": True},
+         "shard_max_bytes must be a whole number from 1048576 to 1099511627776; got True."),
         # a split naming some fractions: the others are 0, not the defaults
         ({"split": {"train": 0.9}}, "The split fractions must add up to 1; they add up to 0.9."),
     ],
@@ -179,8 +201,11 @@ def test_download_of_an_unfinished_version_is_refused(campaign, admin) -> None:
     client = client_for(admin)
     created = client.post("/api/v1/datasets/", body(campaign), format="json").json()  # job not run: pending
     response = client.get(f"/api/v1/datasets/{created['id']}/download/")
-    assert response.status_code == 403
-    assert response.json()["detail"] == f"Version {created['id']} is pending; only a done version downloads."
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"Version {created['id']} is pending; only a done version downloads.",
+        "code": "conflict",
+    }
 
 
 def test_the_list_narrows_to_one_campaign_and_refuses_a_malformed_one(
@@ -197,3 +222,123 @@ def test_the_list_narrows_to_one_campaign_and_refuses_a_malformed_one(
     malformed = client.get("/api/v1/datasets/", {"campaign": "shapes"})
     assert malformed.status_code == 400, malformed.content
     assert malformed.json()["detail"] == "campaign: A valid integer is required."
+
+
+def test_researcher_sees_and_downloads_a_version_an_admin_built_of_their_campaign(
+    campaign, admin, researcher, other_researcher, django_capture_on_commit_callbacks
+) -> None:
+    """Given a version an admin built of the researcher's campaign, the researcher (its owner) lists,
+    reads and downloads it, as the dashboard's Datasets panel does (?campaign=); another researcher does not."""
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client_for(admin).post("/api/v1/datasets/", body(campaign), format="json").json()
+    owner = client_for(researcher)
+
+    listed = owner.get("/api/v1/datasets/", {"campaign": campaign.id}).json()
+    detail = owner.get(f"/api/v1/datasets/{created['id']}/")
+    download = owner.get(f"/api/v1/datasets/{created['id']}/download/")
+
+    assert [v["id"] for v in listed] == [created["id"]]
+    assert [v["id"] for v in owner.get("/api/v1/datasets/").json()] == [created["id"]]
+    assert detail.status_code == 200 and detail.json()["status"] == "done"
+    assert download.status_code == 200 and b"".join(download.streaming_content)
+    other = client_for(other_researcher)
+    assert other.get("/api/v1/datasets/").json() == []
+    assert other.get(f"/api/v1/datasets/{created['id']}/download/").status_code == 404
+
+
+def test_a_version_mixing_campaigns_is_visible_to_each_owner_once(
+    campaign, admin, researcher, other_researcher, export_root, django_capture_on_commit_callbacks
+) -> None:
+    theirs = campaign_create(owner=other_researcher, name="Other shapes", wnids=["n13878306"], gold_rate=0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = (
+            client_for(admin)
+            .post("/api/v1/datasets/", {**body(campaign), "campaigns": [campaign.id, theirs.id]}, format="json")
+            .json()
+        )
+
+    for user in (researcher, other_researcher):
+        assert [v["id"] for v in client_for(user).get("/api/v1/datasets/").json()] == [created["id"]]
+
+
+@pytest.mark.parametrize("version", [2147483647, 1_000_001, 2**40])
+def test_an_explicit_version_above_a_million_answers_400_and_creates_nothing(campaign, admin, version) -> None:
+    response = client_for(admin).post("/api/v1/datasets/", body(campaign, version=version), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": f"version must be a whole number from 1 to 1,000,000; got {version}.",
+        "code": "invalid",
+    }
+    assert_nothing_created()
+
+
+def test_version_one_million_is_accepted_and_the_next_automatic_one_follows(
+    campaign, admin, django_capture_on_commit_callbacks
+) -> None:
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=False):
+        top = client.post("/api/v1/datasets/", body(campaign, version=1_000_000), format="json")
+        after = client.post("/api/v1/datasets/", body(campaign), format="json")
+
+    assert (top.status_code, after.status_code) == (202, 202)
+    assert (top.json()["version"], after.json()["version"]) == (1_000_000, 1_000_001)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "filename"),
+    [
+        ("shapes", 3, "shapes-v3.tar"),
+        ("Shapes & circles / 2026", 12, "Shapes-circles-2026-v12.tar"),
+        ('../"evil"\r\nX-Header: 1', 1, "evil-X-Header-1-v1.tar"),
+        ("ÿÿÿ", 2, "dataset-v2.tar"),
+    ],
+)
+def test_the_download_filename_is_the_safe_name_and_version(name, version, filename) -> None:
+    assert services.download_filename(DatasetVersion(name=name, version=version)) == filename
+
+
+def test_a_failed_build_answers_409_with_why_without_server_paths_and_is_retried_under_its_name(
+    campaign, admin, export_root, settings, django_capture_on_commit_callbacks
+) -> None:
+    """Given a build that fails (an original gone from storage), its error names the file but no server
+    folder, its download is a 409 saying why, and creating the name again replaces it as v1."""
+    client = client_for(admin)
+    image = Image.objects.filter(candidates__state="accepted").order_by("id").first()
+    stored = settings.MEDIA_ROOT / image.file.name
+    hidden = stored.with_suffix(".hidden")
+    stored.rename(hidden)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post("/api/v1/datasets/", body(campaign), format="json").json()
+    failed = client.get(f"/api/v1/datasets/{created['id']}/").json()
+
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("FileNotFoundError: ") and stored.name in failed["error"]
+    for secret in (str(settings.MEDIA_ROOT), str(export_root), str(settings.DATA_DIR), "/tmp/"):
+        assert secret not in failed["error"]
+    download = client.get(f"/api/v1/datasets/{created['id']}/download/")
+    assert download.status_code == 409
+    assert download.json() == {
+        "detail": f"Version {created['id']} (shapes v1) failed to build, so there is nothing to download: "
+        f"{failed['error']}. Create it again with the same name to retry.",
+        "code": "conflict",
+    }
+
+    hidden.rename(stored)
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = client.post("/api/v1/datasets/", body(campaign), format="json").json()
+
+    assert retried["version"] == 1 and retried["id"] != created["id"]
+    assert client.get(f"/api/v1/datasets/{retried['id']}/").json()["status"] == "done"
+    assert list(DatasetVersion.objects.values_list("name", "version", "status")) == [("shapes", 1, "done")]
+    assert DatasetImage.objects.exclude(version_id=retried["id"]).count() == 0
+
+
+def test_a_done_version_is_never_replaced(campaign, admin, django_capture_on_commit_callbacks) -> None:
+    client = client_for(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/api/v1/datasets/", body(campaign), format="json").json()
+    again = client.post("/api/v1/datasets/", body(campaign, version=1), format="json")
+
+    assert again.status_code == 409
+    assert list(DatasetVersion.objects.values_list("id", "status")) == [(first["id"], "done")]

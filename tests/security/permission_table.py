@@ -114,11 +114,14 @@ ROWS: list[Row] = [
     Row("external-worker", "POST", "/api/v1/workers/external/", (403,) * 6,
         {"external_id": "market-1", "signature": "0" * 64}, note="403 until EXTERNAL_WORKER_SECRET is set"),
     # ---- dataset versions: researchers for their own campaigns, admins all
-    Row("dataset-list", "GET", "/api/v1/datasets/", RESEARCH_ALL, note="lists only the caller's versions"),
+    Row("dataset-list", "GET", "/api/v1/datasets/", RESEARCH_ALL,
+        note="the caller's versions and every version of a campaign they own"),
     Row("dataset-list", "POST", "/api/v1/datasets/", (401, 403, 403, 202, 403, 202),
         {"name": "circles-again", "campaigns": ["{campaign}"]}),
-    Row("dataset-detail", "GET", "/api/v1/datasets/{version}/", RESEARCH_OWN),
-    Row("dataset-download", "GET", "/api/v1/datasets/{version}/download/", RESEARCH_OWN),
+    Row("dataset-detail", "GET", "/api/v1/datasets/{version}/", RESEARCH_OWN,
+        note="its creator, the owners of its campaigns and admins"),
+    Row("dataset-download", "GET", "/api/v1/datasets/{version}/download/", RESEARCH_OWN,
+        note="the same; 409 with a sentence while not done"),
     # ---- API description
     Row("schema", "GET", "/api/v1/schema/", PUBLIC),
     Row("api-docs", "GET", "/api/v1/docs/", PUBLIC),
