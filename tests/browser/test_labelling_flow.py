@@ -15,6 +15,29 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE, TRIANGLE = "n13873502", "n13879320"
 
 
+def zoom_hint_contrast(page) -> float:
+    """WCAG contrast ratio of the larger view's "Press Z or Esc to close" against the overlay over the page."""
+    colours = page.evaluate(
+        """() => {
+            const rgba = (c) => c.match(/[\\d.]+/g).map(Number);
+            return {
+                text: rgba(getComputedStyle(document.querySelector("#zoom p")).color),
+                overlay: rgba(getComputedStyle(document.querySelector("#zoom")).backgroundColor),
+                page: rgba(getComputedStyle(document.body).backgroundColor),
+            };
+        }"""
+    )
+    alpha = colours["overlay"][3] if len(colours["overlay"]) > 3 else 1.0
+    background = [alpha * o + (1 - alpha) * p for o, p in zip(colours["overlay"][:3], colours["page"][:3], strict=True)]
+
+    def luminance(rgb) -> float:
+        linear = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted([luminance(colours["text"][:3]), luminance(background)], reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 @pytest.fixture
 def circle_campaign(demo_images):
     researcher = demo_images(16)
@@ -57,9 +80,10 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     expect(page.locator("#grid .tile.marked")).to_have_count(2)
     expect(page.locator("#status")).to_contain_text("6 images · lease ends")
     expect(page.locator("#status")).to_contain_text("your marks were kept")
-    # Enter while the larger view is open only closes it
+    # Enter while the larger view is open only closes it; its hint is readable on the dark overlay
     page.keyboard.press("z")
     expect(page.locator("#zoom")).to_be_visible()
+    assert zoom_hint_contrast(page) >= 4.5
     page.keyboard.press("Enter")
     expect(page.locator("#zoom")).to_be_hidden()
     assert not Hit.objects.filter(worker__username="alice", status="submitted").exists()
