@@ -61,6 +61,12 @@ def open_labelling(page, live_server, campaign) -> None:
     page.clock.pause_at(datetime.fromtimestamp(page.evaluate("Date.now()") / 1000 + 1))  # a number means seconds
 
 
+def settle(page) -> None:
+    """Move the paused clock past SETTLE_MS once the new grid's images are shown (its settle timer set)."""
+    expect(page.locator("#grid[data-shown]")).to_have_count(1)
+    page.clock.run_for(SETTLE_MS)
+
+
 def shown_hit(page) -> int:
     return int(page.locator("#grid").get_attribute("data-hit"))
 
@@ -85,7 +91,7 @@ def test_enter_twice_or_held_sends_one_hit_and_the_next_waits_to_be_seen(live_se
     assert Hit.objects.get(id=second).status == Hit.Status.OPEN
 
     # Settled, a held Enter's repeats send nothing: only a new press does
-    page.clock.run_for(SETTLE_MS)
+    settle(page)
     expect(page.locator("#submit")).to_be_enabled()
     page.evaluate(
         """() => document.activeElement.dispatchEvent(
@@ -226,6 +232,8 @@ def test_no_work_right_now_keeps_looking_as_long_as_the_server_says_some_may_com
     expect(page.locator("#submit")).to_be_hidden()
     expect(page.locator(".help")).to_be_hidden()
     for _ in range(8):
+        # Each look is set up once the last answer is in (the page back to waiting): only then can the clock fire it
+        expect(page.locator("#labeller")).to_have_attribute("data-state", "waiting")
         with page.expect_request(NEXT):
             page.clock.run_for(20_000)
     expect(page.locator("#grid .tile")).to_have_count(6)
@@ -267,7 +275,7 @@ def test_a_hit_already_sent_from_another_tab_moves_this_tab_on(live_server, page
     expect(page.locator("#done-count")).to_have_text("1")
     expect(page.locator("#grid")).not_to_have_attribute("data-hit", str(first))
     second = shown_hit(page)
-    other.clock.run_for(SETTLE_MS)
+    settle(other)
     expect(other.locator("#submit")).to_be_enabled()
     other.keyboard.press("1")
     other.keyboard.press("Enter")

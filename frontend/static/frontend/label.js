@@ -112,6 +112,7 @@
     showZoom(false);
     grid.replaceChildren();
     grid.removeAttribute("data-hit");
+    grid.removeAttribute("data-shown");
     lockGrid(false);
     submitButton.disabled = true;
     root.classList.add("no-hit");
@@ -216,6 +217,7 @@
       return cell;
     }));
     grid.dataset.hit = String(data.id);
+    grid.removeAttribute("data-shown");
     lockGrid(false);
     marks.forEach((on, i) => {
       const tile = grid.children[i];
@@ -227,6 +229,7 @@
     imagesShown([...grid.querySelectorAll(".tile img")]).then(() => {
       if (generation !== shown) return;
       viewStart();
+      grid.dataset.shown = "";  // its images are on screen: SETTLE_MS from now it takes keys and Submit
       retryTimer = setTimeout(() => {
         if (generation !== shown) return;
         ready = true;
