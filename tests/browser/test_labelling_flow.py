@@ -15,6 +15,34 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CIRCLE, TRIANGLE = "n13873502", "n13879320"
 
 
+def ready(page) -> None:
+    """Wait until the HIT on screen takes keys: its images shown and label.js's SETTLE_MS passed (Submit enabled)."""
+    expect(page.locator("#submit")).to_be_enabled()
+
+
+def zoom_hint_contrast(page) -> float:
+    """WCAG contrast ratio of the larger view's "Press Z or Esc to close" against the overlay over the page."""
+    colours = page.evaluate(
+        """() => {
+            const rgba = (c) => c.match(/[\\d.]+/g).map(Number);
+            return {
+                text: rgba(getComputedStyle(document.querySelector("#zoom p")).color),
+                overlay: rgba(getComputedStyle(document.querySelector("#zoom")).backgroundColor),
+                page: rgba(getComputedStyle(document.body).backgroundColor),
+            };
+        }"""
+    )
+    alpha = colours["overlay"][3] if len(colours["overlay"]) > 3 else 1.0
+    background = [alpha * o + (1 - alpha) * p for o, p in zip(colours["overlay"][:3], colours["page"][:3], strict=True)]
+
+    def luminance(rgb) -> float:
+        linear = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted([luminance(colours["text"][:3]), luminance(background)], reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 @pytest.fixture
 def circle_campaign(demo_images):
     researcher = demo_images(16)
@@ -57,9 +85,11 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     expect(page.locator("#grid .tile.marked")).to_have_count(2)
     expect(page.locator("#status")).to_contain_text("6 images · lease ends")
     expect(page.locator("#status")).to_contain_text("your marks were kept")
-    # Enter while the larger view is open only closes it
+    ready(page)
+    # Enter while the larger view is open only closes it; its hint is readable on the dark overlay
     page.keyboard.press("z")
     expect(page.locator("#zoom")).to_be_visible()
+    assert zoom_hint_contrast(page) >= 4.5
     page.keyboard.press("Enter")
     expect(page.locator("#zoom")).to_be_hidden()
     assert not Hit.objects.filter(worker__username="alice", status="submitted").exists()
@@ -67,6 +97,7 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     expect(page.locator("#done-count")).to_have_text("1", timeout=20_000)
     expect(page.locator("#done-unit")).to_have_text("HIT")
     expect(page.locator("#grid .tile.marked")).to_have_count(0)
+    ready(page)
     page.keyboard.press("2")
     page.keyboard.press("Enter")
     expect(page.locator("#done-count")).to_have_text("2", timeout=20_000)
@@ -95,6 +126,7 @@ def test_a_hit_whose_lease_ran_out_is_reported_with_the_next_one(live_server, pa
     Qualification.objects.create(worker=worker, campaign=circle_campaign, status=Qualification.Status.QUALIFIED)
     page.goto(f"{live_server.url}/work/{circle_campaign.id}/")
     expect(page.locator("#grid .tile")).to_have_count(6)
+    ready(page)
     page.keyboard.press("1")
     Hit.objects.filter(worker=worker).update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -198,6 +230,7 @@ def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_qu
     first = pass_quiz()
     # Label the first synset's six remaining images, then the page finds none left and opens the next quiz
     expect(page.locator("#synset-name")).to_have_text(first.split(",")[0])
+    ready(page)
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/work/{campaign.id}/quiz/$"), timeout=20_000)
     second = pass_quiz()

@@ -14,9 +14,24 @@ window.synsightApi = (function () {
     if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
     const response = await fetch(url, options);
     const data = response.status === 204 ? null : await response.json().catch(() => null);
-    // Seconds after which to ask again (a 204 of next-HIT says so when work may come soon), or null.
-    const retryAfter = Number(response.headers.get("Retry-After")) || null;
-    return { status: response.status, ok: response.ok, data, retryAfter };
+    return {
+      status: response.status,
+      ok: response.ok,
+      data,
+      retryAfter: retryAfterSeconds(response.headers.get("Retry-After")),
+      // The server's clock when it answered (ms since the epoch, to the second; the Date header), or null: lets a
+      // page compare a time the server sent (a lease's end) with the browser's own clock, which may be off.
+      serverDate: Date.parse(response.headers.get("Date") || "") || null,
+    };
+  }
+  // Seconds after which to ask again (a 204 of next-HIT when work may come soon, a 503 or 429), or null. The
+  // header is a number of seconds or an HTTP date (RFC 9110 §10.2.3).
+  function retryAfterSeconds(header) {
+    if (!header) return null;
+    const seconds = Number(header);
+    if (Number.isFinite(seconds)) return seconds > 0 ? seconds : null;
+    const when = Date.parse(header);
+    return Number.isNaN(when) ? null : Math.max(1, Math.ceil((when - Date.now()) / 1000));
   }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
