@@ -142,9 +142,9 @@ def test_researcher_cannot_see_someone_elses_version(
          "image_size takes a policy ('original' or 'resized') and a max_side."),
         ({"synsets": []}, "synsets names no synset; leave it out to export every synset of the campaigns."),
         # unhashable or non-string values where names are expected (these raised TypeError: a 500)
-        ({"formats": [["coco"]]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
-        ({"formats": [{"a": 1}]}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
-        ({"formats": "coco"}, "formats must be a non-empty list of: imagenet, coco, webdataset, votes."),
+        ({"formats": [["coco"]]}, "formats must be a non-empty list of: imagenet, coco, voc, webdataset, votes."),
+        ({"formats": [{"a": 1}]}, "formats must be a non-empty list of: imagenet, coco, voc, webdataset, votes."),
+        ({"formats": "coco"}, "formats must be a non-empty list of: imagenet, coco, voc, webdataset, votes."),
         ({"synsets": [["n13873502"]]}, "synsets must be a list of wnids such as n02084071."),
         ({"synsets": "n13873502"}, "synsets must be a list of wnids such as n02084071."),
         ({"image_size": {"policy": ["resized"], "max_side": 64}},

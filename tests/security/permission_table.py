@@ -69,8 +69,9 @@ ROWS: list[Row] = [
     Row("synset-descendants", "GET", "/api/v1/synsets/{wnid}/descendants/", PUBLIC),
     Row("label-set-check", "POST", "/api/v1/label-sets/check/", PUBLIC, {"wnids": ["n13873502", "n13878634"]}),
     # ---- image imports: researchers; a batch is its creator's (and the admins')
-    Row("image-imports", "POST", "/api/v1/image-imports/", (401, 403, 403, 202, 202, 202),
-        {"synset": "n13873502", "urls": ["https://example.org/a.jpg"]}),
+    Row("image-imports", "POST", "/api/v1/image-imports/", (401, 403, 403, 202, 403, 202),
+        {"synset": "n13873502", "urls": ["https://example.org/a.jpg"]},
+        note="403 for another researcher: the synset is in the owner's running campaign, whose queue it would fill"),
     Row("image-import-detail", "GET", "/api/v1/image-imports/{batch}/", RESEARCH_OWN),
     Row("image-import-items", "GET", "/api/v1/image-imports/{batch}/items/", RESEARCH_OWN),
     Row("synset-candidates", "GET", "/api/v1/synsets/{wnid}/candidates/", RESEARCH_ALL,
