@@ -123,7 +123,7 @@ def process(data: bytes, limits: Limits = Limits()) -> Processed:
                 "too_many_pixels", "The image declares too many pixels to decode safely (a decompression bomb)."
             ) from None
         except UnidentifiedImageError:
-            raise Rejected("not_an_image", "The file is not an image Pillow can read.") from None
+            raise Rejected("not_an_image", "The file is not a readable image (JPEG, PNG, WebP, GIF or BMP).") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
             raise Rejected("corrupt", f"The image data is truncated or corrupt ({_short(error)}).") from None
 

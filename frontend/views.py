@@ -22,7 +22,8 @@ def home(request):
 
 
 def taxonomy_search(request):
-    query = request.GET.get("q", "").strip()[:200]
+    # The terms the search uses, shown back as such: a NUL or other control character is not echoed (QA).
+    query = taxonomy.search_terms(request.GET.get("q", ""))[:200]
     page = None
     if query:
         page = Paginator(taxonomy.synset_search(query=query), 50).get_page(request.GET.get("page"))

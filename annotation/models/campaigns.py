@@ -36,7 +36,13 @@ class Campaign(models.Model):
     lease_seconds = models.PositiveIntegerField(
         default=900, validators=[MinValueValidator(30), MaxValueValidator(86_400)]
     )
-    reward_per_hit = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.10"))
+    # Up to 100 a HIT: "1e5" was taken as 100000.00 (QA); a larger reward is a typo, not a policy.
+    reward_per_hit = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.10"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
     quiz_size = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1), MaxValueValidator(100)])
     quiz_pass_mark = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     quiz_retry_seconds = models.PositiveIntegerField(default=600, validators=[MaxValueValidator(30 * 86_400)])

@@ -52,7 +52,7 @@ def test_upload_answers_202_and_the_batch_can_be_polled(
         ("bad.jpg", "rejected", "not_an_image"),
     ]
     assert listing["results"][2]["candidate"] == a.id
-    assert listing["results"][3]["reason"] == "The file is not an image Pillow can read."
+    assert listing["results"][3]["reason"] == "The file is not a readable image (JPEG, PNG, WebP, GIF or BMP)."
     rejected = client.get(status["items_url"] + "?outcome=rejected").json()
     assert [i["name"] for i in rejected["results"]] == ["bad.jpg"]
     assert not any(name.startswith("imports/") for name in stored_files(media))  # staged uploads removed

@@ -77,7 +77,11 @@ def test_gif_first_frame_gets_a_still_medium_version() -> None:
     ("data", "code", "reason"),
     [
         (b"", "empty", "The file is empty (0 bytes)."),
-        (b"<html><body>not a picture</body></html>", "not_an_image", "The file is not an image Pillow can read."),
+        (
+            b"<html><body>not a picture</body></html>",
+            "not_an_image",
+            "The file is not a readable image (JPEG, PNG, WebP, GIF or BMP).",
+        ),
     ],
 )
 def test_empty_and_non_image_files_are_refused(data: bytes, code: str, reason: str) -> None:

@@ -133,6 +133,8 @@ def test_policy_change_applies_and_re_evaluates_decisions(api, seeded, django_ca
         ({"quiz_retry_seconds": 10**15}, 400, "quiz_retry_seconds: Ensure this value is less than or equal to 2592000"),
         ({"quiz_size": 10**11}, 400, "quiz_size"),
         ({"max_votes": 1000}, 400, "max_votes"),
+        ({"reward_per_hit": "1e5"}, 400, "reward_per_hit: Ensure this value is less than or equal to 100."),
+        ({"reward_per_hit": "-0.10"}, 400, "reward_per_hit: Ensure this value is greater than or equal to 0."),
         ({"target_per_synset": 10**10}, 400, "target_per_synset"),
         ({"min_worker_accuracy": 0.96}, 400, "least worker accuracy is a share from 0 (no bar) to 0.95"),
         ({"min_worker_accuracy": -0.1}, 400, "least worker accuracy is a share from 0 (no bar) to 0.95"),

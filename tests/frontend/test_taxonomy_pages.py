@@ -27,3 +27,11 @@ def test_synset_page_errors(client):
     malformed = client.get("/taxonomy/notawnid/")
     assert malformed.status_code == 400
     assert b"expected &#x27;n&#x27; followed by 8 digits" in malformed.content
+
+
+def test_search_page_echoes_the_terms_it_searched_not_control_characters(client):
+    response = client.get("/taxonomy/", {"q": "whip\x00pet\x07"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "\x00" not in body and "\x07" not in body
+    assert 'value="whip pet"' in body
