@@ -166,6 +166,15 @@ class Context:
         )
         return True
 
+    def write_jpeg(self, name: str, item: Item) -> tuple[tuple[Box, ...], int, int]:
+        """Write the item as the JPEG ``name`` (the original when it can stay as it is, else re-encoded) and
+        return the boxes, width and height of the file written (the ImageNet and VOC layouts)."""
+        if self.place_original(name, item, jpeg_only=True):
+            return item.boxes, item.width, item.height
+        with self.image(item, jpeg_only=True) as data:
+            self.folder.copy_stream(name, data.stream)
+            return data.scale_boxes(item), data.width, data.height
+
     @contextmanager
     def image(self, item: Item, *, jpeg_only: bool = False) -> Iterator[ImageData]:
         """The image's bytes: the original, byte for byte, when it can be (JPEG, or any format when the

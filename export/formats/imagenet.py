@@ -56,14 +56,7 @@ def write(ctx: Context) -> None:
 def _write_split(ctx: Context, split: str, names, solution, truth) -> None:
     folder = ctx.folder
     for item, stem, subfolder in names:
-        name = f"{ROOT}/{split}/{subfolder}{stem}.JPEG"
-        if ctx.place_original(name, item, jpeg_only=True):
-            boxes, width, height = item.boxes, item.width, item.height
-        else:
-            with ctx.image(item, jpeg_only=True) as data:
-                folder.copy_stream(name, data.stream)
-                boxes = data.scale_boxes(item)
-                width, height = data.width, data.height
+        boxes, width, height = ctx.write_jpeg(f"{ROOT}/{split}/{subfolder}{stem}.JPEG", item)
         if boxes:  # as in ILSVRC: an annotation file, and a solution line, for each image with boxes
             xml = voc_xml(subfolder.rstrip("/") or split, stem, width, height, boxes)
             folder.write_bytes(f"{ROOT}/Annotations/{split}/{subfolder}{stem}.xml", xml)

@@ -90,14 +90,7 @@ def write(ctx: Context) -> None:
         positives: dict[str, list[int]] = {w: [] for w in classes}  # wnid -> image ids with that label
         for item in ctx.items(split=split, order="class"):
             stem = f"{item.image_id:012d}"
-            name = f"{ROOT}/JPEGImages/{stem}.jpg"
-            if ctx.place_original(name, item, jpeg_only=True):
-                boxes, width, height = item.boxes, item.width, item.height
-            else:
-                with ctx.image(item, jpeg_only=True) as data:
-                    folder.copy_stream(name, data.stream)
-                    boxes = data.scale_boxes(item)
-                    width, height = data.width, data.height
+            boxes, width, height = ctx.write_jpeg(f"{ROOT}/JPEGImages/{stem}.jpg", item)
             folder.write_bytes(f"{ROOT}/Annotations/{stem}.xml", voc_xml(ROOT, f"{stem}.jpg", width, height, boxes))
             ids.append((item.image_id, stem))
             for label in item.labels:

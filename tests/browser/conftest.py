@@ -9,6 +9,8 @@ from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from playwright.sync_api import expect, sync_playwright
 
+from annotation.models import Candidate
+from annotation.services.campaigns import campaign_create, campaign_set_state
 from workers.roles import Role
 from workers.services import account_create
 
@@ -112,3 +114,29 @@ def worker_signed_in(page, url: str, username: str):
     user = account_create(username=username, password=WORKER_PASSWORD, role=Role.WORKER)
     signed_in(page, url, username, WORKER_PASSWORD)
     return user
+
+
+BOX_SYNSET = "n13873502"  # circle.n.01
+
+
+def circles_campaign(demo_images, accepted: int):
+    """A running box campaign over circles whose first ``accepted`` candidates are accepted (box work)."""
+    researcher = demo_images(4)
+    campaign = campaign_create(
+        owner=researcher, name="Circles", wnids=[BOX_SYNSET], boxes_enabled=True, gold_rate=0.0, images_per_hit=6
+    )
+    circles = Candidate.objects.filter(synset_id=int(BOX_SYNSET[1:])).order_by("id")
+    ids = list(circles.values_list("id", flat=True)[:accepted])
+    Candidate.objects.filter(id__in=ids).update(state=Candidate.State.ACCEPTED)
+    return campaign_set_state(campaign=campaign, state="running")
+
+
+@pytest.fixture
+def four_images(demo_images):
+    """A running box campaign with four accepted circles: one draw task of four images."""
+    return circles_campaign(demo_images, 4)
+
+
+@pytest.fixture
+def one_image(demo_images):
+    return circles_campaign(demo_images, 1)

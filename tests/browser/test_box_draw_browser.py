@@ -12,21 +12,10 @@ from playwright.sync_api import expect
 from annotation.models import BoxJob, BoxTask, Candidate
 from tests.annotation.hits.conftest import qualify
 from tests.browser.conftest import settled, worker_signed_in
-from tests.browser.test_box_verify_browser import circles_campaign, drawn_by_others
+from tests.browser.test_box_verify_browser import drawn_by_others
 from tests.browser.test_boxes_browser import answerable
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def four_images(demo_images):
-    """A running box campaign with four accepted circles: one draw task of four images."""
-    return circles_campaign(demo_images, 4)
-
-
-@pytest.fixture
-def one_image(demo_images):
-    return circles_campaign(demo_images, 1)
 
 
 def collect_errors(page) -> list[str]:

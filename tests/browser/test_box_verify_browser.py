@@ -7,37 +7,15 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from annotation.models import Box, BoxJob, BoxTask, Candidate
+from annotation.models import Box, BoxJob, BoxTask
 from annotation.services.boxes import box_task_next, box_task_submit
-from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.annotation.hits.conftest import qualify
 from tests.browser.conftest import WORKER_PASSWORD, settled, worker_signed_in
-from tests.browser.test_boxes_browser import CIRCLE, answerable
+from tests.browser.test_boxes_browser import answerable
 from workers.roles import Role
 from workers.services import account_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def circles_campaign(demo_images, accepted: int):
-    researcher = demo_images(4)
-    campaign = campaign_create(
-        owner=researcher, name="Circles", wnids=[CIRCLE], boxes_enabled=True, gold_rate=0.0, images_per_hit=6
-    )
-    ids = Candidate.objects.filter(synset_id=int(CIRCLE[1:])).order_by("id").values_list("id", flat=True)[:accepted]
-    Candidate.objects.filter(id__in=list(ids)).update(state=Candidate.State.ACCEPTED)
-    return campaign_set_state(campaign=campaign, state="running")
-
-
-@pytest.fixture
-def four_images(demo_images):
-    """A running box campaign with four accepted circles: one draw task of four images."""
-    return circles_campaign(demo_images, 4)
-
-
-@pytest.fixture
-def one_image(demo_images):
-    return circles_campaign(demo_images, 1)
 
 
 def drawn_by_others(campaign, *, boxed: int = 4, verifiers: tuple[str, ...] = (), accepted: int = 0) -> None:
