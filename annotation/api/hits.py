@@ -186,6 +186,19 @@ class SubmitHitApi(APIView):
         return Response({"hit": result.hit_id, "answers": result.answers, "earned": result.earned}, status=code)
 
 
+class ReleaseHitApi(APIView):
+    """Give back your open HIT (the labelling page sends this when it closes): its images return to the queue a
+    minute later unless you ask for it again (next HIT) meanwhile. 204 whatever the HIT's state, if it is yours."""
+
+    authentication_classes = CROWD_LOOP_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, hit_id: int):
+        call(hits.hit_release, worker=request.user, hit_id=hit_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class QuizApi(APIView):
     """Start a qualification quiz (POST) for a campaign."""
 

@@ -7,6 +7,7 @@ delayed or failed with page.route."""
 
 import json
 import re
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -357,3 +358,50 @@ def test_a_failed_submit_is_sent_again_after_short_pauses_with_the_same_key(live
     keys = {request.post_data_json["idempotency_key"] for request in submits}
     assert len(submits) == 3 and len(keys) == 1
     assert Vote.objects.filter(worker=worker).count() == 6 and Vote.objects.filter(worker=worker, answer=1).count() == 1
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    """Poll the database until ``condition()`` holds (a request the page sends as it goes has no page to wait on)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the page's request did not arrive"
+        time.sleep(0.1)
+
+
+def lease_left(hit_id: int) -> float:
+    return (Hit.objects.get(id=hit_id).expires_at - timezone.now()).total_seconds()
+
+
+def test_leaving_the_page_gives_the_hit_back_and_a_reload_takes_it_again(live_server, page, campaign, worker):
+    open_labelling(page, live_server, campaign)
+    page.clock.resume()
+    first = shown_hit(page)
+    page.keyboard.press("2")
+
+    page.reload()  # the page's goodbye, then its next-HIT request: the same HIT, its whole lease and marks kept
+    expect(page.locator("#status")).to_contain_text("your marks were kept")
+    assert shown_hit(page) == first
+    assert lease_left(first) > 800  # whole again (counted from the HIT's creation, within the test's second)
+
+    page.goto(f"{live_server.url}/work/")  # gone for good: its images go back to the queue within a minute
+    wait_for(lambda: lease_left(first) <= 60)
+    assert Hit.objects.get(id=first).status == Hit.Status.OPEN
+
+
+def test_a_tab_closing_on_a_hit_another_tab_shows_leaves_it_with_that_tab(live_server, page, campaign, worker):
+    open_labelling(page, live_server, campaign)
+    page.clock.resume()
+    first = shown_hit(page)
+    page.keyboard.press("3")
+    other = page.context.new_page()  # the same worker's second tab, on the same open HIT
+    other.goto(f"{live_server.url}/work/{campaign.id}/")
+    expect(other.locator("#grid .tile")).to_have_count(6)
+
+    other.goto(f"{live_server.url}/work/")  # the second tab leaves: its goodbye shortens the lease
+    wait_for(lambda: lease_left(first) <= 60)
+    wait_for(lambda: lease_left(first) > 800)  # the first tab took it back, three seconds later
+
+    expect(page.locator("#grid .tile.marked")).to_have_count(1)  # untouched meanwhile
+    page.keyboard.press("Enter")
+    expect(page.locator("#done-count")).to_have_text("1")
+    assert Vote.objects.filter(hit_id=first, answer=1).count() == 1

@@ -81,6 +81,8 @@ ROWS: list[Row] = [
         note="403: pass the campaign's quiz first"),
     Row("quiz-start", "POST", C + "/quiz/", (401, 409, 201, 201, 201, 201), note="409: already qualified"),
     Row("hit-submit", "POST", "/api/v1/hits/{hit}/submit/", OWNER_WORKER, _hit_answers),
+    Row("hit-release", "POST", "/api/v1/hits/{hit}/release/", (401, 204, 404, 404, 404, 404),
+        note="the labelling page's goodbye when it closes"),
     Row("quiz-submit", "POST", "/api/v1/quizzes/{quiz}/submit/", (401, 200, 404, 404, 404, 404), _quiz_answers),
     Row("worker-profile", "GET", "/api/v1/me/", SIGNED_IN, note="always the caller's own figures"),
     Row("box-task-next", "POST", C + "/boxes/draw/next/", (401, 200, 403, 403, 403, 403),

@@ -33,6 +33,15 @@ window.synsightApi = (function () {
     const when = Date.parse(header);
     return Number.isNaN(when) ? null : Math.max(1, Math.ceil((when - Date.now()) / 1000));
   }
+  // A POST that outlives the page (sent from pagehide): no answer is read, none can be.
+  function goodbye(url) {
+    try {
+      fetch(url, {
+        method: "POST", keepalive: true, credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+      }).catch(() => {});
+    } catch (error) { /* the page is going anyway */ }
+  }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
@@ -50,5 +59,5 @@ window.synsightApi = (function () {
     cell.appendChild(img);
     return cell;
   }
-  return { request, newKey, tile };
+  return { request, goodbye, newKey, tile };
 })();

@@ -237,14 +237,19 @@
       }, SETTLE_MS);
     });
 
-    // The lease's end by this browser's clock: the server's Date header says how far apart the two clocks are.
-    // It is rounded down to the second and sent before the answer travels, so this errs late, never early.
-    const skew = response.serverDate ? response.serverDate - Date.now() : 0;
-    leaseEnd = new Date(data.expires_at).getTime() - skew;
-    const status = plural(data.items.length, "image") + " · lease ends " + new Date(leaseEnd).toLocaleTimeString() +
-      (restored ? " · your marks were kept" : "");
+    const status = leaseTold(data, response) + (restored ? " · your marks were kept" : "");
     say(notice ? notice + " " + status : status);
     notice = "";
+  }
+
+  // The lease's end by this browser's clock, its warning and its end set for the HIT on screen; the status line's
+  // words for it. The server's Date header says how far apart the two clocks are; it is rounded down to the second
+  // and sent before the answer travels, so this errs late, never early.
+  function leaseTold(data, response) {
+    const shown = generation;
+    leaseTimers.forEach(clearTimeout);
+    const skew = response.serverDate ? response.serverDate - Date.now() : 0;
+    leaseEnd = new Date(data.expires_at).getTime() - skew;
     leaseTimers = [
       setTimeout(() => {
         if (generation === shown && phase === "shown") {
@@ -253,6 +258,19 @@
       }, Math.max(0, leaseEnd - Date.now() - LEASE_WARNING_MS)),
       setTimeout(() => { if (generation === shown) leaseEnded(); }, Math.max(0, leaseEnd - Date.now())),
     ];
+    return plural(data.items.length, "image") + " · lease ends " + new Date(leaseEnd).toLocaleTimeString();
+  }
+
+  // This worker's other tab closed on the HIT shown here too, and gave it back (its pagehide): ask for it again,
+  // once that goodbye has surely arrived, and keep this page as it is, marks and all, with the whole lease back.
+  async function reclaim(id) {
+    if (!hit || hit.id !== id || phase !== "shown" || asking) return;
+    asking = true;
+    const response = await ask("POST", "/api/v1/campaigns/" + campaign + "/hits/next/");
+    asking = false;
+    if (!hit || hit.id !== id || phase !== "shown") return;
+    if (response.status === 200 && response.data.id === id) return say(leaseTold(response.data, response));
+    if (response.status === 200) render(response.data, response);  // it had gone after all: the new HIT
   }
 
   // The lease ran out with the HIT on screen: its images went back to the queue and the server would refuse its
@@ -458,6 +476,20 @@
   zoom.addEventListener("click", () => showZoom(false));
   submitButton.addEventListener("click", submit);
   retryButton.addEventListener("click", next);
+  // Closing or reloading the page gives its HIT back: the images return to the queue a minute later unless this
+  // worker asks for the HIT again meanwhile — a reload does, and gets the whole lease and its kept marks back. A page
+  // restored from the back/forward cache asks again too.
+  const tabs = window.BroadcastChannel ? new BroadcastChannel("synsight-labelling") : null;
+  const RECLAIM_AFTER_MS = 3000;
+  if (tabs) tabs.onmessage = (event) => {
+    if (event.data && event.data.released) setTimeout(() => reclaim(event.data.released), RECLAIM_AFTER_MS);
+  };
+  window.addEventListener("pagehide", () => {
+    if (!hit || phase !== "shown") return;
+    api.goodbye("/api/v1/hits/" + hit.id + "/release/");
+    if (tabs) tabs.postMessage({ released: hit.id });
+  });
+  window.addEventListener("pageshow", (event) => { if (event.persisted && hit && phase === "shown") next(); });
   noHit("Finding images for you…");
   next();
 })();

@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+from datetime import datetime
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -314,3 +315,21 @@ def test_the_profile_answer_has_exactly_the_fields_its_schema_documents(worker, 
     answered = client.get("/api/v1/me/").json()
     assert set(answered) == set(documented["properties"])
     assert answered["blocked"] is False and answered["blocked_reason"] == ""
+
+
+def test_a_closing_page_gives_its_hit_back_and_a_reload_takes_it_again(make_campaign, worker, client_for):
+    campaign = make_campaign()
+    qualify(worker, campaign)
+    client = client_for(worker)
+    leased = client.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+
+    goodbye = client.post(f"/api/v1/hits/{leased['id']}/release/")
+    shortened = Hit.objects.get(id=leased["id"]).expires_at
+    again = client.post(f"/api/v1/campaigns/{campaign.id}/hits/next/").json()
+
+    assert goodbye.status_code == 204
+    assert shortened < Hit.objects.get(id=leased["id"]).expires_at
+    assert again["id"] == leased["id"]
+    restored = datetime.fromisoformat(again["expires_at"]) - datetime.fromisoformat(leased["expires_at"])
+    assert abs(restored.total_seconds()) < 1  # the whole lease again (counted from the HIT's creation)
+    assert client.post("/api/v1/hits/999999/release/").json()["detail"] == "You have no HIT 999999."

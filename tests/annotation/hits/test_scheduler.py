@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotation.errors import Conflict, Forbidden
+from annotation.errors import Conflict, Forbidden, NotFound
 from annotation.models import Campaign, Candidate, Hit, HitItem
-from annotation.services.hits import hit_next, hit_submit, hits_expire
+from annotation.services.hits import RELEASE_GRACE_SECONDS, hit_next, hit_release, hit_submit, hits_expire
 from tests.annotation.hits.conftest import SHAPES, answers_for, make_gold, qualify
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,49 @@ def test_worker_whose_lease_expired_gets_new_candidates_not_the_old_ones(make_ca
 
     assert fresh.id != stale.id
     assert leased_ids(fresh).isdisjoint(leased_ids(stale))
+
+
+def test_a_released_hit_goes_back_to_the_queue_after_the_grace(make_campaign, worker, other_worker):
+    campaign = make_campaign(candidates=5, min_votes=1)
+    qualify(worker, campaign)
+    qualify(other_worker, campaign)
+    closed = hit_next(worker=worker, campaign=campaign)
+
+    assert hit_release(worker=worker, hit_id=closed.id) is True
+    expires_at = Hit.objects.get(id=closed.id).expires_at
+    assert expires_at <= timezone.now() + timedelta(seconds=RELEASE_GRACE_SECONDS)
+    assert hit_next(worker=other_worker, campaign=campaign) is None  # still the worker's during the grace
+    Hit.objects.filter(id=closed.id).update(expires_at=timezone.now() - timedelta(seconds=1))  # the grace ran out
+
+    taken = hit_next(worker=other_worker, campaign=campaign)
+
+    assert leased_ids(taken) == leased_ids(closed)
+    assert Hit.objects.get(id=closed.id).status == "expired"
+
+
+def test_asking_again_within_the_grace_restores_the_whole_lease(make_campaign, worker):
+    campaign = make_campaign(lease_seconds=900)
+    qualify(worker, campaign)
+    hit = hit_next(worker=worker, campaign=campaign)
+    hit_release(worker=worker, hit_id=hit.id)  # the page reloads: its goodbye, then its next-HIT request
+
+    again = hit_next(worker=worker, campaign=campaign)
+
+    assert again.id == hit.id
+    assert again.expires_at == hit.created + timedelta(seconds=900)  # counted from the HIT's creation
+    assert Hit.objects.get(id=hit.id).expires_at == again.expires_at
+
+
+def test_releasing_is_a_no_op_for_a_submitted_hit_and_refused_for_someone_elses(make_campaign, worker, other_worker):
+    campaign = make_campaign()
+    qualify(worker, campaign)
+    hit = hit_next(worker=worker, campaign=campaign)
+    hit_submit(worker=worker, hit_id=hit.id, answers=answers_for(hit), idempotency_key="release-key-1")
+
+    assert hit_release(worker=worker, hit_id=hit.id) is False  # the goodbye arrived after the submit
+    assert Hit.objects.get(id=hit.id).status == "submitted"
+    with pytest.raises(NotFound):
+        hit_release(worker=other_worker, hit_id=hit.id)
 
 
 def test_gold_is_mixed_in_at_the_rate_and_never_counted_as_a_vote(make_campaign, worker):
