@@ -320,7 +320,7 @@ def _lease_restored(hit: Hit, *, campaign: Campaign, now) -> bool:
     """The worker came back to their open HIT: a lease its page gave back (hit_release) is whole again. False when
     the lease ran out meanwhile (the expiry job took it)."""
     whole = hit.created + timedelta(seconds=campaign.lease_seconds)
-    if hit.expires_at >= whole:
+    if hit.expires_at > whole - timedelta(seconds=1):  # never given back (``created`` is a few ms after the lease)
         return True
     if not Hit.objects.filter(id=hit.id, status=Hit.Status.OPEN, expires_at__gt=now).update(expires_at=whole):
         return False

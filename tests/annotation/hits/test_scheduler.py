@@ -34,6 +34,7 @@ def test_asking_again_returns_the_open_hit(make_campaign, worker):
     second = hit_next(worker=worker, campaign=campaign)
 
     assert first.id == second.id
+    assert second.expires_at == first.expires_at  # a lease never given back is left as it is
     assert Hit.objects.filter(worker=worker).count() == 1
 
 
