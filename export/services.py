@@ -181,6 +181,18 @@ def dataset_version_create(
     try:
         with transaction.atomic():
             same_name = DatasetVersion.objects.filter(name=name)
+            unfinished = (
+                same_name.filter(status__in=[DatasetVersion.Status.PENDING, DatasetVersion.Status.RUNNING])
+                .order_by("version")
+                .first()
+            )
+            if unfinished is not None:
+                # A second click would build the whole dataset again, and a version started now could not carry
+                # the splits of the one being built (it is not done yet): one build per name at a time.
+                raise Conflict(
+                    f"{name} v{unfinished.version} is still being built ({unfinished.status}); build the next "
+                    "version of this name when it is done."
+                )
             if version is None:
                 # A failed version does not count: building the name again retries it under its number.
                 latest = same_name.exclude(status=DatasetVersion.Status.FAILED).aggregate(v=Max("version"))["v"]

@@ -81,6 +81,7 @@ def test_researcher_exports_own_campaign_and_next_version_number(
     client = client_for(researcher)
     with django_capture_on_commit_callbacks(execute=True):
         first = client.post("/api/v1/datasets/", body(campaign), format="json")
+    with django_capture_on_commit_callbacks(execute=True):
         second = client.post("/api/v1/datasets/", body(campaign), format="json")
     assert (first.status_code, second.status_code) == (202, 202)
     assert (first.json()["version"], second.json()["version"]) == (1, 2)
@@ -279,6 +280,7 @@ def test_version_one_million_is_accepted_and_the_next_automatic_one_follows(
     client = client_for(admin)
     with django_capture_on_commit_callbacks(execute=False):
         top = client.post("/api/v1/datasets/", body(campaign, version=1_000_000), format="json")
+        DatasetVersion.objects.filter(id=top.json()["id"]).update(status=DatasetVersion.Status.DONE)  # built
         after = client.post("/api/v1/datasets/", body(campaign), format="json")
 
     assert (top.status_code, after.status_code) == (202, 202)
@@ -342,3 +344,19 @@ def test_a_done_version_is_never_replaced(campaign, admin, django_capture_on_com
 
     assert again.status_code == 409
     assert list(DatasetVersion.objects.values_list("id", "status")) == [(first["id"], "done")]
+
+
+def test_a_second_build_of_a_name_while_one_is_unfinished_is_a_conflict(campaign, admin) -> None:
+    client = client_for(admin)
+    first = client.post("/api/v1/datasets/", body(campaign), format="json")  # job not run: pending
+
+    again = client.post("/api/v1/datasets/", body(campaign), format="json")  # a double click
+    explicit = client.post("/api/v1/datasets/", body(campaign, version=7), format="json")
+
+    assert first.status_code == 202
+    assert again.status_code == explicit.status_code == 409
+    assert again.json()["detail"] == (
+        "shapes v1 is still being built (pending); build the next version of this name when it is done."
+    )
+    assert DatasetVersion.objects.count() == 1
+    assert client.post("/api/v1/datasets/", body(campaign, name="other"), format="json").status_code == 202
