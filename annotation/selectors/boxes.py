@@ -1,7 +1,7 @@
 """What a worker sees of a box task. Gold boxes look like any other box: items are ids, image URLs, the
 image's displayed size and boxes in its pixels."""
 
-from annotation.models import Box, BoxJob, BoxTask, BoxTaskItem
+from annotation.models import Box, BoxJob, BoxTask, BoxTaskItem, Candidate
 from annotation.selectors.hits import display_urls, synset_payload
 
 
@@ -44,13 +44,19 @@ def box_task_payload(*, task: BoxTask) -> dict:
 
 def box_job_summary(*, campaign_id: int) -> dict[str, int]:
     """The box pipeline of a campaign at a glance: how many images are in each state (every state listed,
-    0 when none), ``images`` in all, and ``boxes``, the accepted (final) boxes of those images."""
+    0 when none), ``images`` in all, and ``boxes``, the accepted (final) boxes of those images that are still
+    accepted for their synset — the boxes an export would carry (a finished image later rejected, by a
+    researcher's override or by re-evaluation, keeps its job's state but its boxes no longer count)."""
     from django.db.models import Count
 
     rows = BoxJob.objects.filter(campaign_id=campaign_id).values("state").annotate(n=Count("id"))
     counts = {state: 0 for state in BoxJob.State.values} | {row["state"]: row["n"] for row in rows}
     counts["images"] = sum(counts.values())
     counts["boxes"] = (
-        Box.objects.filter(job__campaign_id=campaign_id, state=Box.State.ACCEPTED).count() if counts["images"] else 0
+        Box.objects.filter(
+            job__campaign_id=campaign_id, state=Box.State.ACCEPTED, job__candidate__state=Candidate.State.ACCEPTED
+        ).count()
+        if counts["images"]
+        else 0
     )
     return counts

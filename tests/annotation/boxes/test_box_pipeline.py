@@ -4,6 +4,7 @@ import pytest
 
 from annotation.errors import Conflict, Gone
 from annotation.models import Box, BoxAnswer, BoxJob, BoxTask, Candidate
+from annotation.selectors.boxes import box_job_summary
 from annotation.services import boxes
 from annotation.services.boxes import box_task_next, box_task_submit
 from tests.annotation.boxes.conftest import answer_all, key
@@ -68,6 +69,19 @@ def test_draw_verify_cover_takes_an_image_to_done_with_its_box(box_campaign, cro
     assert {(j.state, j.round, j.votes_count, j.yes_count) for j in jobs} == {("done", 0, 3, 3)}
     assert all(j.posterior > 0.95 for j in jobs)
     assert box_task_next(worker=crowd[4], campaign=box_campaign, kind="coverage") is None
+
+
+def test_the_summary_counts_the_boxes_of_images_still_accepted(box_campaign, crowd):
+    draw(crowd[0], box_campaign)
+    verify(crowd[1:4], box_campaign, "quality")
+    verify(crowd[1:4], box_campaign, "coverage")
+    assert box_job_summary(campaign_id=box_campaign.id)["boxes"] == 3
+    job = BoxJob.objects.order_by("id").first()
+
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.REJECTED)  # an override, say
+
+    summary = box_job_summary(campaign_id=box_campaign.id)
+    assert (summary["boxes"], summary["done"]) == (2, 3)  # the job stays done; its box is no longer counted
 
 
 def test_a_rejected_box_sends_the_image_back_to_drawing_for_a_new_round(box_campaign, crowd):
