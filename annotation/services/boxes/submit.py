@@ -84,7 +84,7 @@ def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
             raise AnnotationError(f"Item {item_id} is not part of task {task.id}.")
         if item_id in parsed:
             raise AnnotationError(f"Item {item_id} is answered twice.")
-        if answer not in choices:
+        if not isinstance(answer, str) or answer not in choices:  # a list or an object is unhashable
             raise AnnotationError(f"answer must be one of {', '.join(choices)}; got {answer!r}.")
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
             raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")

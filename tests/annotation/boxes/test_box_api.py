@@ -86,6 +86,9 @@ def test_a_bad_box_is_refused_with_a_sentence_and_nothing_is_stored(box_campaign
         (lambda a: a.pop(), "has no answer"),
         (lambda a: a[0].update(answer="no_more"), "carries 1 box"),
         (lambda a: a[0].update(answer="maybe"), "answer must be one of"),
+        # Unhashable values: a dictionary lookup raised TypeError, a 500 (QA).
+        (lambda a: a[0].update(answer=["box"]), "answer must be one of"),
+        (lambda a: a[0].update(answer={"box": 1}), "answer must be one of"),
         (lambda a: a[0].update(ms=-1), "ms must be"),
     ],
 )
