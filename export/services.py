@@ -193,13 +193,19 @@ def dataset_version_create(
                     f"{name} v{unfinished.version} is still being built ({unfinished.status}); build the next "
                     "version of this name when it is done."
                 )
+            # Names are one namespace for everybody: only a failed version the caller may see is theirs to replace
+            # (QA: another researcher's failed version of the name was deleted by whoever created the name next).
+            replaceable = same_name.filter(
+                status=DatasetVersion.Status.FAILED, id__in=selectors.versions_visible(user=user).values("id")
+            )
             if version is None:
-                # A failed version does not count: building the name again retries it under its number.
-                latest = same_name.exclude(status=DatasetVersion.Status.FAILED).aggregate(v=Max("version"))["v"]
+                # A failed version of the caller's does not count: building the name again retries it under its
+                # number.
+                latest = same_name.exclude(id__in=replaceable.values("id")).aggregate(v=Max("version"))["v"]
                 version = (latest or 0) + 1
-            # A failed version of this name and number is replaced (it has no files; its partial snapshot rows
+            # That failed version of this name and number is replaced (it has no files; its partial snapshot rows
             # go with it), so a failed build never blocks its name or number. Any other is a conflict below.
-            same_name.filter(version=version, status=DatasetVersion.Status.FAILED).delete()
+            replaceable.filter(version=version).delete()
             row = DatasetVersion.objects.create(
                 name=name, version=version, notes=notes or "", options=normalised, created_by=user
             )

@@ -122,6 +122,10 @@ def campaign_update_policy(*, campaign: Campaign, **policy) -> Campaign:
 @transaction.atomic
 def gold_item_create(*, candidate: Candidate, present: bool, created_by: User | None = None) -> GoldItem:
     """Make a candidate a gold item with a known answer. It leaves the voting queue for good."""
+    # The candidate's row lock serialises this check with a concurrent request for the same candidate (two
+    # clicks both found no gold and the second INSERT failed on the unique candidate: a 500) and with an
+    # override, which locks the candidate before its own gold check.
+    Candidate.objects.select_for_update().filter(id=candidate.id).exists()
     if GoldItem.objects.filter(candidate=candidate).exists():
         raise Conflict(f"Candidate {candidate.id} is already a gold item.")
     return GoldItem.objects.create(

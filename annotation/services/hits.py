@@ -498,7 +498,7 @@ def _parse_answers(hit: Hit, items: dict[int, _Item], answers: list[dict]) -> li
             raise AnnotationError(f"Item {item_id} is not part of HIT {hit.id}.")
         if item_id in parsed:
             raise AnnotationError(f"Item {item_id} is answered twice.")
-        if answer not in ANSWERS:
+        if not isinstance(answer, str) or answer not in ANSWERS:  # a list or an object is unhashable
             raise AnnotationError(f"answer must be present, absent or cant_tell; got {answer!r}.")
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
             raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")

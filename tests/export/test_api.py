@@ -16,6 +16,7 @@ from annotation.services.campaigns import campaign_create
 from export import services
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
 from export.services import options_normalise
+from tests.export.conftest import WNIDS
 
 pytestmark = pytest.mark.django_db
 
@@ -360,3 +361,32 @@ def test_a_second_build_of_a_name_while_one_is_unfinished_is_a_conflict(campaign
     )
     assert DatasetVersion.objects.count() == 1
     assert client.post("/api/v1/datasets/", body(campaign, name="other"), format="json").status_code == 202
+
+
+def test_another_researchers_failed_version_of_the_same_name_is_neither_replaced_nor_deleted(
+    campaign, researcher, other_researcher, django_capture_on_commit_callbacks
+) -> None:
+    """QA: names are one namespace for everybody, and creating a name replaced any failed version of it (and
+    number) — another researcher's too, whose row (notes, error) was deleted by someone who may not even see it.
+    Only a failed version the caller may see is replaced; someone else's keeps its number."""
+    theirs = DatasetVersion.objects.create(
+        name="shapes", version=1, status=DatasetVersion.Status.FAILED, error="OSError: disk full", notes="mine",
+        options=options_normalise({}), created_by=researcher,
+    )  # fmt: skip
+    theirs.campaigns.set([campaign])
+    own = campaign_create(owner=other_researcher, name="Other shapes", wnids=WNIDS, gold_rate=0.0)
+    client = client_for(other_researcher)
+
+    explicit = client.post("/api/v1/datasets/", body(own, version=1), format="json")
+    assert explicit.status_code == 409
+    assert "exists already" in explicit.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        automatic = client.post("/api/v1/datasets/", body(own), format="json")
+
+    assert automatic.status_code == 202, automatic.content
+    assert automatic.json()["version"] == 2
+    assert DatasetVersion.objects.filter(id=theirs.id, status="failed", notes="mine", created_by=researcher).exists()
+    assert sorted(DatasetVersion.objects.values_list("version", "created_by__username")) == [
+        (1, "researcher"),
+        (2, "other"),
+    ]

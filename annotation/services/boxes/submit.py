@@ -84,7 +84,7 @@ def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
             raise AnnotationError(f"Item {item_id} is not part of task {task.id}.")
         if item_id in parsed:
             raise AnnotationError(f"Item {item_id} is answered twice.")
-        if answer not in choices:
+        if not isinstance(answer, str) or answer not in choices:  # a list or an object is unhashable
             raise AnnotationError(f"answer must be one of {', '.join(choices)}; got {answer!r}.")
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
             raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")
@@ -124,6 +124,7 @@ def box_task_submit(*, worker: User, task_id: int, answers, idempotency_key: str
             raise NotFound(f"You have no box task {task_id}.")
         if task.status == BoxTask.Status.SUBMITTED:
             if task.idempotency_key == idempotency_key:
+                _same_answers_or_conflict(task, answers)
                 return _result(task, replayed=True)
             raise Conflict(f"Box task {task.id} was already submitted.")
         if task.status == BoxTask.Status.EXPIRED or task.expires_at <= timezone.now():
@@ -141,6 +142,27 @@ def box_task_submit(*, worker: User, task_id: int, answers, idempotency_key: str
         task.idempotency_key = idempotency_key
         task.save(update_fields=["status", "submitted_at", "idempotency_key"])
         return _result(task)
+
+
+def _same_answers_or_conflict(task: BoxTask, answers) -> None:
+    """A replay carries the answers (and boxes) the key first carried, a retry of a lost response: otherwise
+    the key was reused for something else, which must not look recorded (as for HITs, hits.hit_submit).
+    Response times are not compared."""
+    try:
+        sent = {p.item.id: (p.answer, p.box) for p in _parse_answers(task, answers)}
+    except AnnotationError:
+        sent = None
+    stored = {
+        item_id: (answer, None if x1 is None else (x1, y1, x2, y2))
+        for item_id, answer, x1, y1, x2, y2 in BoxAnswer.objects.filter(item__task=task).values_list(
+            "item_id", "answer", "drawn__x1", "drawn__y1", "drawn__x2", "drawn__y2"
+        )
+    }
+    if sent != stored:
+        raise Conflict(
+            f"This idempotency key already submitted box task {task.id} with other answers; those were recorded "
+            "and stand."
+        )
 
 
 def _result(task: BoxTask, *, replayed: bool = False) -> BoxSubmitResult:

@@ -86,6 +86,9 @@ def test_a_bad_box_is_refused_with_a_sentence_and_nothing_is_stored(box_campaign
         (lambda a: a.pop(), "has no answer"),
         (lambda a: a[0].update(answer="no_more"), "carries 1 box"),
         (lambda a: a[0].update(answer="maybe"), "answer must be one of"),
+        # Unhashable values: a dictionary lookup raised TypeError, a 500 (QA).
+        (lambda a: a[0].update(answer=["box"]), "answer must be one of"),
+        (lambda a: a[0].update(answer={"box": 1}), "answer must be one of"),
         (lambda a: a[0].update(ms=-1), "ms must be"),
     ],
 )
@@ -141,3 +144,30 @@ def test_unknown_kind_and_campaign_without_boxes(box_campaign, crowd, client_for
 def test_no_work_is_204(box_campaign, crowd, client_for):
     client = client_for(crowd[0])
     assert client.post(f"/api/v1/campaigns/{box_campaign.id}/boxes/quality/next/").status_code == 204
+
+
+def test_a_retry_with_the_same_key_but_other_answers_is_refused_and_the_first_answers_stand(
+    box_campaign, crowd, client_for
+):
+    """QA: a box task replayed with its key answered 200 "recorded" whatever the body carried (other boxes,
+    other answers, even a malformed one), so a client that reused a key believed its new answers were
+    stored. As for HITs (hits.hit_submit), a replay must carry the answers the key first carried."""
+    client = client_for(crowd[0])
+    data = lease(client, box_campaign)
+    url = f"/api/v1/box-tasks/{data['id']}/submit/"
+    first = [{"item": i["id"], "answer": "box", "boxes": [[1, 1, 20, 20]], "ms": 5} for i in data["items"]]
+    same_key = key()
+    assert client.post(url, {"idempotency_key": same_key, "answers": first}, format="json").status_code == 201
+    stored = sorted(Box.objects.values_list("x1", "y1", "x2", "y2"))
+
+    retry = [{**a, "ms": 99} for a in first]  # response times are not compared
+    assert client.post(url, {"idempotency_key": same_key, "answers": retry}, format="json").status_code == 200
+    other_box = [{**a, "boxes": [[2, 2, 30, 30]]} for a in first]
+    other_answer = [{"item": a["item"], "answer": "not_present", "ms": 5} for a in first]
+    malformed = [{"item": a["item"], "answer": "box", "boxes": None} for a in first]
+    for answers in (other_box, other_answer, malformed, first[:1]):
+        response = client.post(url, {"idempotency_key": same_key, "answers": answers}, format="json")
+        assert response.status_code == 409, response.content
+        assert "other answers" in response.json()["detail"]
+    assert sorted(Box.objects.values_list("x1", "y1", "x2", "y2")) == stored
+    assert BoxAnswer.objects.count() == 3

@@ -61,3 +61,41 @@ def test_64_concurrent_workers_never_get_a_candidate_twice_nor_over_assign(make_
     assert HitItem.objects.count() == 360 * VOTES
     assert set(Candidate.objects.values_list("pending_count", flat=True)) == {0}
     assert all(c.votes_count == votes[c.id] == c.yes_count for c in Candidate.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-lock concurrency is proven on PostgreSQL (CI)")
+def test_concurrent_requests_to_make_one_candidate_gold_give_one_gold_item_and_conflicts(make_campaign):
+    """QA: two researchers' clicks (or a double click) on "make gold" for the same candidate both passed the
+    "already gold?" check, and the second INSERT hit the unique candidate: a 500 (IntegrityError)."""
+    from django.core.management import call_command
+
+    from annotation.errors import Conflict
+    from annotation.models import GoldItem
+    from annotation.services.manage import gold_from_candidate
+
+    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    campaign = make_campaign(wnids=SHAPES[:1], candidates=1)
+    candidate = Candidate.objects.get()
+    outcomes: list = []
+    start = threading.Barrier(8)
+
+    def click() -> None:
+        try:
+            start.wait()
+            gold_from_candidate(campaign=campaign, candidate_id=candidate.id, present=True)
+            outcomes.append("created")
+        except BaseException as error:  # reported below
+            outcomes.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert outcomes.count("created") == 1
+    assert all(isinstance(o, Conflict) for o in outcomes if o != "created"), outcomes
+    assert list(GoldItem.objects.values_list("candidate_id", "present")) == [(candidate.id, True)]

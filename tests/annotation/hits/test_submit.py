@@ -91,6 +91,9 @@ def test_expired_lease_is_gone(open_hit, worker):
         (lambda a: [*a, {"item": 999_999, "answer": "present", "ms": 1}], "is not part of HIT"),
         (lambda a: [*a, a[0]], "answered twice"),
         (lambda a: [{**a[0], "answer": "yes"}, *a[1:]], "answer must be present, absent or cant_tell"),
+        # Unhashable values: a dictionary lookup raised TypeError, a 500 (QA).
+        (lambda a: [{**a[0], "answer": ["present"]}, *a[1:]], "answer must be present, absent or cant_tell"),
+        (lambda a: [{**a[0], "answer": {"present": True}}, *a[1:]], "answer must be present, absent or cant_tell"),
         (lambda a: [{**a[0], "item": str(a[0]["item"])}, *a[1:]], "item must be an integer"),
         (lambda a: [{**a[0], "ms": -5}, *a[1:]], "ms must be a whole number"),
         (lambda a: [{**a[0], "ms": 1.5}, *a[1:]], "ms must be a whole number"),
