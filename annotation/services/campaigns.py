@@ -5,11 +5,14 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict
+from annotation.errors import AnnotationError, Conflict, Forbidden
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.services import rollups
 from annotation.services.refit import campaign_counters_recount
 from taxonomy import selectors as taxonomy
+from taxonomy.models import wnid_from_offset
+from workers.roles import Role
+from workers.services import user_has_role
 
 # Allowed state changes: draft -> running <-> paused -> finished.
 TRANSITIONS = {
@@ -18,6 +21,31 @@ TRANSITIONS = {
     Campaign.State.PAUSED: {Campaign.State.RUNNING, Campaign.State.FINISHED},
     Campaign.State.FINISHED: set(),
 }
+
+
+def synsets_claim_check(*, user: User | None, synset_ids, doing: str) -> None:
+    """A synset's candidates are one per image and shared by every campaign over it: images imported for it,
+    decisions overridden and gold answers set change them for each of those campaigns. So while a researcher's
+    campaign over a synset is unfinished, only that researcher (and admins) may do any of this to the synset —
+    label it in a new campaign, import images for it, override its decisions, make its candidates gold. Raises
+    Forbidden with a sentence ending in ``doing``; ``user`` None (a command, a job) or an admin may always.
+    (QA: a second researcher created a draft campaign over the first one's synset, and through it rejected the
+    first one's accepted images and set gold with wrong answers in the first one's running campaign.)"""
+    if user is None or user_has_role(user, Role.ADMIN):
+        return
+    clash = (
+        CampaignSynset.objects.filter(synset_id__in=list(synset_ids))
+        .exclude(campaign__state=Campaign.State.FINISHED)
+        .exclude(campaign__owner=user)
+        .order_by("synset_id")
+        .values_list("synset_id", flat=True)
+        .first()
+    )
+    if clash is not None:
+        raise Forbidden(
+            f"{wnid_from_offset(clash)} is in another researcher's unfinished campaign, and its images are shared "
+            f"by every campaign over it: only that researcher or an admin may {doing} until it is finished."
+        )
 
 
 @transaction.atomic
@@ -44,6 +72,7 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
             f"{len(report.sensitive)} synsets are sensitive (people categories), e.g. {report.sensitive[0]}; "
             "opt in explicitly with allow_sensitive to label them."
         )
+    synsets_claim_check(user=owner, synset_ids=[s.id for s in report.synsets], doing="label it in a campaign")
     campaign = Campaign(owner=owner, name=name, allow_sensitive=allow_sensitive, **policy)
     campaign.full_clean()
     campaign.save()

@@ -48,15 +48,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation import fetch, imaging
-from annotation.errors import AnnotationError, Forbidden
+from annotation.errors import AnnotationError
 from annotation.imaging import Processed, Rejected
 from annotation.models import Campaign, CampaignSynset, Candidate, Image, ImportBatch, ImportItem
 from annotation.selectors.images import candidate_hashes
 from annotation.services import rollups
+from annotation.services.campaigns import synsets_claim_check
 from annotation.sources import ArchiveLimits, Incoming
 from taxonomy.models import Synset
-from workers.roles import Role
-from workers.services import user_has_role
 
 log = logging.getLogger(__name__)
 
@@ -423,17 +422,11 @@ def import_permitted(*, user: User, synset: Synset, campaign: Campaign | None = 
     A candidate is one per (image, synset), shared by every campaign over the synset, so images imported for a
     synset go into the queue of every campaign over it: a researcher may import for a synset of their own
     campaigns, or one in no other researcher's unfinished campaign (gathering before a campaign); an admin, for
-    any. With ``campaign`` (the campaign dashboard's form), the synset must be one of that campaign's (QA: the
-    form took any wnid, and the image went into another campaign's HITs)."""
+    any (campaigns.synsets_claim_check). With ``campaign`` (the campaign dashboard's form), the synset must be one
+    of that campaign's (QA: the form took any wnid, and the image went into another campaign's HITs)."""
     if campaign is not None and not CampaignSynset.objects.filter(campaign=campaign, synset=synset).exists():
         raise AnnotationError(f"{synset.wnid} is not a synset of campaign “{campaign.name}”.")
-    if user_has_role(user, Role.ADMIN):
-        return
-    active = Campaign.objects.filter(synsets=synset).exclude(state=Campaign.State.FINISHED)
-    if active.exists() and not Campaign.objects.filter(synsets=synset, owner=user).exists():
-        raise Forbidden(
-            f"{synset.wnid} is in another researcher's campaign; only its owner or an admin can add images to it."
-        )
+    synsets_claim_check(user=user, synset_ids=[synset.id], doing="add images to it")
 
 
 @transaction.atomic

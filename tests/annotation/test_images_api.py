@@ -200,7 +200,8 @@ def test_images_go_only_into_queues_the_importer_may_fill(db, media, dog, resear
     )
     assert refused.status_code == 403
     assert refused.json()["detail"] == (
-        f"{DOG} is in another researcher's campaign; only its owner or an admin can add images to it."
+        f"{DOG} is in another researcher's unfinished campaign, and its images are shared by every campaign over "
+        "it: only that researcher or an admin may add images to it until it is finished."
     )
     elsewhere = client_for(researcher).post(
         "/api/v1/image-imports/",

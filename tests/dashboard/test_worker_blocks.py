@@ -7,8 +7,7 @@ from rest_framework.test import APIClient
 
 from annotation.models import WorkerAction
 from annotation.services.campaigns import campaign_create, campaign_set_state
-from tests.annotation.hits.conftest import qualify
-from tests.dashboard.conftest import TRIANGLE
+from tests.annotation.hits.conftest import SHAPES, qualify
 from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
 from workers.services import account_create
@@ -29,8 +28,8 @@ def post(user, campaign, worker, action: str, reason: str = "spam"):
 
 @pytest.fixture
 def elsewhere(seeded, other_researcher):
-    """Another researcher's running campaign, in which ``other_worker`` works too."""
-    campaign = campaign_create(owner=other_researcher, name="triangles", wnids=[TRIANGLE], gold_rate=0.0)
+    """Another researcher's running campaign (squares: a synset of their own), in which ``other_worker`` works too."""
+    campaign = campaign_create(owner=other_researcher, name="squares", wnids=[SHAPES[2]], gold_rate=0.0)
     campaign = campaign_set_state(campaign=campaign, state="running")
     qualify(seeded.other_worker, campaign)
     return campaign

@@ -16,7 +16,6 @@ from annotation.services.campaigns import campaign_create
 from export import services
 from export.models import DatasetImage, DatasetLabel, DatasetVersion
 from export.services import options_normalise
-from tests.export.conftest import WNIDS
 
 pytestmark = pytest.mark.django_db
 
@@ -374,7 +373,7 @@ def test_another_researchers_failed_version_of_the_same_name_is_neither_replaced
         options=options_normalise({}), created_by=researcher,
     )  # fmt: skip
     theirs.campaigns.set([campaign])
-    own = campaign_create(owner=other_researcher, name="Other shapes", wnids=WNIDS, gold_rate=0.0)
+    own = campaign_create(owner=other_researcher, name="Other shapes", wnids=["n13878306"], gold_rate=0.0)
     client = client_for(other_researcher)
 
     explicit = client.post("/api/v1/datasets/", body(own, version=1), format="json")

@@ -90,8 +90,9 @@ ROWS: list[Row] = [
     Row("box-task-submit", "POST", "/api/v1/box-tasks/{box_task}/submit/", OWNER_WORKER, _box_answers),
     # ---- campaigns: researchers their own, admins all
     Row("campaign-list", "GET", "/api/v1/campaigns/", RESEARCH_ALL, note="lists only the caller's campaigns"),
-    Row("campaign-list", "POST", "/api/v1/campaigns/", (401, 403, 403, 201, 201, 201),
-        {"name": "squares", "wnids": ["n13878634"]}),
+    Row("campaign-list", "POST", "/api/v1/campaigns/", (401, 403, 403, 201, 403, 201),
+        {"name": "squares", "wnids": ["n13878634"]},
+        note="403 for another researcher: the synset is in the owner's unfinished campaign, whose images it shares"),
     Row("label-set-expand", "GET", "/api/v1/campaigns/label-set/expand/?root={wnid}&mode=self", RESEARCH_ALL),
     Row("campaign-detail", "GET", C + "/", RESEARCH_OWN),
     Row("campaign-detail", "PATCH", C + "/", RESEARCH_OWN, {"gold_rate": 0.1}, note="changes the policy"),
