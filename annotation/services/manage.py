@@ -138,6 +138,13 @@ def gold_promote(
         .order_by("posterior", "id")
         .values_list("id", flat=True)[:limit]
     )
+    # Their rows locked in id order, as a single "make gold" (gold_item_create) and an override lock theirs, then
+    # those made gold meanwhile left out: a concurrent request on one of them failed this INSERT on the unique
+    # candidate (a 500), or deadlocked with another promotion.
+    list(Candidate.objects.select_for_update().filter(id__in=present + absent).order_by("id").values_list("id"))
+    gold = set(GoldItem.objects.filter(candidate_id__in=present + absent).values_list("candidate_id", flat=True))
+    present = [c for c in present if c not in gold]
+    absent = [c for c in absent if c not in gold]
     GoldItem.objects.bulk_create(
         [GoldItem(candidate_id=c, synset_id=synset_id, present=True, created_by=by) for c in present]
         + [GoldItem(candidate_id=c, synset_id=synset_id, present=False, created_by=by) for c in absent]

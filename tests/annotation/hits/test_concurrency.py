@@ -99,3 +99,45 @@ def test_concurrent_requests_to_make_one_candidate_gold_give_one_gold_item_and_c
     assert outcomes.count("created") == 1
     assert all(isinstance(o, Conflict) for o in outcomes if o != "created"), outcomes
     assert list(GoldItem.objects.values_list("candidate_id", "present")) == [(candidate.id, True)]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-lock concurrency is proven on PostgreSQL (CI)")
+def test_promotions_to_gold_and_single_gold_requests_at_once_make_each_candidate_gold_once(make_campaign):
+    """QA (read in the code): the promotion inserted its gold items unlocked, so a concurrent "make gold" of one
+    of its candidates failed its INSERT on the unique candidate (a 500), or two promotions deadlocked."""
+    from django.core.management import call_command
+
+    from annotation.errors import Conflict
+    from annotation.models import GoldItem
+    from annotation.services.manage import gold_from_candidate, gold_promote
+
+    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    campaign = make_campaign(wnids=SHAPES[:1], candidates=6)
+    Candidate.objects.update(state=Candidate.State.ACCEPTED, posterior=0.999, votes_count=5, yes_count=5)
+    ids = list(Candidate.objects.order_by("id").values_list("id", flat=True))
+    outcomes: list = []
+    start = threading.Barrier(8)
+
+    def act(i: int) -> None:
+        try:
+            start.wait()
+            if i % 2:
+                gold_promote(campaign=campaign, synset_id=int(SHAPES[0][1:]))
+            else:
+                gold_from_candidate(campaign=campaign, candidate_id=ids[i // 2], present=True)
+            outcomes.append("done")
+        except BaseException as error:  # reported below
+            outcomes.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=act, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert all(o == "done" or isinstance(o, Conflict) for o in outcomes), outcomes  # "already gold": 409
+    assert outcomes.count("done") >= 4  # every promotion (it skips what is gold by then), and the first clicks
+    assert sorted(GoldItem.objects.values_list("candidate_id", flat=True)) == ids  # each once
