@@ -117,6 +117,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "workers.passwords.TokenRevokedOnPasswordChange"},  # not a rule: a new password ends the API token
 ]
 
 LANGUAGE_CODE = "en-us"
