@@ -114,7 +114,13 @@ def _checked_address(host: str, port: int, policy: FetchPolicy) -> str:
         address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
-        if not _allowed(address, policy):
+        refused = next((a for a in (address, *_embedded(address)) if not _allowed(a, policy)), None)
+        if refused is not None:
+            if refused != address:
+                raise Rejected(
+                    "blocked_address",
+                    f"{host} resolves to {address}, which carries {refused}, an internal address (6to4 or Teredo).",
+                )
             if address.is_loopback:
                 raise Rejected(
                     "blocked_address",
@@ -127,6 +133,14 @@ def _checked_address(host: str, port: int, policy: FetchPolicy) -> str:
             )
         addresses.append(str(address))
     return addresses[0]
+
+
+def _embedded(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 address an IPv6 one carries and may reach through a relay (6to4's, Teredo's client), judged too:
+    2002:7f00:1:: is 127.0.0.1 by 6to4 (QA)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    return [a for a in (address.sixtofour, address.teredo[1] if address.teredo else None) if a is not None]
 
 
 def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: FetchPolicy) -> bool:

@@ -42,6 +42,9 @@ def test_octet_stream_and_missing_content_type_are_fetched(image_server, shapes)
         ("http://169.254.169.254/latest/meta-data/", "blocked_address", None),  # cloud metadata
         ("http://[::1]/x.jpg", "blocked_address", None),
         ("http://[::ffff:10.0.0.1]/x.jpg", "blocked_address", None),  # IPv4-mapped IPv6
+        ("http://[2002:7f00:1::]/x.jpg", "blocked_address",
+         "2002:7f00:1:: resolves to 2002:7f00:1::, which carries 127.0.0.1, an internal address (6to4 or Teredo)."),
+        ("http://[2002:a00:1::]/x.jpg", "blocked_address", None),  # 6to4 of 10.0.0.1
         ("http://224.0.0.1/x.jpg", "blocked_address", None),
         ("http://0.0.0.0/x.jpg", "blocked_address", None),
         ("ftp://example.org/x.jpg", "bad_url", "Only http and https URLs are fetched, not 'ftp'."),
