@@ -11,6 +11,13 @@ class AnnotationError(Exception):
         self.message = message
 
 
+def shown(value, limit: int = 40) -> str:
+    """A client's bad value as an error sentence quotes it: its repr, cut to ``limit`` characters (QA: a 300-digit
+    coordinate or a 100 KB string came back whole in the 400)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def unanswered(missing: list[int], what: str) -> AnnotationError:
     """The error for a submission that leaves ``missing`` items of ``what`` (e.g. "HIT 7") without an answer."""
     which, verb = ("1 item", "has") if len(missing) == 1 else (f"{len(missing)} items", "have")

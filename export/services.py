@@ -29,6 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from annotation.errors import shown
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
 from export import datasheet, files, selectors
 from export.errors import Conflict, ExportError, Forbidden
@@ -74,13 +75,13 @@ def version_folder(version: DatasetVersion) -> Path:
 
 def _number(value, name: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ExportError(f"{name} must be a number from {low} to {high}; got {value!r}.")
+        raise ExportError(f"{name} must be a number from {low} to {high}; got {shown(value)}.")
     return float(value)
 
 
 def _integer(value, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ExportError(f"{name} must be a whole number from {low} to {high}; got {value!r}.")
+        raise ExportError(f"{name} must be a whole number from {low} to {high}; got {shown(value)}.")
     return value
 
 
@@ -91,7 +92,7 @@ def options_normalise(options: dict | None) -> dict:
     options = dict(options or {})
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
-        raise ExportError(f"Unknown option {unknown[0]!r}; known: {', '.join(DEFAULT_OPTIONS)}.")
+        raise ExportError(f"Unknown option {shown(unknown[0])}; known: {', '.join(DEFAULT_OPTIONS)}.")
     out = {**DEFAULT_OPTIONS, **options}
     if out["synsets"] is not None:
         if not isinstance(out["synsets"], list) or not all(
@@ -159,7 +160,7 @@ def dataset_version_create(
         raise ExportError("A dataset version needs a name of 1 to 200 characters.")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or
                                 not 1 <= version <= MAX_VERSION):  # fmt: skip
-        raise ExportError(f"version must be a whole number from 1 to {MAX_VERSION:,}; got {version!r}.")
+        raise ExportError(f"version must be a whole number from 1 to {MAX_VERSION:,}; got {shown(version)}.")
     normalised = options_normalise(options)
     ids = sorted({int(i) for i in campaign_ids or []})
     if not ids:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound, unanswered
+from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound, shown, unanswered
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
 from annotation.services import consensus, consensus_queue, quiz, rollups, screening
@@ -493,13 +493,13 @@ def _parse_answers(hit: Hit, items: dict[int, _Item], answers: list[dict]) -> li
             raise AnnotationError("Each answer must be an object with item, answer and ms.")
         item_id, answer, ms = entry.get("item"), entry.get("answer"), entry.get("ms", 0)
         if not isinstance(item_id, int) or isinstance(item_id, bool):
-            raise AnnotationError(f"item must be an integer id; got {item_id!r}.")
+            raise AnnotationError(f"item must be an integer id; got {shown(item_id)}.")
         if item_id not in items:
             raise AnnotationError(f"Item {item_id} is not part of HIT {hit.id}.")
         if item_id in parsed:
             raise AnnotationError(f"Item {item_id} is answered twice.")
         if not isinstance(answer, str) or answer not in ANSWERS:  # a list or an object is unhashable
-            raise AnnotationError(f"answer must be present, absent or cant_tell; got {answer!r}.")
+            raise AnnotationError(f"answer must be present, absent or cant_tell; got {shown(answer)}.")
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
             raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")
         parsed[item_id] = (items[item_id], ANSWERS[answer], ms)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Max, Sum
 
-from annotation.errors import AnnotationError, Conflict, NotFound
+from annotation.errors import AnnotationError, Conflict, NotFound, shown
 from annotation.models import (
     BoxTask,
     Campaign,
@@ -63,7 +63,7 @@ def candidate_override(
     """Accept, reject or re-open a candidate against (or regardless of) consensus. The campaign's synset
     counters move with it, and a DecisionOverride records who, why and what consensus had said."""
     if action not in OVERRIDE_STATE:
-        raise AnnotationError(f"action must be accept, reject or reopen; got {action!r}.")
+        raise AnnotationError(f"action must be accept, reject or reopen; got {shown(action)}.")
     candidate = _candidate_in(campaign, candidate_id, lock=True)
     synsets_claim_check(user=by, synset_ids=[candidate.synset_id], doing="override its decisions")
     if GoldItem.objects.filter(candidate=candidate).exists():

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Gone, NotFound, unanswered
+from annotation.errors import AnnotationError, Conflict, Gone, NotFound, shown, unanswered
 from annotation.models import Box, BoxAnswer, BoxJob, BoxTask, BoxTaskItem, Candidate
 from annotation.services.hits import MAX_RESPONSE_MS
 from workers.models import LedgerEntry, WorkerProfile
@@ -34,11 +34,11 @@ class BoxSubmitResult:
 
 def _coordinate(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise AnnotationError(f"Box coordinate {name} must be a number of pixels; got {value!r}.")
+        raise AnnotationError(f"Box coordinate {name} must be a number of pixels; got {shown(value)}.")
     if not math.isfinite(value):
-        raise AnnotationError(f"Box coordinate {name} must be a finite number; got {value!r}.")
+        raise AnnotationError(f"Box coordinate {name} must be a finite number; got {shown(value)}.")
     if value != int(value):
-        raise AnnotationError(f"Box coordinate {name} must be a whole pixel; got {value!r}.")
+        raise AnnotationError(f"Box coordinate {name} must be a whole pixel; got {shown(value)}.")
     return int(value)
 
 
@@ -79,13 +79,13 @@ def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
             raise AnnotationError("Each answer must be an object with item, answer and ms.")
         item_id, answer, ms = entry.get("item"), entry.get("answer"), entry.get("ms", 0)
         if not isinstance(item_id, int) or isinstance(item_id, bool):
-            raise AnnotationError(f"item must be an integer id; got {item_id!r}.")
+            raise AnnotationError(f"item must be an integer id; got {shown(item_id)}.")
         if item_id not in items:
             raise AnnotationError(f"Item {item_id} is not part of task {task.id}.")
         if item_id in parsed:
             raise AnnotationError(f"Item {item_id} is answered twice.")
         if not isinstance(answer, str) or answer not in choices:  # a list or an object is unhashable
-            raise AnnotationError(f"answer must be one of {', '.join(choices)}; got {answer!r}.")
+            raise AnnotationError(f"answer must be one of {', '.join(choices)}; got {shown(answer)}.")
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
             raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")
         result = _Parsed(items[item_id], choices[answer], ms)

@@ -95,6 +95,8 @@ def test_expired_lease_is_gone(open_hit, worker):
         (lambda a: [{**a[0], "answer": ["present"]}, *a[1:]], "answer must be present, absent or cant_tell"),
         (lambda a: [{**a[0], "answer": {"present": True}}, *a[1:]], "answer must be present, absent or cant_tell"),
         (lambda a: [{**a[0], "item": str(a[0]["item"])}, *a[1:]], "item must be an integer"),
+        # A huge value is quoted cut short, not sent back whole (QA).
+        (lambda a: [{**a[0], "answer": "y" * 100_000}, *a[1:]], "; got '" + "y" * 38 + "…\\.$"),
         (lambda a: [{**a[0], "ms": -5}, *a[1:]], "ms must be a whole number"),
         (lambda a: [{**a[0], "ms": 1.5}, *a[1:]], "ms must be a whole number"),
         (lambda a: "present", "answers must be a list"),
