@@ -18,6 +18,21 @@ def shown(value, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Characters a name shown to others may not hold: controls (NUL, newlines, escapes) and the text-direction
+# overrides, embeddings and isolates that make a name read otherwise than it is (U+202E, then "gpj.exe", reads
+# "exe.jpg").
+_HIDDEN = {
+    chr(c) for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+
+
+def hidden_character(text: str) -> str | None:
+    """The first control or text-direction character in ``text``, as U+XXXX, or None (QA: campaign and dataset
+    names took U+202E, which reverses how the rest of the name reads on every page that shows it)."""
+    found = next((ch for ch in text if ch in _HIDDEN), None)
+    return None if found is None else f"U+{ord(found):04X}"
+
+
 def unanswered(missing: list[int], what: str) -> AnnotationError:
     """The error for a submission that leaves ``missing`` items of ``what`` (e.g. "HIT 7") without an answer."""
     which, verb = ("1 item", "has") if len(missing) == 1 else (f"{len(missing)} items", "have")

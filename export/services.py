@@ -29,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotation.errors import shown
+from annotation.errors import hidden_character, shown
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
 from export import datasheet, files, selectors
 from export.errors import Conflict, ExportError, Forbidden
@@ -158,6 +158,8 @@ def dataset_version_create(
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ExportError("A dataset version needs a name of 1 to 200 characters.")
+    if hidden := hidden_character(name):
+        raise ExportError(f"A dataset version's name may not hold control or text-direction characters ({hidden}).")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or
                                 not 1 <= version <= MAX_VERSION):  # fmt: skip
         raise ExportError(f"version must be a whole number from 1 to {MAX_VERSION:,}; got {shown(version)}.")

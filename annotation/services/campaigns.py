@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Forbidden
+from annotation.errors import AnnotationError, Conflict, Forbidden, hidden_character
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.services import rollups
 from annotation.services.refit import campaign_counters_recount
@@ -72,6 +72,8 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
             f"{len(report.sensitive)} synsets are sensitive (people categories), e.g. {report.sensitive[0]}; "
             "opt in explicitly with allow_sensitive to label them."
         )
+    if hidden := hidden_character(name or ""):
+        raise AnnotationError(f"A campaign name may not hold control or text-direction characters ({hidden}).")
     synsets_claim_check(user=owner, synset_ids=[s.id for s in report.synsets], doing="label it in a campaign")
     campaign = Campaign(owner=owner, name=name, allow_sensitive=allow_sensitive, **policy)
     campaign.full_clean()

@@ -44,6 +44,17 @@ def test_unknown_synsets_are_named_whether_or_not_the_list_has_known_ones(api, w
     assert not Campaign.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "hidden"), [("\u202egpj.exe", "U+202E"), ("dogs\nand cats", "U+000A"), ("a\tb", "U+0009")]
+)
+def test_a_name_with_control_or_direction_characters_is_refused(api, name, hidden):
+    response = api.post("/api/v1/campaigns/", {"name": name, "wnids": [CIRCLE]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"A campaign name may not hold control or text-direction characters ({hidden})."
+    assert not Campaign.objects.exists()
+    assert api.post("/api/v1/campaigns/", {"name": "شبکه\u200cها", "wnids": [CIRCLE]}, format="json").status_code == 201
+
+
 def test_an_empty_label_set_needs_a_synset(researcher):
     from annotation.errors import AnnotationError
     from annotation.services.campaigns import campaign_create

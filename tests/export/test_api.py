@@ -389,3 +389,12 @@ def test_another_researchers_failed_version_of_the_same_name_is_neither_replaced
         (1, "researcher"),
         (2, "other"),
     ]
+
+
+def test_a_version_name_with_a_direction_override_is_refused(campaign, admin) -> None:
+    response = client_for(admin).post("/api/v1/datasets/", body(campaign, name="shapes\u202e1v"), format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "A dataset version's name may not hold control or text-direction characters (U+202E)."
+    )
+    assert_nothing_created()
