@@ -26,8 +26,10 @@ with candidates other batches created since.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import time
 import uuid
 from collections import Counter, deque
@@ -567,11 +569,13 @@ def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:
             log.exception("Import batch %s failed", batch_id)
             import_batch_fail(batch=batch, error=f"The import stopped: {error}")
             _discard_staged(batch)
+            transaction.on_commit(lambda: _staging_folder_remove(batch))
             return False
     if batch.items.filter(outcome=Outcome.PENDING).exists():
         import_batch_release(batch_id=batch_id, claim=claim)
         return True
     import_batch_finish(batch=batch)
+    transaction.on_commit(lambda: _staging_folder_remove(batch))  # after the staged files' own deletes
     return False
 
 
@@ -608,6 +612,16 @@ def _discard_staged(batch: ImportBatch) -> None:
     if batch.source == ImportBatch.Source.UPLOAD:
         for item_id in batch.items.values_list("id", flat=True):
             _delete_quietly(_staged_name(batch.id, item_id))
+
+
+def _staging_folder_remove(batch: ImportBatch) -> None:
+    """The upload batch's staging folder, once its files are gone (QA: an empty imports/<batch>/ stayed behind
+    for every upload)."""
+    if batch.source != ImportBatch.Source.UPLOAD:
+        return
+    # A storage without folders, a file still there, or no folder at all: nothing to do.
+    with contextlib.suppress(NotImplementedError, OSError):
+        os.rmdir(default_storage.path(f"imports/{batch.id}"))
 
 
 def fetch_all(urls: Iterable[tuple[str, int | None]], policy: fetch.FetchPolicy) -> Iterator[Incoming]:

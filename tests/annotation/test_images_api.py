@@ -56,6 +56,7 @@ def test_upload_answers_202_and_the_batch_can_be_polled(
     rejected = client.get(status["items_url"] + "?outcome=rejected").json()
     assert [i["name"] for i in rejected["results"]] == ["bad.jpg"]
     assert not any(name.startswith("imports/") for name in stored_files(media))  # staged uploads removed
+    assert not (media / "imports" / str(batch.id)).exists()  # and their folder (QA: empty folders piled up)
     assert len(stored_files(media)) == 4
 
 
