@@ -245,3 +245,32 @@ def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_recor
     )
     override = DecisionOverride.objects.get()
     assert (override.candidate_id, override.action, override.reason) == (first.id, "accept", "clearly a whippet")
+
+
+def test_the_research_pages_fit_a_phone_screen_and_their_tables_scroll_on_their_own(live_server, browser, dog_taxonomy):
+    # The progress, workers and campaigns tables are wider than a phone: the page stayed 390 px wide for the
+    # header only, and the tables stretched the document to ~1,000 px (pan and zoom to read any figure).
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    admin = account_create(username="admin", password="pw-admin-1", role=Role.ADMIN)
+    account_create(username="a-worker-with-a-rather-long-name", password="pw-worker-1", role=Role.WORKER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET, IBIZAN])
+    make_candidates(WHIPPET, 2)
+    for user, tables in (
+        (researcher, {"/research/": "#campaigns", f"/research/{campaign.id}/": "#progress-table"}),
+        (admin, {"/manage/workers/": "#workers"}),
+    ):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        page = context.new_page()
+        sign_in(page, live_server, user)
+        for path, selector in tables.items():
+            page.goto(f"{live_server.url}{path}")
+            table = page.locator(selector)
+            expect(table.locator("tbody tr").first).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            box = table.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, path
+            # Every column is still there, a sideways scroll away.
+            assert table.evaluate("t => t.scrollWidth > t.clientWidth") or box["width"] < 390, path
+        context.close()
