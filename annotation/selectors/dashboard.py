@@ -152,13 +152,19 @@ def throughput(*, campaign: Campaign, window: str, now: datetime | None = None) 
     }
 
 
-def _recent_answer_rate(campaign: Campaign, now: datetime) -> float:
-    """Answers per minute over the last hour, from the minute buckets."""
-    since = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
-    total = ActivityBucket.objects.filter(
-        campaign=campaign, span=ActivityBucket.Span.MINUTE, start__gte=since
-    ).aggregate(n=Sum("answers"))["n"]
-    return (total or 0) / 60
+def _recent_answer_rate(campaign: Campaign, now: datetime) -> tuple[float, int]:
+    """Answers per minute over the last hour, from the minute buckets, and the minutes that rate is over: fewer
+    than 60 when the campaign's first answer came less than an hour ago (a campaign six minutes old did not
+    spend the 54 minutes before it idle; counting them made its time to finish ten times too long)."""
+    last = now.replace(second=0, microsecond=0)
+    minutes = ActivityBucket.objects.filter(campaign=campaign, span=ActivityBucket.Span.MINUTE)
+    first = minutes.order_by("start").values_list("start", flat=True).first()
+    if first is None:
+        return 0.0, 60
+    since = max(last - timedelta(minutes=59), first)
+    span = max(1, min(60, int((last - since) / timedelta(minutes=1)) + 1))
+    total = minutes.filter(start__gte=since).aggregate(n=Sum("answers"))["n"]
+    return (total or 0) / span, span
 
 
 # ---- Progress -------------------------------------------------------------------------------------------
@@ -246,7 +252,7 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
     return result
 
 
-def _eta(remaining_answers: float, unknown: int, starved: int, rate: float) -> tuple[float | None, str]:
+def _eta(remaining_answers: float, unknown: int, starved: int, rate: float, span: int = 60) -> tuple[float | None, str]:
     """Minutes to finish at the current answer rate, or None with the reason it cannot be told."""
     if unknown:
         return None, f"{unknown} synsets have no accepted image yet to estimate their yield"
@@ -256,6 +262,8 @@ def _eta(remaining_answers: float, unknown: int, starved: int, rate: float) -> t
         return None, f"{starved} synsets have no candidates left; add images to finish"
     if rate <= 0:
         return None, "no answers in the last hour"
+    if span < 60:
+        return round(remaining_answers / rate, 1), f"at the answer rate of the {span} minutes since the first answer"
     return round(remaining_answers / rate, 1), "at the last hour's answer rate"
 
 
@@ -302,7 +310,7 @@ def progress(
     total_answers = sum(r.answers for r in rows)
     total_accepted = sum(r.accepted for r in rows)
     campaign_yield = total_accepted / total_answers if total_answers else None
-    rate = _recent_answer_rate(campaign, now)
+    rate, rate_minutes = _recent_answer_rate(campaign, now)
     stuck_before = now - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES)
     busy = rate > 0
     synsets, remaining_total, unknown = [], 0.0, 0
@@ -346,7 +354,7 @@ def progress(
                 "last_answer_at": r.last_answer_at,
             }
         )
-    eta_minutes, eta_note = _eta(remaining_total, unknown, sum(s["starved"] for s in synsets), rate)
+    eta_minutes, eta_note = _eta(remaining_total, unknown, sum(s["starved"] for s in synsets), rate, rate_minutes)
     needle = query.strip().lower()
     shown = (
         [

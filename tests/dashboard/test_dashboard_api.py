@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.models import Campaign, CampaignSynset, Candidate, WorkerAction
+from annotation.selectors import dashboard
 from annotation.services import refit, rollups
 from annotation.services.campaigns import campaign_set_state
 from annotation.services.manage import candidate_override
@@ -151,10 +152,23 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
     assert data["totals"]["eta_minutes"] is None and "no candidates left" in data["totals"]["eta_note"]
     make_candidates(TRIANGLE, 4)
     rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
-    data = get(client_for(seeded.researcher), seeded, "progress")
-    # 8 answers still needed (the campaign yields 2 accepted per 8 answers) at 8 answers in the last hour.
+    # An hour after its first answers: 8 answers still needed (the campaign yields 2 accepted per 8 answers) at
+    # 8 answers in the last hour.
+    data = dashboard.progress(campaign=seeded.campaign, now=seeded.now + timedelta(minutes=59))
     assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
-    assert data["totals"]["answers_needed"] == 8
+    assert data["totals"]["answers_needed"] == 8 and data["totals"]["eta_note"] == "at the last hour's answer rate"
+
+
+def test_the_time_to_finish_of_a_young_campaign_is_at_the_rate_since_its_first_answer(seeded, client_for):
+    # The demo's dashboard said 6.6 hours to finish six minutes into the campaign (it finished in twenty): the
+    # last hour's answers were divided by 60 minutes, 54 of them before the campaign's first answer.
+    make_candidates(TRIANGLE, 4)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    data = dashboard.progress(campaign=seeded.campaign, now=seeded.now + timedelta(minutes=3, seconds=10))
+    # 8 answers in the 4 minutes since the first one (that minute included): 2 a minute, 8 still needed.
+    assert data["answers_per_minute"] == 2.0
+    assert (data["totals"]["answers_needed"], data["totals"]["eta_minutes"]) == (8, 4.0)
+    assert data["totals"]["eta_note"] == "at the answer rate of the 4 minutes since the first answer"
 
 
 def test_progress_finds_sorts_and_pages_synsets_while_totals_cover_them_all(seeded, client_for):
