@@ -274,3 +274,34 @@ def test_the_research_pages_fit_a_phone_screen_and_their_tables_scroll_on_their_
             # Every column is still there, a sideways scroll away.
             assert table.evaluate("t => t.scrollWidth > t.clientWidth") or box["width"] < 390, path
         context.close()
+
+
+def test_finishing_a_campaign_asks_first_and_cancel_changes_nothing(live_server, page, dog_taxonomy):
+    # Finish sits beside Pause and cannot be undone (a finished campaign never runs again): one click ended it.
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_set_state(
+        campaign=campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET]), state="running"
+    )
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#finish")).to_be_enabled()
+    asked = []
+
+    def dismiss(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.locator("#finish").click()
+    expect(page.locator("#campaign-state")).to_have_text("running")
+    assert asked == ["Finish “Hounds”? Workers get no more work from it, and a finished campaign cannot run again."]
+    campaign.refresh_from_db()
+    assert campaign.state == "running"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#finish").click()
+    expect(page.locator("#campaign-state")).to_have_text("finished")
+    campaign.refresh_from_db()
+    assert campaign.state == "finished"

@@ -294,6 +294,9 @@
   });
   document.querySelectorAll("[data-state]").forEach((button) => {
     button.addEventListener("click", async () => {
+      // Finishing cannot be undone and its button sits beside Pause: ask first.
+      const finishing = `Finish “${root.dataset.name}”? Workers get no more work from it, and a finished campaign cannot run again.`;
+      if (button.dataset.state === "finished" && !window.confirm(finishing)) return;
       const r = await api.request("POST", `${base}state/`, { state: button.dataset.state });
       if (!r.ok) { alert((r.data && r.data.detail) || "Failed."); return; }
       refreshSummary();
