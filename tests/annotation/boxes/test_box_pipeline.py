@@ -46,6 +46,32 @@ def test_a_reopened_candidate_is_withdrawn(box_campaign):
     assert job.state == "withdrawn"
 
 
+def test_a_withdrawn_image_accepted_again_goes_back_to_drawing(box_campaign):
+    # In the demo a refit reopened an image and consensus accepted it again: the dashboard said "1 no longer
+    # accepted" of an accepted image, which never got a box (entering skipped it: it had a job already).
+    job = BoxJob.objects.order_by("id").first()
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.VOTING)
+    boxes.box_jobs_enter(campaign=box_campaign)
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.ACCEPTED)
+    assert boxes.box_jobs_enter(campaign=box_campaign) == 0  # no new job: the same one is back
+    job.refresh_from_db()
+    assert job.state == "draw"
+    assert BoxJob.objects.count() == 3 and set(BoxJob.objects.values_list("state", flat=True)) == {"draw"}
+
+
+def test_a_withdrawn_image_with_a_box_awaiting_checks_goes_back_to_quality(box_campaign, crowd):
+    draw(crowd[0], box_campaign)  # every image: a box, waiting for its quality checks
+    job = BoxJob.objects.order_by("id").first()
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.VOTING)
+    BoxJob.objects.filter(id=job.id).update(state=BoxJob.State.WITHDRAWN)  # as box_jobs_enter does, no lease out
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.ACCEPTED)
+    boxes.box_jobs_enter(campaign=box_campaign)
+    job.refresh_from_db()
+    assert job.state == "quality"
+    verify(crowd[1:4], box_campaign, "quality")  # its box is checked like the others'
+    assert set(BoxJob.objects.values_list("state", flat=True)) == {"coverage"}
+
+
 def test_draw_verify_cover_takes_an_image_to_done_with_its_box(box_campaign, crowd):
     task, result = draw(crowd[0], box_campaign)
     assert task.items.count() == 3
