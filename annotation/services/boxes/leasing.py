@@ -150,7 +150,10 @@ def _lease_jobs(*, worker: User, campaign: Campaign, synset_id: int, kind: str, 
     else:
         need = Q(state=BoxJob.State.COVERAGE) & _needs_votes()
         counter = "pending_count"
-    queryset = BoxJob.objects.filter(need, campaign=campaign, synset_id=synset_id).exclude(Exists(seen)).order_by("id")
+    queryset = BoxJob.objects.filter(need, campaign=campaign, synset_id=synset_id).exclude(Exists(seen))
+    if kind == Kind.COVERAGE:  # nobody judges the coverage of boxes they drew themselves
+        queryset = queryset.exclude(Exists(Box.objects.filter(job_id=OuterRef("pk"), drawn_by=worker)))
+    queryset = queryset.order_by("id")
     rows = list(_locked(queryset).values_list("id", "round")[:size])
     if rows:
         BoxJob.objects.filter(id__in=[r[0] for r in rows]).update(**{counter: F(counter) + 1})

@@ -96,6 +96,17 @@ def test_draw_verify_cover_takes_an_image_to_done_with_its_box(box_campaign, cro
     assert box_task_next(worker=crowd[4], campaign=box_campaign, kind="coverage") is None
 
 
+def test_nobody_checks_the_coverage_of_an_image_they_drew_a_box_on(box_campaign, crowd):
+    # The demo's worker drew a circle's box and was then asked whether every circle of that image is boxed:
+    # a verdict on their own drawing (the README: a worker never checks their own boxes).
+    draw(crowd[0], box_campaign)
+    verify(crowd[1:4], box_campaign, "quality")
+    assert set(BoxJob.objects.values_list("state", flat=True)) == {"coverage"}
+    assert box_task_next(worker=crowd[0], campaign=box_campaign, kind="coverage") is None
+    task = box_task_next(worker=crowd[4], campaign=box_campaign, kind="coverage")
+    assert task is not None and task.items.count() == 3
+
+
 def test_a_rejected_box_sends_the_image_back_to_drawing_for_a_new_round(box_campaign, crowd):
     draw(crowd[0], box_campaign)
     verify(crowd[1:4], box_campaign, "quality", answer="no")
