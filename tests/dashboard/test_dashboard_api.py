@@ -229,6 +229,24 @@ def test_a_synset_nobody_reached_yet_is_stuck_only_after_the_campaign_ran_that_l
     assert triangle_stuck() is False  # counted again from the resume
 
 
+def test_a_researchers_accept_against_consensus_leaves_the_estimated_precision_alone(seeded, client_for):
+    # In the demo a researcher accepted a circle consensus had rejected at posterior 0.005: the circle's
+    # estimated precision fell from 99.9% to 97.2%, as if that label were almost surely wrong. Precision is
+    # the mean posterior of consensus decisions; a person's decision has none.
+    rejected = seeded.candidates[2]  # rejected at 0.01
+    candidate_override(campaign=seeded.campaign, candidate_id=rejected.id, action="accept", by=seeded.researcher)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    client = client_for(seeded.researcher)
+    circle = get(client, seeded, "progress")["synsets"][0]
+    assert (circle["accepted"], circle["precision"]) == (3, 0.98)  # (0.99 + 0.97) / 2, not (… + 0.01) / 3
+    assert get(client, seeded, "quality")["precision"] == 0.98
+    # Handed back to consensus ("reopen") and accepted by it, it counts again.
+    candidate_override(campaign=seeded.campaign, candidate_id=rejected.id, action="reopen", by=seeded.researcher)
+    Candidate.objects.filter(id=rejected.id).update(state=Candidate.State.ACCEPTED, posterior=0.96)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    assert get(client, seeded, "quality")["precision"] == 0.9733
+
+
 def test_progress_of_a_synset_accepted_by_override_before_any_answer(seeded, client_for):
     # A researcher may accept a candidate by hand before anyone answered for its synset: that synset has
     # accepted images and no answers (its own yield is unknown; the campaign's is used). This was a 500.
