@@ -305,3 +305,34 @@ def test_finishing_a_campaign_asks_first_and_cancel_changes_nothing(live_server,
     expect(page.locator("#campaign-state")).to_have_text("finished")
     campaign.refresh_from_db()
     assert campaign.state == "finished"
+
+
+def test_the_throughput_chart_draws_active_workers_on_a_scale_of_their_own(live_server, page, dog_taxonomy):
+    # Workers shared the right-hand axis with HITs per hour: 6 workers beside 240 HITs an hour drew a line
+    # flat on the floor of the chart (the demo's dashboard).
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET], images_per_hit=2, gold_rate=0.0)
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    make_candidates(WHIPPET, 4)
+    for i in range(2):
+        worker = account_create(username=f"worker{i}", password=f"pw-worker-{i}x", role=Role.WORKER)
+        qualify(worker, campaign)
+        submit(worker, campaign, ["present", "absent"], 1500, f"chart-key-{i}")
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#throughput-chart")).to_have_attribute("data-answers", "4")
+    # How high the latest point of each series stands, as a share of the plot's height.
+    heights = page.evaluate(
+        """() => {
+          const chart = Chart.getChart('throughput-chart'), area = chart.chartArea;
+          return chart.data.datasets.map((d) => {
+            const values = d.data.filter((v) => v > 0);
+            const y = chart.scales[d.yAxisID].getPixelForValue(values[values.length - 1]);
+            return [d.label, (area.bottom - y) / (area.bottom - area.top)];
+          });
+        }"""
+    )
+    assert [label for label, _ in heights] == ["answers / min", "HITs / hour", "active workers"]
+    assert all(height >= 0.5 for _, height in heights), heights

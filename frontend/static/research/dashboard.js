@@ -41,11 +41,13 @@
     data: { labels: [], datasets: [
       { label: "answers / min", data: [], borderColor: "#2457c5", backgroundColor: "#2457c533", fill: true, yAxisID: "y", tension: 0.2, pointRadius: 0 },
       { label: "HITs / hour", data: [], borderColor: "#a6540a", yAxisID: "y1", tension: 0.2, pointRadius: 0 },
-      { label: "active workers", data: [], borderColor: "#2e7d32", yAxisID: "y1", stepped: true, pointRadius: 0 },
+      // Workers on a scale of their own: beside hundreds of HITs an hour, a handful of workers drew a flat line.
+      { label: "active workers", data: [], borderColor: "#2e7d32", yAxisID: "y2", stepped: true, pointRadius: 0 },
     ] },
     options: { interaction: { mode: "index", intersect: false }, scales: {
       y: { beginAtZero: true, title: { display: true, text: "answers / min" } },
-      y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "HITs / h · workers" } } } },
+      y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "HITs / hour" } },
+      y2: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 }, title: { display: true, text: "workers" } } } },
   });
   const progressChart = makeChart("progress-chart", {
     type: "bar",
