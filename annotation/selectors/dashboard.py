@@ -255,11 +255,13 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
 def _eta(remaining_answers: float, unknown: int, starved: int, rate: float, span: int = 60) -> tuple[float | None, str]:
     """Minutes to finish at the current answer rate, or None with the reason it cannot be told."""
     if unknown:
+        if unknown == 1:
+            return None, "1 synset has no accepted image yet to estimate its yield"
         return None, f"{unknown} synsets have no accepted image yet to estimate their yield"
     if remaining_answers <= 0:
         return 0.0, "every synset has reached its target"
     if starved:
-        return None, f"{starved} synsets have no candidates left; add images to finish"
+        return None, f"{starved} synset{'s have' if starved > 1 else ' has'} no candidates left; add images to finish"
     if rate <= 0:
         return None, "no answers in the last hour"
     if span < 60:

@@ -336,3 +336,19 @@ def test_the_throughput_chart_draws_active_workers_on_a_scale_of_their_own(live_
     )
     assert [label for label, _ in heights] == ["answers / min", "HITs / hour", "active workers"]
     assert all(height >= 0.5 for _, height in heights), heights
+
+
+def test_the_time_to_finish_says_why_it_cannot_be_told(live_server, page, dog_taxonomy):
+    # "– to finish at this rate" gave its reason in a tooltip only: nothing on a phone, nothing read aloud.
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET], images_per_hit=2, gold_rate=0.0)
+    campaign_set_state(campaign=campaign, state="running")
+    make_candidates(WHIPPET, 2)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    card = page.locator("#summary div").filter(has=page.locator('[data-stat="eta"]'))
+    expect(card.locator('[data-stat="eta"]')).to_have_text("–")
+    why = "time to finish: 1 synset has no accepted image yet to estimate its yield"
+    expect(card.locator("span")).to_have_text(why)

@@ -167,7 +167,10 @@
       : (matched > shown ? `The first ${shown} of ${matched} synsets shown; find one by name or wnid above.` : "");
     document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
     document.getElementById("all-done").hidden = !(t.synsets > 0 && t.done === t.synsets && document.getElementById("campaign-state").textContent !== "finished");
-    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); n.title = t.eta_note; });
+    // The note is on screen, not in a tooltip: why no time can be told is what the researcher must act on.
+    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); });
+    document.getElementById("eta-note").textContent = t.eta_minutes === null ? `time to finish: ${t.eta_note}`
+      : t.eta_minutes === 0 ? t.eta_note : `to finish, ${t.eta_note}`;
   }
   async function refreshProgress() {
     const params = new URLSearchParams({
