@@ -229,6 +229,29 @@ def hits_add(hits: list[dict]) -> None:
     )
 
 
+def box_task_add(*, campaign_id: int, worker_id: int, submitted_at: datetime, reward: Decimal, ms: int) -> None:
+    """A submitted box task's pay and answering time, into the worker's campaign totals: what the campaign spent
+    and the worker's hourly pay count box work like presence HITs (their ledger entries are the same kind).
+    Its HITs, answers and gold figures stay the presence HITs'. Called once per task, in its transaction."""
+    row = {
+        "campaign_id": campaign_id,
+        "worker_id": worker_id,
+        **dict.fromkeys(("hits", "answers", "yes", "gold_answered", "gold_correct"), 0),
+        "response_ms": ms,
+        "earned": reward,
+        "first_seen": submitted_at,
+        "last_seen": submitted_at,
+    }
+    _upsert(
+        CampaignWorker,
+        keys=["campaign_id", "worker_id"],
+        rows=[row],
+        add=("hits", "answers", "yes", "gold_answered", "gold_correct", "response_ms", "earned"),
+        insert_only=("first_seen",),
+        later=("last_seen",),
+    )
+
+
 def hit_row(hit: Hit) -> dict:
     """What hits_add needs of one submitted HIT."""
     return {

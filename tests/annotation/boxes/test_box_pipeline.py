@@ -1,5 +1,7 @@
 """The box pipeline's state machines through the services: draw → quality → coverage, merging, rounds."""
 
+from decimal import Decimal
+
 import pytest
 
 from annotation.errors import Conflict, Gone
@@ -203,3 +205,26 @@ def test_gold_boxes_mix_into_quality_tasks_and_score_the_worker(box_campaign, cr
     assert (profile.gold_answered, profile.gold_correct) == ((1, 1) if seen_gold else (0, 0))
     good.refresh_from_db()
     assert (good.state, good.votes_count, good.job_id) == ("drawn", 0, None)
+
+
+def test_box_tasks_count_in_what_the_campaign_spent_and_in_the_workers_pay(box_campaign, crowd):
+    # The demo paid 1.00 for ten box tasks (ledger 9.30) while its dashboard said it had spent 8.30: box work
+    # was paid but neither in "spent", nor in the cost per accepted image, nor in anyone's hourly pay.
+    from django.db.models import Sum
+
+    from annotation.selectors import dashboard
+    from annotation.services.refit import campaign_counters_recount
+    from workers.models import LedgerEntry
+
+    campaign_counters_recount(campaign=box_campaign)  # the fixture accepted 3 candidates behind the counters
+    draw(crowd[0], box_campaign)  # 3 items, 20 s each
+    verify(crowd[1:3], box_campaign, "quality")  # 3 items, 0.7 s each
+    paid = LedgerEntry.objects.aggregate(total=Sum("amount"))["total"]
+    assert paid == Decimal("0.30")
+    cost = dashboard.cost(campaign=box_campaign)
+    assert (cost["spent"], cost["accepted"], cost["cost_per_accepted"]) == ("0.30", 3, "0.10")
+    drawer = next(w for w in cost["workers"] if w["username"] == "worker0")
+    assert (drawer["hits"], drawer["earned"], drawer["hours"]) == (0, "0.10", round(60_000 / 3_600_000, 4))
+    assert drawer["hourly_pay"] == "6.00"  # 0.10 for a minute's drawing
+    summary = dashboard.summary(campaign=box_campaign)
+    assert (summary["spent"], summary["hits"], summary["workers"]) == ("0.30", 0, 3)
