@@ -497,6 +497,7 @@ def quality(*, campaign: Campaign, with_synsets: bool = True) -> dict:
     per_worker = {w[0]: w for w in workers}
     result = {
         "precision": round(mass / counted, 4) if counted else None,
+        "precision_labels": counted,  # the consensus labels the estimate is the mean posterior of
         "gold_accuracy": round(gold_correct / gold_answered, 4) if gold_answered else None,
         "gold_answered": gold_answered,
         "bins": [round(i / HISTOGRAM_BINS, 2) for i in range(HISTOGRAM_BINS + 1)],

@@ -124,6 +124,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     )
     page.reload()  # rather than wait up to 15 s for the quality panel's next poll
     expect(page.locator("#precision")).to_have_text("99.9%", timeout=15_000)
+    expect(page.locator("#precision-basis")).to_have_text(" (mean posterior of 4 consensus labels)")
     whippet = page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')
     expect(whippet).to_contain_text("99.9%")
     look_alikes = whippet.locator("td").nth(8)

@@ -285,6 +285,8 @@ def test_quality(seeded, client_for):
     )  # fmt: skip
     data = get(client, seeded, "quality")
     assert data["precision"] == 0.98 and data["gold_accuracy"] is None and data["workers"] == 2
+    # What the estimate rests on: 99.9% of one label and of ten thousand read alike on the page.
+    assert data["precision_labels"] == 2
     assert data["agreement_histogram"] == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1] and data["agreement_mean"] == 0.7
     assert data["gold_accuracy_histogram"] == [0] * 10
     assert data["blocked"] == [

@@ -230,6 +230,9 @@
     c.update("none");
     loaded(qualityChart, d.workers);
     document.getElementById("precision").textContent = precisionPct(d.precision);
+    // What the estimate rests on: 99.9% of one label and of ten thousand must not read alike.
+    const n = d.precision_labels;
+    document.getElementById("precision-basis").textContent = n ? ` (mean posterior of ${n} consensus label${n === 1 ? "" : "s"})` : "";
     document.getElementById("gold-accuracy").textContent = pct(d.gold_accuracy);
     document.getElementById("agreement").textContent = pct(d.agreement_mean);
     const list = document.getElementById("blocked");
