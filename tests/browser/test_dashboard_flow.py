@@ -353,3 +353,25 @@ def test_the_time_to_finish_says_why_it_cannot_be_told(live_server, page, dog_ta
     expect(card.locator('[data-stat="eta"]')).to_have_text("–")
     why = "time to finish: 1 synset has no accepted image yet to estimate its yield"
     expect(card.locator("span")).to_have_text(why)
+
+
+def test_the_dashboard_says_when_its_figures_stop_updating(live_server, browser, dog_taxonomy):
+    # Signed out in another tab (or the demo server stopped), the dashboard went on showing its last figures
+    # under "refreshed every 5 s · updated <time>" as if they were live.
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET])
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#refreshed")).to_contain_text("updated")
+    other = context.new_page()
+    other.goto(f"{live_server.url}/research/")
+    other.get_by_role("button", name="Sign out researcher").click()
+    refreshed = page.locator("#refreshed")
+    expect(refreshed).to_contain_text("not updated since", timeout=15_000)
+    expect(refreshed).to_contain_text("you are signed out: sign in again to see live figures")
+    expect(refreshed).to_have_class(re.compile(r"\bwarn\b"))
+    context.close()

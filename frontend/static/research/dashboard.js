@@ -83,9 +83,28 @@
     return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit" });
   }
 
+  // When the figures stop updating (signed out elsewhere, the server stopped), say so next to "updated": the
+  // last figures stay on screen and would otherwise pass for live ones.
+  let lastUpdated = null;
+  function notUpdated(reason) {
+    const since = lastUpdated ? lastUpdated.toLocaleTimeString() : "the page opened";
+    const line = document.getElementById("refreshed");
+    line.textContent = `· not updated since ${since}: ${reason}`;
+    line.classList.add("warn");
+  }
   async function refreshSummary() {
-    const r = await api.request("GET", `${base}dashboard/summary/`);
-    if (!r.ok) return;
+    let r;
+    try {
+      r = await api.request("GET", `${base}dashboard/summary/`);
+    } catch (error) {
+      notUpdated("the server does not answer");
+      return;
+    }
+    if (!r.ok) {
+      notUpdated(r.status === 401 || r.status === 403 ? "you are signed out: sign in again to see live figures"
+        : `the server answered ${r.status}`);
+      return;
+    }
     for (const [key, value] of Object.entries(r.data)) {
       root.querySelectorAll(`[data-stat="${key}"]`).forEach((node) => { node.textContent = typeof value === "number" ? String(value) : value; });
     }
@@ -102,7 +121,9 @@
     for (const [key, value] of Object.entries(r.data.boxes || {})) {
       boxes.querySelectorAll(`[data-box="${key}"]`).forEach((node) => { node.textContent = String(value); });
     }
-    document.getElementById("refreshed").textContent = `· updated ${new Date().toLocaleTimeString()}`;
+    lastUpdated = new Date();
+    document.getElementById("refreshed").textContent = `· updated ${lastUpdated.toLocaleTimeString()}`;
+    document.getElementById("refreshed").classList.remove("warn");
   }
   async function refreshThroughput() {
     const r = await api.request("GET", `${base}dashboard/throughput/?window=${windowName}`);
