@@ -71,6 +71,13 @@ def campaign_list(*, user: User) -> list[dict]:
         .annotate(accepted=Sum("accepted"), votes=Sum("votes"), synsets=Count("id"))
         .order_by()
     }
+    answers = dict(
+        CampaignWorker.objects.filter(campaign__in=campaigns)
+        .values("campaign_id")
+        .annotate(n=Sum("answers"))
+        .order_by()
+        .values_list("campaign_id", "n")
+    )
     return [
         {
             "id": c.id,
@@ -81,7 +88,8 @@ def campaign_list(*, user: User) -> list[dict]:
             "synsets": totals.get(c.id, {}).get("synsets") or 0,
             "accepted": totals.get(c.id, {}).get("accepted") or 0,
             "target": (totals.get(c.id, {}).get("synsets") or 0) * c.target_per_synset,
-            "votes": totals.get(c.id, {}).get("votes") or 0,
+            "votes": totals.get(c.id, {}).get("votes") or 0,  # consensus votes: gold answers aside
+            "answers": answers.get(c.id) or 0,  # every answer, as the dashboard's headline counts them
         }
         for c in campaigns
     ]
