@@ -375,3 +375,26 @@ def test_the_dashboard_says_when_its_figures_stop_updating(live_server, browser,
     expect(refreshed).to_contain_text("you are signed out: sign in again to see live figures")
     expect(refreshed).to_have_class(re.compile(r"\bwarn\b"))
     context.close()
+
+
+def test_each_synsets_progress_bar_reaches_the_target_with_what_is_still_to_accept(live_server, page, dog_taxonomy):
+    # "still to accept" was stacked after the rejected and unresolved images: bars ended anywhere (40 on an axis
+    # for a target of 30) and no bar showed where the target was.
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET, IBIZAN], target_per_synset=5)
+    CampaignSynset.objects.filter(campaign=campaign, synset_id=int(WHIPPET[1:])).update(accepted=2, rejected=3)
+    CampaignSynset.objects.filter(campaign=campaign, synset_id=int(IBIZAN[1:])).update(accepted=1, rejected=1)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#progress-chart")).to_have_attribute("data-loaded", "2")
+    bars = page.evaluate(
+        """() => {
+          const chart = Chart.getChart('progress-chart'), x = chart.scales.x;
+          const ends = chart.data.datasets.map((d, i) => chart.getDatasetMeta(i).data.map((bar) => bar.x));
+          return { labels: chart.data.datasets.map((d) => d.label), ends, target: x.getPixelForValue(5) };
+        }"""
+    )
+    assert bars["labels"] == ["accepted", "still to accept", "rejected", "unresolved"]
+    assert [round(end) for end in bars["ends"][1]] == [round(bars["target"])] * 2  # both bars reach the target

@@ -52,10 +52,11 @@
   const progressChart = makeChart("progress-chart", {
     type: "bar",
     data: { labels: [], datasets: [
+      // Accepted and still to accept first, so that every bar below its target ends at the target.
       { label: "accepted", data: [], backgroundColor: "#2e7d32" },
+      { label: "still to accept", data: [], backgroundColor: "#dde3ea" },
       { label: "rejected", data: [], backgroundColor: "#b3261e" },
       { label: "unresolved", data: [], backgroundColor: "#f2a900" },
-      { label: "still to accept", data: [], backgroundColor: "#dde3ea" },
     ] },
     options: { indexAxis: "y", scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } },
   });
@@ -150,9 +151,9 @@
     const c = progressChart.chart;
     c.data.labels = top.map((s) => s.name);
     c.data.datasets[0].data = top.map((s) => s.accepted);
-    c.data.datasets[1].data = top.map((s) => s.rejected);
-    c.data.datasets[2].data = top.map((s) => s.unresolved);
-    c.data.datasets[3].data = top.map((s) => Math.max(0, s.target - s.accepted));
+    c.data.datasets[1].data = top.map((s) => Math.max(0, s.target - s.accepted));
+    c.data.datasets[2].data = top.map((s) => s.rejected);
+    c.data.datasets[3].data = top.map((s) => s.unresolved);
     progressChart.canvas.parentElement.style.height = `${Math.max(160, top.length * 22 + 60)}px`;
     c.update("none");
     loaded(progressChart, top.length);
