@@ -2,6 +2,7 @@
 reach the charts, blocks a spammer; an admin downloads the payouts CSV. Debian's Chromium against the live server."""
 
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -398,3 +399,25 @@ def test_each_synsets_progress_bar_reaches_the_target_with_what_is_still_to_acce
     )
     assert bars["labels"] == ["accepted", "still to accept", "rejected", "unresolved"]
     assert [round(end) for end in bars["ends"][1]] == [round(bars["target"])] * 2  # both bars reach the target
+
+
+def test_the_pay_charts_legend_says_what_red_bars_mean(live_server, page, dog_taxonomy, settings):
+    # The legend's swatch took the first bar's colour: red whenever the lowest-paid worker was below the floor,
+    # so "effective hourly pay" read as red and the red bars' meaning was nowhere.
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    settings.PAY_FLOOR_PER_HOUR = Decimal("100")
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET], images_per_hit=2, gold_rate=0.0)
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    make_candidates(WHIPPET, 2)
+    worker = account_create(username="worker0", password="pw-worker-0x", role=Role.WORKER)
+    qualify(worker, campaign)
+    submit(worker, campaign, ["present", "absent"], 1500, "pay-chart-key-0")
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#pay-chart")).to_have_attribute("data-loaded", "1")
+    legend = page.evaluate(
+        "() => Chart.getChart('pay-chart').legend.legendItems.map((item) => [item.text, item.fillStyle])"
+    )
+    assert legend[0] == ["effective hourly pay (red: below the floor)", "#2e7d32"]

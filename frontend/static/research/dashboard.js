@@ -74,7 +74,12 @@
       { label: "effective hourly pay", data: [], backgroundColor: [] },
       { type: "line", label: "pay floor", data: [], borderColor: "#b3261e", pointRadius: 0, borderDash: [6, 4] },
     ] },
-    options: { scales: { y: { beginAtZero: true } } },
+    // The bars are green or red by worker: the legend says which is which rather than taking one bar's colour.
+    options: { scales: { y: { beginAtZero: true } }, plugins: { legend: { labels: { generateLabels(chart) {
+      const items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
+      Object.assign(items[0], { text: "effective hourly pay (red: below the floor)", fillStyle: "#2e7d32", strokeStyle: "#2e7d32" });
+      return items;
+    } } } } },
   });
 
   function label(iso, bucketSeconds) {
