@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # Test processes (pytest-xdist): one per core by default; PYTEST_WORKERS=0 runs the suite in this process.
 PYTEST_WORKERS ?= auto
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Where `make demo` serves the app (and sends its simulated crowd): `make demo DEMO_PORT=8102` when 8000 is taken.
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+DEMO_URL := http://$(DEMO_HOST):$(DEMO_PORT)
 # Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files.
 VENDOR := frontend/static/vendor/chart.umd.min.js
 
@@ -14,19 +18,19 @@ VENDOR := frontend/static/vendor/chart.umd.min.js
 # through the REST API at a human pace in the background; it stops with the server (Ctrl-C). Its log is
 # data/demo_crowd.log.
 demo: setup
-	@echo "Serving Synsight on http://127.0.0.1:8000/ (Ctrl-C to stop)"
+	@echo "Serving Synsight on $(DEMO_URL)/ (Ctrl-C to stop)"
 	@if [ "$${SYNSIGHT_DEMO_CROWD:-1}" != 0 ] && [ -s data/demo_campaign ]; then \
 	  echo "A simulated crowd labels campaign $$(cat data/demo_campaign) in the background (SYNSIGHT_DEMO_CROWD=0: none)."; \
 	  (sleep 4; exec $(BIN)/python manage.py simulate_crowd --campaign "$$(cat data/demo_campaign)" \
-	     --base-url http://127.0.0.1:8000 --slow --workers 60 --arrivals-over 2400 --concurrency 4 --prefix demo-crowd \
+	     --base-url $(DEMO_URL) --slow --workers 60 --arrivals-over 2400 --concurrency 4 --prefix demo-crowd \
 	     > data/demo_crowd.log 2>&1) & \
 	fi; \
-	exec $(BIN)/python manage.py runserver 127.0.0.1:8000
+	exec $(BIN)/python manage.py runserver $(DEMO_HOST):$(DEMO_PORT)
 
 setup: $(STAMP) $(VENDOR)
 	$(BIN)/python manage.py ensure_wordnet
 	$(BIN)/python manage.py migrate --noinput -v 0
-	$(BIN)/python manage.py setup_demo
+	$(BIN)/python manage.py setup_demo --url $(DEMO_URL)/
 
 # --dist load hands the tests out in collection order, where pytest-django puts every database test before the
 # transactional ones, whose teardown empties the database (WordNet included). worksteal let a worker steal

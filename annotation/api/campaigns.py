@@ -132,6 +132,7 @@ class CampaignListApi(APIView):
                 "accepted": serializers.IntegerField(),
                 "target": serializers.IntegerField(),
                 "votes": serializers.IntegerField(),
+                "answers": serializers.IntegerField(),
             },
             many=True,
         )

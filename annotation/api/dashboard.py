@@ -171,6 +171,7 @@ class QualityApi(_Panel):
             "Quality",
             {
                 "precision": serializers.FloatField(allow_null=True),
+                "precision_labels": serializers.IntegerField(),
                 "gold_accuracy": serializers.FloatField(allow_null=True),
                 "bins": serializers.ListField(child=serializers.FloatField()),
                 "gold_accuracy_histogram": serializers.ListField(child=serializers.IntegerField()),

@@ -71,6 +71,13 @@ def campaign_list(*, user: User) -> list[dict]:
         .annotate(accepted=Sum("accepted"), votes=Sum("votes"), synsets=Count("id"))
         .order_by()
     }
+    answers = dict(
+        CampaignWorker.objects.filter(campaign__in=campaigns)
+        .values("campaign_id")
+        .annotate(n=Sum("answers"))
+        .order_by()
+        .values_list("campaign_id", "n")
+    )
     return [
         {
             "id": c.id,
@@ -81,7 +88,8 @@ def campaign_list(*, user: User) -> list[dict]:
             "synsets": totals.get(c.id, {}).get("synsets") or 0,
             "accepted": totals.get(c.id, {}).get("accepted") or 0,
             "target": (totals.get(c.id, {}).get("synsets") or 0) * c.target_per_synset,
-            "votes": totals.get(c.id, {}).get("votes") or 0,
+            "votes": totals.get(c.id, {}).get("votes") or 0,  # consensus votes: gold answers aside
+            "answers": answers.get(c.id) or 0,  # every answer, as the dashboard's headline counts them
         }
         for c in campaigns
     ]
@@ -152,13 +160,19 @@ def throughput(*, campaign: Campaign, window: str, now: datetime | None = None) 
     }
 
 
-def _recent_answer_rate(campaign: Campaign, now: datetime) -> float:
-    """Answers per minute over the last hour, from the minute buckets."""
-    since = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
-    total = ActivityBucket.objects.filter(
-        campaign=campaign, span=ActivityBucket.Span.MINUTE, start__gte=since
-    ).aggregate(n=Sum("answers"))["n"]
-    return (total or 0) / 60
+def _recent_answer_rate(campaign: Campaign, now: datetime) -> tuple[float, int]:
+    """Answers per minute over the last hour, from the minute buckets, and the minutes that rate is over: fewer
+    than 60 when the campaign's first answer came less than an hour ago (a campaign six minutes old did not
+    spend the 54 minutes before it idle; counting them made its time to finish ten times too long)."""
+    last = now.replace(second=0, microsecond=0)
+    minutes = ActivityBucket.objects.filter(campaign=campaign, span=ActivityBucket.Span.MINUTE)
+    first = minutes.order_by("start").values_list("start", flat=True).first()
+    if first is None:
+        return 0.0, 60
+    since = max(last - timedelta(minutes=59), first)
+    span = max(1, min(60, int((last - since) / timedelta(minutes=1)) + 1))
+    total = minutes.filter(start__gte=since).aggregate(n=Sum("answers"))["n"]
+    return (total or 0) / span, span
 
 
 # ---- Progress -------------------------------------------------------------------------------------------
@@ -246,16 +260,20 @@ def _synset_rows(campaign: Campaign, *, live_open: bool = True) -> list[SynsetRo
     return result
 
 
-def _eta(remaining_answers: float, unknown: int, starved: int, rate: float) -> tuple[float | None, str]:
+def _eta(remaining_answers: float, unknown: int, starved: int, rate: float, span: int = 60) -> tuple[float | None, str]:
     """Minutes to finish at the current answer rate, or None with the reason it cannot be told."""
     if unknown:
+        if unknown == 1:
+            return None, "1 synset has no accepted image yet to estimate its yield"
         return None, f"{unknown} synsets have no accepted image yet to estimate their yield"
     if remaining_answers <= 0:
         return 0.0, "every synset has reached its target"
     if starved:
-        return None, f"{starved} synsets have no candidates left; add images to finish"
+        return None, f"{starved} synset{'s have' if starved > 1 else ' has'} no candidates left; add images to finish"
     if rate <= 0:
         return None, "no answers in the last hour"
+    if span < 60:
+        return round(remaining_answers / rate, 1), f"at the answer rate of the {span} minutes since the first answer"
     return round(remaining_answers / rate, 1), "at the last hour's answer rate"
 
 
@@ -302,7 +320,7 @@ def progress(
     total_answers = sum(r.answers for r in rows)
     total_accepted = sum(r.accepted for r in rows)
     campaign_yield = total_accepted / total_answers if total_answers else None
-    rate = _recent_answer_rate(campaign, now)
+    rate, rate_minutes = _recent_answer_rate(campaign, now)
     stuck_before = now - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES)
     busy = rate > 0
     synsets, remaining_total, unknown = [], 0.0, 0
@@ -346,7 +364,7 @@ def progress(
                 "last_answer_at": r.last_answer_at,
             }
         )
-    eta_minutes, eta_note = _eta(remaining_total, unknown, sum(s["starved"] for s in synsets), rate)
+    eta_minutes, eta_note = _eta(remaining_total, unknown, sum(s["starved"] for s in synsets), rate, rate_minutes)
     needle = query.strip().lower()
     shown = (
         [
@@ -487,6 +505,7 @@ def quality(*, campaign: Campaign, with_synsets: bool = True) -> dict:
     per_worker = {w[0]: w for w in workers}
     result = {
         "precision": round(mass / counted, 4) if counted else None,
+        "precision_labels": counted,  # the consensus labels the estimate is the mean posterior of
         "gold_accuracy": round(gold_correct / gold_answered, 4) if gold_answered else None,
         "gold_answered": gold_answered,
         "bins": [round(i / HISTOGRAM_BINS, 2) for i in range(HISTOGRAM_BINS + 1)],

@@ -229,6 +229,29 @@ def hits_add(hits: list[dict]) -> None:
     )
 
 
+def box_task_add(*, campaign_id: int, worker_id: int, submitted_at: datetime, reward: Decimal, ms: int) -> None:
+    """A submitted box task's pay and answering time, into the worker's campaign totals: what the campaign spent
+    and the worker's hourly pay count box work like presence HITs (their ledger entries are the same kind).
+    Its HITs, answers and gold figures stay the presence HITs'. Called once per task, in its transaction."""
+    row = {
+        "campaign_id": campaign_id,
+        "worker_id": worker_id,
+        **dict.fromkeys(("hits", "answers", "yes", "gold_answered", "gold_correct"), 0),
+        "response_ms": ms,
+        "earned": reward,
+        "first_seen": submitted_at,
+        "last_seen": submitted_at,
+    }
+    _upsert(
+        CampaignWorker,
+        keys=["campaign_id", "worker_id"],
+        rows=[row],
+        add=("hits", "answers", "yes", "gold_answered", "gold_correct", "response_ms", "earned"),
+        insert_only=("first_seen",),
+        later=("last_seen",),
+    )
+
+
 def hit_row(hit: Hit) -> dict:
     """What hits_add needs of one submitted HIT."""
     return {
@@ -328,6 +351,27 @@ def campaign_created(*, campaign: Campaign) -> None:
     _recount_after_commit(campaign.id)
 
 
+def _leave_out_researchers_accepts(counts: dict[int, dict], synset_ids: list[int]) -> None:
+    """Take out of the precision figures (``accepted``, ``mass``) the accepted candidates held by a researcher's
+    override: their posterior is what consensus says of them (0.005 for one it had rejected), not the
+    confidence of the label. Overrides are few; this reads only the accepted candidates that have one."""
+    from annotation.services.consensus import overridden_ids
+
+    rows = list(
+        Candidate.objects.filter(
+            synset_id__in=synset_ids, state=Candidate.State.ACCEPTED, posterior__isnull=False, overrides__isnull=False
+        )
+        .values_list("id", "synset_id", "posterior")
+        .distinct()
+    )
+    held = overridden_ids([candidate_id for candidate_id, _, _ in rows])
+    for candidate_id, synset_id, posterior in rows:
+        if candidate_id in held:
+            figures = counts[synset_id]
+            figures["accepted"] -= 1
+            figures["mass"] = (figures["mass"] or 0.0) - posterior
+
+
 def synset_activity_recount(*, campaign_id: int, synset_ids: list[int] | None = None) -> int:
     """Recount candidates, open candidates, gold items and accepted posterior mass for every synset of the
     campaign, or for those of ``synset_ids`` that it holds (one grouped pass over the candidate_synset_state
@@ -347,12 +391,14 @@ def synset_activity_recount(*, campaign_id: int, synset_ids: list[int] | None = 
                 n=Count("id"),
                 # Gold items never take votes (they left the queue), whatever their state.
                 open=Count("id", filter=Q(state__in=OPEN_STATES, gold__isnull=True)),
-                # Precision is the mean posterior of consensus decisions: a researcher's accept has none.
+                # Precision is the mean posterior of consensus decisions: a researcher's accept has none (those
+                # without a posterior are left out here, those held by an override below).
                 accepted=Count("id", filter=Q(state=Candidate.State.ACCEPTED, posterior__isnull=False)),
                 mass=Sum("posterior", filter=Q(state=Candidate.State.ACCEPTED)),
             )
             .order_by()
         }
+        _leave_out_researchers_accepts(counts, batch)
         gold = dict(
             GoldItem.objects.filter(synset_id__in=batch)
             .values("synset_id")

@@ -51,6 +51,10 @@ NO_WORK_WAIT_SECONDS = 300.0  # simulated, between two looks for work
 # candidates of the last HITs await their consensus job (the scheduler holds them back until it has run), and
 # a busy machine can take longer than six looks to run it — the crowd then left a fifth of a small campaign open.
 NO_WORK_PATIENCE_REAL_SECONDS = 60.0
+# A paused campaign (a researcher trying Pause on the demo's dashboard): a worker looks again this much later
+# (simulated), for as long as the campaign stays paused; a finished one sends the worker away for good.
+PAUSED_WAIT_SECONDS = 60.0
+PAUSED = " is paused, not running"  # the API's 409 sentence for a paused campaign (hits/next and quiz)
 
 
 @dataclass
@@ -96,6 +100,7 @@ class RunLog:
     simulated_seconds: float = 0.0
     hits: int = 0
     throttled: int = 0
+    paused_answers: int = 0  # quizzes and HITs refused because the campaign was paused
     errors: list[str] = field(default_factory=list)
 
 
@@ -301,7 +306,7 @@ class CrowdRun:
                     return turn.clock
                 raise _Stop(f"refused: {reply.text[:120]}")
             if reply.status_code == 409:
-                raise _Stop("campaign not running")
+                return turn.clock + self._paused_wait(reply)
             if reply.status_code != 200:
                 log.errors += 1
                 self._error(f"next: {reply.status_code} {reply.text[:200]}")
@@ -344,6 +349,14 @@ class CrowdRun:
                 with self._lock:
                     self._hits_started -= 1
 
+    def _paused_wait(self, reply: httpx.Response) -> float:
+        """A 409 for work: when the campaign is only paused, the simulated seconds until the worker looks again."""
+        if PAUSED not in reply.text:
+            raise _Stop("campaign not running")
+        with self._lock:
+            self.log.paused_answers += 1
+        return PAUSED_WAIT_SECONDS
+
     def _pause(self, worker: SimWorker) -> float:
         if worker.kind == "copycat":
             return 0.5
@@ -363,6 +376,8 @@ class CrowdRun:
         if reply.status_code == 403 and "blocked" in reply.text:
             log.quiz, log.blocked_after = "blocked", log.hits
             raise _Stop("blocked")
+        if reply.status_code == 409 and PAUSED in reply.text:
+            return self._paused_wait(reply)
         if reply.status_code != 201:
             log.quiz = "error"
             raise _Stop(f"quiz refused ({reply.status_code}): {reply.text[:120]}")

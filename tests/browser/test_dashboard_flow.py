@@ -2,6 +2,7 @@
 reach the charts, blocks a spammer; an admin downloads the payouts CSV. Debian's Chromium against the live server."""
 
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -124,6 +125,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     )
     page.reload()  # rather than wait up to 15 s for the quality panel's next poll
     expect(page.locator("#precision")).to_have_text("99.9%", timeout=15_000)
+    expect(page.locator("#precision-basis")).to_have_text(" (mean posterior of 4 consensus labels)")
     whippet = page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')
     expect(whippet).to_contain_text("99.9%")
     look_alikes = whippet.locator("td").nth(8)
@@ -245,3 +247,177 @@ def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_recor
     )
     override = DecisionOverride.objects.get()
     assert (override.candidate_id, override.action, override.reason) == (first.id, "accept", "clearly a whippet")
+
+
+def test_the_research_pages_fit_a_phone_screen_and_their_tables_scroll_on_their_own(live_server, browser, dog_taxonomy):
+    # The progress, workers and campaigns tables are wider than a phone: the page stayed 390 px wide for the
+    # header only, and the tables stretched the document to ~1,000 px (pan and zoom to read any figure).
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    admin = account_create(username="admin", password="pw-admin-1", role=Role.ADMIN)
+    account_create(username="a-worker-with-a-rather-long-name", password="pw-worker-1", role=Role.WORKER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET, IBIZAN])
+    make_candidates(WHIPPET, 2)
+    for user, tables in (
+        (researcher, {"/research/": "#campaigns", f"/research/{campaign.id}/": "#progress-table"}),
+        (admin, {"/manage/workers/": "#workers"}),
+    ):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        page = context.new_page()
+        sign_in(page, live_server, user)
+        for path, selector in tables.items():
+            page.goto(f"{live_server.url}{path}")
+            table = page.locator(selector)
+            expect(table.locator("tbody tr").first).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            box = table.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, path
+            # Every column is still there, a sideways scroll away.
+            assert table.evaluate("t => t.scrollWidth > t.clientWidth") or box["width"] < 390, path
+        context.close()
+
+
+def test_finishing_a_campaign_asks_first_and_cancel_changes_nothing(live_server, page, dog_taxonomy):
+    # Finish sits beside Pause and cannot be undone (a finished campaign never runs again): one click ended it.
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_set_state(
+        campaign=campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET]), state="running"
+    )
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#finish")).to_be_enabled()
+    asked = []
+
+    def dismiss(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.locator("#finish").click()
+    expect(page.locator("#campaign-state")).to_have_text("running")
+    assert asked == ["Finish “Hounds”? Workers get no more work from it, and a finished campaign cannot run again."]
+    campaign.refresh_from_db()
+    assert campaign.state == "running"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#finish").click()
+    expect(page.locator("#campaign-state")).to_have_text("finished")
+    campaign.refresh_from_db()
+    assert campaign.state == "finished"
+
+
+def test_the_throughput_chart_draws_active_workers_on_a_scale_of_their_own(live_server, page, dog_taxonomy):
+    # Workers shared the right-hand axis with HITs per hour: 6 workers beside 240 HITs an hour drew a line
+    # flat on the floor of the chart (the demo's dashboard).
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET], images_per_hit=2, gold_rate=0.0)
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    make_candidates(WHIPPET, 4)
+    for i in range(2):
+        worker = account_create(username=f"worker{i}", password=f"pw-worker-{i}x", role=Role.WORKER)
+        qualify(worker, campaign)
+        submit(worker, campaign, ["present", "absent"], 1500, f"chart-key-{i}")
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#throughput-chart")).to_have_attribute("data-answers", "4")
+    # How high the latest point of each series stands, as a share of the plot's height.
+    heights = page.evaluate(
+        """() => {
+          const chart = Chart.getChart('throughput-chart'), area = chart.chartArea;
+          return chart.data.datasets.map((d) => {
+            const values = d.data.filter((v) => v > 0);
+            const y = chart.scales[d.yAxisID].getPixelForValue(values[values.length - 1]);
+            return [d.label, (area.bottom - y) / (area.bottom - area.top)];
+          });
+        }"""
+    )
+    assert [label for label, _ in heights] == ["answers / min", "HITs / hour", "active workers"]
+    assert all(height >= 0.5 for _, height in heights), heights
+
+
+def test_the_time_to_finish_says_why_it_cannot_be_told(live_server, page, dog_taxonomy):
+    # "– to finish at this rate" gave its reason in a tooltip only: nothing on a phone, nothing read aloud.
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET], images_per_hit=2, gold_rate=0.0)
+    campaign_set_state(campaign=campaign, state="running")
+    make_candidates(WHIPPET, 2)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    card = page.locator("#summary div").filter(has=page.locator('[data-stat="eta"]'))
+    expect(card.locator('[data-stat="eta"]')).to_have_text("–")
+    why = "time to finish: 1 synset has no accepted image yet to estimate its yield"
+    expect(card.locator("span")).to_have_text(why)
+
+
+def test_the_dashboard_says_when_its_figures_stop_updating(live_server, browser, dog_taxonomy):
+    # Signed out in another tab (or the demo server stopped), the dashboard went on showing its last figures
+    # under "refreshed every 5 s · updated <time>" as if they were live.
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET])
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#refreshed")).to_contain_text("updated")
+    other = context.new_page()
+    other.goto(f"{live_server.url}/research/")
+    other.get_by_role("button", name="Sign out researcher").click()
+    refreshed = page.locator("#refreshed")
+    expect(refreshed).to_contain_text("not updated since", timeout=15_000)
+    expect(refreshed).to_contain_text("you are signed out: sign in again to see live figures")
+    expect(refreshed).to_have_class(re.compile(r"\bwarn\b"))
+    context.close()
+
+
+def test_each_synsets_progress_bar_reaches_the_target_with_what_is_still_to_accept(live_server, page, dog_taxonomy):
+    # "still to accept" was stacked after the rejected and unresolved images: bars ended anywhere (40 on an axis
+    # for a target of 30) and no bar showed where the target was.
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET, IBIZAN], target_per_synset=5)
+    CampaignSynset.objects.filter(campaign=campaign, synset_id=int(WHIPPET[1:])).update(accepted=2, rejected=3)
+    CampaignSynset.objects.filter(campaign=campaign, synset_id=int(IBIZAN[1:])).update(accepted=1, rejected=1)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#progress-chart")).to_have_attribute("data-loaded", "2")
+    bars = page.evaluate(
+        """() => {
+          const chart = Chart.getChart('progress-chart'), x = chart.scales.x;
+          const ends = chart.data.datasets.map((d, i) => chart.getDatasetMeta(i).data.map((bar) => bar.x));
+          return { labels: chart.data.datasets.map((d) => d.label), ends, target: x.getPixelForValue(5) };
+        }"""
+    )
+    assert bars["labels"] == ["accepted", "still to accept", "rejected", "unresolved"]
+    assert [round(end) for end in bars["ends"][1]] == [round(bars["target"])] * 2  # both bars reach the target
+
+
+def test_the_pay_charts_legend_says_what_red_bars_mean(live_server, page, dog_taxonomy, settings):
+    # The legend's swatch took the first bar's colour: red whenever the lowest-paid worker was below the floor,
+    # so "effective hourly pay" read as red and the red bars' meaning was nowhere.
+    from annotation.services.campaigns import campaign_create, campaign_set_state
+
+    settings.PAY_FLOOR_PER_HOUR = Decimal("100")
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET], images_per_hit=2, gold_rate=0.0)
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    make_candidates(WHIPPET, 2)
+    worker = account_create(username="worker0", password="pw-worker-0x", role=Role.WORKER)
+    qualify(worker, campaign)
+    submit(worker, campaign, ["present", "absent"], 1500, "pay-chart-key-0")
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#pay-chart")).to_have_attribute("data-loaded", "1")
+    legend = page.evaluate(
+        "() => Chart.getChart('pay-chart').legend.legendItems.map((item) => [item.text, item.fillStyle])"
+    )
+    assert legend[0] == ["effective hourly pay (red: below the floor)", "#2e7d32"]

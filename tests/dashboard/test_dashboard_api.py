@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.models import Campaign, CampaignSynset, Candidate, WorkerAction
+from annotation.selectors import dashboard
 from annotation.services import refit, rollups
 from annotation.services.campaigns import campaign_set_state
 from annotation.services.manage import candidate_override
@@ -151,10 +152,23 @@ def test_progress_per_synset_with_flags_and_time_to_finish(seeded, client_for):
     assert data["totals"]["eta_minutes"] is None and "no candidates left" in data["totals"]["eta_note"]
     make_candidates(TRIANGLE, 4)
     rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
-    data = get(client_for(seeded.researcher), seeded, "progress")
-    # 8 answers still needed (the campaign yields 2 accepted per 8 answers) at 8 answers in the last hour.
+    # An hour after its first answers: 8 answers still needed (the campaign yields 2 accepted per 8 answers) at
+    # 8 answers in the last hour.
+    data = dashboard.progress(campaign=seeded.campaign, now=seeded.now + timedelta(minutes=59))
     assert data["answers_per_minute"] == 0.133 and data["totals"]["eta_minutes"] == 60.0
-    assert data["totals"]["answers_needed"] == 8
+    assert data["totals"]["answers_needed"] == 8 and data["totals"]["eta_note"] == "at the last hour's answer rate"
+
+
+def test_the_time_to_finish_of_a_young_campaign_is_at_the_rate_since_its_first_answer(seeded, client_for):
+    # The demo's dashboard said 6.6 hours to finish six minutes into the campaign (it finished in twenty): the
+    # last hour's answers were divided by 60 minutes, 54 of them before the campaign's first answer.
+    make_candidates(TRIANGLE, 4)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    data = dashboard.progress(campaign=seeded.campaign, now=seeded.now + timedelta(minutes=3, seconds=10))
+    # 8 answers in the 4 minutes since the first one (that minute included): 2 a minute, 8 still needed.
+    assert data["answers_per_minute"] == 2.0
+    assert (data["totals"]["answers_needed"], data["totals"]["eta_minutes"]) == (8, 4.0)
+    assert data["totals"]["eta_note"] == "at the answer rate of the 4 minutes since the first answer"
 
 
 def test_progress_finds_sorts_and_pages_synsets_while_totals_cover_them_all(seeded, client_for):
@@ -215,6 +229,24 @@ def test_a_synset_nobody_reached_yet_is_stuck_only_after_the_campaign_ran_that_l
     assert triangle_stuck() is False  # counted again from the resume
 
 
+def test_a_researchers_accept_against_consensus_leaves_the_estimated_precision_alone(seeded, client_for):
+    # In the demo a researcher accepted a circle consensus had rejected at posterior 0.005: the circle's
+    # estimated precision fell from 99.9% to 97.2%, as if that label were almost surely wrong. Precision is
+    # the mean posterior of consensus decisions; a person's decision has none.
+    rejected = seeded.candidates[2]  # rejected at 0.01
+    candidate_override(campaign=seeded.campaign, candidate_id=rejected.id, action="accept", by=seeded.researcher)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    client = client_for(seeded.researcher)
+    circle = get(client, seeded, "progress")["synsets"][0]
+    assert (circle["accepted"], circle["precision"]) == (3, 0.98)  # (0.99 + 0.97) / 2, not (… + 0.01) / 3
+    assert get(client, seeded, "quality")["precision"] == 0.98
+    # Handed back to consensus ("reopen") and accepted by it, it counts again.
+    candidate_override(campaign=seeded.campaign, candidate_id=rejected.id, action="reopen", by=seeded.researcher)
+    Candidate.objects.filter(id=rejected.id).update(state=Candidate.State.ACCEPTED, posterior=0.96)
+    rollups.synset_activity_recount(campaign_id=seeded.campaign.id)
+    assert get(client, seeded, "quality")["precision"] == 0.9733
+
+
 def test_progress_of_a_synset_accepted_by_override_before_any_answer(seeded, client_for):
     # A researcher may accept a candidate by hand before anyone answered for its synset: that synset has
     # accepted images and no answers (its own yield is unknown; the campaign's is used). This was a 500.
@@ -253,6 +285,8 @@ def test_quality(seeded, client_for):
     )  # fmt: skip
     data = get(client, seeded, "quality")
     assert data["precision"] == 0.98 and data["gold_accuracy"] is None and data["workers"] == 2
+    # What the estimate rests on: 99.9% of one label and of ten thousand read alike on the page.
+    assert data["precision_labels"] == 2
     assert data["agreement_histogram"] == [0, 0, 0, 0, 1, 0, 0, 0, 0, 1] and data["agreement_mean"] == 0.7
     assert data["gold_accuracy_histogram"] == [0] * 10
     assert data["blocked"] == [
@@ -299,12 +333,26 @@ def test_cost_and_hourly_pay_against_the_floor(seeded, client_for, settings):
     ]
 
 
+def test_the_campaigns_page_lists_the_answers_the_dashboard_counts(seeded):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(seeded.researcher)
+    page = client.get("/research/").content.decode()
+    assert '<th class="num">Answers</th>' in page
+    assert '<td class="num">2 / 4</td><td class="num">8</td>' in page
+
+
 def test_campaign_list_and_detail(seeded, client_for):
     client = client_for(seeded.researcher)
     listed = client.get("/api/v1/campaigns/").json()
     assert [(c["name"], c["synsets"], c["accepted"], c["target"], c["votes"]) for c in listed] == [
         ("shapes", 2, 2, 4, 7)
     ]
+    # The list and the dashboard's headline count the same answers (the list's "Votes 1067" beside the
+    # dashboard's "1372 answers" in the demo: gold answers were left out of one and not the other).
+    summary = get(client, seeded, "summary")
+    assert listed[0]["answers"] == summary["answers"] == 8
     detail = client.get(f"/api/v1/campaigns/{seeded.campaign.id}/").json()
     assert detail["synsets"] == [CIRCLE, TRIANGLE] and detail["policy"]["target_per_synset"] == 2
 

@@ -36,8 +36,8 @@ from .policy import (
 
 def box_jobs_enter(*, campaign: Campaign, limit: int = ENTER_BATCH) -> int:
     """Accepted candidates of a boxes-enabled campaign's synsets enter the pipeline (one BoxJob each); jobs
-    whose candidate is no longer accepted (a refit reopened it) are withdrawn. Idempotent; at most ``limit``
-    new jobs per call (the periodic task calls it until nothing is left)."""
+    whose candidate is no longer accepted (a refit reopened it) are withdrawn, and come back when it is accepted
+    again. Idempotent; at most ``limit`` new jobs per call (the periodic task calls it until nothing is left)."""
     if not campaign.boxes_enabled:
         return 0
     synsets = CampaignSynset.objects.filter(campaign=campaign).values("synset_id")
@@ -56,7 +56,15 @@ def box_jobs_enter(*, campaign: Campaign, limit: int = ENTER_BATCH) -> int:
         .exclude(candidate__state=Candidate.State.ACCEPTED)
         .update(state=BoxJob.State.WITHDRAWN)
     )
-    if new or withdrawn:
+    # Accepted again (consensus settled it back): the image returns to checking its box still unchecked, else
+    # to drawing, whose "no more instances" leads to coverage; it keeps its round and its boxes.
+    back = BoxJob.objects.filter(
+        campaign=campaign, state=BoxJob.State.WITHDRAWN, candidate__state=Candidate.State.ACCEPTED
+    )
+    unchecked = Box.objects.filter(job_id=OuterRef("pk"), state__in=[Box.State.DRAWN, Box.State.VERIFYING])
+    returned = back.filter(Exists(unchecked)).update(state=BoxJob.State.QUALITY)
+    returned += back.update(state=BoxJob.State.DRAW)
+    if new or withdrawn or returned:
         cache.delete(box_figures_key(campaign.id))  # the dashboard shows the change at its next poll
     return len(new)
 
@@ -142,7 +150,10 @@ def _lease_jobs(*, worker: User, campaign: Campaign, synset_id: int, kind: str, 
     else:
         need = Q(state=BoxJob.State.COVERAGE) & _needs_votes()
         counter = "pending_count"
-    queryset = BoxJob.objects.filter(need, campaign=campaign, synset_id=synset_id).exclude(Exists(seen)).order_by("id")
+    queryset = BoxJob.objects.filter(need, campaign=campaign, synset_id=synset_id).exclude(Exists(seen))
+    if kind == Kind.COVERAGE:  # nobody judges the coverage of boxes they drew themselves
+        queryset = queryset.exclude(Exists(Box.objects.filter(job_id=OuterRef("pk"), drawn_by=worker)))
+    queryset = queryset.order_by("id")
     rows = list(_locked(queryset).values_list("id", "round")[:size])
     if rows:
         BoxJob.objects.filter(id__in=[r[0] for r in rows]).update(**{counter: F(counter) + 1})

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Gone, NotFound, shown, unanswered
 from annotation.models import Box, BoxAnswer, BoxJob, BoxTask, BoxTaskItem, Candidate
+from annotation.services import rollups
 from annotation.services.hits import MAX_RESPONSE_MS
 from workers.models import LedgerEntry, WorkerProfile
 
@@ -279,6 +280,13 @@ def _record_worker(task: BoxTask, parsed: list[_Parsed]) -> None:
         kind=LedgerEntry.Kind.HIT,
         amount=task.campaign.reward_per_hit,
         note=f"box {task.kind} task {task.id}",
+    )
+    rollups.box_task_add(
+        campaign_id=task.campaign_id,
+        worker_id=task.worker_id,
+        submitted_at=timezone.now(),
+        reward=task.campaign.reward_per_hit,
+        ms=sum(p.ms for p in parsed),
     )
 
 

@@ -25,8 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--per-synset", type=int, default=DEMO_PER_SYNSET, help="demo images per shape")
         parser.add_argument("--no-images", action="store_true", help="only the taxonomy and the accounts")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="where the demo is served (printed)")
 
-    def handle(self, *args, per_synset: int, no_images: bool, **options):
+    def handle(self, *args, per_synset: int, no_images: bool, url: str, **options):
         if not Synset.objects.exists():
             call_command("import_wordnet", "--all", stdout=self.stdout, stderr=self.stderr)
         else:
@@ -52,7 +53,7 @@ class Command(BaseCommand):
                 f"over {shapes} shapes."
             )
             (settings.DATA_DIR / "demo_campaign").write_text(f"{campaign.id}\n")
-        self.stdout.write(self.style.SUCCESS("\nSynsight demo accounts (sign in at http://127.0.0.1:8000/):"))
+        self.stdout.write(self.style.SUCCESS(f"\nSynsight demo accounts (sign in at {url}):"))
         for username, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {role.value:<11} user: {username:<11} password: {credentials[username]}")
         if campaign is not None:

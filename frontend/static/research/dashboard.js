@@ -41,19 +41,22 @@
     data: { labels: [], datasets: [
       { label: "answers / min", data: [], borderColor: "#2457c5", backgroundColor: "#2457c533", fill: true, yAxisID: "y", tension: 0.2, pointRadius: 0 },
       { label: "HITs / hour", data: [], borderColor: "#a6540a", yAxisID: "y1", tension: 0.2, pointRadius: 0 },
-      { label: "active workers", data: [], borderColor: "#2e7d32", yAxisID: "y1", stepped: true, pointRadius: 0 },
+      // Workers on a scale of their own: beside hundreds of HITs an hour, a handful of workers drew a flat line.
+      { label: "active workers", data: [], borderColor: "#2e7d32", yAxisID: "y2", stepped: true, pointRadius: 0 },
     ] },
     options: { interaction: { mode: "index", intersect: false }, scales: {
       y: { beginAtZero: true, title: { display: true, text: "answers / min" } },
-      y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "HITs / h · workers" } } } },
+      y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "HITs / hour" } },
+      y2: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { precision: 0 }, title: { display: true, text: "workers" } } } },
   });
   const progressChart = makeChart("progress-chart", {
     type: "bar",
     data: { labels: [], datasets: [
+      // Accepted and still to accept first, so that every bar below its target ends at the target.
       { label: "accepted", data: [], backgroundColor: "#2e7d32" },
+      { label: "still to accept", data: [], backgroundColor: "#dde3ea" },
       { label: "rejected", data: [], backgroundColor: "#b3261e" },
       { label: "unresolved", data: [], backgroundColor: "#f2a900" },
-      { label: "still to accept", data: [], backgroundColor: "#dde3ea" },
     ] },
     options: { indexAxis: "y", scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } },
   });
@@ -71,7 +74,12 @@
       { label: "effective hourly pay", data: [], backgroundColor: [] },
       { type: "line", label: "pay floor", data: [], borderColor: "#b3261e", pointRadius: 0, borderDash: [6, 4] },
     ] },
-    options: { scales: { y: { beginAtZero: true } } },
+    // The bars are green or red by worker: the legend says which is which rather than taking one bar's colour.
+    options: { scales: { y: { beginAtZero: true } }, plugins: { legend: { labels: { generateLabels(chart) {
+      const items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
+      Object.assign(items[0], { text: "effective hourly pay (red: below the floor)", fillStyle: "#2e7d32", strokeStyle: "#2e7d32" });
+      return items;
+    } } } } },
   });
 
   function label(iso, bucketSeconds) {
@@ -81,9 +89,28 @@
     return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit" });
   }
 
+  // When the figures stop updating (signed out elsewhere, the server stopped), say so next to "updated": the
+  // last figures stay on screen and would otherwise pass for live ones.
+  let lastUpdated = null;
+  function notUpdated(reason) {
+    const since = lastUpdated ? lastUpdated.toLocaleTimeString() : "the page opened";
+    const line = document.getElementById("refreshed");
+    line.textContent = `· not updated since ${since}: ${reason}`;
+    line.classList.add("warn");
+  }
   async function refreshSummary() {
-    const r = await api.request("GET", `${base}dashboard/summary/`);
-    if (!r.ok) return;
+    let r;
+    try {
+      r = await api.request("GET", `${base}dashboard/summary/`);
+    } catch (error) {
+      notUpdated("the server does not answer");
+      return;
+    }
+    if (!r.ok) {
+      notUpdated(r.status === 401 || r.status === 403 ? "you are signed out: sign in again to see live figures"
+        : `the server answered ${r.status}`);
+      return;
+    }
     for (const [key, value] of Object.entries(r.data)) {
       root.querySelectorAll(`[data-stat="${key}"]`).forEach((node) => { node.textContent = typeof value === "number" ? String(value) : value; });
     }
@@ -100,7 +127,9 @@
     for (const [key, value] of Object.entries(r.data.boxes || {})) {
       boxes.querySelectorAll(`[data-box="${key}"]`).forEach((node) => { node.textContent = String(value); });
     }
-    document.getElementById("refreshed").textContent = `· updated ${new Date().toLocaleTimeString()}`;
+    lastUpdated = new Date();
+    document.getElementById("refreshed").textContent = `· updated ${lastUpdated.toLocaleTimeString()}`;
+    document.getElementById("refreshed").classList.remove("warn");
   }
   async function refreshThroughput() {
     const r = await api.request("GET", `${base}dashboard/throughput/?window=${windowName}`);
@@ -127,9 +156,9 @@
     const c = progressChart.chart;
     c.data.labels = top.map((s) => s.name);
     c.data.datasets[0].data = top.map((s) => s.accepted);
-    c.data.datasets[1].data = top.map((s) => s.rejected);
-    c.data.datasets[2].data = top.map((s) => s.unresolved);
-    c.data.datasets[3].data = top.map((s) => Math.max(0, s.target - s.accepted));
+    c.data.datasets[1].data = top.map((s) => Math.max(0, s.target - s.accepted));
+    c.data.datasets[2].data = top.map((s) => s.rejected);
+    c.data.datasets[3].data = top.map((s) => s.unresolved);
     progressChart.canvas.parentElement.style.height = `${Math.max(160, top.length * 22 + 60)}px`;
     c.update("none");
     loaded(progressChart, top.length);
@@ -165,7 +194,10 @@
       : (matched > shown ? `The first ${shown} of ${matched} synsets shown; find one by name or wnid above.` : "");
     document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
     document.getElementById("all-done").hidden = !(t.synsets > 0 && t.done === t.synsets && document.getElementById("campaign-state").textContent !== "finished");
-    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); n.title = t.eta_note; });
+    // The note is on screen, not in a tooltip: why no time can be told is what the researcher must act on.
+    root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); });
+    document.getElementById("eta-note").textContent = t.eta_minutes === null ? `time to finish: ${t.eta_note}`
+      : t.eta_minutes === 0 ? t.eta_note : `to finish, ${t.eta_note}`;
   }
   async function refreshProgress() {
     const params = new URLSearchParams({
@@ -225,6 +257,9 @@
     c.update("none");
     loaded(qualityChart, d.workers);
     document.getElementById("precision").textContent = precisionPct(d.precision);
+    // What the estimate rests on: 99.9% of one label and of ten thousand must not read alike.
+    const n = d.precision_labels;
+    document.getElementById("precision-basis").textContent = n ? ` (mean posterior of ${n} consensus label${n === 1 ? "" : "s"})` : "";
     document.getElementById("gold-accuracy").textContent = pct(d.gold_accuracy);
     document.getElementById("agreement").textContent = pct(d.agreement_mean);
     const list = document.getElementById("blocked");
@@ -294,6 +329,9 @@
   });
   document.querySelectorAll("[data-state]").forEach((button) => {
     button.addEventListener("click", async () => {
+      // Finishing cannot be undone and its button sits beside Pause: ask first.
+      const finishing = `Finish “${root.dataset.name}”? Workers get no more work from it, and a finished campaign cannot run again.`;
+      if (button.dataset.state === "finished" && !window.confirm(finishing)) return;
       const r = await api.request("POST", `${base}state/`, { state: button.dataset.state });
       if (!r.ok) { alert((r.data && r.data.detail) || "Failed."); return; }
       refreshSummary();

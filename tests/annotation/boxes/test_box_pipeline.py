@@ -1,5 +1,7 @@
 """The box pipeline's state machines through the services: draw → quality → coverage, merging, rounds."""
 
+from decimal import Decimal
+
 import pytest
 
 from annotation.errors import Conflict, Gone
@@ -47,6 +49,32 @@ def test_a_reopened_candidate_is_withdrawn(box_campaign):
     assert job.state == "withdrawn"
 
 
+def test_a_withdrawn_image_accepted_again_goes_back_to_drawing(box_campaign):
+    # In the demo a refit reopened an image and consensus accepted it again: the dashboard said "1 no longer
+    # accepted" of an accepted image, which never got a box (entering skipped it: it had a job already).
+    job = BoxJob.objects.order_by("id").first()
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.VOTING)
+    boxes.box_jobs_enter(campaign=box_campaign)
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.ACCEPTED)
+    assert boxes.box_jobs_enter(campaign=box_campaign) == 0  # no new job: the same one is back
+    job.refresh_from_db()
+    assert job.state == "draw"
+    assert BoxJob.objects.count() == 3 and set(BoxJob.objects.values_list("state", flat=True)) == {"draw"}
+
+
+def test_a_withdrawn_image_with_a_box_awaiting_checks_goes_back_to_quality(box_campaign, crowd):
+    draw(crowd[0], box_campaign)  # every image: a box, waiting for its quality checks
+    job = BoxJob.objects.order_by("id").first()
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.VOTING)
+    BoxJob.objects.filter(id=job.id).update(state=BoxJob.State.WITHDRAWN)  # as box_jobs_enter does, no lease out
+    Candidate.objects.filter(id=job.candidate_id).update(state=Candidate.State.ACCEPTED)
+    boxes.box_jobs_enter(campaign=box_campaign)
+    job.refresh_from_db()
+    assert job.state == "quality"
+    verify(crowd[1:4], box_campaign, "quality")  # its box is checked like the others'
+    assert set(BoxJob.objects.values_list("state", flat=True)) == {"coverage"}
+
+
 def test_draw_verify_cover_takes_an_image_to_done_with_its_box(box_campaign, crowd):
     task, result = draw(crowd[0], box_campaign)
     assert task.items.count() == 3
@@ -82,6 +110,17 @@ def test_the_summary_counts_the_boxes_of_images_still_accepted(box_campaign, cro
 
     summary = box_job_summary(campaign_id=box_campaign.id)
     assert (summary["boxes"], summary["done"]) == (2, 3)  # the job stays done; its box is no longer counted
+
+
+def test_nobody_checks_the_coverage_of_an_image_they_drew_a_box_on(box_campaign, crowd):
+    # The demo's worker drew a circle's box and was then asked whether every circle of that image is boxed:
+    # a verdict on their own drawing (the README: a worker never checks their own boxes).
+    draw(crowd[0], box_campaign)
+    verify(crowd[1:4], box_campaign, "quality")
+    assert set(BoxJob.objects.values_list("state", flat=True)) == {"coverage"}
+    assert box_task_next(worker=crowd[0], campaign=box_campaign, kind="coverage") is None
+    task = box_task_next(worker=crowd[4], campaign=box_campaign, kind="coverage")
+    assert task is not None and task.items.count() == 3
 
 
 def test_a_rejected_box_sends_the_image_back_to_drawing_for_a_new_round(box_campaign, crowd):
@@ -180,3 +219,26 @@ def test_gold_boxes_mix_into_quality_tasks_and_score_the_worker(box_campaign, cr
     assert (profile.gold_answered, profile.gold_correct) == ((1, 1) if seen_gold else (0, 0))
     good.refresh_from_db()
     assert (good.state, good.votes_count, good.job_id) == ("drawn", 0, None)
+
+
+def test_box_tasks_count_in_what_the_campaign_spent_and_in_the_workers_pay(box_campaign, crowd):
+    # The demo paid 1.00 for ten box tasks (ledger 9.30) while its dashboard said it had spent 8.30: box work
+    # was paid but neither in "spent", nor in the cost per accepted image, nor in anyone's hourly pay.
+    from django.db.models import Sum
+
+    from annotation.selectors import dashboard
+    from annotation.services.refit import campaign_counters_recount
+    from workers.models import LedgerEntry
+
+    campaign_counters_recount(campaign=box_campaign)  # the fixture accepted 3 candidates behind the counters
+    draw(crowd[0], box_campaign)  # 3 items, 20 s each
+    verify(crowd[1:3], box_campaign, "quality")  # 3 items, 0.7 s each
+    paid = LedgerEntry.objects.aggregate(total=Sum("amount"))["total"]
+    assert paid == Decimal("0.30")
+    cost = dashboard.cost(campaign=box_campaign)
+    assert (cost["spent"], cost["accepted"], cost["cost_per_accepted"]) == ("0.30", 3, "0.10")
+    drawer = next(w for w in cost["workers"] if w["username"] == "worker0")
+    assert (drawer["hits"], drawer["earned"], drawer["hours"]) == (0, "0.10", round(60_000 / 3_600_000, 4))
+    assert drawer["hourly_pay"] == "6.00"  # 0.10 for a minute's drawing
+    summary = dashboard.summary(campaign=box_campaign)
+    assert (summary["spent"], summary["hits"], summary["workers"]) == ("0.30", 0, 3)
