@@ -51,8 +51,6 @@ def test_summary(seeded, client_for):
             "answers",
             "workers",
             "spent",
-            "answers_per_minute_5m",
-            "hits_per_hour_5m",
             "active_workers_5m",
         ]
     } == {
@@ -67,10 +65,20 @@ def test_summary(seeded, client_for):
         "answers": 8,
         "workers": 2,
         "spent": "0.20",
-        "answers_per_minute_5m": 1.6,
-        "hits_per_hour_5m": 24.0,
         "active_workers_5m": 2,
     }
+
+
+@pytest.mark.parametrize(
+    ("later", "per_minute", "per_hour"),
+    [(timedelta(seconds=10), 8.0, 120.0), (timedelta(minutes=3), 2.0, 30.0), (timedelta(minutes=6), 0.0, 0.0)],
+)
+def test_the_five_minute_rates_of_a_young_campaign_are_over_the_minutes_since_its_first_answer(
+    seeded, later, per_minute, per_hour
+):
+    # 8 answers in 2 HITs, all in the campaign's first minute: two minutes in, dividing by five read 40% of the rate.
+    data = dashboard.summary(campaign=seeded.campaign, now=seeded.now + later)
+    assert (data["answers_per_minute_5m"], data["hits_per_hour_5m"]) == (per_minute, per_hour)
 
 
 def test_throughput_last_hour_has_a_point_a_minute(seeded, client_for):

@@ -410,7 +410,7 @@
       const r = await api.request("GET", `/api/v1/image-imports/${id}/`);
       if (!r.ok) return;
       const d = r.data;
-      out.textContent = `Import ${id}: ${d.status}, ${d.processed} of ${d.total} — ${d.counts.accepted} accepted, ${d.counts.duplicate + d.counts.near_duplicate} duplicates, ${d.counts.rejected} rejected.`;
+      out.textContent = `Import ${id}: ${d.status}, ${d.processed} of ${d.total} — ${d.counts.accepted} accepted, ${d.counts.duplicate + d.counts.near_duplicate} duplicate${d.counts.duplicate + d.counts.near_duplicate === 1 ? "" : "s"}, ${d.counts.rejected} rejected.`;
       if (d.status === "pending" || d.status === "running") { setTimeout(() => poll(id), 1500); return; }
       if (d.counts.rejected) showRejected(id, d.counts.rejected);
     };
