@@ -75,6 +75,7 @@ def test_a_held_or_repeated_answer_key_answers_one_image_only(live_server, page,
     answers = sent_answers(page, lambda: page.keyboard.press("x"))
     assert [a["answer"] for a in answers] == ["skip", "not_present", "no_more", "not_present"]
     expect(page.locator("#done-count")).to_have_text("1")
+    expect(page.locator("#done-unit")).to_have_text("task")  # a task of four images, said as such (QA)
     settled(page)
     assert errors == []
 

@@ -5,6 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.models import Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem
+from tests.annotation.hits.conftest import make_gold
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
 
 
@@ -184,6 +185,9 @@ def test_synset_overview_has_counts_and_the_confidence_table(api, seeded):
     assert table["items"] == 4 and table["max_total"] == 4
     assert table["table"][2][0] > table["table"][1][1] > table["table"][0][2]  # more yes, more likely present
     assert table["table"][4][1] is None  # beyond the seed's vote count
+    make_gold(CIRCLE, 3)  # new candidates with a known answer: counted as gold, not as new
+    data = api.get(f"/api/v1/campaigns/{seeded.campaign.id}/synsets/{CIRCLE}/").json()
+    assert (data["by_state"]["new"], data["gold"]) == (0, 3)
 
 
 def test_candidates_by_state_and_disagreements(api, seeded):

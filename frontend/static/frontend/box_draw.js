@@ -316,6 +316,7 @@
       forget(task.id);
       done += 1;
       document.getElementById("done-count").textContent = String(done);
+      document.getElementById("done-unit").textContent = done === 1 ? "task" : "tasks";  // of a few images each
       return next();
     }
     if (response.status === 410) {

@@ -176,6 +176,7 @@
     if (response.status === 201 || response.status === 200) {
       done += 1;
       document.getElementById("done-count").textContent = String(done);
+      document.getElementById("done-unit").textContent = done === 1 ? "task" : "tasks";  // of a few images each
       return next();
     }
     if (response.status === 410) {
