@@ -340,6 +340,32 @@ def test_the_throughput_chart_draws_active_workers_on_a_scale_of_their_own(live_
     assert all(height >= 0.5 for _, height in heights), heights
 
 
+def test_the_throughput_spans_are_tabs_that_arrow_keys_move_between(live_server, page, dog_taxonomy):
+    # role=tab without a tabpanel, a roving tab stop or arrow keys (QA): a keyboard user tabbed through all three.
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET])
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    throughput = []
+    page.on("request", lambda r: throughput.append(r.url) if "/dashboard/throughput/" in r.url else None)
+    hour = page.get_by_role("tab", name="Last hour")
+    expect(hour).to_have_attribute("tabindex", "0")
+    expect(page.get_by_role("tab", name="Last day")).to_have_attribute("tabindex", "-1")
+
+    hour.focus()
+    page.keyboard.press("ArrowRight")
+    day = page.get_by_role("tab", name="Last day", selected=True)
+    expect(day).to_be_focused()
+    expect(page.get_by_role("tabpanel")).to_have_attribute("aria-labelledby", "window-day")
+    page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Whole campaign", selected=True)).to_be_focused()
+    page.keyboard.press("ArrowRight")  # round to the first
+    expect(page.get_by_role("tab", name="Last hour", selected=True)).to_be_focused()
+    assert any("window=day" in url for url in throughput) and any("window=all" in url for url in throughput)
+
+
 def test_the_time_to_finish_says_why_it_cannot_be_told(live_server, page, dog_taxonomy):
     # "– to finish at this rate" gave its reason in a tooltip only: nothing on a phone, nothing read aloud.
     from annotation.services.campaigns import campaign_create, campaign_set_state

@@ -320,11 +320,27 @@
     }));
   }
 
-  document.querySelectorAll("#windows [data-window]").forEach((button) => {
-    button.addEventListener("click", () => {
-      windowName = button.dataset.window;
-      document.querySelectorAll("#windows [data-window]").forEach((b) => b.setAttribute("aria-selected", String(b === button)));
-      refreshThroughput();
+  // The throughput chart's time spans, as WAI-ARIA tabs: one tab stop; arrows, Home and End move between them and
+  // show that span at once.
+  const windowTabs = [...document.querySelectorAll("#windows [data-window]")];
+  function chooseWindow(button) {
+    windowName = button.dataset.window;
+    windowTabs.forEach((b) => {
+      b.setAttribute("aria-selected", String(b === button));
+      b.tabIndex = b === button ? 0 : -1;
+    });
+    document.getElementById("throughput-panel").setAttribute("aria-labelledby", button.id);
+    refreshThroughput();
+  }
+  windowTabs.forEach((button, i) => {
+    button.addEventListener("click", () => chooseWindow(button));
+    button.addEventListener("keydown", (event) => {
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: windowTabs.length - 1 }[event.key];
+      if (to === undefined) return;
+      event.preventDefault();
+      const next = windowTabs[(to + windowTabs.length) % windowTabs.length];
+      next.focus();
+      chooseWindow(next);
     });
   });
   document.querySelectorAll("[data-state]").forEach((button) => {
