@@ -11,4 +11,5 @@ urlpatterns = [
     path("me/", hits.ProfileApi.as_view(), name="worker-profile"),
     path("campaigns/<int:campaign_id>/boxes/<str:kind>/next/", boxes.NextBoxTaskApi.as_view(), name="box-task-next"),
     path("box-tasks/<int:task_id>/submit/", boxes.SubmitBoxTaskApi.as_view(), name="box-task-submit"),
+    path("box-tasks/<int:task_id>/release/", boxes.ReleaseBoxTaskApi.as_view(), name="box-task-release"),
 ]

@@ -87,3 +87,15 @@ class SubmitBoxTaskApi(APIView):
             "earned": result.earned,
         }
         return Response(body, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+
+
+class ReleaseBoxTaskApi(APIView):
+    """Give back your open box task (the box pages send this when they close): its images return to the queue a
+    minute later unless you ask for it again meanwhile. 204 whatever the task's state, if it is yours."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, task_id: int):
+        call(boxes.box_task_release, worker=request.user, task_id=task_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

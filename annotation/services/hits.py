@@ -18,7 +18,7 @@ from django.utils import timezone
 from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound, shown, unanswered
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
-from annotation.services import consensus, consensus_queue, quiz, rollups, screening
+from annotation.services import consensus, consensus_queue, leases, quiz, rollups, screening
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
@@ -29,9 +29,6 @@ SYNSETS_TRIED = 25
 AWAITING_CONSENSUS = -1.0
 ANSWERS = {"absent": Vote.Answer.ABSENT, "present": Vote.Answer.PRESENT, "cant_tell": Vote.Answer.CANT_TELL}
 MAX_RESPONSE_MS = 3_600_000
-# A HIT given back by a closing (or reloading) page stays the worker's this long: a reload asks for it again and
-# gets its whole lease back (hit_next); a closed tab's images go back to the queue then instead of at the lease's end.
-RELEASE_GRACE_SECONDS = 60
 
 
 def _open_states() -> list[str]:
@@ -299,7 +296,7 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     if found[1] is not None:
         existing = instance_by_id(Hit, found[1])
         if existing is not None and existing.status == Hit.Status.OPEN:
-            if existing.expires_at > now and _lease_restored(existing, campaign=campaign, now=now):
+            if existing.expires_at > now and leases.restored(existing, lease_seconds=campaign.lease_seconds, now=now):
                 return existing
             _expire_one(existing.id)
     hit = _lease_hit(worker=worker, campaign=campaign, now=now, ordinal=found[2] or 0)
@@ -316,29 +313,10 @@ def hit_next(*, worker: User, campaign: Campaign) -> Hit | None:
     return hit
 
 
-def _lease_restored(hit: Hit, *, campaign: Campaign, now) -> bool:
-    """The worker came back to their open HIT: a lease its page gave back (hit_release) is whole again. False when
-    the lease ran out meanwhile (the expiry job took it)."""
-    whole = hit.created + timedelta(seconds=campaign.lease_seconds)
-    if hit.expires_at > whole - timedelta(seconds=1):  # never given back (``created`` is a few ms after the lease)
-        return True
-    if not Hit.objects.filter(id=hit.id, status=Hit.Status.OPEN, expires_at__gt=now).update(expires_at=whole):
-        return False
-    hit.expires_at = whole
-    return True
-
-
 def hit_release(*, worker: User, hit_id: int) -> bool:
-    """The worker's page closed (or is reloading) with this HIT unanswered: its lease ends RELEASE_GRACE_SECONDS
-    from now unless the worker asks for the HIT again meanwhile, and then its images go back to the queue (the
-    expiry job), where a closed tab held them to the lease's end. True if the lease was shortened; a HIT already
-    submitted, expired or about to expire is left as it is (a page's goodbye may arrive after its submit)."""
-    if not Hit.objects.filter(id=hit_id, worker=worker).exists():
-        raise NotFound(f"You have no HIT {hit_id}.")
-    grace_end = timezone.now() + timedelta(seconds=RELEASE_GRACE_SECONDS)
-    return bool(
-        Hit.objects.filter(id=hit_id, status=Hit.Status.OPEN, expires_at__gt=grace_end).update(expires_at=grace_end)
-    )
+    """The worker's page closed (or is reloading) with this HIT unanswered: its images go back to the queue a
+    minute later unless the worker asks for it again meanwhile (services/leases.py)."""
+    return leases.give_back(Hit, worker=worker, lease_id=hit_id, missing=f"You have no HIT {hit_id}.")
 
 
 def _qualification_and_hits(*, worker_id: int, campaign_id: int) -> tuple | None:

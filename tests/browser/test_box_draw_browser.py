@@ -3,6 +3,7 @@ a box can be drawn with the keyboard, the status line says what happened to the 
 explained, and the page fits a phone."""
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -96,9 +97,11 @@ def test_the_answers_given_survive_a_reload_until_the_task_is_sent(live_server, 
     page.keyboard.press("n")
     expect(page.locator("#position")).to_have_text("3")
 
-    page.reload()
+    leased = BoxTask.objects.get(worker=alice, status=BoxTask.Status.OPEN)
+    page.reload()  # its goodbye gives the task back, its next request takes it again with the whole lease
     expect(page.locator("#position")).to_have_text("3")
     expect(page.locator("#status")).to_contain_text("Your work on this task was kept.")
+    assert BoxTask.objects.get(id=leased.id).expires_at > timezone.now() + timedelta(minutes=10)
     answerable(page, "#drawer")
     page.keyboard.press("x")
     answerable(page, "#drawer")
@@ -207,3 +210,20 @@ def test_the_box_pages_fit_a_phone_screen(live_server, browser, four_images):
         box = page.locator(button).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, button
     context.close()
+
+
+def test_leaving_the_draw_page_gives_its_task_back_within_a_minute(live_server, page, four_images):
+    alice = worker_signed_in(page, live_server.url, "alice")
+    qualify(alice, four_images)
+    page.goto(f"{live_server.url}/work/{four_images.id}/boxes/draw/")
+    answerable(page, "#drawer")
+    task = BoxTask.objects.get(worker=alice, status=BoxTask.Status.OPEN)
+    assert task.expires_at > timezone.now() + timedelta(minutes=10)
+
+    page.goto(f"{live_server.url}/work/")
+
+    deadline = timezone.now() + timedelta(seconds=10)
+    while BoxTask.objects.get(id=task.id).expires_at > timezone.now() + timedelta(seconds=60):
+        assert timezone.now() < deadline, "the page's goodbye did not arrive"
+        time.sleep(0.1)
+    assert BoxTask.objects.get(id=task.id).status == BoxTask.Status.OPEN  # the images go back a minute later

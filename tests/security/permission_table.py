@@ -88,6 +88,8 @@ ROWS: list[Row] = [
     Row("box-task-next", "POST", C + "/boxes/draw/next/", (401, 200, 403, 403, 403, 403),
         note="403: pass the campaign's quiz first"),
     Row("box-task-submit", "POST", "/api/v1/box-tasks/{box_task}/submit/", OWNER_WORKER, _box_answers),
+    Row("box-task-release", "POST", "/api/v1/box-tasks/{box_task}/release/", (401, 204, 404, 404, 404, 404),
+        note="the box pages' goodbye when they close"),
     # ---- campaigns: researchers their own, admins all
     Row("campaign-list", "GET", "/api/v1/campaigns/", RESEARCH_ALL, note="lists only the caller's campaigns"),
     Row("campaign-list", "POST", "/api/v1/campaigns/", (401, 403, 403, 201, 403, 201),

@@ -7,7 +7,7 @@ state machine (see boxes.md beside this package; the scheduler patterns are thos
 * ``states`` — the state machines run by a submit: quality → box state and merging, coverage → image state.
 """
 
-from .leasing import box_jobs_enter, box_jobs_enter_request, box_task_next, box_tasks_expire
+from .leasing import box_jobs_enter, box_jobs_enter_request, box_task_next, box_task_release, box_tasks_expire
 from .policy import (
     ABSENT_TO_DROP,
     CONFIDENCE,
@@ -42,6 +42,7 @@ __all__ = [
     "box_jobs_enter",
     "box_jobs_enter_request",
     "box_task_next",
+    "box_task_release",
     "box_task_submit",
     "box_tasks_expire",
     "parse_box",

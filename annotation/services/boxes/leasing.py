@@ -16,6 +16,7 @@ from django.utils import timezone
 from annotation.errors import Conflict, NotFound
 from annotation.models import Box, BoxJob, BoxTask, BoxTaskItem, Campaign, CampaignSynset, Candidate
 from annotation.selectors.dashboard import box_figures_key
+from annotation.services import leases
 from annotation.services.draws import draw_rng
 from annotation.services.hits import qualification_require
 
@@ -88,6 +89,12 @@ def box_jobs_enter_request(*, campaign: Campaign) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- leases
+
+
+def box_task_release(*, worker: User, task_id: int) -> bool:
+    """The worker's box page closed (or is reloading) with this task unanswered: its images go back to the queue
+    a minute later unless the worker asks for it again meanwhile (services/leases.py)."""
+    return leases.give_back(BoxTask, worker=worker, lease_id=task_id, missing=f"You have no box task {task_id}.")
 
 
 def box_tasks_expire(*, limit: int = 500) -> int:
@@ -211,7 +218,7 @@ def box_task_next(*, worker: User, campaign: Campaign, kind: str) -> BoxTask | N
     now = timezone.now()
     existing = BoxTask.objects.filter(worker=worker, campaign=campaign, kind=kind, status=BoxTask.Status.OPEN).first()
     if existing is not None:
-        if existing.expires_at > now:
+        if existing.expires_at > now and leases.restored(existing, lease_seconds=campaign.lease_seconds, now=now):
             return existing
         _expire_one(existing.id)
     # Seeded as the HIT draws (annotation/services/draws.py): by worker, campaign and how many tasks of this

@@ -42,6 +42,23 @@ window.synsightApi = (function () {
       }).catch(() => {});
     } catch (error) { /* the page is going anyway */ }
   }
+  // A page holding a lease (a HIT, a box task) gives it back when it closes or reloads: the server ends the lease a
+  // minute later unless the worker asks for the work again meanwhile, as a reload does (annotation/services/
+  // leases.py). Another tab of the worker showing the same work hears of it on a BroadcastChannel and asks again
+  // (reclaim), once the goodbye has surely arrived. current(): the shown work's id, or null when nothing is held.
+  const RECLAIM_AFTER_MS = 3000;
+  function giveBackOnLeave({ channel, current, releaseUrl, reclaim }) {
+    const tabs = window.BroadcastChannel ? new BroadcastChannel(channel) : null;
+    if (tabs) tabs.onmessage = (event) => {
+      if (event.data && event.data.released) setTimeout(() => reclaim(event.data.released), RECLAIM_AFTER_MS);
+    };
+    window.addEventListener("pagehide", () => {
+      const id = current();
+      if (id === null || id === undefined) return;
+      goodbye(releaseUrl(id));
+      if (tabs) tabs.postMessage({ released: id });
+    });
+  }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
@@ -59,5 +76,5 @@ window.synsightApi = (function () {
     cell.appendChild(img);
     return cell;
   }
-  return { request, goodbye, newKey, tile };
+  return { request, giveBackOnLeave, newKey, tile };
 })();

@@ -479,15 +479,11 @@
   // Closing or reloading the page gives its HIT back: the images return to the queue a minute later unless this
   // worker asks for the HIT again meanwhile — a reload does, and gets the whole lease and its kept marks back. A page
   // restored from the back/forward cache asks again too.
-  const tabs = window.BroadcastChannel ? new BroadcastChannel("synsight-labelling") : null;
-  const RECLAIM_AFTER_MS = 3000;
-  if (tabs) tabs.onmessage = (event) => {
-    if (event.data && event.data.released) setTimeout(() => reclaim(event.data.released), RECLAIM_AFTER_MS);
-  };
-  window.addEventListener("pagehide", () => {
-    if (!hit || phase !== "shown") return;
-    api.goodbye("/api/v1/hits/" + hit.id + "/release/");
-    if (tabs) tabs.postMessage({ released: hit.id });
+  api.giveBackOnLeave({
+    channel: "synsight-labelling",
+    current: () => (hit && phase === "shown" ? hit.id : null),
+    releaseUrl: (id) => "/api/v1/hits/" + id + "/release/",
+    reclaim,
   });
   window.addEventListener("pageshow", (event) => { if (event.persisted && hit && phase === "shown") next(); });
   noHit("Finding images for you…");

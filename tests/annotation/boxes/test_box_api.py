@@ -171,3 +171,25 @@ def test_a_retry_with_the_same_key_but_other_answers_is_refused_and_the_first_an
         assert "other answers" in response.json()["detail"]
     assert sorted(Box.objects.values_list("x1", "y1", "x2", "y2")) == stored
     assert BoxAnswer.objects.count() == 3
+
+
+def test_a_closing_box_page_gives_its_task_back_and_a_reload_takes_it_again(box_campaign, crowd, client_for):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = client_for(crowd[0])
+    task = lease(client, box_campaign)
+    whole = BoxTask.objects.get(id=task["id"]).expires_at
+
+    assert client.post(f"/api/v1/box-tasks/{task['id']}/release/").status_code == 204
+    assert BoxTask.objects.get(id=task["id"]).expires_at <= timezone.now() + timedelta(seconds=60)
+    assert lease(client, box_campaign)["id"] == task["id"]  # a reload within the minute: the same task, whole again
+    assert abs((BoxTask.objects.get(id=task["id"]).expires_at - whole).total_seconds()) < 1
+
+    client.post(f"/api/v1/box-tasks/{task['id']}/release/")
+    BoxTask.objects.filter(id=task["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))  # the minute ran out
+    other = lease(client_for(crowd[1]), box_campaign)
+    assert {i["id"] for i in other["items"]} != set() and BoxTask.objects.get(id=task["id"]).status == "expired"
+    refused = client_for(crowd[1]).post(f"/api/v1/box-tasks/{task['id']}/release/")
+    assert (refused.status_code, refused.json()["detail"]) == (404, f"You have no box task {task['id']}.")

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from annotation.errors import Conflict, Forbidden, NotFound
 from annotation.models import Campaign, Candidate, Hit, HitItem
-from annotation.services.hits import RELEASE_GRACE_SECONDS, hit_next, hit_release, hit_submit, hits_expire
+from annotation.services.hits import hit_next, hit_release, hit_submit, hits_expire
+from annotation.services.leases import RELEASE_GRACE_SECONDS
 from tests.annotation.hits.conftest import SHAPES, answers_for, make_gold, qualify
 
 pytestmark = pytest.mark.django_db
