@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, hidden_character
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
-from annotation.services import rollups
+from annotation.services import consensus, rollups
 from annotation.services.refit import campaign_counters_recount
 from taxonomy import selectors as taxonomy
 from taxonomy.models import wnid_from_offset
@@ -96,6 +96,13 @@ def campaign_set_state(*, campaign: Campaign, state: str) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(id=campaign.id)
     if state not in TRANSITIONS[campaign.state]:
         raise Conflict(f"A {campaign.state} campaign cannot become {state}.")
+    if state == Campaign.State.FINISHED and campaign.state in (Campaign.State.RUNNING, Campaign.State.PAUSED):
+        # Votes whose consensus update has not run yet (a drain still queued, or lost with a killed Celery
+        # worker) are weighed now, while the campaign's policy still applies: once it is finished consensus
+        # leaves its candidates alone, and those votes would never count in its decisions (chaos QA).
+        consensus.candidates_awaiting_update(
+            synset_ids=list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", flat=True))
+        )
     campaign.state = state
     fields = ["state"]
     if state == Campaign.State.RUNNING:

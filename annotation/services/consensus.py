@@ -255,10 +255,11 @@ def candidates_update(*, candidate_ids: list[int]) -> dict[str, int]:
         for candidate in candidates:
             evaluation = evaluations.get(candidate.id)
             if evaluation is None:
-                if candidate.synset_id in policies:
-                    # Under a researcher's override, which stands whatever the votes say: the mark that
-                    # votes await consensus is cleared all the same, so the sweep does not come back to it.
-                    candidate.priority = max(candidate.priority, 0.0)
+                # Under a researcher's override, which stands whatever the votes say, or outside any running
+                # or paused campaign (a HIT leased before its campaign finished and submitted after): the mark
+                # that votes await consensus is cleared all the same, or nothing would ever clear it (chaos
+                # QA: the candidate stayed "awaiting consensus" for good).
+                candidate.priority = max(candidate.priority, 0.0)
                 continue
             policy = policies[candidate.synset_id]
             state = evaluation.state
@@ -359,18 +360,20 @@ def candidates_recompute(*, candidate_ids: list[int]) -> dict[int, Evaluation]:
 SWEEP_BATCH = 500
 
 
-def candidates_awaiting_update(*, batch: int = SWEEP_BATCH) -> int:
+def candidates_awaiting_update(*, batch: int = SWEEP_BATCH, synset_ids: list[int] | None = None) -> int:
     """Recompute every candidate whose latest votes no consensus update has weighed: hit_submit marks a
     voted candidate with a negative priority and candidates_update clears the mark, so a mark that stays
     means the update was lost (broker down at commit, Redis restarted, worker killed). Until it is weighed
     the scheduler does not lease the candidate again and the refit leaves it alone. Synset by synset of the
     running and paused campaigns, through the candidate_awaiting partial index (only marked rows), in
-    batches of ``batch``; returns how many candidates it recomputed."""
-    synset_ids = (
-        CampaignSynset.objects.filter(campaign__state__in=["running", "paused"])
-        .values_list("synset_id", flat=True)
-        .distinct()
-    )
+    batches of ``batch``; returns how many candidates it recomputed. ``synset_ids``: only those synsets (a
+    campaign about to finish, campaigns.campaign_set_state)."""
+    if synset_ids is None:
+        synset_ids = (
+            CampaignSynset.objects.filter(campaign__state__in=["running", "paused"])
+            .values_list("synset_id", flat=True)
+            .distinct()
+        )
     swept = 0
     for synset_id in synset_ids:
         after = 0

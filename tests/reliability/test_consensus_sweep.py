@@ -2,8 +2,11 @@
 same result as the update would have given. Under pytest-django's `db` fixture on_commit callbacks never
 run, so a submit here is exactly a submit whose queued update was lost."""
 
+from django.db import transaction
+
 from annotation import tasks
-from annotation.models import Candidate, DecisionOverride
+from annotation.models import Candidate, DecisionOverride, Hit, Vote
+from annotation.services.campaigns import campaign_set_state
 from annotation.services.consensus import candidates_recompute
 from annotation.services.hits import hit_next, hit_submit
 from annotation.services.manage import candidate_override
@@ -61,3 +64,51 @@ def test_the_sweep_leaves_a_researchers_decision_alone_and_stops_coming_back_to_
     candidate.refresh_from_db()
     assert (swept, again) == (1, 0)
     assert (candidate.state, candidate.priority) == (Candidate.State.ACCEPTED, 0.0)
+
+
+def _finish(campaign) -> None:
+    with transaction.atomic():
+        campaign_set_state(campaign=campaign, state="finished")
+
+
+def test_votes_whose_consensus_update_was_lost_are_weighed_when_the_campaign_finishes(db):
+    # Given two HITs submitted whose consensus updates never ran (a Celery worker killed mid-drain, say)
+    campaign = shapes_campaign(per_synset=2, images_per_hit=2, min_votes=2, max_votes=3)
+    _submit_all(campaign, [account_create_fast("w1"), account_create_fast("w2")])
+    voted = [c.id for c in Candidate.objects.filter(votes_count__gt=0).order_by("id")]
+    expected = candidates_recompute(candidate_ids=voted)
+    assert len(expected) == len(voted) > 0
+
+    # When the researcher finishes the campaign before any drain or sweep ran, and then they run
+    _finish(campaign)
+    tasks.consensus_drain()
+    tasks.consensus_sweep()
+
+    # Then the finished campaign's decisions hold those votes, and no candidate still awaits consensus
+    stored = Candidate.objects.filter(id__in=voted).order_by("id")
+    assert [(c.state, c.posterior, c.priority) for c in stored] == [
+        (e.state, e.posterior, e.priority) for _, e in sorted(expected.items())
+    ]
+    assert Candidate.objects.filter(priority__lt=0).count() == 0
+    assert Hit.objects.filter(consensus_pending=True).count() == 0
+
+
+def test_a_hit_submitted_after_its_campaign_finished_leaves_no_candidate_awaiting_consensus_for_ever(db):
+    # Given a worker holding a leased HIT when the researcher finishes the campaign
+    campaign = shapes_campaign(per_synset=2, images_per_hit=2, min_votes=2, max_votes=3)
+    worker = account_create_fast("w1")
+    qualify(worker, campaign)
+    hit = hit_next(worker=worker, campaign=campaign)
+    _finish(campaign)
+
+    # When the worker submits it (the lease still runs) and the drain and the sweep run, twice
+    answers = [{"item": item.id, "answer": "present", "ms": 800} for item in hit.items.order_by("position")]
+    hit_submit(worker=worker, hit_id=hit.id, answers=answers, idempotency_key="key-after-finish")
+    for _ in range(2):
+        tasks.consensus_drain()
+        tasks.consensus_sweep()
+
+    # Then the votes are stored, and no candidate keeps the "awaiting consensus" mark that nothing clears
+    assert Vote.objects.filter(hit=hit).count() == 2
+    assert Hit.objects.filter(consensus_pending=True).count() == 0
+    assert list(Candidate.objects.filter(priority__lt=0).values_list("id", flat=True)) == []
