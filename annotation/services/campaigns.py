@@ -100,9 +100,16 @@ def campaign_set_state(*, campaign: Campaign, state: str) -> Campaign:
         # Votes whose consensus update has not run yet (a drain still queued, or lost with a killed Celery
         # worker) are weighed now, while the campaign's policy still applies: once it is finished consensus
         # leaves its candidates alone, and those votes would never count in its decisions (chaos QA).
-        consensus.candidates_awaiting_update(
-            synset_ids=list(CampaignSynset.objects.filter(campaign=campaign).values_list("synset_id", flat=True))
+        # Only the synsets with such candidates (the candidate_awaiting partial index holds few rows): looking
+        # synset by synset cost a query each, 20,000 for a large campaign's Finish.
+        awaiting = (
+            Candidate.objects.filter(
+                priority__lt=0, synset_id__in=CampaignSynset.objects.filter(campaign=campaign).values("synset_id")
+            )
+            .values_list("synset_id", flat=True)
+            .distinct()
         )
+        consensus.candidates_awaiting_update(synset_ids=list(awaiting))
     campaign.state = state
     fields = ["state"]
     if state == Campaign.State.RUNNING:
