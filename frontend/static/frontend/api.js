@@ -59,6 +59,20 @@ window.synsightApi = (function () {
       if (tabs) tabs.postMessage({ released: id });
     });
   }
+  // The box pages' use of it: a task another tab gave back is asked for again and stays as it is on screen,
+  // unless it had gone meanwhile (then the new one is shown); a page back from the back/forward cache asks too.
+  function giveBackBoxTask({ nextUrl, current, render }) {
+    async function reclaim(id) {
+      if (current() !== id) return;
+      const response = await request("POST", nextUrl);
+      if (response.status === 200 && current() === id && response.data.id !== id) render(response.data);
+    }
+    giveBackOnLeave({ channel: "synsight-boxes", current, releaseUrl: (id) => "/api/v1/box-tasks/" + id + "/release/", reclaim });
+    window.addEventListener("pageshow", (event) => {
+      const id = current();
+      if (event.persisted && id !== null) reclaim(id);
+    });
+  }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
@@ -76,5 +90,5 @@ window.synsightApi = (function () {
     cell.appendChild(img);
     return cell;
   }
-  return { request, giveBackOnLeave, newKey, tile };
+  return { request, giveBackOnLeave, giveBackBoxTask, newKey, tile };
 })();

@@ -372,19 +372,7 @@
   document.getElementById("absent").addEventListener("click", () => answer("not_present"));
   document.getElementById("skip").addEventListener("click", () => answer("skip"));
   window.addEventListener("resize", () => { if (task) layout(); });
-  // Leaving the page gives its task back (a minute later its images go to others); another tab of this worker on the
-  // same task asks for it again, keeping its own page as it is (api.js, giveBackOnLeave).
-  async function reclaim(id) {
-    if (!task || task.id !== id || busy) return;
-    const response = await api.request("POST", "/api/v1/campaigns/" + campaign + "/boxes/draw/next/");
-    if (response.status === 200 && task && task.id === id && response.data.id !== id) render(response.data);
-  }
-  api.giveBackOnLeave({
-    channel: "synsight-boxes",
-    current: () => (task && !busy ? task.id : null),
-    releaseUrl: (id) => "/api/v1/box-tasks/" + id + "/release/",
-    reclaim,
-  });
-  window.addEventListener("pageshow", (event) => { if (event.persisted && task) reclaim(task.id); });
+  // Leaving the page gives its task back: a minute later its images go to others (api.js, giveBackOnLeave).
+  api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/draw/next/", current: () => (task && !busy ? task.id : null), render });
   next();
 })();
