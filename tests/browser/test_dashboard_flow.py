@@ -46,6 +46,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     page.goto(f"{live_server.url}/taxonomy/{WHIPPET}/")
     page.locator("#start-campaign").click()
     expect(page).to_have_url(re.compile(rf"/research/new/\?root={WHIPPET}$"))
+    page.wait_for_load_state()  # its script attached: a click before that submitted the form natively (a reload)
     page.get_by_label("the synset itself").check()
     page.get_by_role("button", name="Add to label set").click()
     expect(page.locator("#check-summary")).to_have_text("1 synset · no overlaps")

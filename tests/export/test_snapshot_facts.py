@@ -265,7 +265,7 @@ def test_a_draft_campaign_without_hits_says_where_its_votes_came_from_and_that_n
 def test_name_and_notes_cannot_fake_headings_or_figures(campaign, admin, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         version = services.dataset_version_create(
-            user=admin, name="shapes\n## Fake *name*", campaign_ids=[campaign.id], options={"formats": ["votes"]},
+            user=admin, name="shapes ## Fake *name*", campaign_ids=[campaign.id], options={"formats": ["votes"]},
             notes="## Fake heading\n- Images: 999999\n1. one\n\n<b>bold</b> | cell",
         )  # fmt: skip
 
