@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from annotation.models import Candidate, Hit, Vote
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
+from annotation.services.hits import hit_release
 from tests.browser.conftest import WORKER_PASSWORD, worker_signed_in
 from workers.models import Qualification
 
@@ -381,11 +382,29 @@ def test_leaving_the_page_gives_the_hit_back_and_a_reload_takes_it_again(live_se
     page.reload()  # the page's goodbye, then its next-HIT request: the same HIT, its whole lease and marks kept
     expect(page.locator("#status")).to_contain_text("your marks were kept")
     assert shown_hit(page) == first
-    assert lease_left(first) > 800  # whole again (counted from the HIT's creation, within the test's second)
+    wait_for(lambda: lease_left(first) > 800)  # whole again (counted from the HIT's creation, within the test's second)
 
     page.goto(f"{live_server.url}/work/")  # gone for good: its images go back to the queue within a minute
     wait_for(lambda: lease_left(first) <= 60)
     assert Hit.objects.get(id=first).status == Hit.Status.OPEN
+
+
+def test_a_reloads_goodbye_that_arrives_after_the_new_page_does_not_cost_the_hit(live_server, page, campaign, worker):
+    # CI: the goodbye of a reload reached the server after the reloaded page had taken its work back, and the
+    # work's lease ended a minute later under the worker's eyes. Here the goodbye is held back on its way and
+    # delivered by hand once the reloaded page shows the HIT.
+    open_labelling(page, live_server, campaign)
+    page.clock.resume()
+    first = shown_hit(page)
+    page.context.route(re.compile(r"/api/v1/hits/\d+/release/$"), lambda route: route.abort())
+
+    page.reload()
+    expect(page.locator("#grid .tile")).to_have_count(6)
+    assert shown_hit(page) == first and lease_left(first) > 800
+    hit_release(worker=worker, hit_id=first)  # the late goodbye
+    assert lease_left(first) <= 60
+
+    wait_for(lambda: lease_left(first) > 800)  # the page asked for its HIT once more, three seconds after showing it
 
 
 def test_a_tab_closing_on_a_hit_another_tab_shows_leaves_it_with_that_tab(live_server, page, campaign, worker):

@@ -47,6 +47,7 @@ window.synsightApi = (function () {
   // leases.py). Another tab of the worker showing the same work hears of it on a BroadcastChannel and asks again
   // (reclaim), once the goodbye has surely arrived. current(): the shown work's id, or null when nothing is held.
   const RECLAIM_AFTER_MS = 3000;
+  const GAVE_BACK = "synsight-gave-back";
   function giveBackOnLeave({ channel, current, releaseUrl, reclaim }) {
     const tabs = window.BroadcastChannel ? new BroadcastChannel(channel) : null;
     if (tabs) tabs.onmessage = (event) => {
@@ -56,8 +57,17 @@ window.synsightApi = (function () {
       const id = current();
       if (id === null || id === undefined) return;
       goodbye(releaseUrl(id));
+      try { sessionStorage.setItem(GAVE_BACK, channel + ":" + id); } catch (e) { /* private mode */ }
       if (tabs) tabs.postMessage({ released: id });
     });
+    // This tab's own goodbye (a reload) can reach the server after the reloaded page has asked for the same work
+    // again (CI saw it): the page calls shown(id) whenever work is on screen, and work this tab gave back is
+    // asked for once more, after that goodbye has surely arrived.
+    return function shown(id) {
+      let marked = null;
+      try { marked = sessionStorage.getItem(GAVE_BACK); sessionStorage.removeItem(GAVE_BACK); } catch (e) { /* private mode */ }
+      if (marked === channel + ":" + id) setTimeout(() => reclaim(id), RECLAIM_AFTER_MS);
+    };
   }
   // The box pages' use of it: a task another tab gave back is asked for again and stays as it is on screen,
   // unless it had gone meanwhile (then the new one is shown); a page back from the back/forward cache asks too.
@@ -67,11 +77,12 @@ window.synsightApi = (function () {
       const response = await request("POST", nextUrl);
       if (response.status === 200 && current() === id && response.data.id !== id) render(response.data);
     }
-    giveBackOnLeave({ channel: "synsight-boxes", current, releaseUrl: (id) => "/api/v1/box-tasks/" + id + "/release/", reclaim });
+    const shown = giveBackOnLeave({ channel: "synsight-boxes", current, releaseUrl: (id) => "/api/v1/box-tasks/" + id + "/release/", reclaim });
     window.addEventListener("pageshow", (event) => {
       const id = current();
       if (event.persisted && id !== null) reclaim(id);
     });
+    return shown;
   }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();

@@ -263,6 +263,7 @@
 
   function render(data) {
     idle(false);
+    shownAgain(data.id);
     task = data; index = 0; answers = []; key = api.newKey();
     const kept = saved(data.id);
     const ids = data.items.map((item) => item.id);
@@ -373,6 +374,6 @@
   document.getElementById("skip").addEventListener("click", () => answer("skip"));
   window.addEventListener("resize", () => { if (task) layout(); });
   // Leaving the page gives its task back: a minute later its images go to others (api.js, giveBackOnLeave).
-  api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/draw/next/", current: () => (task && !busy ? task.id : null), render });
+  const shownAgain = api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/draw/next/", current: () => (task && !busy ? task.id : null), render });
   next();
 })();

@@ -111,6 +111,7 @@
 
   function render(data) {
     idle(false);
+    shownAgain(data.id);
     showZoom(false);
     task = data;
     marks = data.items.map(() => false);
@@ -212,6 +213,6 @@
   });
   submitButton.addEventListener("click", submit);
   // Leaving the page gives its task back: a minute later its images go to others (api.js, giveBackOnLeave).
-  api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/" + kind + "/next/", current: () => (task && !busy ? task.id : null), render });
+  const shownAgain = api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/" + kind + "/next/", current: () => (task && !busy ? task.id : null), render });
   next();
 })();

@@ -240,6 +240,7 @@
     const status = leaseTold(data, response) + (restored ? " · your marks were kept" : "");
     say(notice ? notice + " " + status : status);
     notice = "";
+    shownAgain(data.id);
   }
 
   // The lease's end by this browser's clock, its warning and its end set for the HIT on screen; the status line's
@@ -479,7 +480,7 @@
   // Closing or reloading the page gives its HIT back: the images return to the queue a minute later unless this
   // worker asks for the HIT again meanwhile — a reload does, and gets the whole lease and its kept marks back. A page
   // restored from the back/forward cache asks again too.
-  api.giveBackOnLeave({
+  const shownAgain = api.giveBackOnLeave({
     channel: "synsight-labelling",
     current: () => (hit && phase === "shown" ? hit.id : null),
     releaseUrl: (id) => "/api/v1/hits/" + id + "/release/",
