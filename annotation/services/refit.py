@@ -178,7 +178,13 @@ def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, 
                     f"Answers no better than chance, against this campaign's least accuracy of {bar:.2f} "
                     f"(chance ahead by {x:.1f} nats).",
                 )
-    return {**screening.speed_suspects(worker_ids.tolist()), **reasons}
+    # The speed test's fast band (screening.fast_trial) on the same confident references.
+    fast = screening.spam_log_lr(worker_of, answer[sure], reference[sure], len(worker_ids), floor=screening.FAST_FLOOR)
+    looks = {
+        int(w): x <= -screening.ACCURACY_LOG_LR for w, x in zip(worker_ids, fast, strict=True)
+        if abs(x) >= screening.ACCURACY_LOG_LR
+    }  # fmt: skip
+    return {**screening.speed_suspects(worker_ids.tolist(), looks), **reasons}
 
 
 def worker_block(*, worker_id: int, campaign: Campaign, reason: str) -> None:

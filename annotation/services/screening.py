@@ -7,9 +7,23 @@ submitted it — and for up to CO_SCREEN_LIMIT newcomers the HIT contradicts, se
 the refit runs the speed, the bar and the reference test for every worker (on its own posteriors, which
 include the worker's vote: the milder judge).
 
-* **Speed** (copycats). The median time per image over the worker's recent answers is below
-  INHUMAN_MEDIAN_MS: no person looks at a picture and decides in under 300 ms, half the time (after
-  SPEED_MIN_ANSWERS answers, i.e. within the first 24-image HIT).
+* **Speed** (copycats). The median time per image over the worker's recent answers (after SPEED_MIN_ANSWERS
+  answers, i.e. within the first 24-image HIT), in two bands. Below INHUMAN_MEDIAN_MS (120 ms: a 24-image
+  grid in under three seconds) nobody looked: blocked at once. Below FAST_MEDIAN_MS (300 ms) it is fast for a
+  person but not impossible — the labelling page sends a HIT's time in view divided by its images, and a
+  practised worker can scan a grid of easy images (the demo's shapes, a category with few positives) in six
+  seconds — so there speed alone does not block; it puts the worker on trial (fast_trial) from
+  FAST_JUDGE_ANSWERS answers on: the bar's two models on the reference answers, with the honest floor at
+  FAST_FLOOR (0.8) — a worker in such a hurry has to show they look. Blocked when chance is ahead by
+  ACCURACY_LOG_LR, cleared when it is behind by as much, and blocked still undecided at FAST_DEADLINE_ANSWERS
+  (four HITs with too few references to tell: the campaign has no gold and nobody else voted on their
+  images). At 0.8 the statistic drifts toward chance below an accuracy of about 0.66 (where
+  a·ln(0.8/0.5) + (1−a)·ln(0.2/0.5) = 0) and a coin-flipper gains ≈ 0.22 nats per exact reference, so a
+  copycat (the simulator's replay their leader's answers in 60-300 ms an image, whatever they are shown) is
+  blocked by its second or third HIT instead of its first, and a worker at 0.85 who answers fast is cleared
+  after a dozen references. Until 2026-12 one bar of 300 ms blocked such a worker after one HIT however right
+  their answers were. tests/simulator/test_spam_screen.py (seed 4): the two copycats blocked after 1 and 2 HITs
+  (1 and 1 before); tests/annotation/hits/test_speed_screen.py: a right worker at 200 ms an image is not blocked.
 * **Answers biased whatever the image** (always "present", always "absent"). A generalised
   likelihood-ratio test on every answer the worker gave to a gold item (p = its truth) or to a candidate
   with at least BIAS_MIN_OTHER_VOTES counted vote of someone else (p = P(present) from those votes alone,
@@ -152,8 +166,12 @@ from annotation.models import Campaign, GoldItem, Hit, Vote
 from annotation.rows import column_in, fetch
 from workers.models import WorkerProfile
 
-INHUMAN_MEDIAN_MS = 300
+INHUMAN_MEDIAN_MS = 120
+FAST_MEDIAN_MS = 300
 SPEED_MIN_ANSWERS = 20
+FAST_JUDGE_ANSWERS = 48
+FAST_DEADLINE_ANSWERS = 96
+FAST_FLOOR = 0.8
 HONEST_MIN_RATE = 0.6
 SPAM_LOG_LR = 10.0
 REFERENCE_MARGIN = 0.45
@@ -267,6 +285,23 @@ def gold_agrees_below_bar(gold_answers: np.ndarray, gold_truth: np.ndarray, bar:
     return accuracy_log_lr(gold_answers, gold_truth, bar) > ACCURACY_GOLD_FLOOR
 
 
+def fast_trial(answers: np.ndarray, reference: np.ndarray, n_answers: int) -> bool | None:
+    """The speed test's fast band (see the module docstring) on a fast worker's reference answers: True when
+    they show a look at the images, False when they do not — chance ahead of "sensitivity and specificity each
+    at least FAST_FLOOR" by ACCURACY_LOG_LR, or still undecided after FAST_DEADLINE_ANSWERS of the worker's
+    answers (``n_answers``) — None while undecided."""
+    llr = fast_log_lr(answers, reference) if len(answers) else 0.0
+    if llr <= -ACCURACY_LOG_LR:
+        return True
+    if llr >= ACCURACY_LOG_LR or n_answers >= FAST_DEADLINE_ANSWERS:
+        return False
+    return None
+
+
+def fast_log_lr(answers: np.ndarray, reference: np.ndarray) -> float:
+    return accuracy_log_lr(answers, reference, FAST_FLOOR)
+
+
 def accuracy_log_lr(answers: np.ndarray, reference: np.ndarray, bar: float) -> float:
     """One worker's accuracy-bar test (see the module docstring): spam_log_lr with the honest floor at the
     campaign's ``bar``; block at ACCURACY_LOG_LR after ACCURACY_MIN_ANSWERS answers."""
@@ -323,10 +358,13 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
         "ORDER BY v.id DESC LIMIT %s",
         [worker_id, worker_id, campaign.id, Vote.Answer.CANT_TELL.value, SCREEN_RECENT_VOTES],
     )
+    fast_ms = None
     if len(rows) >= SPEED_MIN_ANSWERS:
         median_ms = float(np.median([ms for _, _, ms, _ in rows]))
         if median_ms < INHUMAN_MEDIAN_MS:
             return f"Answers faster than a person can look (median {median_ms:.0f} ms per image)."
+        if median_ms < FAST_MEDIAN_MS and len(rows) >= FAST_JUDGE_ANSWERS:
+            fast_ms = median_ms
     gold_ids = [c for c, _, _, g in rows if g]
     gold_where, gold_params = column_in("candidate_id", gold_ids)
     truth = dict(
@@ -384,6 +422,9 @@ def worker_verdict(*, worker_id: int, campaign: Campaign, newcomer: bool = False
             said = "present" if 2 * sum(bias_answers) > len(bias_answers) else "absent"
             return (f"Answers \"{said}\" whatever the image (bias model ahead by {llr:.1f} nats over "
                     f"{len(bias_answers)} answers).")  # fmt: skip
+    if fast_ms is not None and fast_trial(np.array(bar_answers), np.array(bar_refs), len(rows)) is False:
+        return (f"Answers faster than most people can look (median {fast_ms:.0f} ms per image), and the answers "
+                f"to images whose label is known ({len(bar_answers)}) do not show a look at them.")  # fmt: skip
     if quick:
         return None
     bar = campaign.min_worker_accuracy
@@ -507,14 +548,25 @@ def _dissents(hits: list[SubmittedHit]) -> list[Counter[int]]:
     return result
 
 
-def speed_suspects(worker_ids: list[int]) -> dict[int, str]:
-    """Workers whose mean time per answer (from their profile) is below INHUMAN_MEDIAN_MS: the refit's cheap
-    form of the speed test (a mean is never below the median for these right-skewed times by much)."""
+def speed_suspects(worker_ids: list[int], looks: dict[int, bool] | None = None) -> dict[int, str]:
+    """The refit's cheap form of the speed test, on each worker's mean time per answer (from their profile; a
+    mean is never below the median for these right-skewed times by much): below INHUMAN_MEDIAN_MS; below
+    FAST_MEDIAN_MS after FAST_JUDGE_ANSWERS answers when ``looks`` (the fast band's trial on the refit's
+    references: True looking, False not) says False, or says nothing after FAST_DEADLINE_ANSWERS answers."""
+    looks = looks or {}
     rows = WorkerProfile.objects.filter(
         user_id__in=worker_ids, blocked=False, answers__gte=SPEED_MIN_ANSWERS
     ).values_list("user_id", "answers", "answer_ms_total")
-    return {
-        u: f"Answers faster than a person can look (mean {total / n:.0f} ms per image)."
-        for u, n, total in rows
-        if total / n < INHUMAN_MEDIAN_MS
-    }
+    suspects = {}
+    for u, n, total in rows:
+        mean = total / n
+        if mean < INHUMAN_MEDIAN_MS:
+            suspects[u] = f"Answers faster than a person can look (mean {mean:.0f} ms per image)."
+        elif mean < FAST_MEDIAN_MS and n >= FAST_JUDGE_ANSWERS:
+            verdict = looks.get(u)
+            if verdict is False or (verdict is None and n >= FAST_DEADLINE_ANSWERS):
+                suspects[u] = (
+                    f"Answers faster than most people can look (mean {mean:.0f} ms per image), and the answers "
+                    "to images whose label is known do not show a look at them."
+                )
+    return suspects
