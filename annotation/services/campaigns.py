@@ -10,7 +10,7 @@ from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.services import consensus, rollups
 from annotation.services.refit import campaign_counters_recount
 from taxonomy import selectors as taxonomy
-from taxonomy.models import wnid_from_offset
+from taxonomy.models import Synset, wnid_from_offset
 from workers.roles import Role
 from workers.services import user_has_role
 
@@ -74,7 +74,11 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
         )
     if hidden := hidden_character(name or ""):
         raise AnnotationError(f"A campaign name may not hold control or text-direction characters ({hidden}).")
-    synsets_claim_check(user=owner, synset_ids=[s.id for s in report.synsets], doing="label it in a campaign")
+    synset_ids = sorted(s.id for s in report.synsets)
+    # The synsets' rows locked (in id order, as imports lock them) before the claim is checked: two researchers
+    # creating campaigns over one synset at once then queue, and the second sees the first one's campaign.
+    list(Synset.objects.select_for_update().filter(id__in=synset_ids).order_by("id").values_list("id", flat=True))
+    synsets_claim_check(user=owner, synset_ids=synset_ids, doing="label it in a campaign")
     campaign = Campaign(owner=owner, name=name, allow_sensitive=allow_sensitive, **policy)
     campaign.full_clean()
     campaign.save()

@@ -3,7 +3,12 @@ while a researcher's campaign over a synset is unfinished nobody else but an adm
 import images for it, override its decisions or set its gold (QA: another researcher made a draft campaign over
 the first one's synset and, through it, rejected accepted images and set wrong gold in the running campaign)."""
 
+import threading
+import time
+
 import pytest
+from django.core.management import call_command
+from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
 from annotation.errors import Forbidden
@@ -76,3 +81,47 @@ def test_an_older_campaign_over_the_synset_does_not_let_its_owner_change_the_run
     )
     admins = api(admin).post(f"{base}/candidates/{voting.id}/gold/", {"present": True}, format="json")
     assert (mine.status_code, admins.status_code) == (201, 201)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-lock concurrency is proven on PostgreSQL (CI)")
+def test_two_researchers_creating_campaigns_over_one_synset_at_once_do_not_both_claim_it(researcher, other_researcher):
+    """The claim is checked, then the campaign's synsets are written: without a lock, the second researcher's
+    check could run before the first one's campaign was committed, and both campaigns would claim the synset."""
+    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    first_written, second_started = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():  # the first request, still open when the second one checks
+                campaign_create(owner=researcher, name="circles", wnids=[CIRCLE])
+                first_written.set()
+                second_started.wait(10)
+                time.sleep(0.5)  # long enough for the second one to reach its check (or the lock) meanwhile
+            outcomes["first"] = "created"
+        except BaseException as error:  # reported below
+            outcomes["first"] = error
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_written.wait(10)
+            second_started.set()
+            campaign_create(owner=other_researcher, name="mine", wnids=[CIRCLE])
+            outcomes["second"] = "created"
+        except BaseException as error:
+            outcomes["second"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert outcomes["first"] == "created", outcomes
+    assert isinstance(outcomes["second"], Forbidden), outcomes
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["circles"]
