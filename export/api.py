@@ -1,6 +1,8 @@
 """REST for dataset versions: create (202, built by a Celery job), poll status and progress, list, download
 the version folder as one streamed tar. Admins may export any campaign, researchers their own."""
 
+import re
+
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -141,25 +143,76 @@ class DatasetDetailApi(APIView):
         return Response(_payload(_visible(request, version_id), request))
 
 
+def _byte_range(request, length: int, etag: str) -> tuple[int, int] | None:
+    """The one byte range (first, last inclusive) a ranged request asks for, or None for the whole body: no
+    Range header, one this server ignores as RFC 9110 lets it (another unit, several ranges, a malformed one),
+    or an If-Range that does not name this version. Raises RangeNotSatisfiable for a range past the end."""
+    header = request.headers.get("Range", "")
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    if not match or not any(match.groups()):
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != etag:
+        return None
+    first, last = match.groups()
+    if not first:  # the last so many bytes
+        if int(last) == 0:
+            raise RangeNotSatisfiable(length)
+        return max(length - int(last), 0), length - 1
+    if last and int(last) < int(first):
+        return None  # invalid: ignored
+    if int(first) >= length:
+        raise RangeNotSatisfiable(length)
+    return int(first), min(int(last), length - 1) if last else length - 1
+
+
+class RangeNotSatisfiable(APIException):
+    status_code = 416
+    default_code = "range_not_satisfiable"
+
+    def __init__(self, length: int):
+        self.length = length
+        super().__init__(f"The range asked for starts past the end of the {length}-byte archive.")
+
+
 class DatasetDownloadApi(APIView):
     """The version folder as one uncompressed tar, streamed (files in manifest order, then manifest.json;
-    fixed headers, so two downloads are byte-identical). Unpack and check with ``sha256sum``."""
+    fixed headers, so two downloads are byte-identical). Unpack and check with ``sha256sum``. Resumable: a
+    ``Range: bytes=N-`` request (``curl -C -``, ``wget -c``) gets the rest as a 206; the ETag names the
+    version's content, for ``If-Range``."""
 
     permission_classes = [MayExport]
 
     @extend_schema(
         responses={
             (200, "application/x-tar"): OpenApiResponse(description="tar of the version"),
+            (206, "application/x-tar"): OpenApiResponse(description="the byte range asked for (Range header)"),
             409: OpenApiResponse(description="the version is not done (failed: the reason, and how to retry)"),
+            416: OpenApiResponse(description="the range starts past the end of the archive"),
         }
     )
     def get(self, request, version_id: int):
         version = _visible(request, version_id)
+        etag = f'"{version.id}-{version.manifest_sha256[:32]}"'
         try:
-            chunks, length = services.version_download(version)
+            length, chunks = services.version_download(version)
         except ExportError as error:
             raise ServiceError(error) from None
-        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
-        response["Content-Length"] = str(length)
+        wanted = _byte_range(request, length, etag)
+        first, last = wanted or (0, length - 1)
+        response = StreamingHttpResponse(
+            chunks(first, last + 1), content_type="application/x-tar", status=206 if wanted else 200
+        )
+        response["Content-Length"] = str(last - first + 1)
+        if wanted:
+            response["Content-Range"] = f"bytes {first}-{last}/{length}"
+        response["Accept-Ranges"] = "bytes"
+        response["ETag"] = etag
         response["Content-Disposition"] = f'attachment; filename="{services.download_filename(version)}"'
+        return response
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, RangeNotSatisfiable):
+            response["Content-Range"] = f"bytes */{exc.length}"
         return response

@@ -651,26 +651,62 @@ _CLS_SUM = sum(b".cls")
 _JSON_SUM = sum(b".json")
 
 
-def tar_member_bytes(size: int) -> int:
-    """Bytes a member of ``size`` bytes takes in a tar: its header and its content padded to a block."""
-    return BLOCK + size + (-size % BLOCK)
+def tar_member_bytes(size: int, name: str | None = None, mtime: int = 0) -> int:
+    """Bytes a member of ``size`` bytes takes in a tar: its header (one block, or tar_header's length for
+    ``name`` and ``mtime``: more for a long or non-ASCII name) and its content padded to a block."""
+    header = BLOCK if name is None else len(tar_header(name, size, mtime))
+    return header + size + (-size % BLOCK)
 
 
-def tar_chunks(root: Path, names: Iterable[str], mtime: int, prefix: str = "") -> Iterator[bytes]:
-    """A tar of ``root``'s files ``names`` (in that order) as a stream of chunks, for an HTTP response.
-    Each name is checked like a write: nothing outside ``root`` is ever read."""
+def tar_chunks(
+    root: Path,
+    members: Iterable[tuple[str, int]],
+    mtime: int,
+    prefix: str = "",
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[bytes]:
+    """A tar of ``root``'s files ``members`` ((name, size) in that order; the sizes are what the archive's
+    length was computed from) as a stream of chunks, for an HTTP response: its bytes ``start`` to ``stop``
+    (exclusive; None: to the end), for a ranged download. Members wholly before ``start`` are not opened; in
+    the one that holds it the file is read from the right offset. Each name is checked like a write: nothing
+    outside ``root`` is ever read."""
     root = root.resolve()
-    for name in names:
+    position = 0  # the archive offset of the next part
+
+    def part(data: bytes) -> Iterator[bytes]:
+        nonlocal position
+        begin, end = position, position + len(data)
+        position = end
+        if end > start and (stop is None or begin < stop):
+            yield data[max(start - begin, 0) : len(data) if stop is None else min(len(data), stop - begin)]
+
+    for name, size in members:
+        if stop is not None and position >= stop:
+            return
+        header = tar_header(prefix + name, size, mtime)
+        if position + len(header) + size + len(tar_padding(size)) <= start:
+            position += len(header) + size + len(tar_padding(size))
+            continue
         path = root / safe_relative(name)
         if not path.resolve().is_relative_to(root):
             raise UnsafePath(f"{name!r} resolves outside the version folder.")
-        size = os.stat(path).st_size
-        yield tar_header(prefix + name, size, mtime)
-        with open(path, "rb") as source:
-            while chunk := source.read(COPY_CHUNK):
-                yield chunk
-        yield tar_padding(size)
-    yield END_OF_ARCHIVE
+        if (on_disk := os.stat(path).st_size) != size:  # the length sent was computed from the listing
+            raise OSError(f"{name!r} is {on_disk} bytes on disk, not the {size} the version's manifest lists.")
+        yield from part(header)
+        content = position
+        first = min(max(start - content, 0), size)
+        last = size if stop is None else min(size, max(stop - content, 0))
+        if first < last:
+            with open(path, "rb") as source:
+                source.seek(first)
+                remaining = last - first
+                while remaining and (chunk := source.read(min(COPY_CHUNK, remaining))):
+                    remaining -= len(chunk)
+                    yield chunk
+        position = content + size
+        yield from part(tar_padding(size))
+    yield from part(END_OF_ARCHIVE)
 
 
 def main(argv: list[str]) -> None:

@@ -10,13 +10,12 @@ transaction, writes every format into a private folder, renames it into place, r
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from itertools import groupby
 from operator import itemgetter
@@ -729,10 +728,12 @@ def download_filename(version: DatasetVersion) -> str:
     return f"{safe}-v{version.version}.tar"
 
 
-def version_download(version: DatasetVersion) -> tuple[Iterator[bytes], int]:
+def version_download(version: DatasetVersion) -> tuple[int, Callable[[int, int], Iterator[bytes]]]:
     """The done version's folder as one tar (files in manifest order, then manifest.json; the fixed headers of
-    ``files.tar_chunks``) and its exact length in bytes, computed from the manifest's sizes beforehand (so the
-    response carries a Content-Length). Conflict unless the version is done; for a failed one, why."""
+    ``files.tar_chunks``): its exact length in bytes, computed from the manifest's sizes beforehand (so the
+    response carries a Content-Length), and ``chunks(start, stop)``, which streams its bytes ``start`` to
+    ``stop`` (exclusive) — the whole archive, or the range a resumed download asks for. Conflict unless the
+    version is done; for a failed one, why."""
     if version.status == DatasetVersion.Status.FAILED:
         raise Conflict(
             f"Version {version.id} ({version.name} v{version.version}) failed to build, so there is nothing to "
@@ -743,14 +744,16 @@ def version_download(version: DatasetVersion) -> tuple[Iterator[bytes], int]:
     folder = version_folder(version)
     prefix = f"{version.output_dir}/"
     mtime = int(version.snapshot_at.timestamp())
-    length = len(files.END_OF_ARCHIVE)
-    for name, size in itertools.chain(
-        ((e["path"], e["size"]) for e in manifest_entries(folder)),
-        [("manifest.json", (folder / "manifest.json").stat().st_size)],
-    ):
-        length += len(files.tar_header(prefix + name, size, mtime)) + size + len(files.tar_padding(size))
-    names = itertools.chain((e["path"] for e in manifest_entries(folder)), ["manifest.json"])
-    return files.tar_chunks(folder, names, mtime, prefix=prefix), length
+
+    def members() -> Iterator[tuple[str, int]]:  # streamed twice: a large version lists a million files
+        yield from ((e["path"], e["size"]) for e in manifest_entries(folder))
+        yield "manifest.json", (folder / "manifest.json").stat().st_size
+
+    def chunks(start: int, stop: int) -> Iterator[bytes]:
+        return files.tar_chunks(folder, members(), mtime, prefix=prefix, start=start, stop=stop)
+
+    members_bytes = sum(files.tar_member_bytes(size, prefix + name, mtime) for name, size in members())
+    return len(files.END_OF_ARCHIVE) + members_bytes, chunks
 
 
 def manifest_entries(folder: Path) -> Iterator[dict]:

@@ -398,3 +398,72 @@ def test_a_version_name_with_a_direction_override_is_refused(campaign, admin) ->
         "A dataset version's name may not hold control or text-direction characters (U+202E)."
     )
     assert_nothing_created()
+
+
+def _built(client, campaign, django_capture_on_commit_callbacks, name: str = "shapes") -> dict:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/api/v1/datasets/", body(campaign, name=name), format="json")
+    status = client.get(response.json()["url"]).json()
+    assert status["status"] == "done", status
+    return status
+
+
+def test_a_download_resumes_from_any_byte_with_a_range_request(
+    campaign, admin, export_root, django_capture_on_commit_callbacks
+) -> None:
+    """``curl -C -`` and ``wget -c`` send ``Range: bytes=N-``: the rest of the archive comes back as a 206,
+    byte for byte what the whole download holds from N on, wherever N falls (a header, a file's content, its
+    padding, the end-of-archive blocks); the name is long enough to take a PAX header (more than 512 bytes)."""
+    client = client_for(admin)
+    status = _built(client, campaign, django_capture_on_commit_callbacks, name="shapes-" + "x" * 120)
+    full = client.get(status["download_url"])
+    data = b"".join(full.streaming_content)
+    etag = full["ETag"]
+    assert full["Accept-Ranges"] == "bytes" and etag.startswith('"')
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    offsets = [m.offset for m in members] + [m.offset_data for m in members]
+    assert any(m.offset_data - m.offset > 512 for m in members)  # a PAX header is in there
+    starts = sorted({0, 1, 511, 512, 513, len(data) - 1025, len(data) - 1, *offsets, *(o + 7 for o in offsets)})
+
+    for start in starts:
+        part = client.get(status["download_url"], HTTP_RANGE=f"bytes={start}-")
+        assert part.status_code == 206, start
+        assert part["Content-Range"] == f"bytes {start}-{len(data) - 1}/{len(data)}"
+        rest = b"".join(part.streaming_content)
+        assert int(part["Content-Length"]) == len(rest) and rest == data[start:], start
+    for header, first, last in [("bytes=100-2099", 100, 2099), ("bytes=-700", len(data) - 700, len(data) - 1),
+                                (f"bytes=5-{len(data) + 50}", 5, len(data) - 1)]:  # fmt: skip
+        part = client.get(status["download_url"], HTTP_RANGE=header, HTTP_IF_RANGE=etag)
+        assert part.status_code == 206 and part["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+        assert b"".join(part.streaming_content) == data[first : last + 1]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status_code"),
+    [
+        ({"HTTP_RANGE": "bytes=10-", "HTTP_IF_RANGE": '"another-version"'}, 200),  # changed since: all of it
+        ({"HTTP_RANGE": "bytes=0-10,20-30"}, 200),  # several ranges: ignored, as RFC 9110 allows
+        ({"HTTP_RANGE": "items=0-10"}, 200),  # another unit
+        ({"HTTP_RANGE": "bytes=30-10"}, 200),  # invalid: ignored
+        ({"HTTP_RANGE": "bytes=999999999-"}, 416),
+        ({"HTTP_RANGE": "bytes=-0"}, 416),
+    ],
+)
+def test_ranges_a_download_cannot_serve_give_the_whole_archive_or_a_416(
+    headers, status_code, campaign, admin, export_root, django_capture_on_commit_callbacks
+) -> None:
+    client = client_for(admin)
+    status = _built(client, campaign, django_capture_on_commit_callbacks)
+    whole = b"".join(client.get(status["download_url"]).streaming_content)
+
+    response = client.get(status["download_url"], **headers)
+
+    assert response.status_code == status_code
+    if status_code == 200:
+        assert b"".join(response.streaming_content) == whole
+    else:
+        assert response["Content-Range"] == f"bytes */{len(whole)}"
+        assert response.json()["detail"] == (
+            f"The range asked for starts past the end of the {len(whole)}-byte archive."
+        )

@@ -61,7 +61,7 @@ def test_a_symlink_out_of_the_folder_is_refused(tmp_path) -> None:
         folder.write_bytes("file", b"x")
     assert list(outside.iterdir()) == []
     with pytest.raises(UnsafePath):
-        list(tar_chunks(folder.root, ["link/../../outside"], 0))
+        list(tar_chunks(folder.root, [("link/../../outside", 1)], 0))
 
 
 def test_a_name_is_written_once(tmp_path) -> None:
