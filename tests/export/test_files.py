@@ -28,6 +28,7 @@ from export.files import (
     spool_write,
     tar_chunks,
     tar_header,
+    tar_member_bytes,
 )
 from export.formats import webdataset
 from export.formats.base import SPLITS, Box, Item, Label
@@ -329,3 +330,26 @@ def test_resized_boxes_are_whole_pixels_in_voc_and_loc_and_fractional_in_coco(
 def test_voc_is_exported_on_request_only() -> None:
     assert services.options_normalise({})["formats"] == ["imagenet", "coco", "webdataset", "votes"]
     assert services.options_normalise({"formats": ["voc", "coco"]})["formats"] == ["coco", "voc"]
+
+
+def test_a_ranged_tar_stream_is_the_whole_streams_slice_long_names_included(tmp_path) -> None:
+    """files.tar_chunks's start/stop against the whole stream, at every offset of a small archive whose second
+    member has a name longer than a ustar header holds (a PAX header: more than one block), and the length
+    tar_member_bytes gives for it."""
+    folder = VersionFolder(tmp_path / "v")
+    long_name = "a" * 70 + "/" + "b" * 70 + ".txt"
+    members = [("x.txt", 700), (long_name, 5), ("manifest.json", 1024)]
+    for name, size in members:
+        folder.write_bytes(name, bytes(range(256)) * (size // 256) + b"z" * (size % 256))
+    whole = b"".join(tar_chunks(folder.root, members, 1_700_000_000, prefix="dataset-9/"))
+
+    assert len(whole) == 1024 + sum(tar_member_bytes(s, "dataset-9/" + n, 1_700_000_000) for n, s in members)
+    with tarfile.open(fileobj=io.BytesIO(whole)) as tar:
+        assert [m.name for m in tar.getmembers()] == ["dataset-9/" + n for n, _ in members]
+        assert tar.getmembers()[1].offset_data - tar.getmembers()[1].offset > tarfile.BLOCKSIZE
+    for start in range(0, len(whole) + 1, 7):
+        for stop in (None, start + 1, start + 600):
+            part = b"".join(
+                tar_chunks(folder.root, members, 1_700_000_000, prefix="dataset-9/", start=start, stop=stop)
+            )
+            assert part == whole[start:stop], (start, stop)
