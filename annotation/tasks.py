@@ -14,6 +14,7 @@ from django.core.cache import cache
 
 from annotation.models import Campaign
 from annotation.services import consensus, consensus_queue, refit
+from config.cache import lock_release, lock_token
 from config.celery import QueuedAfterCommit
 
 REFIT_LOCK_SECONDS = 600
@@ -22,8 +23,15 @@ logger = logging.getLogger(__name__)
 
 def _refit_if_due(campaign_ids) -> None:
     for campaign_id in refit.running_campaigns_refit_due(campaign_ids=campaign_ids):
-        if cache.add(f"refit:{campaign_id}", 1, REFIT_LOCK_SECONDS):
-            campaign_refit.delay(campaign_id)
+        _refit_queue(campaign_id)
+
+
+def _refit_queue(campaign_id: int) -> None:
+    """Queue a refit of the campaign unless one is queued or running: a lock taken here, with a token its job
+    releases (only its own: a refit that outran REFIT_LOCK_SECONDS must not release the next one's)."""
+    token = lock_token()
+    if cache.add(f"refit:{campaign_id}", token, REFIT_LOCK_SECONDS):
+        campaign_refit.delay(campaign_id, token)
 
 
 @shared_task(base=QueuedAfterCommit)
@@ -54,11 +62,14 @@ def consensus_sweep() -> int:
 
 
 @shared_task(acks_late=True, base=QueuedAfterCommit)  # refit_running_campaigns catches up a lost one
-def campaign_refit(campaign_id: int) -> dict:
+def campaign_refit(campaign_id: int, token: int | None = None) -> dict:
+    """``token``: the lock _refit_queue took, released here; None for a refit queued without it (a policy
+    change: campaigns.campaign_update_policy), which leaves any lock alone."""
     try:
         summary = refit.campaign_refit(campaign_id=campaign_id)
     finally:
-        cache.delete(f"refit:{campaign_id}")
+        if token is not None:
+            lock_release(f"refit:{campaign_id}", token)
     return {"votes": summary.votes, "source": summary.source, "blocked": summary.blocked, "states": summary.states}
 
 
@@ -68,8 +79,7 @@ def refit_running_campaigns() -> list[int]:
     running = Campaign.objects.filter(state=Campaign.State.RUNNING).values_list("id", flat=True)
     due = refit.running_campaigns_refit_due(campaign_ids=list(running), every=1)
     for campaign_id in due:
-        if cache.add(f"refit:{campaign_id}", 1, REFIT_LOCK_SECONDS):
-            campaign_refit.delay(campaign_id)
+        _refit_queue(campaign_id)
     return due
 
 

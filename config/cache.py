@@ -11,7 +11,9 @@ and, under the test suite's parallel workers, every other worker's rate-limit co
 """
 
 import re
+import secrets
 
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -47,3 +49,24 @@ class ReusingRedisCache(RedisCache):
         if batch:
             client.unlink(*batch)
         return True
+
+
+# Compare-and-delete in one step on the server: a lock's holder whose lock expired (it ran longer than the
+# lock's timeout) must not delete the lock another process has taken since.
+_RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def lock_token() -> int:
+    """A random value for cache.add(key, token, timeout) that identifies the lock's holder (an int: Django's
+    Redis serializer stores ints as their digits, which the release script compares)."""
+    return secrets.randbits(62)
+
+
+def lock_release(key: str, token: int) -> bool:
+    """Delete the lock ``key`` if it still holds ``token`` (taken with cache.add); True if it was deleted.
+    Atomic on Redis; on other cache backends (one process: the embedded default) a read then a delete."""
+    cache = caches["default"]
+    if not isinstance(cache, ReusingRedisCache):
+        return cache.get(key) == token and bool(cache.delete(key))
+    client = cache._cache.get_client(key, write=True)
+    return bool(client.eval(_RELEASE_IF_HELD, 1, cache.make_and_validate_key(key), str(token)))

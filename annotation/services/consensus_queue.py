@@ -16,8 +16,9 @@ Why nothing is lost or done twice wrongly:
   (SIGKILL, lost connection) leaves the flag, and the next drain — or the periodic sweep (tasks.consensus_sweep,
   which drains before it sweeps marked candidates) — does the work again;
 - drains run one at a time (a Redis lock with a timeout, so a killed holder blocks others for at most
-  LOCK_SECONDS); a drain that finds the lock held leaves, and the holder looks for pending HITs once more
-  after releasing it, so a HIT committed meanwhile is not stranded;
+  LOCK_SECONDS; released only by its holder, so a drain that outran it does not delete the next one's); a
+  drain that finds the lock held leaves, and the holder looks for pending HITs once more after releasing it,
+  so a HIT committed meanwhile is not stranded;
 - the flag is written in the submit's transaction, so a broker or Redis outage at commit loses only the
   request for a drain, never the work: the sweep finds the flag.
 """
@@ -33,6 +34,7 @@ from redis.exceptions import RedisError
 
 from annotation.models import Hit, HitItem
 from annotation.services import consensus, screening
+from config.cache import lock_release, lock_token
 
 QUEUED_KEY = "consensus:drain-queued"
 LOCK_KEY = "consensus:draining"
@@ -83,6 +85,13 @@ def _forget(key: str) -> None:
         logger.warning("Could not delete %s (%s).", key, error)
 
 
+def _unlock(key: str, token: int) -> None:
+    try:
+        lock_release(key, token)  # only if still ours: a drain that outran LOCK_SECONDS leaves the next one's
+    except RedisError as error:  # the key expires by itself
+        logger.warning("Could not release %s (%s).", key, error)
+
+
 def hits_drain(
     *,
     batch: int = DRAIN_BATCH_HITS,
@@ -95,8 +104,9 @@ def hits_drain(
     for the last). Returns what it did; ``skipped`` when another drain was running."""
     _forget(QUEUED_KEY)  # from here on a committed submit queues the next drain
     drained = Drained()
+    token = lock_token()
     try:
-        locked = cache.add(LOCK_KEY, 1, LOCK_SECONDS)
+        locked = cache.add(LOCK_KEY, token, LOCK_SECONDS)
     except RedisError as error:  # drain unlocked: every step is idempotent
         logger.warning("Consensus drain without its lock (%s).", error)
         locked = None
@@ -121,7 +131,7 @@ def hits_drain(
                 break
     finally:
         if locked:
-            _forget(LOCK_KEY)
+            _unlock(LOCK_KEY, token)
     # A drain that found the lock held left its HITs to this one: look once more now that it is released.
     if more or Hit.objects.filter(consensus_pending=True).exists():
         drain_request()

@@ -115,6 +115,34 @@ def test_a_drain_that_finds_another_running_leaves_the_work_to_it(make_campaign)
     assert consensus_queue.hits_drain().hits == 2
 
 
+def test_a_drain_that_outran_its_lock_does_not_release_the_next_drains(make_campaign):
+    # Given a drain whose lock expired while it ran (a database stall longer than LOCK_SECONDS), and another
+    # drain that took the lock meanwhile
+    campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
+    _submit(campaign, _crowd(2))
+
+    def lock_expires_and_is_taken(_campaigns) -> None:
+        cache.delete(consensus_queue.LOCK_KEY)
+        assert cache.add(consensus_queue.LOCK_KEY, 42, 60)
+
+    # When the first one finishes
+    assert consensus_queue.hits_drain(after_round=lock_expires_and_is_taken).hits == 2
+
+    # Then the other one's lock is still held: a third drain would not run beside it
+    assert cache.get(consensus_queue.LOCK_KEY) == 42
+    cache.delete(consensus_queue.LOCK_KEY)
+
+
+def test_a_lock_is_released_only_with_its_holders_token():
+    from config.cache import lock_release, lock_token
+
+    token = lock_token()
+    assert cache.add("test:lock", token, 60)
+    assert not lock_release("test:lock", token + 1) and cache.get("test:lock") == token
+    assert lock_release("test:lock", token) and cache.get("test:lock") is None
+    assert not lock_release("test:lock", token)  # nothing to release
+
+
 def test_a_drain_is_requested_once_until_it_starts(make_campaign, django_capture_on_commit_callbacks):
     # Given a drain already queued (its key set) — with eager Celery a request would run it at once
     campaign = make_campaign(candidates=12, min_votes=3, max_votes=5, images_per_hit=6)
@@ -279,7 +307,24 @@ def test_the_periodic_refit_takes_every_running_campaign_with_any_new_vote(make_
     paused.campaign_synsets.update(votes=900)
     Campaign.objects.filter(id=paused.id).update(state=Campaign.State.PAUSED)
     queued = []
-    monkeypatch.setattr(tasks.campaign_refit, "delay", queued.append)
+    monkeypatch.setattr(tasks.campaign_refit, "delay", lambda campaign_id, token: queued.append(campaign_id))
 
     assert tasks.refit_running_campaigns() == [fresh.id]
     assert queued == [fresh.id] and quiet.id not in queued
+    cache.delete(f"refit:{fresh.id}")
+
+
+def test_a_refit_releases_its_own_lock_only(make_campaign):
+    # A refit that outran REFIT_LOCK_SECONDS finds the lock of the refit queued after it: it leaves that one,
+    # so a third is not queued beside the second; a refit queued by a policy change (no token) leaves any lock
+    from annotation import tasks
+
+    campaign = make_campaign(candidates=6)
+    key = f"refit:{campaign.id}"
+    assert cache.add(key, 7, 60)
+
+    tasks.campaign_refit(campaign.id, 8)
+    tasks.campaign_refit(campaign.id)
+    assert cache.get(key) == 7
+    tasks.campaign_refit(campaign.id, 7)
+    assert cache.get(key) is None
