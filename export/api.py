@@ -4,7 +4,7 @@ the version folder as one streamed tar. Admins may export any campaign, research
 import re
 
 from django.http import Http404, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from export import selectors, services
 from export.errors import ExportError
+from export.formats import FORMATS
 from export.models import DatasetVersion
 
 
@@ -57,13 +58,60 @@ def _payload(version: DatasetVersion, request) -> dict:
     }
 
 
+# The export options as the OpenAPI schema documents them (client generators, the docs page). Requests are
+# still checked by the service (services.options_normalise), whose errors are sentences; this is the shape.
+ExportOptionsSchema = inline_serializer(
+    "ExportOptions",
+    {
+        "synsets": serializers.ListField(
+            child=serializers.RegexField(r"^n\d{8}$"), allow_null=True, required=False,
+            help_text="wnids to export; null or absent: every synset of the campaigns",
+        ),
+        "min_confidence": serializers.FloatField(
+            min_value=0.0, max_value=1.0, required=False, help_text="least posterior of an exported label"
+        ),
+        "include_ancestors": serializers.BooleanField(
+            required=False, help_text="an image accepted for a synset is also a positive of its ancestors"
+        ),
+        "split": inline_serializer(
+            "ExportSplit",
+            {
+                "train": serializers.FloatField(min_value=0.0, max_value=1.0, required=False),
+                "val": serializers.FloatField(min_value=0.0, max_value=1.0, required=False),
+                "test": serializers.FloatField(min_value=0.0, max_value=1.0, required=False),
+                "seed": serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False),
+            },
+            required=False, help_text="fractions adding up to 1 (those left out are 0 when any is given), and a seed",
+        ),
+        "image_size": inline_serializer(
+            "ExportImageSize",
+            {
+                "policy": serializers.ChoiceField(["original", "resized"]),
+                "max_side": serializers.IntegerField(min_value=16, max_value=8192, allow_null=True, required=False),
+            },
+            required=False, help_text="original files, or resized to max_side on the long side",
+        ),
+        "formats": serializers.MultipleChoiceField(
+            choices=list(FORMATS), required=False, help_text=f"default {', '.join(services.DEFAULT_OPTIONS['formats'])}"
+        ),
+        "shard_max_images": serializers.IntegerField(min_value=1, max_value=10_000_000, required=False),
+        "shard_max_bytes": serializers.IntegerField(min_value=1 << 20, max_value=1 << 40, required=False),
+    },
+)  # fmt: skip
+
+
+@extend_schema_field(ExportOptionsSchema)
+class ExportOptionsField(serializers.DictField):
+    """A JSON object, checked by the service; documented as ExportOptions."""
+
+
 VERSION_FIELDS = {
     "id": serializers.IntegerField(),
     "name": serializers.CharField(),
     "version": serializers.IntegerField(),
     "notes": serializers.CharField(),
     "campaigns": serializers.ListField(child=serializers.IntegerField()),
-    "options": serializers.DictField(help_text="the export options, defaults filled in"),
+    "options": ExportOptionsField(help_text="the export options, defaults filled in"),
     "status": serializers.ChoiceField(DatasetVersion.Status.choices),
     "progress": serializers.FloatField(),
     "phase": serializers.CharField(),
@@ -96,7 +144,7 @@ class DatasetListApi(APIView):
         campaigns = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=100
         )
-        options = serializers.DictField(required=False, default=dict)
+        options = ExportOptionsField(required=False, default=dict)
 
     class DatasetFilter(serializers.Serializer):
         campaign = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)

@@ -466,3 +466,21 @@ def test_ranges_a_download_cannot_serve_give_the_whole_archive_or_a_416(
         assert response.json()["detail"] == (
             f"The range asked for starts past the end of the {len(whole)}-byte archive."
         )
+
+
+def test_the_schema_documents_every_export_option_as_the_service_knows_them(campaign, admin) -> None:
+    """Client generators read the options' shape from the OpenAPI schema (it used to be a free-form object):
+    the documented names are the service's, and an answer's options carry exactly those."""
+    from export.formats import FORMATS
+
+    schemas = client_for(admin).get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]
+    options = schemas["ExportOptions"]["properties"]
+
+    assert set(options) == set(services.DEFAULT_OPTIONS)
+    assert set(schemas["ExportSplit"]["properties"]) == set(services.DEFAULT_OPTIONS["split"])
+    assert set(schemas["ExportImageSize"]["properties"]) == set(services.DEFAULT_OPTIONS["image_size"])
+    assert set(schemas[options["formats"]["items"]["$ref"].rsplit("/", 1)[1]]["enum"]) == set(FORMATS)
+    reference = {"$ref": "#/components/schemas/ExportOptions"}
+    assert schemas["DatasetListInput"]["properties"]["options"] == reference
+    assert schemas["DatasetVersion"]["properties"]["options"]["allOf"] == [reference]
+    assert set(options_normalise({})) == set(options)
