@@ -223,6 +223,10 @@ API_THROTTLE_RATES = {
 RATELIMIT_SIGNIN = env_str("RATE_SIGNIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATE_SIGNUP", "5/m")
 RATELIMIT_VIEW = "frontend.views.rate_limited"
+# Proxies in front of the app that append to X-Forwarded-For: rate limits count clients by the address the
+# outermost one saw (config.throttling.client_ip); 0 counts them by the connection's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
+RATELIMIT_IP_META_KEY = "config.throttling.client_ip"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
