@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 DEMO_URL := http://$(DEMO_HOST):$(DEMO_PORT)
-# Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files.
-VENDOR := frontend/static/vendor/chart.umd.min.js
+# Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files, with its
+# source map: the script names it (sourceMappingURL), and production's collectstatic fails on a missing one. The
+# target is the map, so a checkout whose vendor folder predates it gets it too.
+VENDOR := frontend/static/vendor/chart.umd.min.js.map
 
 .PHONY: demo setup test lint browser-deps vendor
 
@@ -75,5 +77,6 @@ $(VENDOR): package.json package-lock.json
 	  fi; }
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p frontend/static/vendor
-	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md frontend/static/vendor/
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map \
+	   node_modules/chart.js/LICENSE.md frontend/static/vendor/
 	touch $@
