@@ -108,3 +108,17 @@ def test_production_static_files_collect_and_pages_link_their_hashed_names(tmp_p
     assert re.fullmatch(r"vendor/chart\.umd\.min\.[0-9a-f]{12}\.js", manifest["vendor/chart.umd.min.js"])
     assert after.stdout.split()[:1] == ["200"], after.stderr[-2000:]
     assert re.search(r'href="/static/frontend/site\.[0-9a-f]{12}\.css"', after.stdout)
+
+
+def test_log_lines_say_when_how_bad_and_where(tmp_path):
+    probe = (
+        "import django, logging; django.setup(); logging.getLogger('django.request').warning('Unauthorized: /metrics')"
+    )
+
+    result = start(tmp_path, probe)
+
+    assert result.returncode == 0, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \[\d+\] django.request: Unauthorized: /metrics", line
+    )
