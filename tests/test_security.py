@@ -126,6 +126,17 @@ def test_behind_a_proxy_the_api_throttles_each_client_by_the_address_the_proxy_s
 
 
 @pytest.mark.django_db
+def test_sign_in_over_a_unix_socket_is_answered_and_still_limited(client, one_window):
+    # gunicorn bound to a Unix socket behind nginx gives no REMOTE_ADDR: django-ratelimit raised
+    # ImproperlyConfigured, a 500 for every sign-in.
+    attempts = [
+        client.post("/accounts/login/", {"username": "nobody", "password": "wrong"}, REMOTE_ADDR="") for _ in range(11)
+    ]
+
+    assert [r.status_code for r in attempts] == [200] * 10 + [429]
+
+
+@pytest.mark.django_db
 def test_submit_is_throttled_per_worker_with_a_sentence(monkeypatch):
     from rest_framework.throttling import ScopedRateThrottle
 
