@@ -9,10 +9,12 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 DEMO_URL := http://$(DEMO_HOST):$(DEMO_PORT)
-# Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files.
-VENDOR := frontend/static/vendor/chart.umd.min.js
+# Chart.js from the npm registry (package-lock.json pins it), copied where Django serves static files, with its
+# source map: the script names it (sourceMappingURL), and production's collectstatic fails on a missing one. The
+# target is the map, so a checkout whose vendor folder predates it gets it too.
+VENDOR := frontend/static/vendor/chart.umd.min.js.map
 
-.PHONY: demo setup test lint browser-deps vendor
+.PHONY: demo setup install test lint browser-deps vendor
 
 # The living demo: the app, plus (unless SYNSIGHT_DEMO_CROWD=0) a simulated crowd labelling the demo campaign
 # through the REST API at a human pace in the background; it stops with the server (Ctrl-C). Its log is
@@ -31,6 +33,9 @@ setup: $(STAMP) $(VENDOR)
 	$(BIN)/python manage.py ensure_wordnet
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py setup_demo --url $(DEMO_URL)/
+
+# What a deployment needs from the checkout: the virtualenv and the browser libraries, no demo data or accounts.
+install: $(STAMP) $(VENDOR)
 
 # --dist load hands the tests out in collection order, where pytest-django puts every database test before the
 # transactional ones, whose teardown empties the database (WordNet included). worksteal let a worker steal
@@ -75,5 +80,6 @@ $(VENDOR): package.json package-lock.json
 	  fi; }
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p frontend/static/vendor
-	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md frontend/static/vendor/
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map \
+	   node_modules/chart.js/LICENSE.md frontend/static/vendor/
 	touch $@

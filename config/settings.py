@@ -223,6 +223,10 @@ API_THROTTLE_RATES = {
 RATELIMIT_SIGNIN = env_str("RATE_SIGNIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATE_SIGNUP", "5/m")
 RATELIMIT_VIEW = "frontend.views.rate_limited"
+# Proxies in front of the app that append to X-Forwarded-For: rate limits count clients by the address the
+# outermost one saw (config.throttling.client_ip); 0 counts them by the connection's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
+RATELIMIT_IP_META_KEY = "config.throttling.client_ip"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -311,9 +315,12 @@ X_FRAME_OPTIONS = "DENY"
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 if LOG_LEVEL.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL; got {LOG_LEVEL!r}.")
+# One line per record on stderr, with when, how bad, which process and which logger: gunicorn's and Celery's
+# own lines carry a time and a level, and Django's ("Internal Server Error: /…") need them as much.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL.upper()},
 }

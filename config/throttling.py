@@ -13,8 +13,32 @@ rate's duration; the sliding list never did. For throttles meant to stop floods 
 meter, that is the trade taken for the round trip.
 """
 
+import ipaddress
+
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import ScopedRateThrottle
+
+
+def client_ip(request) -> str:
+    """The address rate limits count a client by (the API's throttles and django-ratelimit's sign-in and sign-up
+    limits alike). Directly served, the connection's REMOTE_ADDR. Behind ``NUM_PROXIES`` proxies, each appending
+    the address it saw to X-Forwarded-For, the entry that many from the right: the one the outermost proxy
+    wrote. Entries further left come from the client and prove nothing (a fresh one per request would give a
+    password guesser a fresh allowance each time); a header short of that many entries gives its leftmost."""
+    remote = request.META.get("REMOTE_ADDR") or ""
+    proxies = settings.NUM_PROXIES
+    if proxies:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if hops:
+            candidate = hops[-min(proxies, len(hops))]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                pass  # not written by a proxy of ours: the connection's address is all we know
+    # A connection with no address (gunicorn on a Unix socket) counts as the unspecified one: such clients share
+    # a limit, which NUM_PROXIES lifts, instead of every rate-limited request failing.
+    return remote or "0.0.0.0"
 
 
 def _count(key: str, duration: int) -> tuple[int, int]:
@@ -37,6 +61,9 @@ def _count(key: str, duration: int) -> tuple[int, int]:
 
 
 class WindowRateThrottle(ScopedRateThrottle):
+    def get_ident(self, request):
+        return client_ip(request)
+
     def allow_request(self, request, view):
         self.scope = getattr(view, self.scope_attr, None)
         if not self.scope:

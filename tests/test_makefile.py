@@ -36,3 +36,14 @@ def test_make_demo_serves_the_app_and_its_crowd_on_the_port_asked_for():
     assert "Serving Synsight on http://127.0.0.1:8102/" in commands
     assert "setup_demo --url http://127.0.0.1:8102/" in commands
     assert not re.search(r"\b8000\b", commands)
+
+
+def test_make_install_brings_the_chart_library_with_its_source_map_and_no_demo():
+    # A deployment's `make install`: collectstatic (DEBUG off) follows the script's sourceMappingURL and failed
+    # without the map; the demo's accounts and images have no place in production.
+    done = subprocess.run(["make", "-n", "-B", "install"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert "pip install" in done.stdout and "npm ci" in done.stdout
+    assert "node_modules/chart.js/dist/chart.umd.min.js.map" in done.stdout
+    assert "setup_demo" not in done.stdout and "migrate" not in done.stdout

@@ -78,6 +78,65 @@ def test_token_endpoint_is_throttled():
 
 
 @pytest.mark.django_db
+def test_token_endpoint_throttle_is_not_reset_by_a_forged_forwarded_for():
+    # Served directly (NUM_PROXIES 0), X-Forwarded-For is whatever the client wrote: a fresh one per guess
+    # gave a password guesser a fresh allowance each time.
+    api = APIClient()
+
+    answers = [
+        api.post("/api/v1/auth/token/", {"username": "x", "password": f"guess-{i}"}, format="json",
+                 HTTP_X_FORWARDED_FOR=f"198.51.100.{i}")
+        for i in range(21)
+    ]  # fmt: skip
+
+    assert {r.status_code for r in answers[:20]} == {400}
+    assert answers[20].status_code == 429
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_sign_in_is_limited_per_client_not_for_everyone(client, settings, one_window):
+    # Every request comes from the proxy's address (REMOTE_ADDR); the client's is the entry the proxy appended.
+    settings.NUM_PROXIES = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+
+    def sign_in(forwarded_for: str):
+        return client.post("/accounts/login/", {"username": "nobody", "password": "wrong"},
+                           HTTP_X_FORWARDED_FOR=forwarded_for, **proxy)  # fmt: skip
+
+    guesser = [sign_in(f"192.0.2.{i}, 203.0.113.5") for i in range(11)]  # forged left entries do not count
+    other = sign_in("198.51.100.7")
+
+    assert [r.status_code for r in guesser] == [200] * 10 + [429]
+    assert other.status_code == 200  # another person behind the same proxy signs in
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_api_throttles_each_client_by_the_address_the_proxy_saw(settings):
+    settings.NUM_PROXIES = 1
+    api = APIClient(REMOTE_ADDR="10.0.0.2")
+
+    def token(forwarded_for: str):
+        return api.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json",
+                        HTTP_X_FORWARDED_FOR=forwarded_for)  # fmt: skip
+
+    guesser = [token(f"192.0.2.{i}, 203.0.113.5") for i in range(21)]
+
+    assert guesser[19].status_code == 400 and guesser[20].status_code == 429
+    assert token("198.51.100.7").status_code == 400  # not throttled: a wrong password, answered
+
+
+@pytest.mark.django_db
+def test_sign_in_over_a_unix_socket_is_answered_and_still_limited(client, one_window):
+    # gunicorn bound to a Unix socket behind nginx gives no REMOTE_ADDR: django-ratelimit raised
+    # ImproperlyConfigured, a 500 for every sign-in.
+    attempts = [
+        client.post("/accounts/login/", {"username": "nobody", "password": "wrong"}, REMOTE_ADDR="") for _ in range(11)
+    ]
+
+    assert [r.status_code for r in attempts] == [200] * 10 + [429]
+
+
+@pytest.mark.django_db
 def test_submit_is_throttled_per_worker_with_a_sentence(monkeypatch):
     from rest_framework.throttling import ScopedRateThrottle
 

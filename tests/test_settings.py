@@ -1,6 +1,8 @@
 """Settings come from the environment; a bad value stops start-up with a sentence naming the variable."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +17,17 @@ PROBE = (
 OURS = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER", "LOG_LEVEL", "S3_BUCKET"}
 
 
-def start(tmp_path, **env):
+def environment(tmp_path, **env) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if k not in OURS}
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", SYNSIGHT_DATA_DIR=str(tmp_path), **env)
+    return clean
+
+
+def start(tmp_path, probe=PROBE, **env):
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-c", probe], cwd=ROOT, env=environment(tmp_path, **env), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
 
 
 def test_no_variables_means_sqlite_eager_celery_and_local_cache(tmp_path):
@@ -73,3 +80,45 @@ def test_production_mode_with_secret_starts(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "False"
+
+
+PAGE_PROBE = (
+    "import django; django.setup(); from django.test import Client; "
+    "r = Client(raise_request_exception=False).get('/accounts/login/', secure=True); "
+    "print(r.status_code); print(r.content.decode())"
+)
+
+
+def test_production_static_files_collect_and_pages_link_their_hashed_names(tmp_path):
+    """DEBUG off serves static files from collectstatic's manifest: without it every page is a 500, and the
+    manifest storage follows Chart.js's sourceMappingURL, so `make vendor` must bring the map along."""
+    assert (ROOT / "frontend/static/vendor/chart.umd.min.js").exists(), "run `make vendor` first"
+    production = {"DEBUG": "false", "SECRET_KEY": "x" * 50}
+
+    before = start(tmp_path, PAGE_PROBE, **production)
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, capture_output=True,
+        text=True, timeout=300, env=environment(tmp_path, **production),
+    )  # fmt: skip
+    after = start(tmp_path, PAGE_PROBE, **production)
+
+    assert before.stdout.split()[:1] == ["500"]
+    assert collected.returncode == 0, collected.stderr[-2000:]
+    manifest = json.loads((tmp_path / "staticfiles" / "staticfiles.json").read_text())["paths"]
+    assert re.fullmatch(r"vendor/chart\.umd\.min\.[0-9a-f]{12}\.js", manifest["vendor/chart.umd.min.js"])
+    assert after.stdout.split()[:1] == ["200"], after.stderr[-2000:]
+    assert re.search(r'href="/static/frontend/site\.[0-9a-f]{12}\.css"', after.stdout)
+
+
+def test_log_lines_say_when_how_bad_and_where(tmp_path):
+    probe = (
+        "import django, logging; django.setup(); logging.getLogger('django.request').warning('Unauthorized: /metrics')"
+    )
+
+    result = start(tmp_path, probe)
+
+    assert result.returncode == 0, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \[\d+\] django.request: Unauthorized: /metrics", line
+    )
