@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from annotation import views as annotation_views
 from annotation.api import dashboard as annotation_dashboard
+from config import health
 
 api_v1 = [
     path("", include("taxonomy.urls")),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("metrics", annotation_dashboard.metrics, name="metrics"),
+    path("healthz", health.healthz, name="healthz"),
     path("media/<path:name>", annotation_views.media_file, name="media-file"),
     path("", include("frontend.urls")),
 ]

@@ -243,3 +243,33 @@ def test_any_other_error_outside_a_view_is_a_500_with_a_sentence_for_the_api(rf)
         response = server_error(request)
     assert response.status_code == 500
     assert json.loads(response.content)["detail"].startswith("Something went wrong on our side")
+
+
+@requires_postgresql
+def test_the_health_check_names_what_the_app_server_cannot_reach(
+    transactional_db, tmp_path, app_servers, redis_servers
+):
+    # Given a production-like app server (DEBUG off, HTTPS redirect on) on our own Redis, and one whose
+    # database is a closed port
+    redis = redis_servers()
+    production = {"DEBUG": "false", "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "127.0.0.1"}
+    server = app_servers(app_env(tmp_path, REDIS_URL=redis.url(), CELERY_TASK_ALWAYS_EAGER="false", **production))
+    no_database = app_servers(
+        app_env(tmp_path, DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/synsight", **production)
+    )
+
+    # Then a probe over plain HTTP (exempt from the redirect every other path gets) reads 200 while both answer
+    healthy = httpx.get(f"{server.url}/healthz", timeout=30)
+    assert (healthy.status_code, healthy.json()) == (200, {"status": "ok", "database": "ok", "cache": "ok"})
+    assert "no-cache" in healthy.headers["Cache-Control"]
+    assert httpx.get(f"{server.url}/api/v1/me/", timeout=30).status_code == 301
+    # And 503 naming the part that is down, with a sentence; 200 again once it is back
+    redis.stop()
+    down = httpx.get(f"{server.url}/healthz", timeout=30)
+    assert down.status_code == 503
+    assert down.json() == {"status": "unavailable", "database": "ok", "cache": "unavailable",
+                           "detail": "This server cannot reach its cache."}  # fmt: skip
+    redis.start()
+    assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+    lost = httpx.get(f"{no_database.url}/healthz", timeout=30)
+    assert lost.status_code == 503 and lost.json()["database"] == "unavailable"

@@ -136,6 +136,7 @@ ROWS: list[Row] = [
     Row("metrics", "GET", "/metrics", (401, 403, 403, 403, 403, 200),
         note="an admin's session, or a scraper's bearer METRICS_TOKEN"),
     Row("media-file", "GET", "/media/{media}", PUBLIC, note="content-addressed: the name is the SHA-256"),
+    Row("healthz", "GET", "/healthz", PUBLIC, note="database and cache reachable: 200, else 503"),
     # ---- pages
     Row("home", "GET", "/", PUBLIC),
     Row("taxonomy-search", "GET", "/taxonomy/?q=circle", PUBLIC),
