@@ -75,15 +75,10 @@
     const cell = document.createElement("button");
     cell.type = "button";
     cell.className = "tile";
-    cell.setAttribute("role", "gridcell");
     cell.setAttribute("aria-pressed", "false");
     cell.dataset.index = String(i);
-    cell.appendChild(framed(item, "image " + (i + 1)));
-    if (i < 9) {
-      const badge = document.createElement("span");
-      badge.className = "key"; badge.textContent = String(i + 1);
-      cell.appendChild(badge);
-    }
+    cell.appendChild(framed(item, "Image " + (i + 1) + " of " + task.items.length));
+    if (i < 9) cell.appendChild(api.keyBadge(i + 1));
     cell.addEventListener("click", () => { toggle(i); setFocus(i); });
     // A right click or a long press (touch) opens the larger view of this image, as Z does.
     cell.addEventListener("contextmenu", (event) => { event.preventDefault(); setFocus(i); showZoom(true); });
@@ -92,7 +87,7 @@
 
   function showZoom(open) {
     if (open && task && task.items[focus]) {
-      zoomView.querySelector(".zoomed").replaceChildren(framed(task.items[focus], "image " + (focus + 1) + ", enlarged"));
+      zoomView.querySelector(".zoomed").replaceChildren(framed(task.items[focus], "Image " + (focus + 1) + " of " + task.items.length + ", enlarged"));
     }
     zoomView.hidden = !(open && task);
   }

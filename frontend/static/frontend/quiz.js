@@ -65,7 +65,7 @@
     }
     grid.replaceChildren(...attempt.items.map((item, i) => {
       marks[item.id] = false;
-      const cell = api.tile(item.thumbnail, "quiz image " + (i + 1));
+      const cell = api.tile(item.thumbnail, "Image " + (i + 1) + " of " + attempt.items.length);
       const caption = document.createElement("span");
       caption.className = "caption";
       caption.textContent = item.synset.lemmas[0] + "?";
