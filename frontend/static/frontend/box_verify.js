@@ -186,6 +186,12 @@
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const k = event.key;
+    // Enter and Space keep their own meaning on a link or a button that is not the page's own (the top bar's links,
+    // "Sign out", "Back to your campaigns"): Enter there sent the task, or did nothing, and the link was not followed.
+    const target = event.target instanceof Element ? event.target : document.body;
+    const control = target.closest("a[href], button, summary");
+    const own = control && (control.classList.contains("tile") || control === submitButton);
+    if (control && !own && (k === "Enter" || k === " " || k === "Spacebar")) return;
     // While the larger view is open, Enter only closes it: a task is never sent from under it.
     if (!zoomView.hidden && (k === "Escape" || k === "z" || k === "Z" || k === "Enter")) {
       showZoom(false); event.preventDefault(); return;
