@@ -88,11 +88,12 @@ window.synsightApi = (function () {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
   }
+  // An image of a grid as a toggle button: its name is the image's place ("Image 3 of 24"), its state
+  // aria-pressed (marked or not), which screen readers say as such.
   function tile(url, label) {
     const cell = document.createElement("button");
     cell.type = "button";
     cell.className = "tile";
-    cell.setAttribute("role", "gridcell");
     cell.setAttribute("aria-pressed", "false");
     const img = document.createElement("img");
     img.src = url;
@@ -101,5 +102,13 @@ window.synsightApi = (function () {
     cell.appendChild(img);
     return cell;
   }
-  return { request, giveBackOnLeave, giveBackBoxTask, newKey, tile };
+  // The number key that toggles a tile, shown on it; not part of its name (the name already says its place).
+  function keyBadge(n) {
+    const badge = document.createElement("span");
+    badge.className = "key";
+    badge.setAttribute("aria-hidden", "true");
+    badge.textContent = String(n);
+    return badge;
+  }
+  return { request, giveBackOnLeave, giveBackBoxTask, newKey, tile, keyBadge };
 })();

@@ -338,6 +338,13 @@
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || !task) return;
     const k = event.key;
+    // Enter on a focused button or link does what it says (Skip, Not present, a top bar link): it confirmed a box
+    // instead, or said "Draw a box first", and the button was never pressed. Held down, it presses once.
+    const target = event.target instanceof Element ? event.target : document.body;
+    if (k === "Enter" && target.closest("a[href], button, summary")) {
+      if (event.repeat) event.preventDefault();
+      return;
+    }
     if (ARROWS[k] && box) {
       // Arrows repeat while held: that is how a box travels. Alt makes the step larger.
       const step = event.altKey ? BIG_STEP : STEP;
@@ -367,11 +374,14 @@
     }[k];
     if (handled) { handled(); event.preventDefault(); }
   });
-  document.getElementById("confirm").addEventListener("click", () => answer("box"));
-  document.getElementById("delete").addEventListener("click", removeBox);
-  document.getElementById("no-more").addEventListener("click", () => answer("no_more"));
-  document.getElementById("absent").addEventListener("click", () => answer("not_present"));
-  document.getElementById("skip").addEventListener("click", () => answer("skip"));
+  // After a button, the focus goes back to the image: the next Enter confirms the next box, as the page says, rather
+  // than pressing that button again (a skip where a box was drawn).
+  const then = (action) => () => { action(); if (task) canvas.focus(); };
+  document.getElementById("confirm").addEventListener("click", then(() => answer("box")));
+  document.getElementById("delete").addEventListener("click", then(removeBox));
+  document.getElementById("no-more").addEventListener("click", then(() => answer("no_more")));
+  document.getElementById("absent").addEventListener("click", then(() => answer("not_present")));
+  document.getElementById("skip").addEventListener("click", then(() => answer("skip")));
   window.addEventListener("resize", () => { if (task) layout(); });
   // Leaving the page gives its task back: a minute later its images go to others (api.js, giveBackOnLeave).
   const shownAgain = api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/draw/next/", current: () => (task && !busy ? task.id : null), render });

@@ -75,15 +75,10 @@
     const cell = document.createElement("button");
     cell.type = "button";
     cell.className = "tile";
-    cell.setAttribute("role", "gridcell");
     cell.setAttribute("aria-pressed", "false");
     cell.dataset.index = String(i);
-    cell.appendChild(framed(item, "image " + (i + 1)));
-    if (i < 9) {
-      const badge = document.createElement("span");
-      badge.className = "key"; badge.textContent = String(i + 1);
-      cell.appendChild(badge);
-    }
+    cell.appendChild(framed(item, "Image " + (i + 1) + " of " + task.items.length));
+    if (i < 9) cell.appendChild(api.keyBadge(i + 1));
     cell.addEventListener("click", () => { toggle(i); setFocus(i); });
     // A right click or a long press (touch) opens the larger view of this image, as Z does.
     cell.addEventListener("contextmenu", (event) => { event.preventDefault(); setFocus(i); showZoom(true); });
@@ -92,7 +87,7 @@
 
   function showZoom(open) {
     if (open && task && task.items[focus]) {
-      zoomView.querySelector(".zoomed").replaceChildren(framed(task.items[focus], "image " + (focus + 1) + ", enlarged"));
+      zoomView.querySelector(".zoomed").replaceChildren(framed(task.items[focus], "Image " + (focus + 1) + " of " + task.items.length + ", enlarged"));
     }
     zoomView.hidden = !(open && task);
   }
@@ -191,6 +186,12 @@
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const k = event.key;
+    // Enter and Space keep their own meaning on a link or a button that is not the page's own (the top bar's links,
+    // "Sign out", "Back to your campaigns"): Enter there sent the task, or did nothing, and the link was not followed.
+    const target = event.target instanceof Element ? event.target : document.body;
+    const control = target.closest("a[href], button, summary");
+    const own = control && (control.classList.contains("tile") || control === submitButton);
+    if (control && !own && (k === "Enter" || k === " " || k === "Spacebar")) return;
     // While the larger view is open, Enter only closes it: a task is never sent from under it.
     if (!zoomView.hidden && (k === "Escape" || k === "z" || k === "Z" || k === "Enter")) {
       showZoom(false); event.preventDefault(); return;

@@ -198,22 +198,18 @@
     document.getElementById("synset-lemmas").textContent = s.lemmas.join(", ");
     document.getElementById("synset-more").href = s.read_more;
     const examples = document.getElementById("examples");
-    examples.replaceChildren(...data.examples.map((url) => {
+    examples.replaceChildren(...data.examples.map((url, i) => {
       const img = document.createElement("img");
-      img.src = url; img.alt = "accepted example"; return img;
+      img.src = url; img.alt = "Accepted example " + (i + 1); return img;
     }));
     grid.replaceChildren(...data.items.map((item, i) => {
-      const cell = api.tile(item.thumbnail, "image " + (i + 1));
+      const cell = api.tile(item.thumbnail, "Image " + (i + 1) + " of " + data.items.length);
       cell.dataset.index = String(i);
       cell.dataset.medium = item.medium;
       cell.addEventListener("click", () => { toggle(i); setFocus(i); });
       // A long press (touch) or right click opens the larger view of this image.
       cell.addEventListener("contextmenu", (event) => { event.preventDefault(); setFocus(i); showZoom(true); });
-      if (i < 9) {
-        const badge = document.createElement("span");
-        badge.className = "key"; badge.textContent = String(i + 1);
-        cell.appendChild(badge);
-      }
+      if (i < 9) cell.appendChild(api.keyBadge(i + 1));
       return cell;
     }));
     grid.dataset.hit = String(data.id);
@@ -433,6 +429,7 @@
     if (open) {
       const tile = grid.querySelectorAll(".tile")[focus];
       zoom.querySelector("img").src = tile.dataset.medium;
+      zoom.querySelector("img").alt = tile.querySelector("img").alt + ", enlarged";
     }
     zoom.hidden = !open;
   }

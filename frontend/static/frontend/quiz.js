@@ -65,7 +65,7 @@
     }
     grid.replaceChildren(...attempt.items.map((item, i) => {
       marks[item.id] = false;
-      const cell = api.tile(item.thumbnail, "quiz image " + (i + 1));
+      const cell = api.tile(item.thumbnail, "Image " + (i + 1) + " of " + attempt.items.length);
       const caption = document.createElement("span");
       caption.className = "caption";
       caption.textContent = item.synset.lemmas[0] + "?";
@@ -106,7 +106,14 @@
 
   submitButton.addEventListener("click", submit);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && attempt) { submit(); event.preventDefault(); }
+    if (event.key !== "Enter" || !attempt) return;
+    // Enter keeps its own meaning on a link or a button that is not the quiz's own (the top bar's links, "Sign
+    // out"): it sent the quiz instead, and the link was not followed. On an image, Submit or the page it sends.
+    const target = event.target instanceof Element ? event.target : document.body;
+    const control = target.closest("a[href], button, summary");
+    if (control && !control.classList.contains("tile") && control !== submitButton) return;
+    submit();
+    event.preventDefault();
   });
   start();
 })();
