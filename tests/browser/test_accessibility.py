@@ -330,6 +330,13 @@ def test_a_worker_marks_images_and_submits_a_hit_with_the_keyboard_alone(page, w
     tiles = page.locator("#grid .tile")
     assert assert_focus_visible(page)["index"] == "0"  # the first image has the focus, and shows it
     expect(tiles.first.get_by_role("img")).to_have_attribute("alt", re.compile(r"^Image 1 of \d+$"))
+    per_row = page.evaluate(
+        "[...document.querySelectorAll('#grid .tile')].filter((t, _, a) => t.offsetTop === a[0].offsetTop).length"
+    )
+    page.keyboard.press("ArrowDown")  # a row down, as laid out
+    assert active(page)["index"] == str(min(per_row, tiles.count() - 1))
+    page.keyboard.press("ArrowUp")
+    assert active(page)["index"] == "0"
 
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Space")
@@ -369,6 +376,44 @@ def test_a_worker_answers_the_quiz_with_the_keyboard_alone(page, world):
     expect(page).to_have_url(re.compile(rf"/work/{world.campaign.id}/$"), timeout=20_000)
     attempt.refresh_from_db()
     assert (attempt.score, attempt.passed) == (1.0, True)
+
+
+def test_the_quiz_takes_the_labelling_pages_keys(page, world):
+    # Arrows move among the images, a number toggles one and takes the focus there, Enter sends: the keys a worker
+    # then uses on every HIT (the quiz had only Tab, Space and Enter)
+    as_user(page, world, world.newcomer)
+    page.goto(f"{world.url}/work/{world.campaign.id}/quiz/")
+    expect(page.locator("#quiz-submit")).to_be_enabled()
+    tiles = page.locator("#quiz-grid .tile")
+    expect(page.locator(".help")).to_contain_text("the same keys as when labelling")
+
+    page.keyboard.press("3")
+    expect(tiles.nth(2)).to_have_attribute("aria-pressed", "true")
+    focused = "Array.from(document.querySelectorAll('#quiz-grid .tile')).indexOf(document.activeElement)"
+    assert page.evaluate(focused) == 2
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(focused) == 1
+    page.keyboard.press("Space")
+    expect(tiles.nth(1)).to_have_attribute("aria-pressed", "true")
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")  # stops at the last image
+    page.keyboard.press("Space")
+    expect(tiles.nth(3)).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("3")
+    expect(tiles.nth(2)).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("Enter")
+
+    attempt = QuizAttempt.objects.get(worker=world.newcomer)
+    for _ in range(100):  # scored: the page then says the score, or (all right by chance) goes on to labelling
+        attempt.refresh_from_db()
+        if attempt.score is not None:
+            break
+        page.wait_for_timeout(200)
+    assert attempt.score is not None  # sent, with images 2 and 4 marked
+    marked = [gold_id for i, gold_id in enumerate(attempt.items) if i in (1, 3)]
+    truth = dict(GoldItem.objects.values_list("id", "present"))
+    expected = sum(truth[g] == (g in marked) for g in attempt.items) / len(attempt.items)
+    assert attempt.score == pytest.approx(expected)
 
 
 def test_enter_on_a_top_bar_link_during_the_quiz_follows_it_and_sends_nothing(page, world):

@@ -110,5 +110,14 @@ window.synsightApi = (function () {
     badge.textContent = String(n);
     return badge;
   }
-  return { request, giveBackOnLeave, giveBackBoxTask, newKey, tile, keyBadge };
+  // How many tiles a grid shows per row as laid out now (the arrow keys' up and down move by it).
+  function gridColumns(grid) {
+    const tiles = grid.querySelectorAll(".tile");
+    if (tiles.length < 2) return 1;
+    const top = tiles[0].offsetTop;
+    let n = 0;
+    while (n < tiles.length && tiles[n].offsetTop === top) n++;
+    return Math.max(n, 1);
+  }
+  return { request, giveBackOnLeave, giveBackBoxTask, newKey, tile, keyBadge, gridColumns };
 })();

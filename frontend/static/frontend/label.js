@@ -144,14 +144,7 @@
     return link;
   }
 
-  function columns() {
-    const tiles = grid.querySelectorAll(".tile");
-    if (tiles.length < 2) return 1;
-    const top = tiles[0].offsetTop;
-    let n = 0;
-    while (n < tiles.length && tiles[n].offsetTop === top) n++;
-    return Math.max(n, 1);
-  }
+  function columns() { return api.gridColumns(grid); }
 
   function setFocus(i) {
     const tiles = grid.querySelectorAll(".tile");

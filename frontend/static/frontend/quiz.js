@@ -75,6 +75,7 @@
         cell.classList.toggle("marked", marks[item.id]);
         cell.setAttribute("aria-pressed", String(marks[item.id]));
       });
+      if (i < 9) cell.appendChild(api.keyBadge(i + 1));
       return cell;
     }));
     grid.querySelector(".tile").focus();
@@ -105,15 +106,32 @@
   }
 
   submitButton.addEventListener("click", submit);
+  // The labelling page's keys, so that the quiz teaches them: arrows move among the images, 1-9 toggle one,
+  // Space toggles the focused one (a button's own Space), Enter sends the quiz.
+  const ARROWS = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: "down", ArrowUp: "up" };
   document.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || !attempt) return;
-    // Enter keeps its own meaning on a link or a button that is not the quiz's own (the top bar's links, "Sign
-    // out"): it sent the quiz instead, and the link was not followed. On an image, Submit or the page it sends.
+    if (!attempt || event.altKey || event.ctrlKey || event.metaKey) return;
+    // Keys keep their own meaning on a link or a button that is not the quiz's own (the top bar's links, "Sign
+    // out"): Enter sent the quiz instead, and the link was not followed. On an image, Submit or the page they act.
     const target = event.target instanceof Element ? event.target : document.body;
     const control = target.closest("a[href], button, summary");
     if (control && !control.classList.contains("tile") && control !== submitButton) return;
-    submit();
-    event.preventDefault();
+    const tiles = Array.from(grid.querySelectorAll(".tile"));
+    const k = event.key;
+    if (k === "Enter") {
+      event.preventDefault();
+      if (!event.repeat) submit();
+    } else if (/^[1-9]$/.test(k) && Number(k) <= tiles.length) {
+      event.preventDefault();
+      if (event.repeat) return;
+      tiles[Number(k) - 1].click();
+      tiles[Number(k) - 1].focus();
+    } else if (k in ARROWS) {
+      event.preventDefault();
+      const at = Math.max(tiles.indexOf(target.closest(".tile")), 0);
+      const step = ARROWS[k] === "down" ? api.gridColumns(grid) : ARROWS[k] === "up" ? -api.gridColumns(grid) : ARROWS[k];
+      tiles[Math.max(0, Math.min(tiles.length - 1, at + step))].focus();
+    }
   });
   start();
 })();
