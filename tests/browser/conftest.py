@@ -15,6 +15,7 @@ from workers.roles import Role
 from workers.services import account_create
 
 CHROMIUM = "/usr/bin/chromium"
+QUIET_SECONDS = 0.5
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +43,13 @@ def requests_finish_before_flush(transactional_db, browser):
     whose one connection the live server's threads share, the flush then failed with "database table
     is locked". This fixture depends on ``transactional_db``, so it is torn down before the flush."""
     active = [0]
+    last_start = [time.monotonic()]
     lock = threading.Lock()
 
     def started(**kwargs):
         with lock:
             active[0] += 1
+            last_start[0] = time.monotonic()
 
     def finished(**kwargs):
         with lock:
@@ -57,8 +60,15 @@ def requests_finish_before_flush(transactional_db, browser):
     yield
     for context in browser.contexts:
         context.close()
-    deadline = time.monotonic() + 15
-    while active[0] > 0 and time.monotonic() < deadline:
+    # Closing a page sends its goodbye (the labelling and box pages give their work back on pagehide, keepalive):
+    # that request may reach the server a moment after the close, when none is active yet. So wait until none has
+    # been active for QUIET_SECONDS since the close, not only until none is (CI, SQLite: a box page's late
+    # release/ met the flush, "database table is locked").
+    closed = time.monotonic()
+    deadline = closed + 15
+    while time.monotonic() < deadline and (
+        active[0] > 0 or time.monotonic() - max(last_start[0], closed) < QUIET_SECONDS
+    ):
         time.sleep(0.02)
     request_started.disconnect(dispatch_uid="browser-test-started")
     request_finished.disconnect(dispatch_uid="browser-test-finished")
