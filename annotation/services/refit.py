@@ -180,10 +180,8 @@ def _screened(result, codes, work, answer, cand, bar: float = 0.0) -> dict[int, 
                 )
     # The speed test's fast band (screening.fast_trial) on the same confident references.
     fast = screening.spam_log_lr(worker_of, answer[sure], reference[sure], len(worker_ids), floor=screening.FAST_FLOOR)
-    looks = {
-        int(w): x <= -screening.ACCURACY_LOG_LR for w, x in zip(worker_ids, fast, strict=True)
-        if abs(x) >= screening.ACCURACY_LOG_LR
-    }  # fmt: skip
+    looks = {int(w): screening.looking(x) for w, x in zip(worker_ids, fast, strict=True)}
+    looks = {w: v for w, v in looks.items() if v is not None}
     return {**screening.speed_suspects(worker_ids.tolist(), looks), **reasons}
 
 

@@ -290,16 +290,18 @@ def fast_trial(answers: np.ndarray, reference: np.ndarray, n_answers: int) -> bo
     they show a look at the images, False when they do not — chance ahead of "sensitivity and specificity each
     at least FAST_FLOOR" by ACCURACY_LOG_LR, or still undecided after FAST_DEADLINE_ANSWERS of the worker's
     answers (``n_answers``) — None while undecided."""
-    llr = fast_log_lr(answers, reference) if len(answers) else 0.0
+    verdict = looking(accuracy_log_lr(answers, reference, FAST_FLOOR)) if len(answers) else None
+    return False if verdict is None and n_answers >= FAST_DEADLINE_ANSWERS else verdict
+
+
+def looking(llr: float) -> bool | None:
+    """The fast band's verdict on its statistic (chance minus looking, nats): True cleared, False not looking,
+    None undecided. The refit reads its vectorised statistics through this too."""
     if llr <= -ACCURACY_LOG_LR:
         return True
-    if llr >= ACCURACY_LOG_LR or n_answers >= FAST_DEADLINE_ANSWERS:
+    if llr >= ACCURACY_LOG_LR:
         return False
     return None
-
-
-def fast_log_lr(answers: np.ndarray, reference: np.ndarray) -> float:
-    return accuracy_log_lr(answers, reference, FAST_FLOOR)
 
 
 def accuracy_log_lr(answers: np.ndarray, reference: np.ndarray, bar: float) -> float:
