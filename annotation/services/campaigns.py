@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, hidden_character
@@ -46,6 +46,24 @@ def synsets_claim_check(*, user: User | None, synset_ids, doing: str) -> None:
             f"{wnid_from_offset(clash)} is in another researcher's unfinished campaign, and its images are shared "
             f"by every campaign over it: only that researcher or an admin may {doing} until it is finished."
         )
+
+
+def synsets_claim_hold(*, user: User | None, synset_ids, doing: str) -> None:
+    """``synsets_claim_check`` inside the caller's transaction, with the synsets' rows share-locked first (in id
+    order) until it commits: a campaign being created over one of them (``campaign_create`` locks them for update)
+    is then either committed before the check, which sees it, or waits until the caller's work is committed. Without
+    the lock an import checked while another researcher's campaign over its synset was still uncommitted, and its
+    images entered that campaign's queue. Share locks let imports for one synset run side by side. PostgreSQL only:
+    SQLite has no row locks and runs one writer at a time."""
+    if user is None or user_has_role(user, Role.ADMIN):
+        return
+    ids = sorted(set(synset_ids))
+    if connection.vendor == "postgresql" and ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Synset._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR SHARE", [ids]
+            )  # fmt: skip
+    synsets_claim_check(user=user, synset_ids=ids, doing=doing)
 
 
 @transaction.atomic

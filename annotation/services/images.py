@@ -55,7 +55,7 @@ from annotation.imaging import Processed, Rejected
 from annotation.models import Campaign, CampaignSynset, Candidate, Image, ImportBatch, ImportItem
 from annotation.selectors.images import candidate_hashes
 from annotation.services import rollups
-from annotation.services.campaigns import synsets_claim_check
+from annotation.services.campaigns import synsets_claim_check, synsets_claim_hold
 from annotation.sources import ArchiveLimits, Incoming
 from taxonomy.models import Synset
 
@@ -434,6 +434,7 @@ def import_permitted(*, user: User, synset: Synset, campaign: Campaign | None = 
 @transaction.atomic
 def import_upload_submit(*, user: User, synset: Synset, files: list[UploadedFile], query_term: str = "") -> ImportBatch:
     """Stage uploaded files and queue their processing; the batch answers with pending items at once."""
+    synsets_claim_hold(user=user, synset_ids=[synset.id], doing="add images to it")
     batch = import_batch_create(
         synset=synset, source=ImportBatch.Source.UPLOAD, query_term=query_term, created_by=user,
         origin=f"{len(files)} uploaded files",
@@ -455,6 +456,7 @@ def import_upload_submit(*, user: User, synset: Synset, files: list[UploadedFile
 
 @transaction.atomic
 def import_urls_submit(*, user: User, synset: Synset, urls: list[str], query_term: str = "") -> ImportBatch:
+    synsets_claim_hold(user=user, synset_ids=[synset.id], doing="add images to it")
     batch = import_batch_create(
         synset=synset, source=ImportBatch.Source.URL, query_term=query_term, created_by=user,
         origin=f"{len(urls)} URLs",

@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from annotation.errors import Forbidden
 from annotation.models import Campaign, Candidate, DecisionOverride, GoldItem, ImportBatch
 from annotation.services.campaigns import campaign_create, campaign_set_state
+from annotation.services.images import import_urls_submit
+from taxonomy.models import Synset
 from tests.annotation.hits.conftest import SHAPES, make_candidates
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +127,51 @@ def test_two_researchers_creating_campaigns_over_one_synset_at_once_do_not_both_
     assert outcomes["first"] == "created", outcomes
     assert isinstance(outcomes["second"], Forbidden), outcomes
     assert list(Campaign.objects.values_list("name", flat=True)) == ["circles"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row-lock concurrency is proven on PostgreSQL (CI)")
+def test_an_import_checked_while_another_researcher_creates_a_campaign_over_its_synset_is_refused(
+    researcher, other_researcher
+):
+    """The import's claim check, then its batch: without a lock, the check could run while the first researcher's
+    campaign over the synset was still uncommitted, and the second researcher's images would enter its queue."""
+    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    circle = Synset.objects.get(id=int(CIRCLE[1:]))
+    campaign_written, import_started = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def create() -> None:
+        try:
+            with transaction.atomic():  # the campaign's request, still open when the import checks its claim
+                campaign_create(owner=researcher, name="circles", wnids=[CIRCLE])
+                campaign_written.set()
+                import_started.wait(10)
+                time.sleep(0.5)  # long enough for the import to reach its check (or the lock) meanwhile
+            outcomes["campaign"] = "created"
+        except BaseException as error:  # reported below
+            outcomes["campaign"] = error
+        finally:
+            connections.close_all()
+
+    def load() -> None:
+        try:
+            campaign_written.wait(10)
+            import_started.set()
+            import_urls_submit(user=other_researcher, synset=circle, urls=["https://example.org/circle.jpg"])
+            outcomes["import"] = "queued"
+        except BaseException as error:
+            outcomes["import"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create), threading.Thread(target=load)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert outcomes["campaign"] == "created", outcomes
+    assert isinstance(outcomes["import"], Forbidden), outcomes
+    assert outcomes["import"].message == CLAIMED.format("add images to it")
+    assert not ImportBatch.objects.exists()
