@@ -22,7 +22,7 @@ from annotation.models import (
     WorkerAction,
 )
 from annotation.services import refit
-from annotation.services.campaigns import gold_item_create, synsets_claim_check
+from annotation.services.campaigns import gold_item_create, synsets_claim_hold
 from annotation.services.consensus import counters_move
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 from workers.roles import Role
@@ -65,7 +65,7 @@ def candidate_override(
     if action not in OVERRIDE_STATE:
         raise AnnotationError(f"action must be accept, reject or reopen; got {shown(action)}.")
     candidate = _candidate_in(campaign, candidate_id, lock=True)
-    synsets_claim_check(user=by, synset_ids=[candidate.synset_id], doing="override its decisions")
+    synsets_claim_hold(user=by, synset_ids=[candidate.synset_id], doing="override its decisions")
     if GoldItem.objects.filter(candidate=candidate).exists():
         raise Conflict(f"Candidate {candidate.id} is a gold item; its answer is fixed.")
     new_state = OVERRIDE_STATE[action]
@@ -97,10 +97,11 @@ def candidate_override(
     return record
 
 
+@transaction.atomic
 def gold_from_candidate(*, campaign: Campaign, candidate_id: int, present: bool, by: User | None = None) -> GoldItem:
     """Mark a campaign candidate as gold with a known answer (it leaves the voting queue)."""
     candidate = _candidate_in(campaign, candidate_id)
-    synsets_claim_check(user=by, synset_ids=[candidate.synset_id], doing="set gold answers for it")
+    synsets_claim_hold(user=by, synset_ids=[candidate.synset_id], doing="set gold answers for it")
     return gold_item_create(candidate=candidate, present=present, created_by=by)
 
 
@@ -124,7 +125,7 @@ def gold_promote(
     least PROMOTE_MIN_VOTES votes, most confident first."""
     if not CampaignSynset.objects.filter(campaign=campaign, synset_id=synset_id).exists():
         raise NotFound(f"Campaign {campaign.id} has no synset {synset_id}.")
-    synsets_claim_check(user=by, synset_ids=[synset_id], doing="set gold answers for it")
+    synsets_claim_hold(user=by, synset_ids=[synset_id], doing="set gold answers for it")
     if not 1 <= limit <= 500:
         raise AnnotationError("limit must be from 1 to 500.")
     base = Candidate.objects.filter(synset_id=synset_id, votes_count__gte=PROMOTE_MIN_VOTES, gold__isnull=True)
