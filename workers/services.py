@@ -1,5 +1,5 @@
 from django.contrib.auth.models import Group, User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from workers.roles import Role
 
@@ -41,13 +41,22 @@ def external_worker_account(*, external_id: str) -> User:
     created on first arrival (no password: they come back through the marketplace)."""
     from workers.models import WorkerProfile
 
-    profile = WorkerProfile.objects.select_related("user").filter(external_id=external_id).first()
-    if profile is not None:
+    known = WorkerProfile.objects.select_related("user").filter(external_id=external_id)
+    if (profile := known.first()) is not None:
         return profile.user
     groups = roles_ensure()
-    user = User.objects.create_user(username=f"ext-{external_id}"[:150])
-    user.set_unusable_password()
-    user.save(update_fields=["password"])
-    user.groups.add(groups[Role.WORKER])
-    WorkerProfile.objects.create(user=user, external_id=external_id)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=f"ext-{external_id}"[:150])
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.groups.add(groups[Role.WORKER])
+            WorkerProfile.objects.create(user=user, external_id=external_id)
+    except IntegrityError:
+        # A concurrent first arrival of the same worker created the account: its INSERT made this one wait for
+        # its commit, so the account is visible now (read committed). Two requests at once both found no
+        # profile above, and the second failed on the unique username (a 500 to the marketplace).
+        if (profile := known.first()) is not None:
+            return profile.user
+        raise
     return user

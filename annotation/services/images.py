@@ -303,7 +303,11 @@ def _commit_chunk(batch: ImportBatch, chunk: list[tuple[Incoming, Processed | Re
     work = _Chunk(batch, state, _Written())
     try:
         with transaction.atomic():
-            list(Synset.objects.select_for_update().filter(id=batch.synset_id).values_list("id"))
+            # FOR NO KEY UPDATE: imports of the synset still queue here (and behind campaign_create's FOR UPDATE),
+            # but rows that only point at the synset (a leased HIT, whose foreign key check at commit takes FOR KEY
+            # SHARE on it) do not wait for the chunk. With FOR UPDATE a next-HIT request's commit waited for the
+            # chunk, which deadlocked when the chunk then waited for a candidate that request had leased.
+            list(Synset.objects.select_for_update(no_key=True).filter(id=batch.synset_id).values_list("id"))
             state.refresh()
             work.load([result for _, result in chunk if isinstance(result, Processed)])
             tally = Counter(_decide(work, inc, result) for inc, result in chunk)
@@ -347,6 +351,10 @@ def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
         if result.pixels <= near.image.pixels:
             reason = f"{what}; the larger copy is kept."
             return _item(work, inc, Outcome.NEAR_DUPLICATE, "near_duplicate", reason, near)
+        # Its state read again under its row lock: a next-HIT request may have leased it since it was read (the
+        # swap then put another picture, and deleted the old files, under a worker's HIT). The scheduler skips
+        # the row while this chunk holds it.
+        near.state = Candidate.objects.select_for_update().values_list("state", flat=True).get(id=near.id)
         if near.state != Candidate.State.NEW:
             reason = f"{what}; this copy is larger, but that candidate is already being labelled, so it stays."
             return _item(work, inc, Outcome.NEAR_DUPLICATE, "near_duplicate", reason, near)

@@ -119,6 +119,10 @@ def quiz_submit(*, worker: User, attempt_id: int, answers: dict) -> QuizAttempt:
     # The qualification first, then the attempt: the order quiz_start locks in.
     qualification = Qualification.objects.select_for_update().get(worker=worker, campaign_id=attempt.campaign_id)
     attempt = QuizAttempt.objects.select_for_update().get(id=attempt.id)
+    if qualification.status == Qualification.Status.BLOCKED:
+        # Blocked since the quiz started (a person, or the spam screen after a HIT): a pass below would set the
+        # qualification to qualified and lift the block, HITs and pay again for votes that count nowhere.
+        raise blocked_error(worker_id=worker.id, campaign_id=attempt.campaign_id)
     if attempt.score is not None:
         raise Conflict("This quiz was already answered; start a new one.")
     latest = QuizAttempt.objects.filter(worker=worker, campaign_id=attempt.campaign_id).order_by("-id").first()
