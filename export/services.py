@@ -14,8 +14,10 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import groupby
 from operator import itemgetter
@@ -24,7 +26,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -671,12 +673,46 @@ def _claim(version_id: int) -> bool:
     return stale.update(heartbeat=now, phase="snapshot") == 1
 
 
+@contextmanager
+def _heartbeat(version_id: int) -> Iterator[None]:
+    """While the build runs, a thread writes its heartbeat every fifth of STALE_AFTER, on a connection of its own:
+    the snapshot is one transaction and writes no progress, and at ImageNet's size it runs for minutes; past
+    STALE_AFTER the resume job took a live build over (tests/export/test_build_liveness.py). A job that dies
+    stops beating with it, and its version goes stale as before."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(STALE_AFTER.total_seconds() / 5):
+                try:
+                    DatasetVersion.objects.filter(id=version_id, status=DatasetVersion.Status.RUNNING).update(
+                        heartbeat=timezone.now()
+                    )
+                except DatabaseError as error:  # SQLite's one writer busy, a database restarting: next beat
+                    log.warning("Dataset version %s: heartbeat not written (%s)", version_id, error)
+        finally:
+            connection.close()  # this thread's own
+
+    thread = threading.Thread(target=beat, name=f"export-heartbeat-{version_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def dataset_version_build(*, version_id: int) -> DatasetVersion:
     """The build job. Idempotent: a done or failed version, or one another job is building, is left as it
     is. The files go to a private folder renamed into place at the end, so a crash leaves nothing half
     written where downloads look."""
     if not _claim(version_id):
         return DatasetVersion.objects.get(id=version_id)
+    with _heartbeat(version_id):
+        return _build(version_id)
+
+
+def _build(version_id: int) -> DatasetVersion:
     version = DatasetVersion.objects.get(id=version_id)
     root = export_root()
     partial = root / f".partial-{version.id}-{uuid.uuid4().hex[:8]}"
@@ -693,14 +729,16 @@ def dataset_version_build(*, version_id: int) -> DatasetVersion:
             shutil.rmtree(final)
         os.replace(partial, final)
         digest = hashlib.sha256((final / "manifest.json").read_bytes()).hexdigest()
-        DatasetVersion.objects.filter(id=version.id).update(
+        # Only over its own running build (as every write below): a job that lost its claim to another, after
+        # stalling past STALE_AFTER, must not overwrite what that one wrote.
+        DatasetVersion.objects.filter(id=version.id, status=DatasetVersion.Status.RUNNING).update(
             status=DatasetVersion.Status.DONE, progress=1.0, phase="done", finished=timezone.now(),
             manifest_sha256=digest, total_bytes=manifest["total_bytes"], file_count=manifest["file_count"],
         )  # fmt: skip
     except Exception as error:
         log.exception("Dataset version %s failed", version.id)  # the log keeps the full error, paths included
         shutil.rmtree(partial, ignore_errors=True)
-        DatasetVersion.objects.filter(id=version.id).update(
+        DatasetVersion.objects.filter(id=version.id, status=DatasetVersion.Status.RUNNING).update(
             status=DatasetVersion.Status.FAILED, phase="failed", finished=timezone.now(),
             error=public_error(error)[:2000],
         )  # fmt: skip
