@@ -16,6 +16,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
 from operator import itemgetter
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from annotation.errors import hidden_character, shown
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
-from export import datasheet, files, selectors
+from export import datasheet, files, integrity, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
 from export.formats import DEFAULT_FORMATS, FORMATS
@@ -47,6 +48,12 @@ SNAPSHOT_BATCH = 2000
 PROGRESS_EVERY = 500  # items between progress writes
 STALE_AFTER = timedelta(minutes=15)  # a running build silent this long is taken over by a redelivered job
 MAX_VERSION = 1_000_000  # an explicit version number above this is refused (the column is a 32-bit integer)
+# The exporter format: the bytes this code writes for a given snapshot. Bump it with any change that writes
+# other bytes for the same snapshot (a format's layout, a file added, the datasheet's wording, the manifest),
+# so that ``export_dataset --verify`` of a version built before says "written by format N, this code writes
+# M" instead of only "differs". Recorded on each version as it finishes (DatasetVersion.exporter_format).
+# 1: the first numbered format (2026-12-07).
+EXPORTER_FORMAT = 1
 DEFAULT_OPTIONS = {
     "synsets": None,  # None: every synset of the campaigns
     "min_confidence": 0.0,
@@ -696,6 +703,7 @@ def dataset_version_build(*, version_id: int) -> DatasetVersion:
         DatasetVersion.objects.filter(id=version.id).update(
             status=DatasetVersion.Status.DONE, progress=1.0, phase="done", finished=timezone.now(),
             manifest_sha256=digest, total_bytes=manifest["total_bytes"], file_count=manifest["file_count"],
+            exporter_format=EXPORTER_FORMAT,
         )  # fmt: skip
     except Exception as error:
         log.exception("Dataset version %s failed", version.id)  # the log keeps the full error, paths included
@@ -761,15 +769,90 @@ def manifest_entries(folder: Path) -> Iterator[dict]:
     return files.manifest_entries(folder / "manifest.json")
 
 
-def dataset_version_verify(*, version: DatasetVersion) -> tuple[bool, str]:
-    """Rebuild a done version from its snapshot into a scratch folder and compare the manifest hash with
-    the recorded one: (identical?, rebuilt hash). The scratch folder is removed."""
+@dataclass
+class Verification:
+    """What ``dataset_version_verify`` found. ``folder``: the published files against their manifest and the
+    manifest against the recorded hash. ``rebuilt_sha256`` and ``rebuild``: the manifest of a rebuild from
+    the snapshot by this code and the files it writes differently (None when no rebuild was asked for)."""
+
+    version: DatasetVersion
+    folder: integrity.FolderCheck
+    rebuilt_sha256: str | None = None
+    rebuild: integrity.ManifestDiff | None = None
+    exporter_format: int = EXPORTER_FORMAT
+
+    DAMAGED, REBUILT_DIFFERENTLY, IDENTICAL, INTACT = "damaged", "rebuilt differently", "identical", "intact"
+
+    @property
+    def rebuilt_same(self) -> bool | None:
+        return None if self.rebuilt_sha256 is None else self.rebuilt_sha256 == self.version.manifest_sha256
+
+    @property
+    def verdict(self) -> str:
+        """``damaged`` (the published files are not the recorded ones), else ``rebuilt differently`` (intact,
+        but this code writes other bytes from the snapshot), ``identical``, or ``intact`` (no rebuild asked)."""
+        if not self.folder.intact:
+            return self.DAMAGED
+        if self.rebuilt_same is None:
+            return self.INTACT
+        return self.IDENTICAL if self.rebuilt_same else self.REBUILT_DIFFERENTLY
+
+    def sentences(self) -> list[str]:
+        """The findings, one sentence each, for an admin."""
+        version, folder = self.version, self.folder
+        if folder.intact:
+            out = [
+                f"Published files intact: manifest.json is the recorded one and its {folder.checked:,} files have "
+                "the sizes and SHA-256 it lists; no other file."
+            ]
+        else:
+            out = ["Published files damaged:", *(f"  {s}" for s in folder.sentences())]
+        if self.rebuilt_same is None:
+            return out
+        if self.rebuilt_same:
+            out.append(f"Rebuilt from the snapshot byte for byte (manifest sha256 {self.rebuilt_sha256}).")
+            return out
+        out.append(f"Rebuilt from the snapshot with other bytes (manifest sha256 {self.rebuilt_sha256}, recorded "
+                   f"{version.manifest_sha256}).")  # fmt: skip
+        if self.rebuild is not None:
+            out += [f"  {s}" for s in self.rebuild.sentences()]
+        if version.exporter_format != self.exporter_format:
+            writer = (
+                "before exporter formats were numbered" if version.exporter_format is None
+                else f"by exporter format {version.exporter_format}"
+            )  # fmt: skip
+            out.append(
+                f"The version was written {writer}; this code writes format {self.exporter_format}, so after an "
+                "upgrade a rebuild with other bytes is expected"
+                + (" and does not mean the published files are damaged." if folder.intact else ".")
+            )
+        else:
+            out.append(
+                f"The version was written by this same exporter format {self.exporter_format}, so an upgrade does "
+                "not explain the difference: the snapshot's rows or the stored originals changed, or the exporter "
+                "changed its bytes without a new format number."
+            )
+        return out
+
+
+def dataset_version_verify(*, version: DatasetVersion, rebuild: bool = True) -> Verification:
+    """Check a done version: its published folder against its manifest (every file's size and SHA-256, no
+    file missing or extra) and the manifest against the recorded hash; then, unless ``rebuild`` is false,
+    rebuild it from its snapshot into a scratch folder (removed afterwards) and compare the manifests, file by
+    file. ``Verification.verdict`` tells damaged files from a rebuild that differs from a version written by
+    an older exporter format, from identical."""
     if version.status != DatasetVersion.Status.DONE:
         raise Conflict(f"Version {version.id} is {version.status}; only a done version can be verified.")
+    published = version_folder(version)
+    result = Verification(version=version, folder=integrity.folder_check(published, version.manifest_sha256))
+    if not rebuild:
+        return result
     scratch = export_root() / f".verify-{version.id}-{uuid.uuid4().hex[:8]}"
     try:
         dataset_files_write(version=version, folder=VersionFolder(scratch))
-        digest = hashlib.sha256((scratch / "manifest.json").read_bytes()).hexdigest()
+        result.rebuilt_sha256 = integrity.file_sha256(str(scratch / "manifest.json"))
+        if not result.rebuilt_same and result.folder.manifest == "ok":
+            result.rebuild = integrity.manifests_compare(published / "manifest.json", scratch / "manifest.json")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return digest == version.manifest_sha256, digest
+    return result
