@@ -694,11 +694,12 @@ def dataset_version_build(*, version_id: int) -> DatasetVersion:
         units += version.labels if "votes" in version.options["formats"] else 0
         progress = _Progress(version, units, persist=True)
         progress.save(phase="writing", fraction=0.05)
-        manifest = dataset_files_write(version=version, folder=VersionFolder(partial), progress=progress)
-        final = root / version.output_dir
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
+        with files.scratch_held(partial):  # export_leftovers_remove leaves it alone while this process lives
+            manifest = dataset_files_write(version=version, folder=VersionFolder(partial), progress=progress)
+            final = root / version.output_dir
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(partial, final)
         digest = hashlib.sha256((final / "manifest.json").read_bytes()).hexdigest()
         DatasetVersion.objects.filter(id=version.id).update(
             status=DatasetVersion.Status.DONE, progress=1.0, phase="done", finished=timezone.now(),
@@ -849,10 +850,54 @@ def dataset_version_verify(*, version: DatasetVersion, rebuild: bool = True) -> 
         return result
     scratch = export_root() / f".verify-{version.id}-{uuid.uuid4().hex[:8]}"
     try:
-        dataset_files_write(version=version, folder=VersionFolder(scratch))
-        result.rebuilt_sha256 = integrity.file_sha256(str(scratch / "manifest.json"))
-        if not result.rebuilt_same and result.folder.manifest == "ok":
-            result.rebuild = integrity.manifests_compare(published / "manifest.json", scratch / "manifest.json")
+        with files.scratch_held(scratch):  # export_leftovers_remove leaves it alone while this process lives
+            dataset_files_write(version=version, folder=VersionFolder(scratch))
+            result.rebuilt_sha256 = integrity.file_sha256(str(scratch / "manifest.json"))
+            if not result.rebuilt_same and result.folder.manifest == "ok":
+                result.rebuild = integrity.manifests_compare(published / "manifest.json", scratch / "manifest.json")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+# ---- leftovers on disk ---------------------------------------------------------------------------------------
+
+# A scratch folder younger than this is left alone even when nobody holds it: its creator may not have taken
+# the lock yet (files.scratch_held creates the folder, then locks it).
+SCRATCH_GRACE = timedelta(minutes=10)
+_SCRATCH = re.compile(r"\.(?:partial|verify)-\d+-[0-9a-f]+")
+_VERSION_DIR = re.compile(r"dataset-(\d+)")
+
+
+def export_leftovers_remove(*, grace: timedelta = SCRATCH_GRACE) -> list[str]:
+    """Remove from EXPORT_ROOT what nothing will use again; returns the names removed, sorted.
+
+    * ``.partial-<id>-…`` and ``.verify-<id>-…``: the scratch folder of a build or a verify whose process died
+      (killed, out of memory, the machine rebooted; a redelivered build writes a new one), once no live process
+      holds it (``files.scratch_held``: a kernel lock, dropped when its process ends) and it is older than
+      ``grace``. A build that fails in Python removes its own; these are what a killed one leaves.
+    * ``dataset-<id>``: the files of a version whose row was deleted (the Django admin) or that is failed (its
+      files renamed into place, then the last database write failed); a failed version is never built again
+      under that id (creating its name again makes a new row).
+    Done, pending and running versions' folders are never touched."""
+    root = export_root()
+    if not root.is_dir():
+        return []
+    now = timezone.now().timestamp()
+    removed, version_dirs = [], {}
+    for entry in os.scandir(root):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        if _SCRATCH.fullmatch(entry.name):
+            old_enough = now - entry.stat(follow_symlinks=False).st_mtime >= grace.total_seconds()
+            if old_enough and files.scratch_remove_unless_held(Path(entry.path)):
+                removed.append(entry.name)
+        elif match := _VERSION_DIR.fullmatch(entry.name):
+            version_dirs[int(match.group(1))] = entry.name
+    kept = DatasetVersion.objects.filter(id__in=version_dirs).exclude(status=DatasetVersion.Status.FAILED)
+    for version_id in set(version_dirs) - set(kept.values_list("id", flat=True)):
+        shutil.rmtree(root / version_dirs[version_id], ignore_errors=True)
+        removed.append(version_dirs[version_id])
+    if removed:
+        log.warning("Removed export leftovers from %s: %s", root, ", ".join(sorted(removed)))
+    return sorted(removed)
