@@ -9,6 +9,7 @@ transaction, writes every format into a private folder, renames it into place, r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -725,8 +726,14 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\":,/]+/)+([^\s'\":,/]*)")
 
 def public_error(error: BaseException) -> str:
     """What the version's ``error`` field shows: the kind of error and its message with every absolute
-    server path cut to its last segment ("…/name"); the full error goes to the log."""
+    server path cut to its last segment ("…/name"); the full error goes to the log. A full disk (or quota)
+    also says what to do: the build has removed its partial folder, so retrying after freeing space is safe."""
     message = _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", str(error))
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        message += (
+            ". The disk that holds the export folder (EXPORT_ROOT) or the temporary folder is full; the files "
+            "written so far were removed. Free space, then create the version again with the same name to retry."
+        )
     return f"{type(error).__name__}: {message}"
 
 

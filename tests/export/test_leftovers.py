@@ -71,3 +71,15 @@ def test_the_sweep_never_removes_the_folder_a_running_build_or_verify_writes(
     assert build_folder.startswith(f".partial-{version.id}-") and verify_folder.startswith(f".verify-{version.id}-")
     assert removed_in_build == removed_in_verify == []
     assert sorted(p.name for p in services.export_root().iterdir()) == [version.output_dir]
+
+
+def test_a_full_disk_is_named_in_a_sentence_that_says_what_to_do() -> None:
+    # A real ENOSPC from the kernel: /dev/full refuses every write with it.
+    with pytest.raises(OSError) as raised, open("/dev/full", "wb", buffering=0) as full:
+        full.write(b"x")
+
+    assert services.public_error(raised.value) == (
+        "OSError: [Errno 28] No space left on device. The disk that holds the export folder (EXPORT_ROOT) or the "
+        "temporary folder is full; the files written so far were removed. Free space, then create the version "
+        "again with the same name to retry."
+    )
