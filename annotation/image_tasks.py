@@ -23,7 +23,8 @@ def image_import_run(batch_id: int) -> None:
 def image_imports_resume() -> list[int]:
     """Periodic (Celery beat, IMAGE_IMPORT_SWEEP_SECONDS): queue again every API batch whose job was lost
     (annotation/services/images.py, import_batches_stalled); the claim lets only one job run a batch. Also
-    marks failed the foreground imports whose process ended midway (import_batches_abandoned)."""
+    marks failed the foreground imports whose process ended midway (import_batches_abandoned), and deletes
+    staged uploads nothing will read (import_staging_leftovers_remove)."""
     ids = images.import_batches_stalled()
     if ids:
         log.info("image_imports_resume queued %d import batches whose job was lost: %s", len(ids), ids)
@@ -32,4 +33,5 @@ def image_imports_resume() -> list[int]:
     if abandoned := images.import_batches_abandoned():
         log.warning("image_imports_resume marked failed %d foreground imports that stopped midway: %s",
                     len(abandoned), abandoned)  # fmt: skip
+    images.import_staging_leftovers_remove()
     return ids

@@ -285,6 +285,8 @@ CELERY_BEAT_SCHEDULE = {
     "box-jobs-enter": {"task": "annotation.tasks.box_jobs_enter_all", "schedule": 60.0},
     # Dataset builds whose job was lost (broker down at creation, worker killed mid-build).
     "export-resume": {"task": "export.tasks.dataset_versions_resume", "schedule": 60.0},
+    # Scratch folders of killed builds and verifies, files of deleted or failed versions (export/README.md).
+    "export-leftovers": {"task": "export.tasks.export_leftovers_remove", "schedule": 3600.0},
     # API image imports whose job was lost (broker down at creation, worker killed mid-step).
     "image-import-resume": {
         "task": "annotation.image_tasks.image_imports_resume",

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import marshal
@@ -376,6 +377,42 @@ class VersionFolder:
                 separator = b",\n"
             out.write(b"\n]}\n")
         return head
+
+
+# ---- scratch folders: held while written, removable when nobody holds them ---------------------------------
+
+
+@contextmanager
+def scratch_held(path: Path) -> Iterator[None]:
+    """Create the folder ``path`` and hold an exclusive ``flock`` on it while the block runs: a build or a
+    verify writing into it. The kernel drops the lock when the process ends however it ends (killed, the
+    machine rebooted), so a folder nobody holds is one nobody will finish (``scratch_remove_unless_held``)."""
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def scratch_remove_unless_held(path: Path) -> bool:
+    """Remove the scratch folder ``path`` unless a live process holds it (``scratch_held``); True if removed.
+    The lock is taken without waiting and kept during the removal, so its owner cannot be mid-way."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    try:
+        shutil.rmtree(path)
+    finally:
+        os.close(fd)
+    return True
 
 
 def _run_all(operations: list[tuple]) -> None:

@@ -48,6 +48,10 @@ class DatasetVersion(models.Model):
     # ended ``no_object``, the version whose splits were carried over. Empty for versions snapshotted before
     # 2026-12-04 (the datasheet then reads as it did). See export/README.md.
     frozen = models.JSONField(default=dict, blank=True)
+    # The exporter format that wrote the files (export.services.EXPORTER_FORMAT when the build finished), so
+    # that a rebuild by later code that writes other bytes (``export_dataset --verify``) can say so rather than
+    # only "differs". Null: built before formats were numbered (2026-12), or not built.
+    exporter_format = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "version"], name="dataset_version_unique")]

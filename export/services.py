@@ -9,6 +9,7 @@ transaction, writes every format into a private folder, renames it into place, r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
 from operator import itemgetter
@@ -32,7 +34,7 @@ from django.utils import timezone
 
 from annotation.errors import hidden_character, shown
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
-from export import datasheet, files, selectors
+from export import datasheet, files, integrity, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
 from export.formats import DEFAULT_FORMATS, FORMATS
@@ -49,6 +51,12 @@ SNAPSHOT_BATCH = 2000
 PROGRESS_EVERY = 500  # items between progress writes
 STALE_AFTER = timedelta(minutes=15)  # a running build silent this long is taken over by a redelivered job
 MAX_VERSION = 1_000_000  # an explicit version number above this is refused (the column is a 32-bit integer)
+# The exporter format: the bytes this code writes for a given snapshot. Bump it with any change that writes
+# other bytes for the same snapshot (a format's layout, a file added, the datasheet's wording, the manifest),
+# so that ``export_dataset --verify`` of a version built before says "written by format N, this code writes
+# M" instead of only "differs". Recorded on each version as it finishes (DatasetVersion.exporter_format).
+# 1: the first numbered format (2026-12-07).
+EXPORTER_FORMAT = 1
 DEFAULT_OPTIONS = {
     "synsets": None,  # None: every synset of the campaigns
     "min_confidence": 0.0,
@@ -723,17 +731,19 @@ def _build(version_id: int) -> DatasetVersion:
         units += version.labels if "votes" in version.options["formats"] else 0
         progress = _Progress(version, units, persist=True)
         progress.save(phase="writing", fraction=0.05)
-        manifest = dataset_files_write(version=version, folder=VersionFolder(partial), progress=progress)
-        final = root / version.output_dir
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
+        with files.scratch_held(partial):  # export_leftovers_remove leaves it alone while this process lives
+            manifest = dataset_files_write(version=version, folder=VersionFolder(partial), progress=progress)
+            final = root / version.output_dir
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(partial, final)
         digest = hashlib.sha256((final / "manifest.json").read_bytes()).hexdigest()
         # Only over its own running build (as every write below): a job that lost its claim to another, after
         # stalling past STALE_AFTER, must not overwrite what that one wrote.
         DatasetVersion.objects.filter(id=version.id, status=DatasetVersion.Status.RUNNING).update(
             status=DatasetVersion.Status.DONE, progress=1.0, phase="done", finished=timezone.now(),
             manifest_sha256=digest, total_bytes=manifest["total_bytes"], file_count=manifest["file_count"],
+            exporter_format=EXPORTER_FORMAT,
         )  # fmt: skip
     except Exception as error:
         log.exception("Dataset version %s failed", version.id)  # the log keeps the full error, paths included
@@ -754,8 +764,14 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\":,/]+/)+([^\s'\":,/]*)")
 
 def public_error(error: BaseException) -> str:
     """What the version's ``error`` field shows: the kind of error and its message with every absolute
-    server path cut to its last segment ("…/name"); the full error goes to the log."""
+    server path cut to its last segment ("…/name"); the full error goes to the log. A full disk (or quota)
+    also says what to do: the build has removed its partial folder, so retrying after freeing space is safe."""
     message = _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", str(error))
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        message += (
+            ". The disk that holds the export folder (EXPORT_ROOT) or the temporary folder is full; the files "
+            "written so far were removed. Free space, then create the version again with the same name to retry."
+        )
     return f"{type(error).__name__}: {message}"
 
 
@@ -799,15 +815,134 @@ def manifest_entries(folder: Path) -> Iterator[dict]:
     return files.manifest_entries(folder / "manifest.json")
 
 
-def dataset_version_verify(*, version: DatasetVersion) -> tuple[bool, str]:
-    """Rebuild a done version from its snapshot into a scratch folder and compare the manifest hash with
-    the recorded one: (identical?, rebuilt hash). The scratch folder is removed."""
+@dataclass
+class Verification:
+    """What ``dataset_version_verify`` found. ``folder``: the published files against their manifest and the
+    manifest against the recorded hash. ``rebuilt_sha256`` and ``rebuild``: the manifest of a rebuild from
+    the snapshot by this code and the files it writes differently (None when no rebuild was asked for)."""
+
+    version: DatasetVersion
+    folder: integrity.FolderCheck
+    rebuilt_sha256: str | None = None
+    rebuild: integrity.ManifestDiff | None = None
+    exporter_format: int = EXPORTER_FORMAT
+
+    DAMAGED, REBUILT_DIFFERENTLY, IDENTICAL, INTACT = "damaged", "rebuilt differently", "identical", "intact"
+
+    @property
+    def rebuilt_same(self) -> bool | None:
+        return None if self.rebuilt_sha256 is None else self.rebuilt_sha256 == self.version.manifest_sha256
+
+    @property
+    def verdict(self) -> str:
+        """``damaged`` (the published files are not the recorded ones), else ``rebuilt differently`` (intact,
+        but this code writes other bytes from the snapshot), ``identical``, or ``intact`` (no rebuild asked)."""
+        if not self.folder.intact:
+            return self.DAMAGED
+        if self.rebuilt_same is None:
+            return self.INTACT
+        return self.IDENTICAL if self.rebuilt_same else self.REBUILT_DIFFERENTLY
+
+    def sentences(self) -> list[str]:
+        """The findings, one sentence each, for an admin."""
+        version, folder = self.version, self.folder
+        if folder.intact:
+            out = [
+                f"Published files intact: manifest.json is the recorded one and its {folder.checked:,} files have "
+                "the sizes and SHA-256 it lists; no other file."
+            ]
+        else:
+            out = ["Published files damaged:", *(f"  {s}" for s in folder.sentences())]
+        if self.rebuilt_same is None:
+            return out
+        if self.rebuilt_same:
+            out.append(f"Rebuilt from the snapshot byte for byte (manifest sha256 {self.rebuilt_sha256}).")
+            return out
+        out.append(f"Rebuilt from the snapshot with other bytes (manifest sha256 {self.rebuilt_sha256}, recorded "
+                   f"{version.manifest_sha256}).")  # fmt: skip
+        if self.rebuild is not None:
+            out += [f"  {s}" for s in self.rebuild.sentences()]
+        if version.exporter_format != self.exporter_format:
+            writer = (
+                "before exporter formats were numbered" if version.exporter_format is None
+                else f"by exporter format {version.exporter_format}"
+            )  # fmt: skip
+            out.append(
+                f"The version was written {writer}; this code writes format {self.exporter_format}, so after an "
+                "upgrade a rebuild with other bytes is expected"
+                + (" and does not mean the published files are damaged." if folder.intact else ".")
+            )
+        else:
+            out.append(
+                f"The version was written by this same exporter format {self.exporter_format}, so an upgrade does "
+                "not explain the difference: the snapshot's rows or the stored originals changed, or the exporter "
+                "changed its bytes without a new format number."
+            )
+        return out
+
+
+def dataset_version_verify(*, version: DatasetVersion, rebuild: bool = True) -> Verification:
+    """Check a done version: its published folder against its manifest (every file's size and SHA-256, no
+    file missing or extra) and the manifest against the recorded hash; then, unless ``rebuild`` is false,
+    rebuild it from its snapshot into a scratch folder (removed afterwards) and compare the manifests, file by
+    file. ``Verification.verdict`` tells damaged files from a rebuild that differs from a version written by
+    an older exporter format, from identical."""
     if version.status != DatasetVersion.Status.DONE:
         raise Conflict(f"Version {version.id} is {version.status}; only a done version can be verified.")
+    published = version_folder(version)
+    result = Verification(version=version, folder=integrity.folder_check(published, version.manifest_sha256))
+    if not rebuild:
+        return result
     scratch = export_root() / f".verify-{version.id}-{uuid.uuid4().hex[:8]}"
     try:
-        dataset_files_write(version=version, folder=VersionFolder(scratch))
-        digest = hashlib.sha256((scratch / "manifest.json").read_bytes()).hexdigest()
+        with files.scratch_held(scratch):  # export_leftovers_remove leaves it alone while this process lives
+            dataset_files_write(version=version, folder=VersionFolder(scratch))
+            result.rebuilt_sha256 = integrity.file_sha256(str(scratch / "manifest.json"))
+            if not result.rebuilt_same and result.folder.manifest == "ok":
+                result.rebuild = integrity.manifests_compare(published / "manifest.json", scratch / "manifest.json")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return digest == version.manifest_sha256, digest
+    return result
+
+
+# ---- leftovers on disk ---------------------------------------------------------------------------------------
+
+# A scratch folder younger than this is left alone even when nobody holds it: its creator may not have taken
+# the lock yet (files.scratch_held creates the folder, then locks it).
+SCRATCH_GRACE = timedelta(minutes=10)
+_SCRATCH = re.compile(r"\.(?:partial|verify)-\d+-[0-9a-f]+")
+_VERSION_DIR = re.compile(r"dataset-(\d+)")
+
+
+def export_leftovers_remove(*, grace: timedelta = SCRATCH_GRACE) -> list[str]:
+    """Remove from EXPORT_ROOT what nothing will use again; returns the names removed, sorted.
+
+    * ``.partial-<id>-…`` and ``.verify-<id>-…``: the scratch folder of a build or a verify whose process died
+      (killed, out of memory, the machine rebooted; a redelivered build writes a new one), once no live process
+      holds it (``files.scratch_held``: a kernel lock, dropped when its process ends) and it is older than
+      ``grace``. A build that fails in Python removes its own; these are what a killed one leaves.
+    * ``dataset-<id>``: the files of a version whose row was deleted (the Django admin) or that is failed (its
+      files renamed into place, then the last database write failed); a failed version is never built again
+      under that id (creating its name again makes a new row).
+    Done, pending and running versions' folders are never touched."""
+    root = export_root()
+    if not root.is_dir():
+        return []
+    now = timezone.now().timestamp()
+    removed, version_dirs = [], {}
+    for entry in os.scandir(root):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        if _SCRATCH.fullmatch(entry.name):
+            old_enough = now - entry.stat(follow_symlinks=False).st_mtime >= grace.total_seconds()
+            if old_enough and files.scratch_remove_unless_held(Path(entry.path)):
+                removed.append(entry.name)
+        elif match := _VERSION_DIR.fullmatch(entry.name):
+            version_dirs[int(match.group(1))] = entry.name
+    kept = DatasetVersion.objects.filter(id__in=version_dirs).exclude(status=DatasetVersion.Status.FAILED)
+    for version_id in set(version_dirs) - set(kept.values_list("id", flat=True)):
+        shutil.rmtree(root / version_dirs[version_id], ignore_errors=True)
+        removed.append(version_dirs[version_id])
+    if removed:
+        log.warning("Removed export leftovers from %s: %s", root, ", ".join(sorted(removed)))
+    return sorted(removed)

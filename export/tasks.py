@@ -22,3 +22,10 @@ def dataset_versions_resume() -> list[int]:
     for version_id in ids:
         dataset_version_build.delay(version_id)
     return ids
+
+
+@shared_task
+def export_leftovers_remove() -> list[str]:
+    """Periodic (Celery beat, hourly): remove the scratch folders of builds and verifies whose process died,
+    and the files of deleted or failed versions (services.export_leftovers_remove)."""
+    return services.export_leftovers_remove()

@@ -627,11 +627,53 @@ def _discard_staged(batch: ImportBatch) -> None:
 def _staging_folder_remove(batch: ImportBatch) -> None:
     """The upload batch's staging folder, once its files are gone (QA: an empty imports/<batch>/ stayed behind
     for every upload)."""
-    if batch.source != ImportBatch.Source.UPLOAD:
-        return
+    if batch.source == ImportBatch.Source.UPLOAD:
+        _staging_folder_rmdir(batch.id)
+
+
+def _staging_folder_rmdir(batch_id: int) -> None:
     # A storage without folders, a file still there, or no folder at all: nothing to do.
     with contextlib.suppress(NotImplementedError, OSError):
-        os.rmdir(default_storage.path(f"imports/{batch.id}"))
+        os.rmdir(default_storage.path(f"imports/{batch_id}"))
+
+
+# Files of an upload are saved before its batch row commits: a folder with no batch row is left this long.
+STAGING_GRACE = timedelta(hours=1)
+
+
+def import_staging_leftovers_remove(*, grace: timedelta = STAGING_GRACE) -> list[int]:
+    """Delete staged uploads (``imports/<batch>/<item>``) that nothing will read: those of a finished or failed
+    batch (its job died between a chunk's commit and the chunk's on-commit deletes, or a delete failed), and
+    those older than ``grace`` whose batch row does not exist (the request or process died before the upload
+    committed; the batch was deleted). An open batch's files are its only copy of the images and are kept.
+    Called by the periodic resume job; returns the batch ids whose folders it emptied."""
+    try:
+        folders, _ = default_storage.listdir("imports")
+    except (FileNotFoundError, NotImplementedError):
+        return []
+    ids = {int(name) for name in folders if name.isdigit()}
+    statuses = dict(ImportBatch.objects.filter(id__in=ids).values_list("id", "status"))
+    cutoff = timezone.now() - grace
+    cleaned = []
+    for batch_id in sorted(ids):
+        if statuses.get(batch_id) in OPEN_STATUSES:
+            continue
+        folder = f"imports/{batch_id}"
+        try:
+            _, names = default_storage.listdir(folder)
+        except FileNotFoundError:  # its job removed it since
+            continue
+        young = [
+            n for n in names if batch_id not in statuses and default_storage.get_modified_time(f"{folder}/{n}") > cutoff
+        ]
+        for name in set(names) - set(young):
+            _delete_quietly(f"{folder}/{name}")
+        if not young:
+            _staging_folder_rmdir(batch_id)
+            cleaned.append(batch_id)
+    if cleaned:
+        log.warning("Deleted staged uploads nothing will read, of import batches %s", cleaned)
+    return cleaned
 
 
 def fetch_all(urls: Iterable[tuple[str, int | None]], policy: fetch.FetchPolicy) -> Iterator[Incoming]:

@@ -5,10 +5,14 @@ run, so a batch submitted here is exactly a batch whose job was lost (broker dow
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
 
@@ -216,3 +220,38 @@ def test_of_concurrent_claims_exactly_one_wins(transactional_db) -> None:
     winners = [token for token in tokens if token is not None]
     assert (len(tokens), len(winners)) == (8, 1)
     assert ImportBatch.objects.get(id=batch.id).claim == winners[0]
+
+
+def test_staged_uploads_left_behind_are_removed_and_those_of_open_batches_kept(
+    db, media, dog, researcher, shapes
+) -> None:
+    def upload(i: int) -> SimpleUploadedFile:
+        return SimpleUploadedFile(f"{i}.jpg", shapes[i].jpeg, content_type="image/jpeg")
+
+    # Given an upload batch still waiting for its job (its staged files are its only copy of the images),
+    waiting = images.import_upload_submit(user=researcher, synset=dog, files=[upload(0)])
+    # one processed whose process died before its on-commit deletes ran (under `db` they never run),
+    processed = images.import_upload_submit(user=researcher, synset=dog, files=[upload(1), upload(2)])
+    assert images.import_batch_step(batch_id=processed.id) is False
+    # one failed whose staged files were not discarded,
+    failed = images.import_upload_submit(user=researcher, synset=dog, files=[upload(3)])
+    images.import_batch_fail(batch=failed, error="The import stopped: test")
+    # and the files of two uploads whose batch row never committed (the request died), an hour old and new
+    for name, age in (("imports/990001/1", timedelta(hours=2)), ("imports/990002/1", timedelta(0))):
+        default_storage.save(name, ContentFile(shapes[4].jpeg))
+        then = (timezone.now() - age).timestamp()
+        os.utime(media / name, (then, then))
+    staged = [f for f in stored_files(media) if f.startswith("imports/")]
+    assert len(staged) == 6
+
+    # When the periodic resume job runs
+    image_tasks.image_imports_resume()
+
+    # Then only the waiting batch's files and the young orphan remain; the other folders are gone
+    assert [f for f in stored_files(media) if f.startswith("imports/")] == [
+        f"imports/{waiting.id}/{waiting.items.get().id}", "imports/990002/1",
+    ]  # fmt: skip
+    assert sorted(p.name for p in (media / "imports").iterdir()) == sorted([str(waiting.id), "990002"])
+    # And the waiting batch still imports its image
+    assert images.import_batch_step(batch_id=waiting.id) is False
+    assert ImportBatch.objects.get(id=waiting.id).accepted == 1

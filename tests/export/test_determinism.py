@@ -39,11 +39,11 @@ def test_rebuild_is_byte_identical_after_consensus_moves(
     rebuilt = tmp_path / "rebuilt"
     services.dataset_files_write(version=version, folder=VersionFolder(rebuilt))
     assert folder_bytes(rebuilt) == before
-    assert services.dataset_version_verify(version=version) == (True, version.manifest_sha256)
+    assert services.dataset_version_verify(version=version).verdict == "identical"
 
     out = StringIO()
     call_command("export_dataset", "--verify", str(version.id), stdout=out)
-    assert "rebuilt byte for byte" in out.getvalue()
+    assert "Rebuilt from the snapshot byte for byte" in out.getvalue()
 
 
 def test_the_build_job_is_idempotent(campaign, admin, django_capture_on_commit_callbacks) -> None:

@@ -164,7 +164,7 @@ def test_verify_passes_after_a_gold_item_is_added_and_a_campaign_renamed(
     GoldItem.objects.create(candidate=spare, synset_id=spare.synset_id, present=True)
     Campaign.objects.filter(id=campaign.id).update(name="Renamed")
 
-    assert services.dataset_version_verify(version=version) == (True, version.manifest_sha256)
+    assert services.dataset_version_verify(version=version).verdict == "identical"
     assert sheet["gold_items"] == 1 and sheet["campaigns"] == [{"id": campaign.id, "name": "Shapes"}]
 
 

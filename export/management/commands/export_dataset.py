@@ -7,11 +7,18 @@ from export import services
 from export.errors import ExportError
 from export.models import DatasetVersion
 
+EXIT_DAMAGED = 2  # --verify: the published files are not the ones the version recorded
+EXIT_REBUILT_DIFFERENTLY = 3  # --verify: intact, but this code writes other bytes from the snapshot
+
 
 class Command(BaseCommand):
     help = (
         "Create and build a dataset version of one or more campaigns (in this process, with progress), or "
-        "--verify a done version: rebuild it from its snapshot and compare the manifest hash."
+        "--verify a done version: check its published files against its manifest, then rebuild it from its "
+        "snapshot and compare the manifests file by file. Exit status of --verify: 0 intact (and rebuilt byte for "
+        f"byte), {EXIT_DAMAGED} published files damaged (missing, changed or extra), {EXIT_REBUILT_DIFFERENTLY} "
+        "intact but rebuilt with other bytes (the output says by which exporter format each was written), 1 "
+        "another error."
     )
 
     def add_arguments(self, parser):
@@ -22,10 +29,13 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="admin", help="the admin or researcher creating it")
         parser.add_argument("--options", default="{}", help='JSON, e.g. \'{"formats": ["imagenet"]}\'')
         parser.add_argument("--verify", type=int, metavar="VERSION_ID")
+        parser.add_argument(
+            "--no-rebuild", action="store_true", help="with --verify: check the published files only (a read)"
+        )
 
     def handle(self, *args, **opts):
         if opts["verify"]:
-            return self._verify(opts["verify"])
+            return self._verify(opts["verify"], rebuild=not opts["no_rebuild"])
         if not opts["name"] or not opts["campaigns"]:
             raise CommandError("Give --name and at least one --campaign (or --verify VERSION_ID).")
         try:
@@ -55,14 +65,21 @@ class Command(BaseCommand):
             f"manifest sha256 {version.manifest_sha256}"
         )
 
-    def _verify(self, version_id: int):
+    def _verify(self, version_id: int, rebuild: bool):
         version = DatasetVersion.objects.filter(id=version_id).first()
         if version is None:
             raise CommandError(f"No dataset version {version_id}.")
         try:
-            same, digest = services.dataset_version_verify(version=version)
+            result = services.dataset_version_verify(version=version, rebuild=rebuild)
         except ExportError as error:
             raise CommandError(error.message) from None
-        if not same:
-            raise CommandError(f"Rebuilt manifest {digest} differs from the recorded {version.manifest_sha256}.")
-        self.stdout.write(f"{version}: rebuilt byte for byte (manifest sha256 {digest}).")
+        self.stdout.write(f"{version} (id {version.id}):")
+        for sentence in result.sentences():
+            self.stdout.write(f"  {sentence}")
+        if result.verdict == result.DAMAGED:
+            raise CommandError(f"{version}: published files damaged.", returncode=EXIT_DAMAGED)
+        if result.verdict == result.REBUILT_DIFFERENTLY:
+            raise CommandError(
+                f"{version}: published files intact; this code rebuilds them differently.",
+                returncode=EXIT_REBUILT_DIFFERENTLY,
+            )
