@@ -62,6 +62,7 @@ def signup(request):
     """Browser sign-up for crowd workers (researchers and admins are created by an admin)."""
     from django.contrib.auth import login
     from django.contrib.auth.forms import UserCreationForm
+    from django.core.exceptions import ValidationError
     from django.shortcuts import redirect
 
     from workers.roles import Role
@@ -69,11 +70,15 @@ def signup(request):
 
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = account_create(
-            username=form.cleaned_data["username"], password=form.cleaned_data["password1"], role=Role.WORKER
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("work-home")
+        try:
+            user = account_create(
+                username=form.cleaned_data["username"], password=form.cleaned_data["password1"], role=Role.WORKER
+            )
+        except ValidationError as error:  # a name kept for marketplace workers
+            form.add_error("username", error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("work-home")
     return render(request, "registration/signup.html", {"form": form})
 
 

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from workers.roles import Role
@@ -9,9 +10,21 @@ def roles_ensure() -> dict[Role, Group]:
     return {role: Group.objects.get_or_create(name=role.value)[0] for role in Role}
 
 
+# Marketplace workers' accounts are ``ext-<marketplace id>`` (external_worker_account). Those ids are not secret (a
+# requester sees them in every HIT's results), so an account of another kind under such a name would make that
+# worker's every marketplace sign-in fail: no other account may start with the prefix, in any letter case.
+EXTERNAL_PREFIX = "ext-"
+EXTERNAL_PREFIX_REFUSED = (
+    f"Usernames starting with “{EXTERNAL_PREFIX}” are kept for workers who arrive from a crowd marketplace."
+)
+
+
 @transaction.atomic
 def account_create(*, username: str, password: str, role: Role, email: str = "") -> User:
-    """A new account in one role. Admins are Django superusers too, so the admin site is theirs."""
+    """A new account in one role. Admins are Django superusers too, so the admin site is theirs. Raises
+    ValidationError for a name with the marketplace accounts' prefix."""
+    if username.lower().startswith(EXTERNAL_PREFIX):
+        raise ValidationError(EXTERNAL_PREFIX_REFUSED, code="reserved")
     groups = roles_ensure()
     is_admin = role is Role.ADMIN
     user = User.objects.create_user(
@@ -47,7 +60,7 @@ def external_worker_account(*, external_id: str) -> User:
     groups = roles_ensure()
     try:
         with transaction.atomic():
-            user = User.objects.create_user(username=f"ext-{external_id}"[:150])
+            user = User.objects.create_user(username=f"{EXTERNAL_PREFIX}{external_id}"[:150])
             user.set_unusable_password()
             user.save(update_fields=["password"])
             user.groups.add(groups[Role.WORKER])

@@ -52,5 +52,8 @@ class Command(BaseCommand):
             made = False
         else:
             password, made = secrets.token_urlsafe(12), True
-        account_create(username=username, password=password, role=role, email=str(options["email"]))
+        try:
+            account_create(username=username, password=password, role=role, email=str(options["email"]))
+        except ValidationError as error:  # a name kept for marketplace workers
+            raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(f"Created {role.value} {username}" + (f" with the password {password}" if made else "") + ".")
