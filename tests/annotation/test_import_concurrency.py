@@ -1,12 +1,9 @@
 """Imports run beside the scheduler: a candidate's image is replaced by a larger near-duplicate only while no
 worker has it (state ``new``); once leased, its image stays (annotation/services/images.py)."""
 
-import threading
-import time
-
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from annotation.models import Candidate, HitItem, ImportBatch
 from annotation.services.campaigns import campaign_create, campaign_set_state
@@ -16,6 +13,7 @@ from annotation.sources import Incoming
 from taxonomy.models import Synset
 from tests.annotation.conftest import decode, encode
 from tests.annotation.hits.conftest import SHAPES, qualify
+from tests.concurrency import while_held_open
 
 CIRCLE = SHAPES[0]
 
@@ -42,40 +40,13 @@ def test_a_candidate_leased_while_an_import_brings_a_larger_copy_keeps_the_image
     campaign = campaign_create(owner=researcher, name="circles", wnids=[CIRCLE], gold_rate=0.0)
     campaign = campaign_set_state(campaign=campaign, state="running")
     qualify(worker, campaign)
-    leased, import_started = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
+    hit, batch_id = while_held_open(  # the next-HIT request, its lease not committed yet when the import looks
+        lambda: list(hit_next(worker=worker, campaign=campaign).items.values_list("candidate_id", flat=True)),
+        lambda: _import(synset, "original.jpg", original.jpeg).id,
+    )
 
-    def next_hit() -> None:
-        try:
-            with transaction.atomic():  # the next-HIT request, its lease not committed yet when the import looks
-                hit = hit_next(worker=worker, campaign=campaign)
-                outcomes["hit"] = list(hit.items.values_list("candidate_id", flat=True))
-                leased.set()
-                import_started.wait(10)
-                time.sleep(0.5)  # long enough for the import to reach the candidate (or its lock) meanwhile
-        except BaseException as error:  # reported below
-            outcomes["hit"] = error
-        finally:
-            connections.close_all()
-
-    def larger_copy() -> None:
-        try:
-            leased.wait(10)
-            import_started.set()
-            outcomes["import"] = _import(synset, "original.jpg", original.jpeg).id
-        except BaseException as error:
-            outcomes["import"] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=next_hit), threading.Thread(target=larger_copy)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-
-    assert outcomes["hit"] == [candidate.id], outcomes
-    item = ImportBatch.objects.get(id=outcomes["import"]).items.get()
+    assert hit == [candidate.id], (hit, batch_id)
+    item = ImportBatch.objects.get(id=batch_id).items.get()
     assert (item.outcome, item.code, item.candidate_id) == ("near_duplicate", "near_duplicate", candidate.id)
     assert item.reason.endswith("this copy is larger, but that candidate is already being labelled, so it stays.")
     candidate.refresh_from_db()

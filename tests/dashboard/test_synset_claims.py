@@ -3,12 +3,9 @@ while a researcher's campaign over a synset is unfinished nobody else but an adm
 import images for it, override its decisions or set its gold (QA: another researcher made a draft campaign over
 the first one's synset and, through it, rejected accepted images and set wrong gold in the running campaign)."""
 
-import threading
-import time
-
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection
 from rest_framework.test import APIClient
 
 from annotation.errors import Forbidden
@@ -17,6 +14,7 @@ from annotation.services.campaigns import campaign_create, campaign_set_state
 from annotation.services.images import import_urls_submit
 from taxonomy.models import Synset
 from tests.annotation.hits.conftest import SHAPES, make_candidates
+from tests.concurrency import while_held_open
 
 pytestmark = pytest.mark.django_db
 CIRCLE, TRIANGLE, SQUARE = SHAPES
@@ -91,41 +89,13 @@ def test_two_researchers_creating_campaigns_over_one_synset_at_once_do_not_both_
     """The claim is checked, then the campaign's synsets are written: without a lock, the second researcher's
     check could run before the first one's campaign was committed, and both campaigns would claim the synset."""
     call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
-    first_written, second_started = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
+    first, second = while_held_open(  # the first request still open when the second one checks
+        lambda: campaign_create(owner=researcher, name="circles", wnids=[CIRCLE]),
+        lambda: campaign_create(owner=other_researcher, name="mine", wnids=[CIRCLE]),
+    )
 
-    def first() -> None:
-        try:
-            with transaction.atomic():  # the first request, still open when the second one checks
-                campaign_create(owner=researcher, name="circles", wnids=[CIRCLE])
-                first_written.set()
-                second_started.wait(10)
-                time.sleep(0.5)  # long enough for the second one to reach its check (or the lock) meanwhile
-            outcomes["first"] = "created"
-        except BaseException as error:  # reported below
-            outcomes["first"] = error
-        finally:
-            connections.close_all()
-
-    def second() -> None:
-        try:
-            first_written.wait(10)
-            second_started.set()
-            campaign_create(owner=other_researcher, name="mine", wnids=[CIRCLE])
-            outcomes["second"] = "created"
-        except BaseException as error:
-            outcomes["second"] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-
-    assert outcomes["first"] == "created", outcomes
-    assert isinstance(outcomes["second"], Forbidden), outcomes
+    assert isinstance(first, Campaign), (first, second)
+    assert isinstance(second, Forbidden), (first, second)
     assert list(Campaign.objects.values_list("name", flat=True)) == ["circles"]
 
 
@@ -138,40 +108,12 @@ def test_an_import_checked_while_another_researcher_creates_a_campaign_over_its_
     campaign over the synset was still uncommitted, and the second researcher's images would enter its queue."""
     call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
     circle = Synset.objects.get(id=int(CIRCLE[1:]))
-    campaign_written, import_started = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
+    campaign, batch = while_held_open(  # the campaign's request still open when the import checks its claim
+        lambda: campaign_create(owner=researcher, name="circles", wnids=[CIRCLE]),
+        lambda: import_urls_submit(user=other_researcher, synset=circle, urls=["https://example.org/circle.jpg"]),
+    )
 
-    def create() -> None:
-        try:
-            with transaction.atomic():  # the campaign's request, still open when the import checks its claim
-                campaign_create(owner=researcher, name="circles", wnids=[CIRCLE])
-                campaign_written.set()
-                import_started.wait(10)
-                time.sleep(0.5)  # long enough for the import to reach its check (or the lock) meanwhile
-            outcomes["campaign"] = "created"
-        except BaseException as error:  # reported below
-            outcomes["campaign"] = error
-        finally:
-            connections.close_all()
-
-    def load() -> None:
-        try:
-            campaign_written.wait(10)
-            import_started.set()
-            import_urls_submit(user=other_researcher, synset=circle, urls=["https://example.org/circle.jpg"])
-            outcomes["import"] = "queued"
-        except BaseException as error:
-            outcomes["import"] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=create), threading.Thread(target=load)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-
-    assert outcomes["campaign"] == "created", outcomes
-    assert isinstance(outcomes["import"], Forbidden), outcomes
-    assert outcomes["import"].message == CLAIMED.format("add images to it")
+    assert isinstance(campaign, Campaign), (campaign, batch)
+    assert isinstance(batch, Forbidden), (campaign, batch)
+    assert batch.message == CLAIMED.format("add images to it")
     assert not ImportBatch.objects.exists()
