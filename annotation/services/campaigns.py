@@ -8,7 +8,7 @@ from django.utils import timezone
 from annotation.errors import AnnotationError, Conflict, Forbidden, hidden_character
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.services import consensus, rollups
-from annotation.services.refit import campaign_counters_recount
+from annotation.services.refit import DECISION_POLICY, campaign_counters_recount
 from taxonomy import selectors as taxonomy
 from taxonomy.models import Synset, wnid_from_offset
 from workers.roles import Role
@@ -148,7 +148,6 @@ EDITABLE_POLICY = (
     "min_worker_accuracy", "boxes_enabled",
 )  # fmt: skip
 # Changing one of these changes decisions already taken, so the candidates are re-evaluated.
-DECISION_POLICY = {"min_votes", "max_votes", "confidence"}
 
 
 @transaction.atomic

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, Q, Sum, Value, When
 from django.utils import timezone
 
 from annotation.consensus import MODEL_VERSION, fit_consensus, item_effect
@@ -31,6 +31,9 @@ from annotation.services.consensus import (
     pooled_confusion_set,
 )
 from workers.models import Qualification, WorkerProfile
+
+# The campaign fields a refit decides candidates by: changing one makes the campaign due for a refit.
+DECISION_POLICY = {"min_votes", "max_votes", "confidence"}
 
 WRITE_BATCH = 2_000
 # A worker is judged only after this many real answers (or gold answers) so that bad luck is not spam.
@@ -257,9 +260,16 @@ def campaign_refit(*, campaign_id: int) -> RefitSummary:
     # Real votes only, as campaign_refit_due counts them (CampaignSynset.votes): with the gold answers counted
     # too (a third of all answers in the demo, more for newcomers) the next refit waited for ~1.7 times the
     # real votes instead of 1.1, and a young campaign went most of its life on unmeasured workers.
+    # Only if the decision policy is still the one this refit read: a researcher who changed it meanwhile marked
+    # the campaign due (votes_at_refit 0) and queued a refit, and storing the count here cleared that mark — with
+    # the queued refit lost, or finished before this one, the old policy's decisions stayed.
+    same_policy = Q(**{field: getattr(campaign, field) for field in sorted(DECISION_POLICY)})
     campaign.votes_at_refit = int((~is_gold).sum())
     campaign.refitted = timezone.now()
-    campaign.save(update_fields=["prior_present", "model_version", "votes_at_refit", "refitted"])
+    Campaign.objects.filter(id=campaign.id).update(
+        prior_present=campaign.prior_present, model_version=campaign.model_version, refitted=campaign.refitted,
+        votes_at_refit=Case(When(same_policy, then=Value(campaign.votes_at_refit)), default=Value(0)),
+    )  # fmt: skip
     return RefitSummary(
         votes=int(keep.sum()),
         candidates=int((~gold_mask).sum()),
