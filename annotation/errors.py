@@ -1,6 +1,8 @@
 """Domain errors of the annotation services. Each carries a sentence for people, a code for programs and
 the HTTP status an API should answer with, so every caller (REST, pages, commands) reports them alike."""
 
+import errno
+
 
 class AnnotationError(Exception):
     status = 400
@@ -57,3 +59,16 @@ class Conflict(AnnotationError):
 class Gone(AnnotationError):
     status = 410
     code = "expired"
+
+
+class StorageFull(AnnotationError):
+    """The server's disk (or the account's quota) is full: what the request brought was not kept. Not the
+    client's fault, and a retry works once a person has freed space."""
+
+    status = 507
+    code = "storage_full"
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is a write that met a full disk or quota."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -9,7 +9,6 @@ transaction, writes every format into a private folder, renames it into place, r
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -32,7 +31,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotation.errors import hidden_character, shown
+from annotation.errors import disk_full, hidden_character, shown
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
 from export import datasheet, files, integrity, selectors
 from export.errors import Conflict, ExportError, Forbidden
@@ -767,7 +766,7 @@ def public_error(error: BaseException) -> str:
     server path cut to its last segment ("…/name"); the full error goes to the log. A full disk (or quota)
     also says what to do: the build has removed its partial folder, so retrying after freeing space is safe."""
     message = _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", str(error))
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if disk_full(error):
         message += (
             ". The disk that holds the export folder (EXPORT_ROOT) or the temporary folder is full; the files "
             "written so far were removed. Free space, then create the version again with the same name to retry."

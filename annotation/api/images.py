@@ -120,14 +120,16 @@ class ImageImportApi(APIView):
         if len(urls) > settings.IMAGE_IMPORT_MAX_URLS:
             limit = settings.IMAGE_IMPORT_MAX_URLS
             raise ValidationError({"urls": [f"At most {limit:,} URLs per import."]}, code="too_many")
-        if files:
-            batch = services.import_upload_submit(
-                user=request.user, synset=synset, files=files, query_term=values["query_term"]
-            )
+        if files:  # the claim again, under its lock; a full disk
+            batch = call(
+                services.import_upload_submit, user=request.user, synset=synset, files=files,
+                query_term=values["query_term"],
+            )  # fmt: skip
         else:
-            batch = services.import_urls_submit(
-                user=request.user, synset=synset, urls=urls, query_term=values["query_term"]
-            )
+            batch = call(
+                services.import_urls_submit, user=request.user, synset=synset, urls=urls,
+                query_term=values["query_term"],
+            )  # fmt: skip
         return Response(_batch_payload(batch, request), status=202)
 
 

@@ -50,7 +50,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation import fetch, imaging
-from annotation.errors import AnnotationError
+from annotation.errors import AnnotationError, StorageFull, disk_full
 from annotation.imaging import Processed, Rejected
 from annotation.models import Campaign, CampaignSynset, Candidate, Image, ImportBatch, ImportItem
 from annotation.selectors.images import candidate_hashes
@@ -452,9 +452,16 @@ def import_upload_submit(*, user: User, synset: Synset, files: list[UploadedFile
         for upload in files:
             item = ImportItem.objects.create(batch=batch, name=(upload.name or "upload")[:500])
             name = _staged_name(batch.id, item.id)
-            written.names.append(default_storage.save(name, upload))
-    except BaseException:
+            written.names.append(name)  # first: a write that fails midway leaves part of the file
+            written.names[-1] = default_storage.save(name, upload)
+    except BaseException as error:
         written.undo()
+        _staging_folder_rmdir(batch.id)
+        if disk_full(error):  # the transaction rolls back the batch: nothing of the upload stays
+            raise StorageFull(
+                "The server's storage is full, so this upload was not kept (nothing of it was saved); send it "
+                "again once an admin has freed space."
+            ) from None
         raise
     ImportBatch.objects.filter(id=batch.id).update(total=len(files))
     _enqueue(batch.id)
