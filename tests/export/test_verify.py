@@ -5,8 +5,10 @@ exporter format wrote the version, so an upgrade does not read as corruption. Ex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import subprocess
 from io import StringIO
 from pathlib import Path
 
@@ -159,3 +161,37 @@ def test_manifests_compare_names_changed_moved_and_lone_files(tmp_path) -> None:
 
     assert (diff.changed.first, diff.only_recorded.first, diff.only_rebuilt.first) == (["b"], ["old"], ["new"])
     assert not integrity.manifests_compare(recorded, recorded)
+
+
+@pytest.fixture
+def small_export_root(settings, tmp_path):
+    """EXPORT_ROOT on a real 512 KB filesystem (tmpfs), so that writes meet ENOSPC as on a full disk."""
+    root = tmp_path / "small"
+    root.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(root)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a small tmpfs needs root: {mounted.stderr.decode().strip()}")
+    settings.EXPORT_ROOT = str(root)
+    yield root
+    subprocess.run(["umount", str(root)], check=True)
+
+
+def test_a_verify_that_meets_a_full_disk_says_so_and_leaves_no_scratch(
+    campaign, admin, small_export_root, django_capture_on_commit_callbacks
+) -> None:
+    version = build(admin, campaign, options={"formats": ["votes"]}, capture=django_capture_on_commit_callbacks)
+    # The rest of the disk taken by something else.
+    with open(small_export_root / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 4096)
+
+    status, output = verify(version)
+    no_rebuild = verify(version, "--no-rebuild")
+
+    assert status == 1
+    assert output.endswith(
+        "The rebuild ran out of disk space in the export folder (EXPORT_ROOT); its scratch copy was removed. "
+        "Free space and verify again, or check the published files alone with --no-rebuild."
+    )
+    assert not list(small_export_root.glob(".verify-*"))
+    assert no_rebuild[0] == 0 and "Published files intact" in no_rebuild[1]

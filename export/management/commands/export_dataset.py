@@ -3,6 +3,7 @@ import json
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.errors import disk_full
 from export import services
 from export.errors import ExportError
 from export.models import DatasetVersion
@@ -73,6 +74,13 @@ class Command(BaseCommand):
             result = services.dataset_version_verify(version=version, rebuild=rebuild)
         except ExportError as error:
             raise CommandError(error.message) from None
+        except OSError as error:
+            if not disk_full(error):
+                raise
+            raise CommandError(
+                "The rebuild ran out of disk space in the export folder (EXPORT_ROOT); its scratch copy was removed. "
+                "Free space and verify again, or check the published files alone with --no-rebuild."
+            ) from None
         self.stdout.write(f"{version} (id {version.id}):")
         for sentence in result.sentences():
             self.stdout.write(f"  {sentence}")
