@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ def _waiting_on_a_lock() -> bool:
 
 
 def test_a_policy_changed_while_a_refit_runs_leaves_the_campaign_due(make_campaign):
+    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
     campaign = make_campaign(wnids=SHAPES[:1], candidates=12, min_votes=3, max_votes=7, confidence=0.95)
     candidates = list(Candidate.objects.order_by("id"))
     for i in range(3):
