@@ -45,6 +45,10 @@ class Names:
         more = self.count - len(self.first)
         return ", ".join(self.first) + (f" and {more:,} more" if more else "")
 
+    def sentence(self, what: str) -> str:
+        """'3 files missing: a, b, c.' — ``what`` says what is wrong with them."""
+        return f"{self.count:,} file{'s' if self.count != 1 else ''} {what}: {self.shown()}."
+
 
 @dataclass
 class FolderCheck:
@@ -79,7 +83,7 @@ class FolderCheck:
             (self.extra, "not in the manifest"),
         ):
             if names:
-                out.append(f"{names.count:,} file{'s' if names.count != 1 else ''} {what}: {names.shown()}.")
+                out.append(names.sentence(what))
         return out
 
 
@@ -167,7 +171,7 @@ class ManifestDiff:
             (self.only_rebuilt, "in the rebuild only"),
         ):
             if names:
-                out.append(f"{names.count:,} file{'s' if names.count != 1 else ''} {what}: {names.shown()}.")
+                out.append(names.sentence(what))
         return out
 
 
