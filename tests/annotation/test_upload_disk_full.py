@@ -3,25 +3,18 @@ batch, no item, no partly written file (it answered 500 and left the file it was
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from annotation.models import ImportBatch, ImportItem
 from tests.annotation.conftest import DOG
 from tests.annotation.test_images_api import client_for, upload
+from tests.disk import small_filesystem
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 64 KB filesystem (tmpfs), so that writes meet ENOSPC as on a full disk."""
-    root = tmp_path / "small"
-    root.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a small tmpfs needs root: {mounted.stderr.decode().strip()}")
-    yield root
-    subprocess.run(["umount", str(root)], check=True)
+    with small_filesystem(tmp_path / "small", "64k") as root:
+        yield root
 
 
 def test_an_upload_that_meets_a_full_disk_answers_507_and_leaves_nothing(

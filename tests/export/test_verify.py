@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import subprocess
 from io import StringIO
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from django.core.management import CommandError, call_command
 from export import integrity, services
 from export.files import VersionFolder
 from export.models import DatasetVersion
+from tests.disk import small_filesystem
 from tests.export.conftest import build
 
 pytestmark = pytest.mark.django_db
@@ -165,15 +165,9 @@ def test_manifests_compare_names_changed_moved_and_lone_files(tmp_path) -> None:
 
 @pytest.fixture
 def small_export_root(settings, tmp_path):
-    """EXPORT_ROOT on a real 512 KB filesystem (tmpfs), so that writes meet ENOSPC as on a full disk."""
-    root = tmp_path / "small"
-    root.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(root)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a small tmpfs needs root: {mounted.stderr.decode().strip()}")
-    settings.EXPORT_ROOT = str(root)
-    yield root
-    subprocess.run(["umount", str(root)], check=True)
+    with small_filesystem(tmp_path / "small", "512k") as root:
+        settings.EXPORT_ROOT = str(root)
+        yield root
 
 
 def test_a_verify_that_meets_a_full_disk_says_so_and_leaves_no_scratch(
