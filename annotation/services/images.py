@@ -177,11 +177,18 @@ def import_foreground(
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"stopped by an error ({error!r})"
         try:
             stored = ImportBatch.objects.get(id=batch.id).total
-            import_batch_fail(
-                batch=batch,
-                error=f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
-                "again to finish it (those files will be reported as duplicates).",
-            )
+            if disk_full(error):  # the failed chunk's files were removed (_commit_chunk)
+                sentence = (
+                    f"The import stopped after {stored} files because the server's storage (MEDIA_ROOT) is full; "
+                    "what was stored is kept, and nothing half-written stays. Free space, then run the same import "
+                    "again to finish it (those files will be reported as duplicates)."
+                )
+            else:
+                sentence = (
+                    f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
+                    "again to finish it (those files will be reported as duplicates)."
+                )
+            import_batch_fail(batch=batch, error=sentence)
         except Exception:  # the database itself went away: the periodic sweep marks the batch later
             log.exception("could not mark import batch %s failed", batch.id)
         raise
@@ -271,9 +278,12 @@ class _Written:
     def save(self, name: str, content: bytes) -> None:
         if default_storage.exists(name):  # content-addressed: same name, same bytes
             return
+        # Listed first: a write that fails midway (a full disk) leaves part of the file, which a later import would
+        # find under its content-addressed name and keep as the image.
+        self.names.append(name)
         saved = default_storage.save(name, ContentFile(content))
-        self.names.append(saved)
-        if saved != name:
+        if saved != name:  # ``name`` is another writer's
+            self.names[-1] = saved
             raise RuntimeError(f"Storage saved {name} as {saved}; content-addressed names must not change.")
 
     def undo(self) -> None:
@@ -642,7 +652,7 @@ def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:
             raise  # the database, not the batch: its claim goes stale and the resume job retries it
         except Exception as error:
             log.exception("Import batch %s failed", batch_id)
-            import_batch_fail(batch=batch, error=f"The import stopped: {error}")
+            import_batch_fail(batch=batch, error=_step_failure(batch, error))
             _discard_staged(batch)
             transaction.on_commit(lambda: _staging_folder_remove(batch))
             return False
@@ -652,6 +662,24 @@ def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:
     import_batch_finish(batch=batch)
     transaction.on_commit(lambda: _staging_folder_remove(batch))  # after the staged files' own deletes
     return False
+
+
+def _step_failure(batch: ImportBatch, error: Exception) -> str:
+    """The failed API batch's ``error``: on a full disk, what became of its files and what to do (the chunk that
+    met it removed its files; the staged uploads not yet stored are discarded by the caller)."""
+    if not disk_full(error):
+        return f"The import stopped: {error}"
+    batch.refresh_from_db()
+    stored = f"The server's storage is full, so the import stopped after {batch.processed} of {batch.total} files"
+    rest = (
+        "The uploaded files not yet stored were discarded: upload them again"
+        if batch.source == ImportBatch.Source.UPLOAD
+        else "The URLs not yet fetched were left: submit them again"
+    )
+    return (
+        f"{stored}; those are kept, and nothing half-written stays. {rest} once an admin has freed space (those "
+        "already stored will be reported as duplicates)."
+    )
 
 
 def _beating(incoming: Iterable[Incoming], batch_id: int, claim: str) -> Iterator[Incoming]:
