@@ -674,7 +674,7 @@ def _step_failure(batch: ImportBatch, error: Exception) -> str:
     rest = (
         "The uploaded files not yet stored were discarded: upload them again"
         if batch.source == ImportBatch.Source.UPLOAD
-        else "The URLs not yet fetched were left: submit them again"
+        else "The URLs not yet fetched were not imported: submit them again"
     )
     return (
         f"{stored}; those are kept, and nothing half-written stays. {rest} once an admin has freed space (those "
