@@ -1,13 +1,44 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, Image, ImportBatch, ImportItem, Vote
+from annotation.services.images import image_delete_unused
 
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
+    """Images are read-only here. Deleting one is allowed only while nothing uses it: a candidate's and a dataset
+    version's foreign keys protect it (deleting a candidate would take its votes, gold answer and boxes with it,
+    and a version's rows record what was published), so Django's confirmation page refuses and lists them. An
+    unused image goes through the service that the imports use, which deletes its files after commit, under its
+    content's lock (an import bringing the same bytes meanwhile keeps them)."""
+
     list_display = ["id", "sha256", "format", "width", "height", "byte_size", "created"]
     search_fields = ["sha256"]
     readonly_fields = [f.name for f in Image._meta.fields]
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            self.message_user(
+                request,
+                "An image that a candidate or a dataset version uses cannot be deleted: it would take the candidates' "
+                "votes, gold answers and boxes with it, and the versions record what they published. Only images "
+                "nothing uses can be deleted (their files go with them).",
+                messages.WARNING,
+            )
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj: Image) -> None:
+        self._delete(request, [obj.id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        self._delete(request, list(queryset.values_list("id", flat=True)))
+
+    def _delete(self, request, ids: list[int]) -> None:
+        kept = [image_id for image_id in ids if not image_delete_unused(image_id=image_id)]
+        if kept:  # a candidate (an import) took it between the confirmation and this
+            listed = ", ".join(map(str, kept))
+            self.message_user(request, f"Kept image(s) {listed}: used since the confirmation.", messages.WARNING)
 
 
 @admin.register(Candidate)

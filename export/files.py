@@ -577,8 +577,9 @@ def _spool_pieces(spool: BinaryIO) -> Iterator[list[tuple]]:
         yield marshal.loads(spool.read(length))
 
 
-def write_tar_shard(target: str, mtime: int, spool: str) -> tuple[int, str]:
-    """Write the tar of the samples listed in the file ``spool`` (pieces from ``spool_write``) at ``target``,
+def write_tar_shard(target: str, mtime: int, spool: str | int) -> tuple[int, str]:
+    """Write the tar of the samples listed in the file ``spool`` (pieces from ``spool_write``; a path, or an open
+    file descriptor, read from its start and left open) at ``target``,
     a new file (``O_EXCL``, no symlink followed), and return its size and SHA-256. Each sample is the members
     ``<key>.cls``, ``<key>.<ext>``, ``<key>.json`` with the headers of :func:`tar_header`: the bytes depend
     only on the spool, whichever process runs this. Runs in a worker process (no Django here), one thread:
@@ -609,7 +610,8 @@ def write_tar_shard(target: str, mtime: int, spool: str) -> tuple[int, str]:
         total += len(data)
 
     try:
-        with open(spool, "rb") as pieces:
+        with open(spool, "rb", closefd=not isinstance(spool, int)) as pieces:
+            pieces.seek(0)
             for piece in _spool_pieces(pieces):
                 for key, ext, cls, meta, path, size, inline in piece:
                     image = inline
@@ -747,12 +749,13 @@ def tar_chunks(
 
 
 def main(argv: list[str]) -> None:
-    """``python -m export.files write-tar-shard TARGET MTIME SPOOL``: the worker process of the WebDataset
-    writer (export/formats/webdataset.py); prints the shard's size and SHA-256."""
+    """``python -m export.files write-tar-shard TARGET MTIME SPOOL_FD``: the worker process of the WebDataset
+    writer (export/formats/webdataset.py), given its unnamed spool as an open file descriptor; prints the
+    shard's size and SHA-256."""
     command, target, mtime, spool = argv
     if command != "write-tar-shard":
         raise SystemExit(f"unknown command {command!r}")
-    size, sha256 = write_tar_shard(target, int(mtime), spool)
+    size, sha256 = write_tar_shard(target, int(mtime), int(spool))
     print(size, sha256)
 
 

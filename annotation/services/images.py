@@ -14,14 +14,21 @@ Outcome of one file for the batch's synset:
   this synset and the mean colour within ``IMAGE_NEAR_DUPLICATE_COLOUR`` of it (the nearest such one is
   named; phash sees only grey levels, see annotation.imaging). The kept copy is the largest: when the new
   file has more pixels and the existing candidate is still ``new`` (no votes yet), the new image replaces the
-  old one in that candidate (outcome **accepted**, code ``replaced``) and the old image is deleted if nothing
-  else uses it. Once a candidate is being voted on its image stays, and the larger copy is reported as
-  near_duplicate;
+  old one in that candidate (outcome **accepted**, code ``replaced``) and the old image is deleted after the
+  chunk commits if nothing else uses it then (:func:`image_delete_unused`). Once a candidate is being voted on
+  its image stays, and the larger copy is reported as near_duplicate;
 * **accepted** — a new candidate (state ``new``).
 
 Imports into one synset are serialised by locking its Synset row per chunk (PostgreSQL), so two batches
 cannot both accept the same picture; the hash index of the synset is loaded once per batch and topped up
 with candidates other batches created since.
+
+Imports into *different* synsets run side by side, yet may hold the same bytes: one Image row and one set of
+files. Whatever reads, creates or deletes an Image row or its files holds its content's lock
+(:func:`_contents_locked`) until its transaction ends — a chunk for every file it has in hand, taken before it
+reads the rows. So a deletion waits for a chunk that loaded the row (and then sees its new candidate), a chunk
+waits for a deletion (and then creates the row and files again), and files are deleted only while no Image row
+names them.
 """
 
 from __future__ import annotations
@@ -39,14 +46,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 
 from annotation import fetch, imaging
@@ -169,11 +177,18 @@ def import_foreground(
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"stopped by an error ({error!r})"
         try:
             stored = ImportBatch.objects.get(id=batch.id).total
-            import_batch_fail(
-                batch=batch,
-                error=f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
-                "again to finish it (those files will be reported as duplicates).",
-            )
+            if disk_full(error):  # the failed chunk's files were removed (_commit_chunk)
+                sentence = (
+                    f"The import stopped after {stored} files because the server's storage (MEDIA_ROOT) is full; "
+                    "what was stored is kept, and nothing half-written stays. Free space, then run the same import "
+                    "again to finish it (those files will be reported as duplicates)."
+                )
+            else:
+                sentence = (
+                    f"The import was {reason} after {stored} files. What was stored is kept; run the same import "
+                    "again to finish it (those files will be reported as duplicates)."
+                )
+            import_batch_fail(batch=batch, error=sentence)
         except Exception:  # the database itself went away: the periodic sweep marks the batch later
             log.exception("could not mark import batch %s failed", batch.id)
         raise
@@ -263,9 +278,12 @@ class _Written:
     def save(self, name: str, content: bytes) -> None:
         if default_storage.exists(name):  # content-addressed: same name, same bytes
             return
+        # Listed first: a write that fails midway (a full disk) leaves part of the file, which a later import would
+        # find under its content-addressed name and keep as the image.
+        self.names.append(name)
         saved = default_storage.save(name, ContentFile(content))
-        self.names.append(saved)
-        if saved != name:
+        if saved != name:  # ``name`` is another writer's
+            self.names[-1] = saved
             raise RuntimeError(f"Storage saved {name} as {saved}; content-addressed names must not change.")
 
     def undo(self) -> None:
@@ -278,6 +296,60 @@ def _delete_quietly(name: str) -> None:
         default_storage.delete(name)
     except Exception:  # a file left over is harmless; a crash here would hide the original error
         log.warning("Could not delete %s from storage", name, exc_info=True)
+
+
+def _contents_locked(shas: Iterable[str]) -> None:
+    """Hold the lock of each of these contents (SHA-256 hex) until the transaction ends. On PostgreSQL a
+    transaction-level advisory lock keyed by the hash's first 64 bits (a collision only makes two contents wait on
+    each other), taken in key order in one statement, so two chunks never wait on each other in a cycle; a holder
+    takes no other content's lock later. SQLite needs none: its IMMEDIATE transactions run one writer at a time."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({int.from_bytes(bytes.fromhex(sha[:16]), "big", signed=True) for sha in shas})
+    if keys:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key", [keys])
+
+
+def _files_delete_unused(names: Iterable[str]) -> None:
+    """Delete those of these stored image files that no Image row names, under their contents' locks (the stem of
+    a content-addressed name is its SHA-256): an import that found a file on disk and skipped writing it holds the
+    lock until its row commits, and is then seen here. Files left over (the database went away) are harmless."""
+    names = set(names)
+    if not names:
+        return
+    try:
+        with transaction.atomic():
+            _contents_locked(PurePosixPath(name).stem for name in names)
+            named = Q(file__in=names) | Q(thumbnail__in=names) | Q(medium__in=names)
+            rows = Image.objects.filter(named).values_list("file", "thumbnail", "medium")
+            used = {name for row in rows for name in row}
+            for name in sorted(names - used):
+                _delete_quietly(name)
+    except Exception:  # called while another error is on its way up: that one must not be hidden
+        log.warning("Could not check whether %s are still used; they stay in storage", sorted(names), exc_info=True)
+
+
+def image_delete_unused(*, image_id: int) -> bool:
+    """Delete an Image row, and once that has committed its files, if nothing refers to it: no candidate and no
+    dataset version (their PROTECT foreign keys; ``delete()`` checks them all). Under its content's lock, so an
+    import that has these bytes in hand — it loaded the row and may be creating a candidate of it — finishes first
+    and is seen. Returns whether the row was deleted."""
+    with transaction.atomic():
+        sha = Image.objects.filter(id=image_id).values_list("sha256", flat=True).first()
+        if sha is None:
+            return False
+        _contents_locked([sha])
+        image = Image.objects.filter(id=image_id).first()  # read again under the lock
+        if image is None:
+            return False
+        names = {image.file.name, image.thumbnail.name, image.medium.name}
+        try:
+            image.delete()
+        except ProtectedError:  # raised before anything is deleted
+            return False
+        transaction.on_commit(lambda: _files_delete_unused(names))
+    return True
 
 
 @dataclass
@@ -294,6 +366,7 @@ class _Chunk:
 
     def load(self, processed: list[Processed]) -> None:
         shas = [p.sha256 for p in processed]
+        _contents_locked(shas)  # before reading: a deletion of one of these rows is then over or waits for us
         self.images = {image.sha256: image for image in Image.objects.filter(sha256__in=shas)}
         same_synset = Candidate.objects.filter(synset_id=self.batch.synset_id, image__in=self.images.values())
         self.candidates = {candidate.image_id: candidate for candidate in same_synset}
@@ -326,10 +399,7 @@ def _commit_chunk(batch: ImportBatch, chunk: list[tuple[Incoming, Processed | Re
             if staged and batch.source == ImportBatch.Source.UPLOAD:
                 transaction.on_commit(lambda: [_delete_quietly(name) for name in staged])
     except BaseException:
-        written = work.written
-        still_used = set(Image.objects.filter(file__in=written.names).values_list("file", flat=True))
-        written.names = [name for name in written.names if name not in still_used]
-        written.undo()
+        _files_delete_unused(work.written.names)  # another import may have committed a row naming them since
         raise
 
 
@@ -360,8 +430,7 @@ def _decide(work: _Chunk, inc: Incoming, result: Processed | Rejected) -> str:
             return _item(work, inc, Outcome.NEAR_DUPLICATE, "near_duplicate", reason, near)
         image = existing or _image_create(result, inc.data, work)
         work.candidates.pop(near.image_id, None)  # absent when the match came from an earlier chunk
-        if (gone := _replace_image(near, image, work.batch)) is not None:
-            work.images.pop(gone.sha256, None)
+        _replace_image(near, image, work.batch)
         work.candidates[image.id] = near
         state.index.replace(key, result.phash)
         state.colours[key] = result.colour
@@ -408,18 +477,17 @@ def _image_create(result: Processed, data: bytes, work: _Chunk) -> Image:
     return image
 
 
-def _replace_image(candidate: Candidate, image: Image, batch: ImportBatch) -> Image | None:
-    """Point the candidate at the larger image; delete the old one (returned) if nothing else uses it."""
-    old = candidate.image
+def _replace_image(candidate: Candidate, image: Image, batch: ImportBatch) -> None:
+    """Point the candidate at the larger image; the old one is deleted after commit if nothing uses it then.
+    Not here: the old image's content is not among this chunk's locks, and an import into another synset may
+    have loaded its row and be creating a candidate of it (it then failed on the foreign key at commit, or
+    committed a row whose files were deleted). After commit this transaction holds no lock the wait could close a
+    cycle with; robust: the chunk has committed, a failed clean-up leaves an unused image and is logged."""
+    old_id = candidate.image_id
     candidate.image = image
     candidate.batch = batch
     candidate.save(update_fields=["image", "batch"])
-    if not Candidate.objects.filter(image=old).exists():
-        names = {old.file.name, old.thumbnail.name, old.medium.name}
-        old.delete()
-        transaction.on_commit(lambda: [_delete_quietly(name) for name in names])
-        return old
-    return None
+    transaction.on_commit(lambda: image_delete_unused(image_id=old_id), robust=True)
 
 
 # ------------------------------------------------------------------------------------------------ API imports
@@ -584,7 +652,7 @@ def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:
             raise  # the database, not the batch: its claim goes stale and the resume job retries it
         except Exception as error:
             log.exception("Import batch %s failed", batch_id)
-            import_batch_fail(batch=batch, error=f"The import stopped: {error}")
+            import_batch_fail(batch=batch, error=_step_failure(batch, error))
             _discard_staged(batch)
             transaction.on_commit(lambda: _staging_folder_remove(batch))
             return False
@@ -594,6 +662,24 @@ def import_batch_step(*, batch_id: int, limit: int | None = None) -> bool:
     import_batch_finish(batch=batch)
     transaction.on_commit(lambda: _staging_folder_remove(batch))  # after the staged files' own deletes
     return False
+
+
+def _step_failure(batch: ImportBatch, error: Exception) -> str:
+    """The failed API batch's ``error``: on a full disk, what became of its files and what to do (the chunk that
+    met it removed its files; the staged uploads not yet stored are discarded by the caller)."""
+    if not disk_full(error):
+        return f"The import stopped: {error}"
+    batch.refresh_from_db()
+    stored = f"The server's storage is full, so the import stopped after {batch.processed} of {batch.total} files"
+    rest = (
+        "The uploaded files not yet stored were discarded: upload them again"
+        if batch.source == ImportBatch.Source.UPLOAD
+        else "The URLs not yet fetched were not imported: submit them again"
+    )
+    return (
+        f"{stored}; those are kept, and nothing half-written stays. {rest} once an admin has freed space (those "
+        "already stored will be reported as duplicates)."
+    )
 
 
 def _beating(incoming: Iterable[Incoming], batch_id: int, claim: str) -> Iterator[Incoming]:

@@ -19,7 +19,6 @@ On local storage the shards are planned in the build process and written by work
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
@@ -135,34 +134,45 @@ class _ShardPool:
     that imports no Django, so neither a fork of this process — its threads, its database connection — nor
     a re-import of the caller's main module, as multiprocessing's spawn does) or inline, and recorded in the
     manifest in order. At most ``processes`` run and at most twice that many shards wait, so the spools on
-    disk stay bounded; a worker's failure fails the build."""
+    disk stay bounded; a worker's failure fails the build.
+
+    A spool is an unnamed temporary file, handed to its worker as an open descriptor (``pass_fds``): the
+    kernel frees it when the last process holding it ends, however it ends. Named spools
+    (``synsight-shard-*.spool``) of a killed build stayed in the temporary folder for ever, where the sweep of
+    scratch folders (export_leftovers_remove) does not look."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.processes = ctx.processes
-        self._pending: deque[tuple[str, subprocess.Popen | tuple[int, str], str]] = deque()
+        self._pending: deque[tuple[str, subprocess.Popen | tuple[int, str]]] = deque()
         self._open: list = []
 
     def __enter__(self) -> _ShardPool:
         return self
 
     def spool(self):
-        spool = tempfile.NamedTemporaryFile(prefix="synsight-shard-", suffix=".spool", delete=False)  # noqa: SIM115
+        spool = tempfile.TemporaryFile(prefix="synsight-shard-", suffix=".spool")  # noqa: SIM115 (closed by submit)
         self._open.append(spool)
         return spool
 
     def submit(self, name: str, spool, count: int) -> None:
-        spool.close()  # still listed as open until it is pending: a failure below removes it on exit
-        target = self.ctx.folder.path(name)
-        if self.processes > 0 and count >= PARALLEL_MIN_SAMPLES and sys.executable:
-            while self._running() >= self.processes:
-                self._collect(len(self._pending) - 1)  # wait for the oldest
-            command = [sys.executable, "-m", "export.files", "write-tar-shard", target, str(self.ctx.mtime), spool.name]
-            worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_worker_env())
-            self._pending.append((name, worker, spool.name))
-        else:
-            self._pending.append((name, write_tar_shard(target, self.ctx.mtime, spool.name), spool.name))
-        self._open.remove(spool)
+        try:
+            spool.flush()
+            target = self.ctx.folder.path(name)
+            if self.processes > 0 and count >= PARALLEL_MIN_SAMPLES and sys.executable:
+                while self._running() >= self.processes:
+                    self._collect(len(self._pending) - 1)  # wait for the oldest
+                fd = spool.fileno()  # the same number in the worker, which reads it from the start
+                mtime = str(self.ctx.mtime)
+                command = [sys.executable, "-m", "export.files", "write-tar-shard", target, mtime, str(fd)]
+                pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+                worker = subprocess.Popen(command, **pipes, env=_worker_env(), pass_fds=(fd,))
+                self._pending.append((name, worker))
+            else:
+                self._pending.append((name, write_tar_shard(target, self.ctx.mtime, spool.fileno())))
+        finally:
+            self._open.remove(spool)
+            spool.close()  # the worker holds its own descriptor; the file goes when it closes that too
         self._collect(2 * max(self.processes, 1))
 
     def _running(self) -> int:
@@ -171,7 +181,7 @@ class _ShardPool:
     def _collect(self, keep: int) -> None:
         """Record finished shards in order, waiting for the oldest until at most ``keep`` wait."""
         while self._pending:
-            name, worker, spool = self._pending[0]
+            name, worker = self._pending[0]
             if isinstance(worker, subprocess.Popen):
                 if len(self._pending) <= keep and worker.poll() is None:
                     return
@@ -181,7 +191,6 @@ class _ShardPool:
                 size, sha256 = out.split()
                 worker = (int(size), sha256.decode())
             self._pending.popleft()
-            os.unlink(spool)
             self.ctx.folder.record(name, *worker)
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -189,15 +198,12 @@ class _ShardPool:
             if exc_type is None:
                 self._collect(0)
         finally:
-            for _, worker, _ in self._pending:
+            for _, worker in self._pending:
                 if isinstance(worker, subprocess.Popen):
                     worker.kill()
                     worker.communicate()
             for spool in self._open:
                 spool.close()
-            for path in [spool.name for spool in self._open] + [p[2] for p in self._pending]:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
 
 
 def _worker_env() -> dict[str, str]:

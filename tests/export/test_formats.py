@@ -188,6 +188,37 @@ def test_a_shard_writer_failure_fails_the_build_and_leaves_no_spool(
     assert list(spools.iterdir()) == []
 
 
+@pytest.mark.parametrize("processes", [0, 2])
+def test_shard_spools_have_no_name_so_a_killed_build_leaves_none(
+    campaign, admin, tmp_path, settings, monkeypatch, django_capture_on_commit_callbacks, processes
+) -> None:
+    """A shard's spool is an unnamed temporary file, handed to the worker process as an open descriptor: a build
+    killed midway (nothing of it runs to clean up) leaves nothing in the temporary folder. They were named
+    ``synsight-shard-*.spool`` there and stayed for ever, outside the scratch folder the leftovers sweep removes.
+    Looked at when each shard is handed over, its spool complete; the shards are still the same bytes."""
+    version = build(admin, campaign, options={"formats": ["webdataset"], "shard_max_images": 7},
+                    capture=django_capture_on_commit_callbacks)  # fmt: skip
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    monkeypatch.setattr(webdataset, "PARALLEL_MIN_SAMPLES", 1)
+    settings.EXPORT_PROCESSES = processes
+    seen = []
+    submit = webdataset._ShardPool.submit
+
+    def looking(pool, name, spool, count):
+        seen.append(sorted(path.name for path in spools.iterdir()))
+        return submit(pool, name, spool, count)
+
+    monkeypatch.setattr(webdataset._ShardPool, "submit", looking)
+    services.dataset_files_write(version=version, folder=VersionFolder(tmp_path / "out"))
+
+    assert len(seen) > 3 and all(names == [] for names in seen), seen
+    monkeypatch.undo()
+    services.dataset_files_write(version=version, folder=VersionFolder(tmp_path / "inline"))
+    assert folder_bytes(tmp_path / "out") == folder_bytes(tmp_path / "inline")
+
+
 def test_votes_and_consensus_with_anonymous_workers(version, folder) -> None:
     votes = list(csv.DictReader((folder / "votes" / "votes.csv").open()))
     assert len(votes) == 60  # 3 workers x 20 accepted candidates; gold answers are on a gold item, not a label

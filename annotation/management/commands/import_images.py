@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation import sources
+from annotation.errors import disk_full
 from annotation.models import ImportBatch
 from annotation.services import images
 from taxonomy import selectors as taxonomy
@@ -46,9 +47,15 @@ class Command(BaseCommand):
         )
         incoming, total = self._incoming(path, kind)
         with tqdm(total=total, unit="image", disable=options["no_progress"], file=self.stderr) as bar:
-            batch = images.import_foreground(
-                batch=batch, incoming=incoming, workers=workers or settings.IMAGE_IMPORT_WORKERS, progress=bar.update
-            )
+            try:
+                batch = images.import_foreground(
+                    batch=batch, incoming=incoming, workers=workers or settings.IMAGE_IMPORT_WORKERS,
+                    progress=bar.update,
+                )  # fmt: skip
+            except OSError as error:
+                if not disk_full(error):
+                    raise
+                raise CommandError(ImportBatch.objects.get(id=batch.id).error) from None  # what to do, not a traceback
         self._report(batch)
 
     @staticmethod
