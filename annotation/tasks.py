@@ -14,6 +14,7 @@ from django.core.cache import cache
 
 from annotation.models import Campaign
 from annotation.services import consensus, consensus_queue, refit
+from annotation.services.refit_lock import campaign_refit_lock, campaign_refit_running
 from config.cache import lock_release, lock_token
 from config.celery import QueuedAfterCommit
 
@@ -27,8 +28,11 @@ def _refit_if_due(campaign_ids) -> None:
 
 
 def _refit_queue(campaign_id: int) -> None:
-    """Queue a refit of the campaign unless one is queued or running: a lock taken here, with a token its job
-    releases (only its own: a refit that outran REFIT_LOCK_SECONDS must not release the next one's)."""
+    """Queue a refit of the campaign unless one is queued or running: queued, a lock taken here with a token its
+    job releases (only its own: a job that outran REFIT_LOCK_SECONDS must not release the next one's); running,
+    the lock that the job holds and that dies with its process (annotation/services/refit_lock.py)."""
+    if campaign_refit_running(campaign_id=campaign_id):
+        return
     token = lock_token()
     if cache.add(f"refit:{campaign_id}", token, REFIT_LOCK_SECONDS):
         campaign_refit.delay(campaign_id, token)
@@ -64,12 +68,18 @@ def consensus_sweep() -> int:
 @shared_task(acks_late=True, base=QueuedAfterCommit)  # refit_running_campaigns catches up a lost one
 def campaign_refit(campaign_id: int, token: int | None = None) -> dict:
     """``token``: the lock _refit_queue took, released here; None for a refit queued without it (a policy
-    change: campaigns.campaign_update_policy), which leaves any lock alone."""
-    try:
-        summary = refit.campaign_refit(campaign_id=campaign_id)
-    finally:
-        if token is not None:
+    change: campaigns.campaign_update_policy), which leaves any lock alone. On PostgreSQL it is released as the
+    refit starts, from when the running-refit lock stands for it (a refit killed with SIGKILL left the queue lock
+    behind for REFIT_LOCK_SECONDS); elsewhere when it ends. A refit of the campaign already running is waited for."""
+    with campaign_refit_lock(campaign_id=campaign_id) as dies_with_process:
+        if token is not None and dies_with_process:
             lock_release(f"refit:{campaign_id}", token)
+            token = None
+        try:
+            summary = refit.campaign_refit(campaign_id=campaign_id)
+        finally:
+            if token is not None:
+                lock_release(f"refit:{campaign_id}", token)
     return {"votes": summary.votes, "source": summary.source, "blocked": summary.blocked, "states": summary.states}
 
 

@@ -1,6 +1,7 @@
 """Writes to the taxonomy: the WordNet import."""
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 
@@ -11,6 +12,12 @@ from taxonomy.wordnet_source import NounGraph, depths, is_sensitive
 
 # Rows per INSERT: large enough to amortise round trips, small enough for SQLite's variable limit.
 BATCH_SIZE = 4000
+# PostgreSQL advisory lock key that serialises imports ("WNIM" in ASCII; no other lock of ours uses it).
+IMPORT_LOCK_KEY = 0x574E494D
+# How long an import on SQLite waits for another writer (another import's transaction, ~15 s for --all) before
+# SQLite's "database is locked": longer than the connection's usual 20 s (config/env.py), which a second
+# import started while the first wrote all nouns could outwait.
+SQLITE_IMPORT_WAIT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,33 @@ def _insert_rows(model, columns: tuple[str, ...], rows: Iterator[tuple]) -> None
             cursor.executemany(sql, batch)
 
 
+def _lock_out_other_imports() -> None:
+    """Two imports at once (``make demo`` beside ``make test``, two containers starting) each read the synsets
+    present before the other had committed, then inserted the same rows: the second failed with an IntegrityError.
+    A transaction-level advisory lock taken before that read makes the second wait until the first commits; it
+    then reads what the first wrote and creates only the rest (nothing, for the same selection). The lock ends with
+    the transaction, and with the connection if the process dies. SQLite needs none: its writers queue on BEGIN
+    IMMEDIATE (config/env.py), so the second import's transaction starts after the first one's commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+
+
+@contextmanager
+def _waiting_for_other_writers() -> Iterator[None]:
+    """On SQLite, wait up to SQLITE_IMPORT_WAIT_SECONDS for another writer (see there), then the usual timeout."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()
+    usual = connection.connection.execute("PRAGMA busy_timeout").fetchone()[0]
+    connection.connection.execute(f"PRAGMA busy_timeout = {SQLITE_IMPORT_WAIT_SECONDS * 1000}")
+    try:
+        yield
+    finally:
+        connection.connection.execute(f"PRAGMA busy_timeout = {int(usual)}")
+
+
 def wordnet_import(
     *,
     graph: NounGraph,
@@ -58,7 +92,8 @@ def wordnet_import(
     ``progress`` is called with the number of synsets written per batch.
     """
     depth = depths(graph, closure)
-    with transaction.atomic():
+    with _waiting_for_other_writers(), transaction.atomic():
+        _lock_out_other_imports()
         existing = set(Synset.objects.values_list("id", flat=True))
         new = offsets - existing
         present = existing | new

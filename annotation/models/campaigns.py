@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower, Trim
 
 
 class Campaign(models.Model):
@@ -81,6 +82,16 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(images_per_hit__gte=1, images_per_hit__lte=100), name="campaign_images_per_hit"
+            ),
+            # Pages, the dashboard and exports show campaigns by name: one researcher's two campaigns named alike
+            # could not be told apart. The service refuses a duplicate with a sentence naming the campaign
+            # (campaign_create); this holds when two creates race, and for renames in the admin.
+            models.UniqueConstraint(
+                Lower(Trim("name")),
+                "owner",
+                name="campaign_owner_name_unique",
+                violation_error_message="Its owner already has a campaign of this name (case and surrounding spaces "
+                "aside); choose another.",
             ),
         ]
 

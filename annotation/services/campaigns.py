@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, hidden_character
@@ -90,8 +90,10 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
             f"{len(report.sensitive)} synsets are sensitive (people categories), e.g. {report.sensitive[0]}; "
             "opt in explicitly with allow_sensitive to label them."
         )
-    if hidden := hidden_character(name or ""):
+    name = (name or "").strip()
+    if hidden := hidden_character(name):
         raise AnnotationError(f"A campaign name may not hold control or text-direction characters ({hidden}).")
+    _refuse_a_name_taken(owner=owner, name=name)
     synset_ids = sorted(s.id for s in report.synsets)
     # The synsets' rows locked (in id order, as imports lock them) before the claim is checked: two researchers
     # creating campaigns over one synset at once then queue, and the second sees the first one's campaign.
@@ -99,7 +101,14 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
     synsets_claim_check(user=owner, synset_ids=synset_ids, doing="label it in a campaign")
     campaign = Campaign(owner=owner, name=name, allow_sensitive=allow_sensitive, **policy)
     campaign.full_clean()
-    campaign.save()
+    try:
+        with transaction.atomic():
+            campaign.save()
+    except IntegrityError:
+        # Another create of this name committed after the check above (the unique constraint made this one wait
+        # for it): the same sentence as when it came first.
+        _refuse_a_name_taken(owner=owner, name=name)
+        raise
     CampaignSynset.objects.bulk_create(CampaignSynset(campaign=campaign, synset=s) for s in report.synsets)
     decided = Candidate.objects.filter(synset_id__in=[s.id for s in report.synsets], state__in=COUNTED_STATES)
     if decided.exists():
@@ -108,6 +117,18 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
         campaign_counters_recount(campaign=campaign)
     rollups.campaign_created(campaign=campaign)
     return campaign
+
+
+def _refuse_a_name_taken(*, owner: User, name: str) -> None:
+    """Raises Conflict naming the owner's campaign of this name, case and surrounding spaces aside (pages, the
+    dashboard and exports show campaigns by name). Compared in Python, which folds the case of every letter:
+    SQLite's lower() folds ASCII only; the unique constraint campaign_owner_name_unique holds under races."""
+    key = name.strip().lower()
+    for campaign_id, existing in Campaign.objects.filter(owner=owner).order_by("id").values_list("id", "name"):
+        if existing.strip().lower() == key:
+            raise Conflict(
+                f'You already have a campaign named "{existing}" (campaign {campaign_id}); give this one another name.'
+            )
 
 
 COUNTED_STATES = [Candidate.State.ACCEPTED, Candidate.State.REJECTED, Candidate.State.UNRESOLVED]

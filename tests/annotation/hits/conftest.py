@@ -4,7 +4,7 @@ import itertools
 import pytest
 from django.contrib.auth.models import User
 
-from annotation.models import Candidate, Image
+from annotation.models import Campaign, Candidate, Image
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
 from workers.models import Qualification
 from workers.roles import Role
@@ -55,7 +55,10 @@ def other_worker(db) -> User:
 def make_campaign(researcher):
     def make(*, wnids=SHAPES[:1], candidates=30, running=True, **policy):
         policy = {"gold_rate": 0.0, "images_per_hit": 10, **policy}
-        campaign = campaign_create(owner=researcher, name="shapes", wnids=list(wnids), **policy)
+        # "shapes", then "shapes 2", ...: one researcher's campaigns have different names.
+        earlier = Campaign.objects.filter(owner=researcher).count()
+        name = "shapes" if not earlier else f"shapes {earlier + 1}"
+        campaign = campaign_create(owner=researcher, name=name, wnids=list(wnids), **policy)
         for wnid in wnids:
             make_candidates(wnid, candidates)
         if running:
