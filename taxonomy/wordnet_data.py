@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nltk
@@ -109,15 +109,25 @@ def ensure_wordnet(
     return corpus
 
 
+def corpus_pointers(nltk_data_dir: Path | None = None) -> Iterator[nltk.data.PathPointer]:
+    """NLTK's pointers to the WordNet corpora under ``nltk_data_dir`` (None: NLTK's whole data path): the folder,
+    then the zip NLTK's downloader may leave (``corpora/wordnet.zip``), as NLTK's LazyCorpusLoader looks."""
+    paths = None if nltk_data_dir is None else [str(nltk_data_dir)]
+    for resource in ("corpora/wordnet", "corpora/wordnet.zip/wordnet/"):
+        try:
+            yield nltk.data.find(resource, paths=paths)
+        except LookupError:
+            continue
+
+
 def _find_usable(nltk_data_dir: Path) -> Path | None:
     """The corpus (directory or NLTK's zip) if it holds a plausible WordNet 3.0, else None.
 
     A cheap check (files present, 45 lexnames, dog.n.01 at its 3.0 offset) instead of constructing
     NLTK's reader, which takes seconds: this runs on every setup.
     """
-    for resource in ("corpora/wordnet", "corpora/wordnet.zip/wordnet/"):  # as NLTK's LazyCorpusLoader
+    for pointer in corpus_pointers(nltk_data_dir):
         try:
-            pointer = nltk.data.find(resource, paths=[str(nltk_data_dir)])
             for name in SOURCE_FILES:
                 pointer.join(name)  # raises if missing
             with pointer.join("lexnames").open() as fp:

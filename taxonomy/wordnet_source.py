@@ -75,10 +75,18 @@ def load_noun_graph(nltk_data_dir: Path | None = None) -> NounGraph:
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
+    from taxonomy.wordnet_data import corpus_pointers
+
     if nltk_data_dir is not None and str(nltk_data_dir) not in nltk.data.path:
         # NLTK only reads corpora under its data path (nltk.pathsec), so register ours first.
         nltk.data.path.insert(0, str(nltk_data_dir))
-    root = nltk.data.find("corpora/wordnet")
+    # The folder or NLTK's zip, under the configured folder only: ensure_wordnet accepts a zip as present, and
+    # looking for the folder alone failed on one ("Resource 'wordnet' not found") or read another WordNet elsewhere
+    # on NLTK's path.
+    root = next(corpus_pointers(nltk_data_dir), None)
+    if root is None:
+        where = nltk_data_dir if nltk_data_dir is not None else "NLTK's data path"
+        raise LookupError(f"WordNet is not under {where}: run `manage.py ensure_wordnet` first.")
     wordnet = WordNetCorpusReader(root, None)
     synsets: dict[int, SynsetRecord] = {}
     parents: dict[int, tuple[tuple[int, str], ...]] = {}

@@ -9,7 +9,7 @@ import nltk
 import pytest
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
-from taxonomy import wordnet_data
+from taxonomy import wordnet_data, wordnet_source
 from taxonomy.wordnet_data import (
     DEBIAN_LEXNAMES_MANPAGE,
     DEBIAN_WORDNET,
@@ -173,3 +173,21 @@ def test_apt_is_not_tried_without_root(tmp_path, monkeypatch):
     monkeypatch.setattr(wordnet_data.subprocess, "run", no_subprocess)
     with pytest.raises(WordNetUnavailable, match="with sudo"):
         ensure_wordnet(tmp_path, allow_download=False, source_dir=tmp_path / "empty", log=lambda _m: None)
+
+
+@needs_debian_wordnet
+def test_the_noun_graph_loads_from_nltks_zip(arranged, tmp_path):
+    # ensure_wordnet takes corpora/wordnet.zip as present; the import then has to read it (it looked for the folder
+    # only and failed with "Resource 'wordnet' not found").
+    (tmp_path / "corpora").mkdir()
+    with zipfile.ZipFile(tmp_path / "corpora" / "wordnet.zip", "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted((arranged / "corpora" / "wordnet").iterdir()):
+            zf.write(path, f"wordnet/{path.name}")
+    graph = wordnet_source.load_noun_graph(tmp_path)
+    assert graph.synsets[2084071].name == "dog.n.01"
+    assert len(graph.synsets) == 82115
+
+
+def test_the_noun_graph_says_where_wordnet_is_missing(tmp_path):
+    with pytest.raises(LookupError, match=f"WordNet is not under {tmp_path}: run `manage.py ensure_wordnet` first"):
+        wordnet_source.load_noun_graph(tmp_path)
