@@ -276,8 +276,12 @@ class _Written:
     names: list[str] = field(default_factory=list)
 
     def save(self, name: str, content: bytes) -> None:
-        if default_storage.exists(name):  # content-addressed: same name, same bytes
-            return
+        if default_storage.exists(name):
+            if default_storage.size(name) == len(content):  # content-addressed: same name and length, same bytes
+                return
+            # Cut short: a process killed while writing it (its chunk rolled back, the file stayed). Kept, it would be
+            # served as this content for ever; written again whole, under the content's lock this chunk holds.
+            default_storage.delete(name)
         # Listed first: a write that fails midway (a full disk) leaves part of the file, which a later import would
         # find under its content-addressed name and keep as the image.
         self.names.append(name)
