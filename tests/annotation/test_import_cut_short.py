@@ -5,7 +5,6 @@ was then served, truncated, as the image for ever)."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from PIL import Image as PILImage
 
@@ -14,10 +13,10 @@ from annotation.services.images import import_batch_create, import_foreground
 from annotation.sources import Incoming
 
 
-def test_an_original_and_a_thumbnail_cut_short_are_written_again_whole(db, dog, shapes, settings):
+def test_an_original_and_a_thumbnail_cut_short_are_written_again_whole(db, media, dog, shapes):
     data = shapes[0].jpeg
     sha = hashlib.sha256(data).hexdigest()
-    root = Path(settings.MEDIA_ROOT)
+    root = media
     original = root / "images" / sha[:2] / sha[2:4] / f"{sha}.jpg"
     thumbnail = root / "thumbs" / sha[:2] / sha[2:4] / f"{sha}.jpg"
     for path in (original, thumbnail):
