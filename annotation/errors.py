@@ -2,6 +2,7 @@
 the HTTP status an API should answer with, so every caller (REST, pages, commands) reports them alike."""
 
 import errno
+import re
 
 
 class AnnotationError(Exception):
@@ -67,6 +68,16 @@ class StorageFull(AnnotationError):
 
     status = 507
     code = "storage_full"
+
+
+# An absolute server path in an error's message (not a URL's path, nor a relative one): cut to its last segment.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\":,/]+/)+([^\s'\":,/]*)")
+
+
+def paths_cut(message: str) -> str:
+    """``message`` with every absolute server path cut to its last segment ("…/name"): where the server keeps its
+    files is not for the people who read a failed job's error (the full error goes to the log)."""
+    return _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", message)
 
 
 def disk_full(error: BaseException) -> bool:

@@ -31,7 +31,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotation.errors import disk_full, hidden_character, shown
+from annotation.errors import disk_full, hidden_character, paths_cut, shown
 from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
 from export import datasheet, files, integrity, selectors
 from export.errors import Conflict, ExportError, Forbidden
@@ -758,14 +758,11 @@ def _build(version_id: int) -> DatasetVersion:
 # An absolute path in an error message: a slash-led run of at least two segments (quotes, spaces, colons and
 # commas end it). Its folders are the server's business; the last segment (a stored file's content-hash name,
 # an export file) is what a researcher can act on.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\":,/]+/)+([^\s'\":,/]*)")
-
-
 def public_error(error: BaseException) -> str:
     """What the version's ``error`` field shows: the kind of error and its message with every absolute
     server path cut to its last segment ("…/name"); the full error goes to the log. A full disk (or quota)
     also says what to do: the build has removed its partial folder, so retrying after freeing space is safe."""
-    message = _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", str(error))
+    message = paths_cut(str(error))
     if disk_full(error):
         message += (
             ". The disk that holds the export folder (EXPORT_ROOT) or the temporary folder is full; the files "

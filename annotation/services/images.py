@@ -58,7 +58,7 @@ from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 
 from annotation import fetch, imaging
-from annotation.errors import AnnotationError, StorageFull, disk_full
+from annotation.errors import AnnotationError, StorageFull, disk_full, paths_cut
 from annotation.imaging import Processed, Rejected
 from annotation.models import Campaign, CampaignSynset, Candidate, Image, ImportBatch, ImportItem
 from annotation.selectors.images import candidate_hashes
@@ -672,7 +672,7 @@ def _step_failure(batch: ImportBatch, error: Exception) -> str:
     """The failed API batch's ``error``: on a full disk, what became of its files and what to do (the chunk that
     met it removed its files; the staged uploads not yet stored are discarded by the caller)."""
     if not disk_full(error):
-        return f"The import stopped: {error}"
+        return f"The import stopped: {type(error).__name__}: {paths_cut(str(error))}"
     batch.refresh_from_db()
     stored = f"The server's storage is full, so the import stopped after {batch.processed} of {batch.total} files"
     rest = (
