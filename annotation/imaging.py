@@ -171,6 +171,9 @@ def _process(data: bytes, limits: Limits) -> Processed:
         or rotated
         or max(width, height) > limits.medium_side
         or image.format == "GIF"  # animated GIFs would play in the box-drawing view
+        # CMYK JPEGs (print workflows): browsers differ on them (Adobe's inverted CMYK, no colour management), so
+        # workers would not all see the colours our thumbnail shows; the medium version is RGB.
+        or image.mode == "CMYK"
     )
     if image.format == "JPEG":
         # DCT scaling decodes at 1/2, 1/4 or 1/8 size: two to four times faster for the sizes we need.

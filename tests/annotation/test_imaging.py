@@ -48,6 +48,13 @@ def test_small_browser_image_is_its_own_medium_version() -> None:
     assert decode(result.thumbnail).size == (256, 192)
 
 
+def test_a_small_cmyk_jpeg_gets_an_rgb_medium_version() -> None:
+    result = imaging.process(encode(photo(800, 600).convert("CMYK")))
+    assert result.format == "JPEG" and result.medium is not None
+    medium = decode(result.medium)
+    assert medium.mode == "RGB" and medium.size == (800, 600)
+
+
 def test_exif_orientation_is_applied_to_display_versions_only() -> None:
     exif = PILImage.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise for display
