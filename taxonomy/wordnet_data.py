@@ -91,6 +91,11 @@ def ensure_wordnet(
     nltk_data_dir = Path(nltk_data_dir).resolve()
     if str(nltk_data_dir) not in nltk.data.path:
         nltk.data.path.insert(0, str(nltk_data_dir))
+    # A ready folder (every run but the first; a shared read-only copy) is only read: no lock file is written.
+    # A copy found usable is never removed, and one being placed appears whole (a rename), so this needs no lock.
+    if (found := _find_usable(nltk_data_dir)) is not None:
+        log(f"WordNet: already present at {found}")
+        return found
     with _one_run_at_a_time(nltk_data_dir, log):
         return _provision(nltk_data_dir, allow_download, allow_apt, source_dir, lexnames_manpage, log)
 
@@ -130,6 +135,7 @@ def _provision(
     lexnames_manpage: Path | None,
     log: Log,
 ) -> Path:
+    """Under the lock: a run we waited for may have placed the copy."""
     if (found := _find_usable(nltk_data_dir)) is not None:
         log(f"WordNet: already present at {found}")
         return found

@@ -125,6 +125,7 @@ def test_nltk_zip_layout_counts_as_present(arranged, tmp_path):
         for path in sorted((arranged / "corpora" / "wordnet").iterdir()):
             zf.write(path, f"wordnet/{path.name}")
     assert _offline(tmp_path, source_dir=tmp_path / "nothing") == archive
+    assert [path.name for path in tmp_path.iterdir()] == ["corpora"]  # a ready folder is only read: no lock file
 
 
 def test_no_source_stops_with_instructions(tmp_path, monkeypatch, capsys):
