@@ -9,6 +9,7 @@ layout. Pure module (stdlib + nltk, no Django) so setup can run it before Django
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import io
 import os
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nltk
@@ -37,6 +39,7 @@ SOURCE_FILES = (
     *(f"{pos}.exc" for pos in ("noun", "verb", "adj", "adv")),
 )
 LEXNAMES_COUNT = 45  # WordNet 3.0 has 45 lexicographer files, numbered 00..44.
+LOCK_FILE = ".wordnet.lock"  # in the NLTK data folder: runs provisioning the same folder take turns on it
 DOWNLOAD_TIMEOUT = 10.0  # seconds; offline machines must fall through to apt quickly.
 
 Log = Callable[[str], object]
@@ -82,12 +85,57 @@ def ensure_wordnet(
     """Make WordNet 3.0 loadable from ``nltk_data_dir`` and return the corpus location.
 
     Puts ``nltk_data_dir`` first on ``nltk.data.path``: NLTK (3.9+) refuses to read corpora outside
-    its data path, so callers need that anyway. Raises WordNetUnavailable with instructions.
+    its data path, so callers need that anyway. Runs on the same folder at once take turns (a file lock in it).
+    Raises WordNetUnavailable with instructions.
     """
     nltk_data_dir = Path(nltk_data_dir).resolve()
     if str(nltk_data_dir) not in nltk.data.path:
         nltk.data.path.insert(0, str(nltk_data_dir))
+    # A ready folder (every run but the first; a shared read-only copy) is only read: no lock file is written.
+    # A copy found usable is never removed, and one being placed appears whole (a rename), so this needs no lock.
+    if (found := _find_usable(nltk_data_dir)) is not None:
+        log(f"WordNet: already present at {found}")
+        return found
+    with _one_run_at_a_time(nltk_data_dir, log):
+        return _provision(nltk_data_dir, allow_download, allow_apt, source_dir, lexnames_manpage, log)
 
+
+@contextmanager
+def _one_run_at_a_time(nltk_data_dir: Path, log: Log) -> Iterator[None]:
+    """Hold an exclusive flock on <nltk_data_dir>/.wordnet.lock from the "already present?" check to the end.
+
+    `make demo` and `make test` started at once both provision the same folder: unlocked, one run's rmtree of a
+    copy it took for broken (or its rename) hit the corpus the other had just placed and was verifying, and both
+    NLTK downloaders wrote the same files. The second run now waits, then finds the copy present. flock, not a
+    lock file created with O_EXCL: the kernel releases it when its process ends, however it ends, so a killed
+    run leaves nothing to clean up.
+    """
+    try:
+        nltk_data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(nltk_data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a folder we cannot write (a shared read-only copy): no run can change it, none to wait for
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"WordNet: another run is provisioning {nltk_data_dir}; waiting for it to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _provision(
+    nltk_data_dir: Path,
+    allow_download: bool,
+    allow_apt: bool,
+    source_dir: Path,
+    lexnames_manpage: Path | None,
+    log: Log,
+) -> Path:
+    """Under the lock: a run we waited for may have placed the copy."""
     if (found := _find_usable(nltk_data_dir)) is not None:
         log(f"WordNet: already present at {found}")
         return found

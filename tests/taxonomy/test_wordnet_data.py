@@ -1,6 +1,10 @@
 """WordNet provisioning from Debian's packages (no database, no network)."""
 
+import fcntl
 import gzip
+import subprocess
+import sys
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -18,6 +22,8 @@ from taxonomy.wordnet_data import (
     format_lexnames,
     parse_lexnames_manpage,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 needs_debian_wordnet = pytest.mark.skipif(
     not (DEBIAN_WORDNET / "index.sense").is_file() or not DEBIAN_LEXNAMES_MANPAGE.is_file(),
@@ -119,6 +125,7 @@ def test_nltk_zip_layout_counts_as_present(arranged, tmp_path):
         for path in sorted((arranged / "corpora" / "wordnet").iterdir()):
             zf.write(path, f"wordnet/{path.name}")
     assert _offline(tmp_path, source_dir=tmp_path / "nothing") == archive
+    assert [path.name for path in tmp_path.iterdir()] == ["corpora"]  # a ready folder is only read: no lock file
 
 
 def test_no_source_stops_with_instructions(tmp_path, monkeypatch, capsys):
@@ -191,3 +198,58 @@ def test_the_noun_graph_loads_from_nltks_zip(arranged, tmp_path):
 def test_the_noun_graph_says_where_wordnet_is_missing(tmp_path):
     with pytest.raises(LookupError, match=f"WordNet is not under {tmp_path}: run `manage.py ensure_wordnet` first"):
         wordnet_source.load_noun_graph(tmp_path)
+
+
+def _flock_waiters(path: Path) -> set[int]:
+    """Pids of the processes waiting for a flock on ``path``: Linux lists blocked requests in /proc/locks as
+    '-> FLOCK ADVISORY WRITE <pid> <major>:<minor>:<inode> 0 EOF' lines."""
+    inode = f":{path.stat().st_ino}"
+    waiters = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields:
+            kind, pid, file = fields[fields.index("->") + 1], fields[-4], fields[-3]
+            if kind == "FLOCK" and file.endswith(inode):
+                waiters.add(int(pid))
+    return waiters
+
+
+@needs_debian_wordnet
+@pytest.mark.skipif(not Path("/proc/locks").is_file(), reason="reads who waits for a lock in Linux's /proc/locks")
+def test_two_runs_at_once_take_turns_and_leave_one_good_corpus(tmp_path):
+    # `make demo` in one terminal while `make test` starts in another: both provision the same folder. Without a
+    # lock one run's rmtree of a copy it took for broken removed the corpus the other had just placed and was
+    # reading (tracebacks: "Directory not empty", "No such file or directory: .../corpora/wordnet").
+    nltk_data_dir = tmp_path / "nltk_data"
+    nltk_data_dir.mkdir()
+    corpus = nltk_data_dir / "corpora" / "wordnet"
+    lock = nltk_data_dir / wordnet_data.LOCK_FILE
+    command = [sys.executable, "-m", "taxonomy.wordnet_data", "--nltk-data", str(nltk_data_dir), "--no-download"]
+    command += ["--no-apt"]
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a third run, mid-way: both runs started now overlap with it
+        runs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+        runs.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        try:
+            deadline = time.monotonic() + 60
+            while _flock_waiters(lock) != {run.pid for run in runs} and time.monotonic() < deadline:
+                if any(run.poll() is not None for run in runs):
+                    break  # a run went ahead without waiting for the lock
+                time.sleep(0.05)
+            assert _flock_waiters(lock) == {run.pid for run in runs}
+            assert not (nltk_data_dir / "corpora").exists()  # neither touched the folder while the lock was held
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            outputs = [run.communicate(timeout=120)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    waiting = f"WordNet: another run is provisioning {nltk_data_dir}; waiting for it to finish"
+    assert sorted(outputs) == sorted(
+        [
+            f"{waiting}\nWordNet: arranged from {DEBIAN_WORDNET} into {corpus}\n",
+            f"{waiting}\nWordNet: already present at {corpus}\n",
+        ]
+    )
+    assert [path.name for path in (nltk_data_dir / "corpora").iterdir()] == ["wordnet"]  # no staging left behind
+    nltk.data.path.insert(0, str(nltk_data_dir))
+    assert _reader(corpus).synset("dog.n.01").offset() == 2084071

@@ -106,6 +106,30 @@
     creating = false;
     if (button) button.disabled = false;
     status.textContent = (r.data && r.data.detail) || `Could not create the campaign (${r.status}).`;
+    // Disabling the focused button dropped focus to <body>: keyboard and screen-reader users lost their place.
+    // Focus goes to the field at fault, marked invalid and described by the sentence; else back to the button.
+    const field = faultyField(event.target, r);
+    if (field) {
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", status.id);
+      field.focus();
+    } else if (button) button.focus();
+  });
+
+  // The field an answer refuses: a 400 names fields in `errors` (the label set is the textarea outside this form);
+  // campaign_create's only 409 is a name the researcher already has (case aside).
+  function faultyField(form, r) {
+    const names = r.status === 409 ? ["name"] : Object.keys((r.data && r.data.errors) || {});
+    for (const name of names) {
+      const field = name === "wnids" ? wnids : form.elements.namedItem(name);
+      if (field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement) return field;
+    }
+    return null;
+  }
+  document.getElementById("campaign-new").addEventListener("input", (event) => {
+    if (event.target.getAttribute("aria-invalid") !== "true") return;  // corrected: no longer marked
+    event.target.removeAttribute("aria-invalid");
+    event.target.removeAttribute("aria-describedby");
   });
 
   if (document.getElementById("campaign-new").dataset.root) root.dispatchEvent(new Event("input"));
