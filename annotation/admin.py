@@ -1,11 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 
+from annotation.errors import AnnotationError
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, Image, ImportBatch, ImportItem, Vote
+from annotation.services import manage
 from annotation.services.campaigns import EDITABLE_POLICY, TRANSITIONS, campaign_set_state, campaign_update_policy
 from annotation.services.images import image_delete_unused
 from config.admin import LargeTableAdmin, RecordAdmin
+from workers.models import WorkerProfile
 
 
 @admin.register(Image)
@@ -219,3 +223,53 @@ class VoteAdmin(LargeTableAdmin):
     list_display = ["id", "candidate", "worker", "hit", "answer", "response_ms", "is_gold", "created"]
     list_filter = ["answer", "is_gold"]
     raw_id_fields = ["candidate", "worker", "hit"]
+
+
+class ReasonActionForm(ActionForm):
+    reason = forms.CharField(max_length=200, required=False, label="Reason")
+
+
+@admin.register(WorkerProfile)
+class WorkerProfileAdmin(admin.ModelAdmin):
+    """Only the marketplace id may be changed. The figures are kept by the services that record work and by the
+    refit (a changed one would disagree with the votes). Blocking and unblocking everywhere are actions with a
+    reason, through ``worker_block`` / ``worker_unblock`` as on the workers page (/manage/workers/): the campaigns'
+    qualifications follow and a WorkerAction records who and why. Profiles are created with the accounts and
+    not deleted here."""
+
+    action_form = ReasonActionForm
+    actions = ["block_everywhere", "unblock_everywhere"]
+
+    list_display = ["user", "external_id", "hits_done", "answers", "gold_answered", "gold_correct", "reliability",
+                    "blocked"]  # fmt: skip
+    list_filter = ["blocked"]
+    search_fields = ["user__username", "external_id"]
+    list_select_related = ["user"]
+    readonly_fields = [f.name for f in WorkerProfile._meta.fields if f.name not in ("id", "external_id")]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Block the selected workers everywhere (give a reason)")
+    def block_everywhere(self, request, queryset) -> None:
+        self._each(request, queryset, "worker_block", "Blocked")
+
+    @admin.action(description="Unblock the selected workers everywhere (give a reason)")
+    def unblock_everywhere(self, request, queryset) -> None:
+        self._each(request, queryset, "worker_unblock", "Unblocked")
+
+    def _each(self, request, queryset, service: str, done: str) -> None:
+        reason = request.POST.get("reason", "")
+        names = []
+        for profile in queryset.select_related("user").order_by("user_id"):
+            try:
+                getattr(manage, service)(worker=profile.user, reason=reason, by=request.user)
+            except AnnotationError as error:
+                self.message_user(request, f"{profile.user.username}: {error}", messages.ERROR)
+            else:
+                names.append(profile.user.username)
+        if names:
+            self.message_user(request, f"{done} everywhere: {', '.join(names)}.", messages.SUCCESS)

@@ -4,28 +4,10 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 
 from config.admin import LargeTableAdmin, RecordAdmin
-from workers.models import LedgerEntry, Qualification, WorkerProfile
+from workers.models import LedgerEntry, Qualification
 
-
-@admin.register(WorkerProfile)
-class WorkerProfileAdmin(admin.ModelAdmin):
-    """Only the marketplace id may be changed. The figures are kept by the services that record work and by the
-    refit (a changed one would disagree with the votes), and blocking goes through ``worker_block`` /
-    ``worker_unblock`` on the workers page (/manage/workers/), which asks for a reason, blocks the campaigns'
-    qualifications too and records who and why. Profiles are created with the accounts and not deleted here."""
-
-    list_display = ["user", "external_id", "hits_done", "answers", "gold_answered", "gold_correct", "reliability",
-                    "blocked"]  # fmt: skip
-    list_filter = ["blocked"]
-    search_fields = ["user__username", "external_id"]
-    list_select_related = ["user"]
-    readonly_fields = [f.name for f in WorkerProfile._meta.fields if f.name not in ("id", "external_id")]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+# WorkerProfile is registered in annotation/admin.py: its block and unblock actions are the annotation app's services
+# (its consensus drops a blocked worker's votes), and this app imports nothing of ours.
 
 
 @admin.register(Qualification)

@@ -188,3 +188,32 @@ def test_the_label_set_is_shown_not_edited_in_the_campaign_admin(world):
     assert "n13873502 circle.n.01" in page  # listed
     assert 'name="campaign_synsets-0-synset"' not in page and 'name="campaign_synsets-0-DELETE"' not in page
     assert database() == before
+
+
+def _profile_action(world, action: str, reason: str):
+    profile = WorkerProfile.objects.get(user=world.other_worker)
+    data = {"action": action, "_selected_action": [profile.pk], "reason": reason, "index": 0}
+    return world.client.post("/admin/workers/workerprofile/", data, follow=True)
+
+
+def test_the_admin_blocks_and_unblocks_a_worker_through_the_service_with_a_reason(world):
+    _profile_action(world, "block_everywhere", "copy-paste bot")
+    profile = WorkerProfile.objects.get(user=world.other_worker)
+    assert (profile.blocked, profile.blocked_reason) == (True, "copy-paste bot")
+    assert Qualification.objects.get(worker=world.other_worker, campaign=world.campaign).status == "blocked"
+    _profile_action(world, "unblock_everywhere", "human after all")
+    profile.refresh_from_db()
+    assert (profile.blocked, profile.blocked_reason) == (False, "")
+    assert Qualification.objects.get(worker=world.other_worker, campaign=world.campaign).status == "qualified"
+    assert list(WorkerAction.objects.order_by("id").values_list("action", "campaign", "reason", "created_by")) == [
+        ("block", None, "copy-paste bot", world.admin.id), ("unblock", None, "human after all", world.admin.id),
+    ]  # fmt: skip
+
+
+def test_a_block_without_a_reason_is_refused_with_the_services_sentence(world):
+    before = database()
+    response = _profile_action(world, "block_everywhere", " ")
+    assert [str(m) for m in response.context["messages"]] == [
+        "other_worker: Give a reason: the worker and other admins will read it."
+    ]
+    assert database() == before
