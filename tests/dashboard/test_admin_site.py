@@ -117,21 +117,19 @@ def test_a_campaign_that_never_ran_can_be_deleted(world, researcher):
     assert list(Campaign.objects.values_list("id", flat=True)) == [world.campaign.id]
 
 
-def _campaign_form(campaign: Campaign, **changes) -> dict:
-    fields = ["name", "state", "images_per_hit", "target_per_synset", "min_votes", "max_votes", "confidence",
-              "gold_rate", "lease_seconds", "reward_per_hit", "quiz_size", "quiz_pass_mark", "quiz_retry_seconds",
-              "min_worker_accuracy"]  # fmt: skip
-    data = {field: getattr(campaign, field) for field in fields}
-    data.update({"boxes_enabled": "", "quiz_per_synset": ""} | changes)
-    data.update({"campaign_synsets-TOTAL_FORMS": 0, "campaign_synsets-INITIAL_FORMS": 0})  # the read-only inline
-    return {key: value for key, value in data.items() if value != ""}
+def _campaign_form(client: Client, campaign: Campaign, **changes) -> dict:
+    """The change page's own form as the browser would send it back, with ``changes``."""
+    form = client.get(f"/admin/annotation/campaign/{campaign.id}/change/").context["adminform"].form
+    data = {name: form[name].value() for name in form.fields} | changes
+    data = {key: value for key, value in data.items() if value is not None and value is not False}
+    return data | {"campaign_synsets-TOTAL_FORMS": 0, "campaign_synsets-INITIAL_FORMS": 0}  # the read-only inline
 
 
 def test_a_policy_change_in_the_admin_goes_through_the_policy_service(world):
     campaign = world.campaign
     Campaign.objects.filter(id=campaign.id).update(votes_at_refit=8)
-    response = world.client.post(f"/admin/annotation/campaign/{campaign.id}/change/", _campaign_form(campaign,
-                                 confidence="0.95", name="shapes 2"))  # fmt: skip
+    form = _campaign_form(world.client, campaign, confidence="0.95", name="shapes 2")
+    response = world.client.post(f"/admin/annotation/campaign/{campaign.id}/change/", form)
     assert response.status_code == 302
     campaign.refresh_from_db()
     # The service marks the campaign due for a refit after a change of its decision policy (a raw save did not).
@@ -140,9 +138,8 @@ def test_a_policy_change_in_the_admin_goes_through_the_policy_service(world):
 
 def test_the_admin_refuses_a_state_change_the_campaign_cannot_make(world):
     before = database()
-    response = world.client.post(
-        f"/admin/annotation/campaign/{world.campaign.id}/change/", _campaign_form(world.campaign, state="draft")
-    )
+    form = _campaign_form(world.client, world.campaign, state="draft")
+    response = world.client.post(f"/admin/annotation/campaign/{world.campaign.id}/change/", form)
     assert response.status_code == 200
     assert "A running campaign cannot become draft." in response.content.decode()
     assert database() == before
@@ -178,7 +175,7 @@ def test_the_vote_list_does_not_count_the_vote_table(world):
 def test_the_label_set_is_shown_not_edited_in_the_campaign_admin(world):
     before = database()
     page = world.client.get(f"/admin/annotation/campaign/{world.campaign.id}/change/").content.decode()
-    tampered = _campaign_form(world.campaign) | {
+    tampered = _campaign_form(world.client, world.campaign) | {
         "campaign_synsets-TOTAL_FORMS": 3, "campaign_synsets-INITIAL_FORMS": 2,
         "campaign_synsets-0-id": CampaignSynset.objects.order_by("id")[0].id, "campaign_synsets-0-DELETE": "on",
         "campaign_synsets-1-id": CampaignSynset.objects.order_by("id")[1].id, "campaign_synsets-1-accepted": 99,
