@@ -7,7 +7,9 @@ from export.models import DatasetVersion
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(admin.ModelAdmin):
-    """Read-only: versions are created through the API or ``manage.py export_dataset`` and never edited."""
+    """Read-only and never deleted: a version is the immutable record of what was exported (its snapshot rows and
+    its files, which a deletion here would orphan). Versions are created through the API or ``manage.py
+    export_dataset``; a change means a new version."""
 
     list_display = ["id", "name", "version", "status", "progress", "images", "labels", "created_by", "created",
                     "finished", "download"]  # fmt: skip
@@ -26,4 +28,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
