@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin import RecordAdmin
 from export.models import DatasetVersion
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(RecordAdmin):
     """Read-only and never deleted: a version is the immutable record of what was exported (its snapshot rows and
     its files, which a deletion here would orphan). Versions are created through the API or ``manage.py
     export_dataset``; a change means a new version."""
@@ -23,12 +24,3 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         if obj.status != DatasetVersion.Status.DONE:
             return "–"
         return format_html('<a href="{}">{}.tar</a>', reverse("dataset-download", args=[obj.id]), obj.output_dir)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -2,6 +2,8 @@ import os
 import uuid
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from config.celery import eager_set
 from tests.wordnet_snapshot import wordnet_into_test_database
@@ -32,3 +34,11 @@ def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     shared = tmp_path_factory.getbasetemp().parent / "wordnet-snapshot" if in_xdist else None
     with django_db_blocker.unblock():
         wordnet_into_test_database(shared)
+
+
+@pytest.fixture
+def back_to_latest(transactional_db):
+    """The test database leaves a migration test at the latest migrations again, for the tests after it."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

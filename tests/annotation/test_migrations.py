@@ -8,14 +8,6 @@ BEFORE = [("annotation", "0010_campaign_min_worker_accuracy")]
 AFTER = [("annotation", "0012_golditem_synset_required")]
 
 
-@pytest.fixture
-def back_to_latest(transactional_db):
-    """The test database leaves a migration test at the latest migrations again, for the tests after it."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
 @pytest.mark.usefixtures("back_to_latest")
 def test_existing_gold_items_get_their_candidates_synset():
     executor = MigrationExecutor(connection)

@@ -90,13 +90,6 @@ BEFORE = [("annotation", "0019_reward_per_hit_bounds")]
 AFTER = [("annotation", "0020_campaign_owner_name_unique")]
 
 
-@pytest.fixture
-def back_to_latest(transactional_db):
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
 @pytest.mark.usefixtures("back_to_latest")
 def test_the_migration_renames_existing_duplicates_keeping_the_oldest_name():
     executor = MigrationExecutor(connection)

@@ -3,8 +3,9 @@ import itertools
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
-from annotation.models import Campaign, Candidate, Image
+from annotation.models import Campaign, CampaignSynset, Candidate, Hit, Image, Vote
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
 from workers.models import Qualification
 from workers.roles import Role
@@ -12,6 +13,24 @@ from workers.services import account_create
 
 SHAPES = ["n13873502", "n13879320", "n13878634"]  # circle, triangle, square
 _serial = itertools.count()
+
+
+def campaign_with_votes(make_campaign, **policy) -> Campaign:
+    """A running campaign over circle with 12 candidates, each answered "present" by three workers (their HITs
+    submitted, the synset's vote counter as the submits keep it): enough for a refit to decide them."""
+    campaign = make_campaign(wnids=SHAPES[:1], candidates=12, min_votes=3, max_votes=7, **policy)
+    candidates = list(Candidate.objects.order_by("id"))
+    for i in range(3):
+        worker = account_create(username=f"crowd{i}", password="pw-crowd-123", role=Role.WORKER)
+        hit = Hit.objects.create(
+            campaign=campaign, synset_id=candidates[0].synset_id, worker=worker, status="submitted",
+            expires_at=timezone.now(),
+        )  # fmt: skip
+        Vote.objects.bulk_create(
+            Vote(candidate=c, worker=worker, hit=hit, answer=1, response_ms=900) for c in candidates
+        )
+    CampaignSynset.objects.filter(campaign=campaign).update(votes=36)  # as the submits count them
+    return campaign
 
 
 def make_image() -> Image:

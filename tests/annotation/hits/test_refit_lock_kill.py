@@ -13,15 +13,12 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.utils import timezone
 
 from annotation import tasks
-from annotation.models import Campaign, CampaignSynset, Candidate, Hit, Vote
+from annotation.models import Vote
 from annotation.services.refit_lock import campaign_refit_running
-from tests.annotation.hits.conftest import SHAPES
+from tests.annotation.hits.conftest import campaign_with_votes
 from tests.concurrency import another_connection_waits
-from workers.roles import Role
-from workers.services import account_create
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,22 +29,6 @@ pytestmark = [
         reason="a refit in another process, killed, on the shared database and Redis: PostgreSQL and Redis (CI)",
     ),
 ]
-
-
-def _campaign_with_votes(make_campaign) -> Campaign:
-    campaign = make_campaign(wnids=SHAPES[:1], candidates=12, min_votes=3, max_votes=7)
-    candidates = list(Candidate.objects.order_by("id"))
-    for i in range(3):
-        worker = account_create(username=f"crowd{i}", password="pw-crowd-123", role=Role.WORKER)
-        hit = Hit.objects.create(
-            campaign=campaign, synset_id=candidates[0].synset_id, worker=worker, status="submitted",
-            expires_at=timezone.now(),
-        )  # fmt: skip
-        Vote.objects.bulk_create(
-            Vote(candidate=c, worker=worker, hit=hit, answer=1, response_ms=900) for c in candidates
-        )
-    CampaignSynset.objects.filter(campaign=campaign).update(votes=36)  # as the submits count them
-    return campaign
 
 
 def _refit_in_another_process(campaign_id: int) -> subprocess.Popen:
@@ -72,7 +53,7 @@ def _advisory_locks() -> int:
 
 def test_a_refit_right_after_one_killed_with_sigkill_runs(make_campaign):
     call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
-    campaign = _campaign_with_votes(make_campaign)
+    campaign = campaign_with_votes(make_campaign)
     assert campaign.refitted is None
 
     with transaction.atomic(), connection.cursor() as cursor:

@@ -9,13 +9,11 @@ import time
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections, transaction
-from django.utils import timezone
 
-from annotation.models import Campaign, CampaignSynset, Candidate, Hit, Vote
+from annotation.models import Campaign, Vote
 from annotation.services.refit import campaign_refit, running_campaigns_refit_due
-from tests.annotation.hits.conftest import SHAPES
-from workers.roles import Role
-from workers.services import account_create
+from tests.annotation.hits.conftest import campaign_with_votes
+from tests.concurrency import another_connection_waits
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -23,28 +21,9 @@ pytestmark = [
 ]
 
 
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 def test_a_policy_changed_while_a_refit_runs_leaves_the_campaign_due(make_campaign):
     call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
-    campaign = make_campaign(wnids=SHAPES[:1], candidates=12, min_votes=3, max_votes=7, confidence=0.95)
-    candidates = list(Candidate.objects.order_by("id"))
-    for i in range(3):
-        worker = account_create(username=f"crowd{i}", password="pw-crowd-123", role=Role.WORKER)
-        hit = Hit.objects.create(
-            campaign=campaign, synset_id=candidates[0].synset_id, worker=worker, status="submitted",
-            expires_at=timezone.now(),
-        )  # fmt: skip
-        Vote.objects.bulk_create(
-            Vote(candidate=c, worker=worker, hit=hit, answer=1, response_ms=900) for c in candidates
-        )
-    CampaignSynset.objects.filter(campaign=campaign).update(votes=36)  # as the submits count them
+    campaign = campaign_with_votes(make_campaign, confidence=0.95)
     release, outcome = threading.Event(), {}
 
     def hold_the_votes() -> None:
@@ -69,7 +48,7 @@ def test_a_policy_changed_while_a_refit_runs_leaves_the_campaign_due(make_campai
     refitting = threading.Thread(target=refit)
     refitting.start()
     for _ in range(200):  # the refit has read the campaign and waits for the votes
-        if _waiting_on_a_lock():
+        if another_connection_waits():
             break
         time.sleep(0.05)
     # What campaign_update_policy writes; its queued refit lost with the broker.
