@@ -57,6 +57,12 @@ class Conflict(AnnotationError):
     code = "conflict"
 
 
+class NameTaken(Conflict):
+    """The owner already has a campaign of this name: the form can point at the name field by this code."""
+
+    code = "name_taken"
+
+
 class Gone(AnnotationError):
     status = 410
     code = "expired"

@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Forbidden, hidden_character
+from annotation.errors import AnnotationError, Conflict, Forbidden, NameTaken, hidden_character
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem
 from annotation.services import consensus, rollups
 from annotation.services.refit import DECISION_POLICY, campaign_counters_recount
@@ -120,13 +120,13 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
 
 
 def _refuse_a_name_taken(*, owner: User, name: str) -> None:
-    """Raises Conflict naming the owner's campaign of this name, case and surrounding spaces aside (pages, the
+    """Raises NameTaken (a 409) naming the owner's campaign of this name, case and surrounding spaces aside (pages, the
     dashboard and exports show campaigns by name). Compared in Python, which folds the case of every letter:
     SQLite's lower() folds ASCII only; the unique constraint campaign_owner_name_unique holds under races."""
     key = name.strip().lower()
     for campaign_id, existing in Campaign.objects.filter(owner=owner).order_by("id").values_list("id", "name"):
         if existing.strip().lower() == key:
-            raise Conflict(
+            raise NameTaken(
                 f'You already have a campaign named "{existing}" (campaign {campaign_id}); give this one another name.'
             )
 

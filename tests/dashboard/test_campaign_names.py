@@ -32,7 +32,7 @@ def test_a_second_campaign_of_the_same_name_is_refused_with_the_first_named(api,
     response = api.post("/api/v1/campaigns/", {"name": again, "wnids": [TRIANGLE]}, format="json")
 
     assert response.status_code == 409, response.content
-    assert response.json() == {"detail": _duplicate(first), "code": "conflict"}
+    assert response.json() == {"detail": _duplicate(first), "code": "name_taken"}
     assert list(Campaign.objects.values_list("name", flat=True)) == ["Shapes"]
 
 

@@ -117,9 +117,10 @@
   });
 
   // The field an answer refuses: a 400 names fields in `errors` (the label set is the textarea outside this form);
-  // campaign_create's only 409 is a name the researcher already has (case aside).
+  // a name the researcher already has (case aside) is a 409 with the code name_taken.
   function faultyField(form, r) {
-    const names = r.status === 409 ? ["name"] : Object.keys((r.data && r.data.errors) || {});
+    const code = r.data && r.data.code;
+    const names = code === "name_taken" ? ["name"] : Object.keys((r.data && r.data.errors) || {});
     for (const name of names) {
       const field = name === "wnids" ? wnids : form.elements.namedItem(name);
       if (field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement) return field;
