@@ -78,6 +78,7 @@ class LedgerEntry(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         constraints = [
             models.UniqueConstraint(fields=["hit"], condition=Q(kind="hit"), name="ledger_one_entry_per_hit"),
         ]

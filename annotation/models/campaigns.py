@@ -170,6 +170,8 @@ class Hit(models.Model):
     consensus_pending = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = "HIT"
+        verbose_name_plural = "HITs"
         constraints = [
             models.UniqueConstraint(
                 fields=["worker", "campaign"], condition=Q(status="open"), name="hit_one_open_per_worker_campaign"
