@@ -210,7 +210,8 @@ def test_gold_items_in_a_hit_look_like_any_other_item(world):
     from annotation.services import hits
     from tests.annotation.hits.conftest import qualify
 
-    Campaign.objects.filter(id=world.circles.id).update(gold_rate=0.5)
+    # Gold is drawn per item: with 0.5 on a small HIT no item was gold now and then (a CI failure); 24 draws, ~6e-8.
+    Campaign.objects.filter(id=world.circles.id).update(gold_rate=0.5, images_per_hit=24)
     from annotation.services.campaigns import gold_item_create
     from tests.annotation.hits.conftest import make_candidates
 
