@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.http import HttpResponseRedirect
 
 from annotation.errors import AnnotationError
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, Image, ImportBatch, ImportItem, Vote
@@ -175,6 +177,22 @@ class CampaignAdmin(admin.ModelAdmin):
             and obj.state in (Campaign.State.DRAFT, Campaign.State.FINISHED)
             and (not obj.dataset_versions.exists())
         )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """The form checked the change against the campaign as it was read; a researcher may finish the campaign,
+        or its owner take the new name, before the save takes the campaign's lock. Then the services refuse, Django's
+        transaction undoes whatever the save had done, and the page says so and shows the campaign as it is now (it
+        was a 500)."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except AnnotationError as error:
+            refused = error.message
+        except IntegrityError as error:
+            if "campaign_owner_name_unique" not in str(error):
+                raise
+            refused = "Its owner has just given another campaign this name."
+        self.message_user(request, f"Nothing was saved. {refused} This is the campaign as it is now.", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj: Campaign, form, change: bool) -> None:
         if not change:  # pragma: no cover - adding is not offered
