@@ -110,6 +110,18 @@ def workers_manage(request):
                 service = manage.worker_block if action == "block" else manage.worker_unblock
                 service(worker=worker, reason=request.POST.get("reason", ""), by=request.user)
                 messages.success(request, f"{worker.username}: {action}ed.")
+            elif action == "adjust":
+                worker = User.objects.filter(id=request.POST.get("worker")).first()
+                if worker is None:
+                    raise AnnotationError("No such worker.")
+                entry = manage.ledger_adjust(
+                    worker=worker,
+                    kind=request.POST.get("kind", ""),
+                    amount=request.POST.get("amount", ""),
+                    note=request.POST.get("note", ""),
+                    by=request.user,
+                )
+                messages.success(request, f"{worker.username}: {entry.kind} of {entry.amount} added, unpaid.")
             elif action == "approve":
                 up_to = int(request.POST.get("up_to_entry") or 0)
                 approval = manage.payments_approve(up_to_entry=up_to)

@@ -24,14 +24,16 @@ class QualificationAdmin(RecordAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(LargeTableAdmin):
-    """Read-only: the earnings ledger is what workers were owed and paid (one entry per approved HIT). Payments
-    are approved through ``payments_approve`` on the workers page (/manage/workers/), up to the entry the payouts
-    CSV listed. One entry per HIT makes it a large table: its list is never counted."""
+    """Read-only: the earnings ledger is what workers were owed and paid (one entry per approved HIT). Bonuses
+    and corrections are added with a note on the workers page (/manage/workers/, ``ledger_adjust``): an entry is
+    never edited, a wrong one is put right by a correction. Payments are approved through ``payments_approve``
+    there too, up to the entry the payouts CSV listed. One entry per HIT makes it a large table: its list is never
+    counted."""
 
-    list_display = ["worker", "kind", "amount", "hit", "paid", "created"]
+    list_display = ["worker", "kind", "amount", "note", "hit", "paid", "created_by", "created"]
     list_filter = ["kind", "paid"]
     search_fields = ["worker__username"]
-    list_select_related = ["worker"]
+    list_select_related = ["worker", "created_by"]
 
 
 # Rows that name a user as who did something. Deleting the user would delete them (their work: votes go with their

@@ -61,8 +61,8 @@ class Qualification(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """Earnings: one entry per approved HIT (plus bonuses or corrections). Amounts in the campaign's
-    currency, to the cent."""
+    """Earnings: one entry per approved HIT, plus the bonuses and corrections an admin adds with a note
+    (``annotation.services.manage.ledger_adjust``). Amounts in the campaign's currency, to the cent."""
 
     class Kind(models.TextChoices):
         HIT = "hit"
@@ -76,6 +76,10 @@ class LedgerEntry(models.Model):
     note = models.CharField(max_length=200, blank=True)
     paid = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
+    # The admin who added a bonus or a correction (``ledger_adjust``); null on the entries HITs earn.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name_plural = "ledger entries"

@@ -270,6 +270,11 @@ class ProfileApi(APIView):
                 "agreement": serializers.FloatField(allow_null=True, help_text="share agreeing with consensus"),
                 "median_seconds_per_image": serializers.FloatField(allow_null=True),
                 "earnings": serializers.CharField(help_text="a decimal amount, e.g. '1.20'"),
+                "adjustments": serializers.ListField(
+                    child=serializers.DictField(),
+                    help_text="the latest 20 bonuses and corrections, newest first: kind ('bonus' or 'correction'), "
+                    "amount (a decimal string, negative for money taken back), note (why) and created",
+                ),
                 "blocked": serializers.BooleanField(help_text="blocked in at least one campaign"),
                 "blocked_reason": serializers.CharField(help_text="the latest block's reason; empty otherwise"),
                 "qualifications": serializers.ListField(

@@ -111,6 +111,9 @@ def quiz_payload(*, attempt: QuizAttempt, request=None) -> dict:
     }
 
 
+ADJUSTMENTS_SHOWN = 20
+
+
 def worker_stats(*, worker: User) -> dict:
     profile = WorkerProfile.objects.filter(user=worker).first() or WorkerProfile(user=worker)
     recent = list(Vote.objects.filter(worker=worker).order_by("-id").values_list("response_ms", flat=True)[:500])
@@ -124,6 +127,15 @@ def worker_stats(*, worker: User) -> dict:
         "agreement": profile.agreement,
         "median_seconds_per_image": statistics.median(recent) / 1000 if recent else None,
         "earnings": str(Decimal(earned or 0).quantize(Decimal("0.01"))),
+        # The bonuses and corrections an admin added, newest first, with the note that says why: a total that moved
+        # without a HIT is explained where the worker reads it.
+        "adjustments": [
+            {"kind": kind, "amount": str(amount), "note": note, "created": created.isoformat()}
+            for kind, amount, note, created in LedgerEntry.objects.filter(worker=worker)
+            .exclude(kind=LedgerEntry.Kind.HIT)
+            .order_by("-id")
+            .values_list("kind", "amount", "note", "created")[:ADJUSTMENTS_SHOWN]
+        ],
         "blocked": profile.blocked,
         "blocked_reason": profile.blocked_reason,
         "qualifications": [

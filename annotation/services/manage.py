@@ -1,10 +1,10 @@
 """A researcher steering a campaign and an admin managing workers: overriding or re-opening consensus
 decisions (recorded as DecisionOverride), gold items from candidates, blocking and unblocking workers with
-a reason (recorded as WorkerAction), approving payments."""
+a reason (recorded as WorkerAction), bonuses and corrections of a worker's earnings, approving payments."""
 
 from collections import Counter
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -264,6 +264,58 @@ def worker_unblock(
     )
     blocked_in = worker_blocked_in(worker_id=worker.id)
     return WorkerBlockChange(record=record, blocked_in=blocked_in, message=still_blocked_sentence(blocked_in))
+
+
+ADJUSTMENT_MAX = Decimal("10000.00")  # a larger bonus or correction is more likely a typo than meant
+
+
+def _adjustment_amount(value) -> Decimal:
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise AnnotationError(f"The amount must be a number of the currency, e.g. 2.50; got {shown(value)}.") from None
+    if not amount.is_finite():
+        raise AnnotationError(f"The amount must be a number to the cent, e.g. 2.50; got {shown(value)}.")
+    if abs(amount) > ADJUSTMENT_MAX:  # before the rounding, which fails past the context's 28 digits
+        raise AnnotationError(f"The amount must be at most {ADJUSTMENT_MAX} either way; got {shown(value)}.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise AnnotationError(f"The amount must be a number to the cent, e.g. 2.50; got {shown(value)}.")
+    if amount == 0:
+        raise AnnotationError("The amount must not be zero.")
+    return amount.quantize(Decimal("0.01"))
+
+
+@transaction.atomic
+def ledger_adjust(*, worker: User, kind: str, amount, note: str, by: User | None = None) -> LedgerEntry:
+    """Add a bonus (a positive amount) or a correction (either sign) to a crowd worker's earnings, unpaid, with a
+    note the worker reads beside their earnings. Entries are never changed, so a wrong entry is put right by a
+    correction. A negative correction takes back at most the worker's unpaid earnings: paid entries stay paid,
+    and the payouts CSV never lists a negative amount. The worker's unpaid entries are locked first, so that an
+    approval running at the same time either pays them before the check sees them or waits for it. A refusal
+    records nothing."""
+    kinds = {LedgerEntry.Kind.BONUS, LedgerEntry.Kind.CORRECTION}
+    if kind not in kinds:
+        raise AnnotationError(f"An adjustment is a bonus or a correction; got {shown(kind)}.")
+    amount = _adjustment_amount(amount)
+    if kind == LedgerEntry.Kind.BONUS and amount < 0:
+        raise AnnotationError("A bonus is a positive amount; take earnings back with a correction.")
+    note = " ".join((note or "").split())
+    if not note:
+        raise AnnotationError("Give a note: the worker reads it beside their earnings.")
+    if len(note) > 200:
+        raise AnnotationError(f"The note is {len(note)} characters long; at most 200.")
+    if user_has_role(worker, Role.ADMIN) or user_has_role(worker, Role.RESEARCHER):
+        raise AnnotationError(f"{worker.username} is an admin or researcher, not a crowd worker; only workers earn.")
+    unpaid = sum(
+        LedgerEntry.objects.select_for_update().filter(worker=worker, paid=False).values_list("amount", flat=True),
+        Decimal("0"),
+    )
+    if unpaid + amount < 0:
+        raise Conflict(
+            f"A correction can take back at most {worker.username}'s unpaid earnings, {unpaid:.2f}: paid entries "
+            "stay paid."
+        )
+    return LedgerEntry.objects.create(worker=worker, kind=kind, amount=amount, note=note, created_by=by)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from annotation.models import BoxTask, Candidate, GoldItem, Hit, QuizAttempt, Vote
 from annotation.services import hits, refit
 from annotation.services.campaigns import campaign_create, campaign_set_state, gold_item_create
+from annotation.services.manage import ledger_adjust
 from export.models import DatasetVersion
 from export.services import dataset_version_create
 from tests.annotation.hits.conftest import qualify
@@ -148,9 +149,12 @@ def synset_detail(page, w: World):
 
 
 def work_home(page, w: World):
+    ledger_adjust(worker=w.worker, kind="bonus", amount="1.00", note="careful work", by=w.admin)
     as_user(page, w, w.worker)
     page.goto(f"{w.url}/work/")
     expect(page.locator(".campaigns li")).to_have_count(1)
+    page.locator("#adjustments summary").click()
+    expect(page.locator("#adjustments li")).to_contain_text("careful work")
 
 
 def label(page, w: World):

@@ -172,6 +172,14 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
         ["good_worker", "", "1", "0.10"],
         ["spammer", "", "1", "0.10"],
     ]
+
+    # A bonus for the good worker, from their row: the unpaid figure moves and the page says what was added.
+    row = admin_page.locator('#workers tr[data-worker="good_worker"]')
+    row.get_by_label("Amount for good_worker").fill("1.5")
+    row.get_by_label("Note for good_worker").fill("Careful on hard images")
+    row.get_by_role("button", name="Add").click()
+    expect(admin_page.locator(".messages")).to_contain_text("good_worker: bonus of 1.50 added, unpaid.")
+    expect(admin_page.locator('#workers tr[data-worker="good_worker"] td').nth(6)).to_have_text("1.60")
     admin_page.context.close()
 
 
