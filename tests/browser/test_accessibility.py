@@ -255,6 +255,8 @@ def workers_manage(page, w: World):
     as_user(page, w, w.admin)
     page.goto(f"{w.url}/manage/workers/")
     expect(page.locator('#workers tr[data-worker="voter"]')).to_be_visible()
+    page.locator("details.adjust summary").first.click()  # the bonus / correction form, checked open
+    expect(page.locator("form.adjust").first).to_be_visible()
 
 
 def refused(page, w: World):

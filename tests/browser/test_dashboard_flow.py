@@ -175,6 +175,7 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
 
     # A bonus for the good worker, from their row: the unpaid figure moves and the page says what was added.
     row = admin_page.locator('#workers tr[data-worker="good_worker"]')
+    row.get_by_text("Bonus or correction").click()
     row.get_by_label("Amount for good_worker").fill("1.5")
     row.get_by_label("Note for good_worker").fill("Careful on hard images")
     row.get_by_role("button", name="Add").click()
