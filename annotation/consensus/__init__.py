@@ -8,7 +8,8 @@ Entry points for the Django layer:
   per synset (``fit_item_kinds``) and posteriors with the kind marginalised.
 * ``item_states`` / ``vote_value`` — the stopping rule and the scheduler's priority.
 * ``majority_vote``, ``fit_imagenet_table`` (Deng et al. 2009), ``fit_dawid_skene`` — the building blocks;
-  ``fit_item_difficulty`` / ``prefer_difficulty`` — the item-difficulty model and its held-out test.
+  ``fit_item_difficulty`` / ``prefer_difficulty`` — the item-difficulty model and its held-out test;
+  ``fit_subtypes`` / ``prefer_subtypes`` — subtypes for workers who err together, and their evidence test.
 * ``evaluate`` — accuracy and wall time per method on a votes CSV (wrapped by ``consensus_eval``).
 """
 
@@ -19,9 +20,10 @@ from .guard import ConsensusResult, GuardConfig, fit_consensus
 from .imagenet_table import ConfidenceTable, fit_imagenet_table
 from .majority import MajorityResult, majority_vote
 from .stopping import ItemState, item_states, vote_value
+from .subtypes import SubtypeConfig, fit_subtypes, prefer_subtypes
 from .votes import VoteArrays, prepare_votes, vote_counts
 
-MODEL_VERSION = "synsight-ds-3"
+MODEL_VERSION = "synsight-ds-4"
 """Bump when the model or its defaults change; stored with every consensus result (with "/majority" it
 must fit ``Candidate.model_version``, 24 characters)."""
 
@@ -36,16 +38,19 @@ __all__ = [
     "GuardConfig",
     "ItemState",
     "MajorityResult",
+    "SubtypeConfig",
     "VoteArrays",
     "fit_consensus",
     "fit_dawid_skene",
     "fit_imagenet_table",
     "fit_item_difficulty",
+    "fit_subtypes",
     "item_effect",
     "item_posteriors",
     "item_states",
     "majority_vote",
     "prefer_difficulty",
+    "prefer_subtypes",
     "prepare_votes",
     "vote_counts",
     "vote_value",

@@ -30,6 +30,7 @@ from .difficulty import fit_item_difficulty
 from .guard import fit_consensus
 from .imagenet_table import fit_imagenet_table
 from .majority import majority_vote
+from .subtypes import SubtypeConfig, best_fit
 from .votes import prepare_votes, vote_counts
 
 
@@ -253,6 +254,13 @@ def _difficulty(d: CodedVotes) -> Predicted:
     return fit.labels, fit.posteriors
 
 
+def _subtypes(d: CodedVotes) -> Predicted:
+    votes = prepare_votes(d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes)
+    config = SubtypeConfig()
+    fit = best_fit(votes, config, config.n_subtypes)
+    return fit.posteriors.argmax(axis=1), fit.posteriors
+
+
 def _fit_synsight(d: CodedVotes):
     return fit_consensus(
         d.items, d.workers, d.labels, d.n_items, d.n_workers, d.n_classes,
@@ -288,16 +296,18 @@ METHODS: dict[str, Callable[[CodedVotes], Predicted]] = {
     "imagenet": _imagenet,
     "ds": _ds,
     "difficulty": _difficulty,
+    "subtypes": _subtypes,
     "synsight": _synsight,
     "kinds": _kinds,
 }
 """``mv`` majority vote (ties to the lowest class); ``imagenet`` Deng et al. 2009 table (binary);
 ``ds`` plain maximum-likelihood Dawid–Skene; ``difficulty`` the item-difficulty model alone (binary,
-always used); ``synsight`` the guarded worker-aware model (DS or, when held-out votes ask for it, the
-item-difficulty model); ``kinds`` (binary) ``synsight`` with look-alikes marginalised, the posteriors a
-campaign's refit publishes (per synset with ``--campaign``, one group for a CSV). ``synsight`` and ``kinds``
-are the only methods shown gold, as in a campaign. Every method but ``mv`` also gives posteriors, scored by
-their log loss."""
+always used); ``subtypes`` the subtype model alone (workers who err together, Li et al. 2019; always used);
+``synsight`` the guarded worker-aware model (DS or, when held-out votes ask for it, the item-difficulty model,
+or, when the votes' evidence asks for it, the subtype model); ``kinds`` (binary) ``synsight`` with look-alikes
+marginalised, the posteriors a campaign's refit publishes (per synset with ``--campaign``, one group for a
+CSV). ``synsight`` and ``kinds`` are the only methods shown gold, as in a campaign. Every method but ``mv`` also
+gives posteriors, scored by their log loss."""
 GOLD_METHODS = ("synsight", "kinds")
 BINARY_ONLY = ("imagenet", "difficulty", "kinds")
 

@@ -47,6 +47,7 @@ from numpy.typing import ArrayLike, NDArray
 from .dawid_skene import ConfusionPrior, DawidSkeneResult, fit_dawid_skene, item_posteriors
 from .difficulty import DifficultyConfig, fit_item_difficulty, prefer_difficulty
 from .majority import MajorityResult, majority_from_counts
+from .subtypes import SubtypeConfig, as_dawid_skene, prefer_subtypes
 from .votes import FloatArray, VoteArrays, prepare_votes, vote_counts
 
 
@@ -77,7 +78,8 @@ class ConsensusResult:
     checks: dict[str, float] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
     em_kind: str = "ds"
-    """Which worker-aware model ``em`` is: ``"ds"`` (Dawid–Skene) or ``"difficulty"`` (with item terms)."""
+    """Which worker-aware model ``em`` is: ``"ds"`` (Dawid–Skene), ``"difficulty"`` (with item terms) or
+    ``"subtypes"`` (workers who err together; ``em`` holds its posteriors and its confusions summed over subtypes)."""
 
     @property
     def labels(self) -> NDArray[np.int64]:
@@ -128,6 +130,7 @@ def fit_consensus(
     tol: float = 1e-4,
     label_tol: float = 1e-3,
     difficulty: DifficultyConfig | None = None,
+    subtypes: SubtypeConfig | None = None,
 ) -> ConsensusResult:
     """Worker-aware consensus (Dawid & Skene 1979, variational, Dirichlet priors) with the guard above.
 
@@ -137,7 +140,9 @@ def fit_consensus(
 
     Binary votes with several answers per item (up to ``DifficultyConfig.max_votes``) also try the
     item-difficulty model (``difficulty.py``); it replaces Dawid–Skene only when it predicts held-out
-    votes clearly better, and then goes through the same guard.
+    votes clearly better, and then goes through the same guard. Otherwise, up to
+    ``SubtypeConfig.max_votes`` votes, the subtype model (``subtypes.py``: workers who err together) replaces
+    it when the votes' evidence favours it, and goes through the same guard.
     """
     cfg = guard or GuardConfig()
     votes = prepare_votes(items, workers, labels, n_items, n_workers, n_classes)
@@ -171,6 +176,12 @@ def fit_consensus(
             votes, config=difficulty, gold_items=gi[voted_gold], gold_labels=gl[voted_gold], max_iter=max(max_iter, 200)
         )
         kind = "difficulty"
+    else:
+        split, figures = prefer_subtypes(votes, subtypes, gold_items=gi[voted_gold], gold_labels=gl[voted_gold])
+        checks.update(figures)
+        if split is not None:
+            em = as_dawid_skene(split, votes, em.prior_confusion)
+            kind = "subtypes"
     if int(voted_gold.sum()) >= cfg.min_gold:
         gi_v, gl_v = gi[voted_gold], gl[voted_gold]
         checks["em_gold_accuracy"] = _gold_accuracy_from_votes(votes, em, gi_v, gl_v)

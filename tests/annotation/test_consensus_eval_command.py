@@ -27,11 +27,12 @@ def run(*args: str) -> str:
 
 def test_json_report_on_bluebirds_has_every_method_and_the_known_figures() -> None:
     report = json.loads(run("--votes", str(BLUEBIRDS / "votes.csv"), "--truth", str(BLUEBIRDS / "truth.csv"), "--json"))
-    assert list(report) == ["mv", "imagenet", "ds", "difficulty", "synsight", "kinds"]
+    assert list(report) == ["mv", "imagenet", "ds", "difficulty", "subtypes", "synsight", "kinds"]
     assert report["mv"]["correct"] == 82 and report["mv"]["scored"] == 108  # 0.759, as in the README table
     assert report["ds"]["correct"] == 97  # 0.898
     # Held-out votes choose the item-difficulty model here: 99/108, the best published figure (minimax entropy).
     assert report["difficulty"]["correct"] == 99
+    assert report["subtypes"]["correct"] == 93  # alone; not what the held-out votes choose here
     assert report["synsight"]["correct"] == 99
     assert report["synsight"]["accuracy"] == pytest.approx(99 / 108)
     assert report["synsight"]["accuracy"] >= report["mv"]["accuracy"]
