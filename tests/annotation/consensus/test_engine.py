@@ -403,3 +403,24 @@ def test_load_votes_codes_string_ids_and_sorts_labels_numerically(tmp_path: Path
     assert data.truth_items.tolist() == [1]  # "z" has no votes and cannot be scored
     report = evaluate(tmp_path / "votes.csv", tmp_path / "truth.csv", ["mv"])
     assert report["mv"]["correct"] == 1 and report["mv"]["scored"] == 1
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_k_class_fits_with_gold_start_from_majority_vote_not_from_the_few_gold_items(seed) -> None:
+    """Ten grades, 35 gold items (3.5 per class): a first M-step on gold alone gives most workers nothing to start
+    from, and EM set off from the prior with gold's class shares ended far below majority vote (seed 0: 284 of
+    665 against 351). From majority vote's shares, gold still clamped, it ends above it."""
+    n, n_workers, k = 700, 60, 10
+    items, workers, labels, truth = sparse_multiclass_crowd(seed=seed, k=k, n_items=n, n_workers=n_workers)
+    gold = np.sort(np.random.default_rng(seed).choice(n, 35, replace=False))
+    scored = np.ones(n, dtype=bool)
+    scored[gold] = False
+    mv = majority_vote(items, workers, labels, n, k).labels
+    from_gold = fit_dawid_skene(items, workers, labels, n, n_workers, k, gold_items=gold, gold_labels=truth[gold])
+
+    result = fit_consensus(items, workers, labels, n, n_workers, k, gold_items=gold, gold_labels=truth[gold])
+
+    right = lambda labelled: int(np.sum(labelled[scored] == truth[scored]))  # noqa: E731
+    assert right(from_gold.labels) < right(mv) - 60
+    assert result.source == "em"
+    assert right(result.labels) > right(mv) + 20
