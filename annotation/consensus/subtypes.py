@@ -25,11 +25,12 @@ the probability of the votes, and no threshold is set on accuracy. The best boun
 starts is used (fixed seeds: the choice is deterministic; see ``best_fit`` for why ten, each to convergence).
 
 Measured (gain of 2 subtypes in nats; items right on truth, DS → subtypes): zencrowd US +73 (1,678 → 1,867,
-majority vote 1,770), zencrowd India +72 (1,551 → 1,574), possent +29 (960 → 962), sp_amt +165 (472 → 472),
-the real duck data +609 (but the item-difficulty model is chosen there first); product −2.3, rte −2.0, temp
-−2.0, relevance (4 classes) −3.6, Mozafari's 1,000 items −2.1: Dawid–Skene stays. A refit publishes the
-subtype model through the marginal confusion ``sum_m P(m | k) v[w, k, m, :]`` per worker (the parameters
-per-HIT updates and the kinds step use), and its own posteriors.
+majority vote 1,770), zencrowd India +72 (1,551 → 1,574), zencrowd all workers +124 (1,624 → 1,821, majority
+vote 1,710), possent +29 (960 → 962), sp_amt +166 (472 → 473), the real duck data +609 (but the item-difficulty
+model is chosen there first); product −2.2, rte −2.0, temp −2.0, restaurant −2.0, Mozafari's 1,000 items −2.0,
+relevance (4 classes, above ``max_votes``, measured alone) −3.5: Dawid–Skene stays (MODEL.md). ``fit_consensus``
+returns the subtype fit's posteriors, and as worker parameters each worker's confusion with the subtypes summed
+out, ``sum_m P(m | k) v[w, k, m, :]``: what a campaign's kinds step and per-HIT updates then use.
 """
 
 from __future__ import annotations
