@@ -156,11 +156,11 @@ def fit_consensus(
     if init_posteriors is None and (not voted_gold.any() or k > 2):
         # Binary votes start from gold (the first M-step sees gold items only). With K classes a worker's
         # confusion has K (K - 1) parameters and a few dozen gold items give most workers none to start from:
-        # EM then set off from the prior with gold's class shares and ended far below majority vote (5% gold,
-        # three draws: 10-class music genres 337-421 right against majority vote's 468-473, web relevance and
-        # weather sentiment 16-60 below it); from majority vote's shares, gold still clamped: 508-524, and
-        # web 16-55 above majority vote. Relevance (4 grades) does a little better from gold (2675-2714 against
-        # 2646-2659 from majority vote; majority vote 2269-2278). Binary votes score the same either way here.
+        # EM then set off from the prior with gold's class shares and ended far below majority vote. Items right
+        # minus majority vote's, `consensus_eval --gold-fraction 0.05`, seeds 0-2, from gold → from majority
+        # vote (gold still clamped): music genres (10 classes) 0, −49, −117 → +49, +37, +51; web relevance
+        # −26, −55, −35 → −25, +24, +12; CF weather −33, −24, −34 → −4, −5, −5. Relevance (4 grades) does a
+        # little better from gold: +430, +406, +412 → +373, +370, +351. Binary votes score the same either way.
         init_posteriors = mv.posteriors
     em = fit_dawid_skene(
         votes,
