@@ -98,22 +98,26 @@ def synset_inspect(request, campaign_id: int, wnid: str):
 # ---- Admin: workers and payments ------------------------------------------------------------------------
 
 
+def _posted_worker(request) -> User:
+    """The account a workers-page row form names (ValueError for a non-number: the page's sentence)."""
+    worker = User.objects.filter(id=request.POST.get("worker")).first()
+    if worker is None:
+        raise AnnotationError("No such worker.")
+    return worker
+
+
 @admin_required
 def workers_manage(request):
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action in {"block", "unblock"}:
-                worker = User.objects.filter(id=request.POST.get("worker")).first()
-                if worker is None:
-                    raise AnnotationError("No such worker.")
+                worker = _posted_worker(request)
                 service = manage.worker_block if action == "block" else manage.worker_unblock
                 service(worker=worker, reason=request.POST.get("reason", ""), by=request.user)
                 messages.success(request, f"{worker.username}: {action}ed.")
             elif action == "adjust":
-                worker = User.objects.filter(id=request.POST.get("worker")).first()
-                if worker is None:
-                    raise AnnotationError("No such worker.")
+                worker = _posted_worker(request)
                 entry = manage.ledger_adjust(
                     worker=worker,
                     kind=request.POST.get("kind", ""),

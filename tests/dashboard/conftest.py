@@ -84,3 +84,11 @@ def seeded(researcher, worker, other_worker, monkeypatch):
         campaign=campaign, candidates=candidates, now=now, hits=(first, second), worker=worker,
         other_worker=other_worker, researcher=researcher,
     )  # fmt: skip
+
+
+def campaign_form(client, campaign, **changes) -> dict:
+    """The Django admin's campaign change page's own form as the browser would send it back, with ``changes``."""
+    form = client.get(f"/admin/annotation/campaign/{campaign.id}/change/").context["adminform"].form
+    data = {name: form[name].value() for name in form.fields} | changes
+    data = {key: value for key, value in data.items() if value is not None and value is not False}
+    return data | {"campaign_synsets-TOTAL_FORMS": 0, "campaign_synsets-INITIAL_FORMS": 0}  # the read-only inline

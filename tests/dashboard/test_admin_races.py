@@ -8,19 +8,12 @@ from django.db import connection
 from annotation.models import Campaign
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.concurrency import another_connection_waits, while_held_open
-from tests.dashboard.conftest import CIRCLE, TRIANGLE
+from tests.dashboard.conftest import CIRCLE, TRIANGLE, campaign_form
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="two writers at once: PostgreSQL (SQLite runs one)"),
 ]
-
-
-def _form(client, url: str, **changes) -> dict:
-    form = client.get(url).context["adminform"].form
-    data = {name: form[name].value() for name in form.fields} | changes
-    data = {key: value for key, value in data.items() if value is not None and value is not False}
-    return data | {"campaign_synsets-TOTAL_FORMS": 0, "campaign_synsets-INITIAL_FORMS": 0}
 
 
 def test_a_policy_change_saved_while_the_campaign_is_being_finished_is_refused(client, admin, researcher):
@@ -29,7 +22,7 @@ def test_a_policy_change_saved_while_the_campaign_is_being_finished_is_refused(c
     campaign = campaign_set_state(campaign=campaign, state="running")
     client.force_login(admin)
     url = f"/admin/annotation/campaign/{campaign.id}/change/"
-    data = _form(client, url, name="Shapes 2", confidence="0.95")  # read while the campaign runs
+    data = campaign_form(client, campaign, name="Shapes 2", confidence="0.95")  # read while the campaign runs
 
     finished, response = while_held_open(  # the researcher's finish holds the campaign when the admin saves
         lambda: campaign_set_state(campaign=campaign, state="finished"),
@@ -51,7 +44,7 @@ def test_a_rename_saved_while_the_owner_takes_that_name_is_refused_with_a_senten
     campaign = campaign_create(owner=researcher, name="Circles", wnids=[CIRCLE])
     client.force_login(admin)
     url = f"/admin/annotation/campaign/{campaign.id}/change/"
-    data = _form(client, url, name="Shapes")  # free when the form is checked
+    data = campaign_form(client, campaign, name="Shapes")  # free when the form is checked
 
     taken, response = while_held_open(
         lambda: campaign_create(owner=researcher, name="shapes", wnids=[TRIANGLE]),

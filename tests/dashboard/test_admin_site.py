@@ -27,7 +27,7 @@ from export.models import DatasetVersion
 from tests.annotation.hits.conftest import make_candidates
 from workers.models import LedgerEntry, Qualification, WorkerProfile
 
-from .conftest import CIRCLE, TRIANGLE
+from .conftest import CIRCLE, TRIANGLE, campaign_form
 
 RECORDS = [Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Hit, Image, ImportBatch, ImportItem, Vote,
            WorkerAction, DatasetVersion, LedgerEntry, Qualification, WorkerProfile, User]  # fmt: skip
@@ -117,18 +117,10 @@ def test_a_campaign_that_never_ran_can_be_deleted(world, researcher):
     assert list(Campaign.objects.values_list("id", flat=True)) == [world.campaign.id]
 
 
-def _campaign_form(client: Client, campaign: Campaign, **changes) -> dict:
-    """The change page's own form as the browser would send it back, with ``changes``."""
-    form = client.get(f"/admin/annotation/campaign/{campaign.id}/change/").context["adminform"].form
-    data = {name: form[name].value() for name in form.fields} | changes
-    data = {key: value for key, value in data.items() if value is not None and value is not False}
-    return data | {"campaign_synsets-TOTAL_FORMS": 0, "campaign_synsets-INITIAL_FORMS": 0}  # the read-only inline
-
-
 def test_a_policy_change_in_the_admin_goes_through_the_policy_service(world):
     campaign = world.campaign
     Campaign.objects.filter(id=campaign.id).update(votes_at_refit=8)
-    form = _campaign_form(world.client, campaign, confidence="0.95", name="shapes 2")
+    form = campaign_form(world.client, campaign, confidence="0.95", name="shapes 2")
     response = world.client.post(f"/admin/annotation/campaign/{campaign.id}/change/", form)
     assert response.status_code == 302
     campaign.refresh_from_db()
@@ -138,7 +130,7 @@ def test_a_policy_change_in_the_admin_goes_through_the_policy_service(world):
 
 def test_the_admin_refuses_a_state_change_the_campaign_cannot_make(world):
     before = database()
-    form = _campaign_form(world.client, world.campaign, state="draft")
+    form = campaign_form(world.client, world.campaign, state="draft")
     response = world.client.post(f"/admin/annotation/campaign/{world.campaign.id}/change/", form)
     assert response.status_code == 200
     assert "A running campaign cannot become draft." in response.content.decode()
@@ -175,7 +167,7 @@ def test_the_vote_list_does_not_count_the_vote_table(world):
 def test_the_label_set_is_shown_not_edited_in_the_campaign_admin(world):
     before = database()
     page = world.client.get(f"/admin/annotation/campaign/{world.campaign.id}/change/").content.decode()
-    tampered = _campaign_form(world.client, world.campaign) | {
+    tampered = campaign_form(world.client, world.campaign) | {
         "campaign_synsets-TOTAL_FORMS": 3, "campaign_synsets-INITIAL_FORMS": 2,
         "campaign_synsets-0-id": CampaignSynset.objects.order_by("id")[0].id, "campaign_synsets-0-DELETE": "on",
         "campaign_synsets-1-id": CampaignSynset.objects.order_by("id")[1].id, "campaign_synsets-1-accepted": 99,
