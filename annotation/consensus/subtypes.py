@@ -97,7 +97,6 @@ def fit_subtypes(
     seed: int = 0,
     gold_items: ArrayLike | None = None,
     gold_labels: ArrayLike | None = None,
-    max_iter: int | None = None,
 ) -> SubtypeFit:
     """One variational fit from one random start (see the module doc). Gold items keep their class (their
     subtype is inferred)."""
@@ -131,7 +130,6 @@ def fit_subtypes(
     start /= start.sum(axis=1, keepdims=True)
     rng = np.random.default_rng(seed)
     joint = start[:, :, None] * rng.dirichlet(np.ones(m_sub), size=(n, k))
-    limit = cfg.max_iter if max_iter is None else max_iter
 
     def expectations(joint):
         flat = joint.reshape(n, k * m_sub)
@@ -151,7 +149,7 @@ def fit_subtypes(
 
     posterior = start
     converged, iterations = False, 0
-    while iterations < limit:
+    while iterations < cfg.max_iter:
         iterations += 1
         _, _, _, log_joint = expectations(joint)
         log_joint -= log_joint.reshape(n, -1).max(axis=1)[:, None, None]
