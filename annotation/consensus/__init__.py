@@ -23,7 +23,7 @@ from .stopping import ItemState, item_states, vote_value
 from .subtypes import SubtypeConfig, fit_subtypes, prefer_subtypes
 from .votes import VoteArrays, prepare_votes, vote_counts
 
-MODEL_VERSION = "synsight-ds-4"
+MODEL_VERSION = "synsight-ds-5"
 """Bump when the model or its defaults change; stored with every consensus result (with "/majority" it
 must fit ``Candidate.model_version``, 24 characters)."""
 
