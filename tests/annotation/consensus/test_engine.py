@@ -394,7 +394,7 @@ def test_vote_value_puts_items_below_min_votes_first() -> None:
 # Best figure known for each binary set (crowd_data/README.md) and majority vote for relevance.
 TARGETS = {"bluebirds": 0.917, "product": 0.940, "possent": 0.961, "rte": 0.931, "temp": 0.944}
 # What the engine reaches today (see MODEL.md); the test pins it so regressions show.
-REACHED = {"bluebirds": 0.9166, "product": 0.939, "possent": 0.960, "rte": 0.928, "temp": 0.941, "relevance": 0.617}
+REACHED = {"bluebirds": 0.9166, "product": 0.939, "possent": 0.960, "rte": 0.928, "temp": 0.941, "relevance": 0.623}
 
 
 @pytest.mark.skipif(not CROWD_DATA.exists(), reason="shared crowd data not present")
