@@ -192,6 +192,15 @@ def dataset_version_create(
     try:
         with transaction.atomic():
             same_name = DatasetVersion.objects.filter(name=name)
+            visible = selectors.versions_visible(user=user).values("id")
+            if same_name.exclude(id__in=visible).exists():
+                # Names are one namespace, and a name's versions one series: a version carries the splits of the
+                # name's previous one (_splits_source). Another researcher's "shapes" went on as v2 of someone
+                # else's series, numbered after versions it cannot see and with their splits.
+                raise Conflict(
+                    f"The name {name} is used by dataset versions you cannot see (another researcher's); "
+                    "choose another name."
+                )
             unfinished = (
                 same_name.filter(status__in=[DatasetVersion.Status.PENDING, DatasetVersion.Status.RUNNING])
                 .order_by("version")
@@ -204,11 +213,9 @@ def dataset_version_create(
                     f"{name} v{unfinished.version} is still being built ({unfinished.status}); build the next "
                     "version of this name when it is done."
                 )
-            # Names are one namespace for everybody: only a failed version the caller may see is theirs to replace
-            # (QA: another researcher's failed version of the name was deleted by whoever created the name next).
-            replaceable = same_name.filter(
-                status=DatasetVersion.Status.FAILED, id__in=selectors.versions_visible(user=user).values("id")
-            )
+            # Only a failed version the caller may see is theirs to replace (QA: another researcher's failed version
+            # of the name was deleted by whoever created the name next).
+            replaceable = same_name.filter(status=DatasetVersion.Status.FAILED, id__in=visible)
             if version is None:
                 # A failed version of the caller's does not count: building the name again retries it under its
                 # number.

@@ -362,12 +362,13 @@ def test_a_second_build_of_a_name_while_one_is_unfinished_is_a_conflict(campaign
     assert client.post("/api/v1/datasets/", body(campaign, name="other"), format="json").status_code == 202
 
 
-def test_another_researchers_failed_version_of_the_same_name_is_neither_replaced_nor_deleted(
-    campaign, researcher, other_researcher, django_capture_on_commit_callbacks
+def test_a_name_with_another_researchers_versions_is_refused_and_their_failed_version_kept(
+    campaign, researcher, other_researcher, admin, django_capture_on_commit_callbacks
 ) -> None:
     """QA: names are one namespace for everybody, and creating a name replaced any failed version of it (and
     number) — another researcher's too, whose row (notes, error) was deleted by someone who may not even see it.
-    Only a failed version the caller may see is replaced; someone else's keeps its number."""
+    Then another researcher's "shapes" went on as v2 of the first one's series, with its splits. A name with
+    versions the caller cannot see is refused, whatever the number; an admin sees them all and goes on."""
     theirs = DatasetVersion.objects.create(
         name="shapes", version=1, status=DatasetVersion.Status.FAILED, error="OSError: disk full", notes="mine",
         options=options_normalise({}), created_by=researcher,
@@ -376,19 +377,25 @@ def test_another_researchers_failed_version_of_the_same_name_is_neither_replaced
     own = campaign_create(owner=other_researcher, name="Other shapes", wnids=["n13878306"], gold_rate=0.0)
     client = client_for(other_researcher)
 
-    explicit = client.post("/api/v1/datasets/", body(own, version=1), format="json")
-    assert explicit.status_code == 409
-    assert "exists already" in explicit.json()["detail"]
-    with django_capture_on_commit_callbacks(execute=True):
-        automatic = client.post("/api/v1/datasets/", body(own), format="json")
-
-    assert automatic.status_code == 202, automatic.content
-    assert automatic.json()["version"] == 2
-    assert DatasetVersion.objects.filter(id=theirs.id, status="failed", notes="mine", created_by=researcher).exists()
-    assert sorted(DatasetVersion.objects.values_list("version", "created_by__username")) == [
-        (1, "researcher"),
-        (2, "other"),
+    for payload in (body(own, version=1), body(own), body(own, version=2)):
+        response = client.post("/api/v1/datasets/", payload, format="json")
+        assert response.status_code == 409
+        assert response.json()["detail"] == (
+            "The name shapes is used by dataset versions you cannot see (another researcher's); choose another name."
+        )
+    assert list(DatasetVersion.objects.values_list("id", "status", "notes", "created_by")) == [
+        (theirs.id, "failed", "mine", researcher.id)
     ]
+    with django_capture_on_commit_callbacks(execute=True):
+        elsewhere = client.post("/api/v1/datasets/", body(own, name="other shapes"), format="json")
+    assert elsewhere.status_code == 202, elsewhere.content
+
+    # An admin sees every version: creating the name retries the failed one under its number.
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = client_for(admin).post("/api/v1/datasets/", body(campaign), format="json")
+    assert retried.status_code == 202, retried.content
+    assert retried.json()["version"] == 1
+    assert not DatasetVersion.objects.filter(id=theirs.id).exists()
 
 
 def test_a_version_name_with_a_direction_override_is_refused(campaign, admin) -> None:
