@@ -305,8 +305,9 @@ LOGOUT_REDIRECT_URL = "home"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-# A load balancer's probe talks plain HTTP to the app server (config/health.py).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# A load balancer's probe and a Prometheus scraper talk plain HTTP to the app server (config/health.py; /metrics
+# wants its bearer token or an admin's session either way, and the session cookie is never sent over HTTP).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

@@ -108,7 +108,7 @@ PROBE = (
     "None) for k in ['DEBUG', 'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE', "
     "'CSRF_COOKIE_SECURE', 'CSRF_COOKIE_SAMESITE', 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', "
     "'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_CONTENT_TYPE_NOSNIFF', 'SECURE_REFERRER_POLICY', 'X_FRAME_OPTIONS', "
-    "'PASSWORD_HASHERS']}))"
+    "'PASSWORD_HASHERS', 'SECURE_REDIRECT_EXEMPT']}))"
 )
 
 
@@ -132,6 +132,21 @@ def test_production_mode_settings_are_hardened(production):
     assert production["SECURE_CONTENT_TYPE_NOSNIFF"] and production["X_FRAME_OPTIONS"] == "DENY"
     assert production["SECURE_REFERRER_POLICY"] == "same-origin"
     assert production["PASSWORD_HASHERS"][0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+def test_production_mode_leaves_the_probe_and_the_scraper_on_plain_http(production, world, settings):
+    """A load balancer's probe and a Prometheus scraper talk plain HTTP to the app server: a redirect to HTTPS
+    there is a failed probe and a failed scrape (README's `curl … http://127.0.0.1:8000/metrics`). Everything
+    else still goes to HTTPS, and /metrics still wants its token."""
+    for key in ["SECURE_SSL_REDIRECT", "SECURE_REDIRECT_EXEMPT"]:
+        setattr(settings, key, production[key])
+    settings.METRICS_TOKEN = "scrape-token-1"
+    client = Client()
+    assert client.get("/accounts/login/").status_code == 301
+    assert client.get("/healthz").status_code in (200, 503)
+    assert client.get("/metrics").status_code == 401
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-1"})
+    assert scraped.status_code == 200 and b"synsight_" in scraped.content
 
 
 def test_production_mode_cookies_and_headers_on_the_wire(production, world, settings):
