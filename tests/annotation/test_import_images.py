@@ -4,6 +4,7 @@ Every refused file has its reason, the rest of the batch imports, and nothing ha
 from __future__ import annotations
 
 import io
+import multiprocessing
 import tarfile
 import zipfile
 from pathlib import Path
@@ -341,7 +342,8 @@ def test_unknown_synset_and_unknown_kind_of_path_stop_the_command(db, media, tmp
     assert not ImportBatch.objects.exists()
 
 
-def test_two_worker_processes_give_the_same_result(db, media, dog, shapes, tmp_path) -> None:
+def test_two_worker_processes_give_the_same_result(db, media, dog, shapes, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(images, "POOL_AFTER_SECONDS", 0.0)  # the pool takes over after the first file
     folder = tmp_path / "f"
     folder.mkdir()
     for i, im in enumerate(shapes):
@@ -393,3 +395,37 @@ def test_an_import_interrupted_by_ctrl_c_is_marked_failed_and_running_it_again_f
     assert out.splitlines()[0].endswith("1 accepted, 4 duplicate, 0 near-duplicate, 0 rejected.")
     assert Candidate.objects.filter(synset=dog).count() == 5
     assert ImportBatch.objects.latest("id").status == "done"
+
+
+def _ingest_watching_processes(dog, shapes, count: int) -> tuple[ImportBatch, list[int]]:
+    """Ingest ``count`` images with two workers; returns the batch and how many child processes were alive each
+    time a chunk had been committed."""
+    batch = images.import_batch_create(synset=dog, source=ImportBatch.Source.FOLDER)
+    incoming = [sources.Incoming(f"{i}.jpg", data=im.jpeg) for i, im in enumerate(shapes[:count])]
+    alive: list[int] = []
+    batch = images.images_ingest(
+        batch=batch,
+        incoming=incoming,
+        workers=2,
+        progress=lambda n: alive.append(len(multiprocessing.active_children())),
+    )
+    return batch, alive
+
+
+def test_a_small_batch_is_decoded_here_without_starting_processes(db, media, dog, shapes) -> None:
+    batch, alive = _ingest_watching_processes(dog, shapes, 4)
+
+    assert alive == [0]  # the batch ended well inside POOL_AFTER_SECONDS: no pool was spawned
+    assert items(batch) == [(f"{i}.jpg", "accepted", "") for i in range(4)]
+
+
+def test_a_long_batch_moves_on_to_worker_processes_and_keeps_the_files_order(
+    db, media, dog, shapes, monkeypatch
+) -> None:
+    monkeypatch.setattr(images, "POOL_AFTER_SECONDS", 0.0)  # "long" from its first file on
+
+    batch, alive = _ingest_watching_processes(dog, shapes, 4)
+
+    assert alive and alive[0] >= 1  # the rest of the batch went to the pool
+    assert items(batch) == [(f"{i}.jpg", "accepted", "") for i in range(4)]
+    assert Candidate.objects.filter(batch=batch).count() == 4
