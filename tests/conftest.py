@@ -25,6 +25,14 @@ def isolated_cache(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(settings):
+    """Django's advice for test suites: a cheap hasher. The configured one, Argon2id, costs ~0.2 s of CPU and
+    100 MB per password, and the tests create and sign in thousands of accounts (a simulated crowd alone, dozens).
+    tests/test_security.py checks the configured hashers themselves."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
     """Every test database starts with the whole WordNet 3.0 noun hierarchy, imported once per run through

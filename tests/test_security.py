@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from config import settings as config_settings
 from workers.roles import Role
 from workers.services import account_create
 
@@ -32,7 +33,8 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
 
 
 @pytest.mark.django_db
-def test_passwords_are_hashed_with_argon2():
+def test_passwords_are_hashed_with_argon2(settings):
+    settings.PASSWORD_HASHERS = config_settings.PASSWORD_HASHERS  # as configured (tests/conftest.py: a cheap one)
     user = account_create(username="hashed", password="a-long-pass-phrase-9", role=Role.WORKER)
 
     assert User.objects.get(id=user.id).password.startswith("argon2$argon2id$")

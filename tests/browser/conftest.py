@@ -1,8 +1,10 @@
 import os
 import re
+import shutil
 import threading
 import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -83,18 +85,30 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="session")
+def drawn_demo_images(tmp_path_factory) -> Path:
+    """Where the demo images the tests have drawn are kept for the session, one folder per ``per_synset``: the
+    drawing is deterministic and make_demo_images reuses a folder drawn with the same options."""
+    return tmp_path_factory.mktemp("drawn-demo-images")
+
+
 @pytest.fixture
-def demo_images(settings, tmp_path):
-    """``demo_images(per_synset)`` draws that many demo shape images per shape into a media folder under
-    ``tmp_path`` (imported as candidates) and returns the researcher account that owns the test's campaign
-    (password ``RESEARCHER_PASSWORD``)."""
+def demo_images(settings, tmp_path, drawn_demo_images):
+    """``demo_images(per_synset)`` imports that many demo shape images per shape as candidates, into a media
+    folder under ``tmp_path``, and returns the researcher account that owns the test's campaign (password
+    ``RESEARCHER_PASSWORD``). The images are drawn once per session and ``per_synset``."""
 
     def draw(per_synset: int):
         settings.MEDIA_ROOT = tmp_path / "media"
         settings.DATA_DIR = tmp_path
+        kept = drawn_demo_images / str(per_synset)
+        if kept.exists():
+            shutil.copytree(kept, tmp_path / "demo")
         call_command(
             "make_demo_images", "--per-synset", str(per_synset), "--no-progress", stdout=StringIO(), stderr=StringIO()
         )
+        if not kept.exists():
+            shutil.copytree(tmp_path / "demo", kept)
         return account_create(username="researcher", password=RESEARCHER_PASSWORD, role=Role.RESEARCHER)
 
     return draw
