@@ -1,9 +1,10 @@
 """Writes for candidate images: import batches, ingestion with de-duplication, and the staged API imports.
 
 Ingestion (:func:`images_ingest`) is one pipeline for every source. Decoding, hashing and thumbnails run in
-``workers`` processes (annotation.imaging, no Django); the main process decides each file's outcome and
-writes files and rows, ``CHUNK_SIZE`` files per transaction, so a crash loses at most one chunk and leaves
-no rows behind; files written for a chunk that fails are deleted again.
+``workers`` processes (annotation.imaging, no Django) once a batch has run POOL_AFTER_SECONDS; the main
+process decides each file's outcome and writes files and rows, ``CHUNK_SIZE`` files per transaction, so a
+crash loses at most one chunk and leaves no rows behind; files written for a chunk that fails are deleted
+again.
 
 Outcome of one file for the batch's synset:
 
