@@ -398,16 +398,17 @@ def test_an_import_interrupted_by_ctrl_c_is_marked_failed_and_running_it_again_f
 
 
 def _ingest_watching_processes(dog, shapes, count: int) -> tuple[ImportBatch, list[int]]:
-    """Ingest ``count`` images with two workers; returns the batch and how many child processes were alive each
-    time a chunk had been committed."""
+    """Ingest ``count`` images with two workers; returns the batch and how many child processes started by the
+    ingest were alive each time a chunk had been committed."""
     batch = images.import_batch_create(synset=dog, source=ImportBatch.Source.FOLDER)
     incoming = [sources.Incoming(f"{i}.jpg", data=im.jpeg) for i, im in enumerate(shapes[:count])]
+    before = set(multiprocessing.active_children())
     alive: list[int] = []
     batch = images.images_ingest(
         batch=batch,
         incoming=incoming,
         workers=2,
-        progress=lambda n: alive.append(len(multiprocessing.active_children())),
+        progress=lambda n: alive.append(len(set(multiprocessing.active_children()) - before)),
     )
     return batch, alive
 
