@@ -239,12 +239,6 @@ def celery_workers(tmp_path) -> Iterator:
         worker.stop()
 
 
-@pytest.fixture
-def fast_passwords(settings):
-    """Dozens of accounts: hash their throwaway passwords with a fast hasher (Argon2 is slow by design)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def shapes_campaign(*, per_synset: int, **policy):
     """A running campaign over circle, triangle and square with ``per_synset`` candidates each and no gold.
     Transactional tests start from an empty database, so the synsets are imported here first."""

@@ -198,7 +198,7 @@ class Faults(threading.Thread):
 
 @requires_postgresql
 def test_every_acknowledged_answer_is_stored_exactly_once_under_worker_kills_and_a_redis_restart(
-    transactional_db, fast_passwords, tmp_path, app_servers, celery_workers, redis_servers
+    transactional_db, tmp_path, app_servers, celery_workers, redis_servers
 ):
     started = time.monotonic()
     campaign = shapes_campaign(

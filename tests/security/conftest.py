@@ -28,12 +28,7 @@ ROLES = {"worker": Role.WORKER, "other_worker": Role.WORKER, "researcher": Role.
 
 
 @pytest.fixture
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def world(db, settings, tmp_path, fast_passwords) -> SimpleNamespace:
+def world(db, settings, tmp_path) -> SimpleNamespace:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.EXPORT_ROOT = str(tmp_path / "exports")
     users = {name: account_create(username=name, password=f"pw-{name}-123", role=role) for name, role in ROLES.items()}
