@@ -260,7 +260,9 @@ SPECTACULAR_SETTINGS = {
 # Celery: with no REDIS_URL, tasks run in-process so the app works with no broker at all.
 # The broker may be a Redis of its own (CELERY_BROKER_URL); by default it is REDIS_URL's, shared with the cache.
 _BROKER_URL = env_redis_url("CELERY_BROKER_URL") or REDIS_URL
-CELERY_BROKER_URL = _BROKER_URL or "memory://"
+# Eager tasks still serialise their arguments through a producer of the in-memory broker; its URL names a host,
+# or kombu logs "No hostname was supplied" once per process (it did, in the middle of `make demo`'s output).
+CELERY_BROKER_URL = _BROKER_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", _BROKER_URL is None)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -42,6 +42,23 @@ def test_no_variables_means_sqlite_eager_celery_and_local_cache(tmp_path):
     ]
 
 
+def test_eager_tasks_run_without_a_broker_warning(tmp_path):
+    # Celery serialises an eager task's arguments through a producer of the in-memory broker; a URL without a
+    # host made kombu log "No hostname was supplied" in the middle of `make demo`'s output.
+    probe = (
+        "import django; django.setup()\n"
+        "from config.celery import app\n"
+        "@app.task(name='ping')\n"
+        "def ping(): return 'pong'\n"
+        "print(ping.apply_async(countdown=5).get())"
+    )
+    result = start(tmp_path, probe=probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["pong"]  # ran here, at once
+    assert "WARNING" not in result.stderr, result.stderr
+
+
 def test_database_and_redis_urls_select_postgres_and_redis(tmp_path):
     result = start(
         tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/test", REDIS_URL="redis://127.0.0.1:6379/0"
