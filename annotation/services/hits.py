@@ -15,10 +15,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound, shown, unanswered
+from annotation.errors import AnnotationError, Conflict, Forbidden, Gone, NotFound
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Vote
 from annotation.rows import column_in, instance_by_id, instance_insert
 from annotation.services import consensus, consensus_queue, leases, quiz, rollups, screening
+from annotation.services.answers import answers_read
 from annotation.services.draws import draw_rng
 from taxonomy.models import Synset
 from workers.models import LedgerEntry, Qualification, WorkerProfile
@@ -28,7 +29,6 @@ SYNSETS_TRIED = 25
 # Priority of a candidate whose newest votes the consensus job has not weighed yet (see _needs_votes).
 AWAITING_CONSENSUS = -1.0
 ANSWERS = {"absent": Vote.Answer.ABSENT, "present": Vote.Answer.PRESENT, "cant_tell": Vote.Answer.CANT_TELL}
-MAX_RESPONSE_MS = 3_600_000
 
 
 def _open_states() -> list[str]:
@@ -463,28 +463,8 @@ class _Item(NamedTuple):
 
 
 def _parse_answers(hit: Hit, items: dict[int, _Item], answers: list[dict]) -> list[tuple[_Item, int, int]]:
-    if not isinstance(answers, list):
-        raise AnnotationError("answers must be a list of {item, answer, ms} objects.")
-    parsed: dict[int, tuple[_Item, int, int]] = {}
-    for entry in answers:
-        if not isinstance(entry, dict):
-            raise AnnotationError("Each answer must be an object with item, answer and ms.")
-        item_id, answer, ms = entry.get("item"), entry.get("answer"), entry.get("ms", 0)
-        if not isinstance(item_id, int) or isinstance(item_id, bool):
-            raise AnnotationError(f"item must be an integer id; got {shown(item_id)}.")
-        if item_id not in items:
-            raise AnnotationError(f"Item {item_id} is not part of HIT {hit.id}.")
-        if item_id in parsed:
-            raise AnnotationError(f"Item {item_id} is answered twice.")
-        if not isinstance(answer, str) or answer not in ANSWERS:  # a list or an object is unhashable
-            raise AnnotationError(f"answer must be present, absent or cant_tell; got {shown(answer)}.")
-        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
-            raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")
-        parsed[item_id] = (items[item_id], ANSWERS[answer], ms)
-    missing = sorted(set(items) - set(parsed))
-    if missing:
-        raise unanswered(missing, f"HIT {hit.id}")
-    return list(parsed.values())
+    read = answers_read(answers, items=items, choices=ANSWERS, unit=f"HIT {hit.id}")
+    return [(items[item_id], answer, ms) for item_id, answer, ms, _ in read]
 
 
 def _locked_hit(*, worker: User, hit_id: int) -> tuple[Hit | None, Decimal, dict[int, _Item]]:

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotation.errors import AnnotationError, Conflict, Gone, NotFound, shown, unanswered
+from annotation.errors import AnnotationError, Conflict, Gone, NotFound, shown
 from annotation.models import Box, BoxAnswer, BoxJob, BoxTask, BoxTaskItem, Candidate
 from annotation.services import rollups
-from annotation.services.hits import MAX_RESPONSE_MS
+from annotation.services.answers import answers_read
 from workers.models import LedgerEntry, WorkerProfile
 
 from .policy import ABSENT_TO_DROP, DRAW_ANSWERS, VERIFY_ANSWERS, A, Kind
@@ -70,26 +70,11 @@ class _Parsed:
 
 
 def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
-    if not isinstance(answers, list):
-        raise AnnotationError("answers must be a list of {item, answer, ms} objects.")
     items = {item.id: item for item in BoxTaskItem.objects.filter(task=task).select_related("job__candidate__image")}
     choices = DRAW_ANSWERS if task.kind == Kind.DRAW else VERIFY_ANSWERS
-    parsed: dict[int, _Parsed] = {}
-    for entry in answers:
-        if not isinstance(entry, dict):
-            raise AnnotationError("Each answer must be an object with item, answer and ms.")
-        item_id, answer, ms = entry.get("item"), entry.get("answer"), entry.get("ms", 0)
-        if not isinstance(item_id, int) or isinstance(item_id, bool):
-            raise AnnotationError(f"item must be an integer id; got {shown(item_id)}.")
-        if item_id not in items:
-            raise AnnotationError(f"Item {item_id} is not part of task {task.id}.")
-        if item_id in parsed:
-            raise AnnotationError(f"Item {item_id} is answered twice.")
-        if not isinstance(answer, str) or answer not in choices:  # a list or an object is unhashable
-            raise AnnotationError(f"answer must be one of {', '.join(choices)}; got {shown(answer)}.")
-        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_RESPONSE_MS:
-            raise AnnotationError(f"ms must be a whole number of milliseconds from 0 to {MAX_RESPONSE_MS}.")
-        result = _Parsed(items[item_id], choices[answer], ms)
+    parsed: list[_Parsed] = []
+    for item_id, choice, ms, entry in answers_read(answers, items=items, choices=choices, unit=f"task {task.id}"):
+        result = _Parsed(items[item_id], choice, ms)
         boxes = entry.get("boxes", [])
         if task.kind != Kind.DRAW and "boxes" in entry:
             raise AnnotationError(f"A {task.kind} answer carries no boxes (item {item_id}).")
@@ -104,12 +89,9 @@ def _parse_answers(task: BoxTask, answers) -> list[_Parsed]:
             image = result.item.job.candidate.image
             result.box = parse_box(boxes[0], width=image.width, height=image.height)
         elif boxes:
-            raise AnnotationError(f"Item {item_id} answers “{answer}” but carries {len(boxes)} box(es).")
-        parsed[item_id] = result
-    missing = sorted(set(items) - set(parsed))
-    if missing:
-        raise unanswered(missing, f"task {task.id}")
-    return list(parsed.values())
+            raise AnnotationError(f"Item {item_id} answers “{entry['answer']}” but carries {len(boxes)} box(es).")
+        parsed.append(result)
+    return parsed
 
 
 def box_task_submit(*, worker: User, task_id: int, answers, idempotency_key: str) -> BoxSubmitResult:

@@ -90,10 +90,10 @@ def test_expired_lease_is_gone(open_hit, worker):
         (lambda a: a[:-1], "1 item of HIT"),
         (lambda a: [*a, {"item": 999_999, "answer": "present", "ms": 1}], "is not part of HIT"),
         (lambda a: [*a, a[0]], "answered twice"),
-        (lambda a: [{**a[0], "answer": "yes"}, *a[1:]], "answer must be present, absent or cant_tell"),
+        (lambda a: [{**a[0], "answer": "yes"}, *a[1:]], "answer must be one of absent, present, cant_tell"),
         # Unhashable values: a dictionary lookup raised TypeError, a 500 (QA).
-        (lambda a: [{**a[0], "answer": ["present"]}, *a[1:]], "answer must be present, absent or cant_tell"),
-        (lambda a: [{**a[0], "answer": {"present": True}}, *a[1:]], "answer must be present, absent or cant_tell"),
+        (lambda a: [{**a[0], "answer": ["present"]}, *a[1:]], "answer must be one of absent, present, cant_tell"),
+        (lambda a: [{**a[0], "answer": {"present": True}}, *a[1:]], "answer must be one of absent, present, cant_tell"),
         (lambda a: [{**a[0], "item": str(a[0]["item"])}, *a[1:]], "item must be an integer"),
         # A huge value is quoted cut short, not sent back whole (QA).
         (lambda a: [{**a[0], "answer": "y" * 100_000}, *a[1:]], "; got '" + "y" * 38 + "…\\.$"),
