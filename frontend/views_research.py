@@ -17,7 +17,6 @@ from annotation.models import CampaignSynset
 from annotation.selectors import dashboard as selectors
 from annotation.services import manage
 from export.formats import DEFAULT_FORMATS, FORMATS
-from workers.models import LedgerEntry
 from workers.roles import Role
 from workers.services import user_has_role
 
@@ -134,11 +133,14 @@ def workers_manage(request):
             messages.error(request, getattr(error, "message", str(error)))
         return redirect(f"{reverse('research-workers')}?q={request.POST.get('q', '')}")
     query = request.GET.get("q", "").strip()[:100]
-    last_entry = LedgerEntry.objects.filter(paid=False).order_by("-id").values_list("id", flat=True).first()
     return render(
         request,
         "research/workers.html",
-        {"workers": selectors.workers_overview(query=query), "query": query, "last_entry": last_entry or 0},
+        {
+            "workers": selectors.workers_overview(query=query),
+            "query": query,
+            "unpaid": selectors.payments_unpaid_summary(),
+        },
     )
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, F, Func, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, Func, Max, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
 from annotation.consensus import fit_imagenet_table
@@ -839,3 +839,15 @@ def workers_overview(*, query: str = "", limit: int = 200) -> list[dict]:
         }
         for p in profiles
     ]
+
+
+def payments_unpaid_summary() -> dict:
+    """What "approve all unpaid" would mark paid now: the unpaid ledger entries up to the newest one
+    (``up_to_entry``, 0 when none; the form posts it back, so work done after the page was read stays unpaid),
+    their total and how many workers they pay."""
+    from workers.models import LedgerEntry
+
+    unpaid = LedgerEntry.objects.filter(paid=False).aggregate(
+        up_to_entry=Max("id"), amount=Sum("amount"), workers=Count("worker_id", distinct=True)
+    )
+    return {"up_to_entry": unpaid["up_to_entry"] or 0, "amount": _money(unpaid["amount"]), "workers": unpaid["workers"]}

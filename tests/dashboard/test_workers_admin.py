@@ -36,6 +36,19 @@ def test_approving_payments_marks_listed_entries_paid(seeded, admin):
     assert list(LedgerEntry.objects.filter(paid=False).values_list("id", flat=True)) == [late.id]
 
 
+def test_the_approve_button_says_what_it_will_pay_and_posts_the_entries_listed(seeded, admin):
+    LedgerEntry.objects.create(worker=seeded.worker, kind="bonus", amount=Decimal("1.50"), note="bonus")
+    LedgerEntry.objects.create(worker=seeded.other_worker, kind="bonus", amount=Decimal("9.00"), paid=True)
+    last = LedgerEntry.objects.filter(paid=False).order_by("-id").first().id
+    page = admin_client(admin).get("/manage/workers/").content.decode()
+    assert "Approve all unpaid: 1.70 to 2 workers</button>" in page  # 0.10 + 1.50 and 0.10; the paid 9.00 not
+    assert f'name="up_to_entry" value="{last}"' in page
+
+    admin_client(admin).post("/manage/workers/", {"action": "approve", "up_to_entry": last})
+    page = admin_client(admin).get("/manage/workers/").content.decode()
+    assert "disabled>Nothing unpaid</button>" in page
+
+
 def test_block_everywhere_with_reason_and_unblock(seeded, admin):
     client = admin_client(admin)
     client.post("/manage/workers/", {"action": "block", "worker": seeded.other_worker.id, "reason": "copy-paste bot"})
