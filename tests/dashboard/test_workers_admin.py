@@ -41,8 +41,8 @@ def test_the_approve_button_says_what_it_will_pay_and_posts_the_entries_listed(s
     LedgerEntry.objects.create(worker=seeded.other_worker, kind="bonus", amount=Decimal("9.00"), paid=True)
     last = LedgerEntry.objects.filter(paid=False).order_by("-id").first().id
     page = admin_client(admin).get("/manage/workers/").content.decode()
-    assert "Approve all unpaid: 1.70 to 2 workers</button>" in page  # 0.10 + 1.50 and 0.10; the paid 9.00 not
-    assert f'name="up_to_entry" value="{last}"' in page
+    assert "Approve all unpaid: 1.70 to 2 workers</summary>" in page  # 0.10 + 1.50 and 0.10; the paid 9.00 not
+    assert f'name="up_to_entry" value="{last}"' in page and "Mark 1.70 paid</button>" in page
 
     admin_client(admin).post("/manage/workers/", {"action": "approve", "up_to_entry": last})
     page = admin_client(admin).get("/manage/workers/").content.decode()
