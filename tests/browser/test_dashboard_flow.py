@@ -14,7 +14,7 @@ from annotation.models import Campaign, CampaignSynset, Candidate
 from annotation.services import rollups
 from tests.annotation.hits.conftest import make_candidates, qualify
 from tests.dashboard.conftest import submit
-from workers.models import Qualification
+from workers.models import LedgerEntry, Qualification
 from workers.roles import Role
 from workers.services import account_create
 
@@ -181,6 +181,17 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     row.get_by_role("button", name="Add").click()
     expect(admin_page.locator(".messages")).to_contain_text("good_worker: bonus of 1.50 added, unpaid.")
     expect(admin_page.locator('#workers tr[data-worker="good_worker"] td').nth(6)).to_have_text("1.60")
+
+    # Once paid, approved: the first click only says what it would mark paid; the second does it.
+    admin_page.get_by_text("Approve all unpaid: 1.70 to 2 workers").click()
+    confirm = admin_page.get_by_role("button", name="Mark 1.70 paid")
+    expect(confirm).to_be_visible()
+    assert LedgerEntry.objects.filter(paid=False).count() == 3  # nothing approved by the first click
+    confirm.click()
+    expect(admin_page.locator(".messages")).to_contain_text("Approved 3 ledger entries, 1.70 in total.")
+    expect(admin_page.locator("#approve")).to_have_text("Nothing unpaid")
+    expect(admin_page.locator("#approve")).to_be_disabled()
+    assert not LedgerEntry.objects.filter(paid=False).exists()
     admin_page.context.close()
 
 
