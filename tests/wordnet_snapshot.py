@@ -10,6 +10,7 @@ those rows (PostgreSQL: binary ``COPY``; SQLite: an attached database file), whi
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
 
 from django.core.management import call_command
@@ -87,3 +88,16 @@ def wordnet_into_test_database(shared: Path | None) -> None:
         folder.mkdir(exist_ok=True)
         _copy_tables(folder, save=True)
         done.touch()
+
+
+PLANE_FIGURE_CIRCLE = 13873502  # circle.n.01, under plane_figure.n.01
+
+
+def plane_figures_import() -> None:
+    """WordNet's plane figures (the demo's shapes, under plane_figure.n.01) in a transactional test's database.
+    pytest-django runs those tests last in each worker and each one flushes every table, WordNet's included, so a
+    transactional test that needs synsets imports its own; a database that still has them is left as it is."""
+    if not Synset.objects.filter(id=PLANE_FIGURE_CIRCLE).exists():
+        call_command(
+            "import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=StringIO(), stderr=StringIO()
+        )

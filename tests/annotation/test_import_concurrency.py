@@ -4,7 +4,6 @@ worker has it (state ``new``); once leased, its image stays (annotation/services
 from hashlib import sha256
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from annotation.models import Candidate, HitItem, Image, ImportBatch
@@ -16,6 +15,7 @@ from taxonomy.models import Synset
 from tests.annotation.conftest import decode, encode
 from tests.annotation.hits.conftest import SHAPES, qualify
 from tests.concurrency import while_held_open
+from tests.wordnet_snapshot import plane_figures_import
 
 CIRCLE, TRIANGLE = SHAPES[:2]
 
@@ -32,7 +32,7 @@ def test_a_candidate_leased_while_an_import_brings_a_larger_copy_keeps_the_image
 ):
     """The import read the candidate as ``new`` while a next-HIT request was leasing it, then swapped its image
     (and deleted the old files) under the worker's HIT: the votes went to a picture the worker never saw."""
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     synset = Synset.objects.get(id=int(CIRCLE[1:]))
     original = shapes[1]
     half = encode(decode(original.jpeg).resize((original.width // 2, original.height // 2)))
@@ -70,7 +70,7 @@ def test_an_image_replaced_in_one_synset_while_another_imports_its_bytes_keeps_i
     imports succeed and the other synset's new candidate has I, row and files. Before, the replacement saw no other
     candidate of I and deleted its row (and, after commit, its files) under the other import, which then failed on
     the foreign key at commit."""
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     circle, triangle = (Synset.objects.get(id=int(wnid[1:])) for wnid in (CIRCLE, TRIANGLE))
     original = shapes[1]
     half = encode(decode(original.jpeg).resize((original.width // 2, original.height // 2)))

@@ -2,15 +2,13 @@
 with a 409 and a sentence; the page shows the sentence, keeps what was typed and creates nothing. Debian's Chromium
 against the live server."""
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Campaign
 from tests.browser.conftest import RESEARCHER_PASSWORD, signed_in
 from tests.browser.test_accessibility import axe_violations
+from tests.wordnet_snapshot import plane_figures_import
 from workers.roles import Role
 from workers.services import account_create
 
@@ -21,7 +19,7 @@ CIRCLE, TRIANGLE = "n13873502", "n13879320"
 @pytest.fixture
 def researcher(live_server, page):
     # Live-server tests run in committed transactions that are flushed afterwards, so they seed their own data.
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=StringIO(), stderr=StringIO())
+    plane_figures_import()
     user = account_create(username="researcher", password=RESEARCHER_PASSWORD, role=Role.RESEARCHER)
     signed_in(page, live_server.url, "researcher", RESEARCHER_PASSWORD)
     return user

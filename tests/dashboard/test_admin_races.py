@@ -2,13 +2,13 @@
 against the campaign as it was read, and the save must not turn the researcher's change into a 500 or half a save."""
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from annotation.models import Campaign
 from annotation.services.campaigns import campaign_create, campaign_set_state
 from tests.concurrency import another_connection_waits, while_held_open
 from tests.dashboard.conftest import CIRCLE, TRIANGLE, campaign_form
+from tests.wordnet_snapshot import plane_figures_import
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -17,7 +17,7 @@ pytestmark = [
 
 
 def test_a_policy_change_saved_while_the_campaign_is_being_finished_is_refused(client, admin, researcher):
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
+    plane_figures_import()  # a flushed database
     campaign = campaign_create(owner=researcher, name="Shapes", wnids=[CIRCLE], confidence=0.99)
     campaign = campaign_set_state(campaign=campaign, state="running")
     client.force_login(admin)
@@ -40,7 +40,7 @@ def test_a_policy_change_saved_while_the_campaign_is_being_finished_is_refused(c
 
 
 def test_a_rename_saved_while_the_owner_takes_that_name_is_refused_with_a_sentence(client, admin, researcher):
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     campaign = campaign_create(owner=researcher, name="Circles", wnids=[CIRCLE])
     client.force_login(admin)
     url = f"/admin/annotation/campaign/{campaign.id}/change/"

@@ -11,6 +11,7 @@ from annotation.models import Campaign
 from annotation.services.campaigns import campaign_create
 from tests.concurrency import another_connection_waits, while_held_open
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
+from tests.wordnet_snapshot import plane_figures_import
 
 
 @pytest.fixture
@@ -70,9 +71,8 @@ def test_the_admin_cannot_rename_a_campaign_to_a_name_its_owner_has(client, admi
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="two creates at once: PostgreSQL (SQLite runs one)")
 def test_two_creates_of_one_name_at_once_make_one_campaign_and_a_sentence(researcher):
     """Over different synsets, so that nothing but the name makes the two creates meet."""
-    from django.core.management import call_command
 
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
+    plane_figures_import()  # a flushed database
 
     first, second = while_held_open(
         lambda: campaign_create(owner=researcher, name="Shapes", wnids=[CIRCLE]),

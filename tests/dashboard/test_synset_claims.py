@@ -4,7 +4,6 @@ import images for it, override its decisions or set its gold (QA: another resear
 the first one's synset and, through it, rejected accepted images and set wrong gold in the running campaign)."""
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -15,6 +14,7 @@ from annotation.services.images import import_urls_submit
 from taxonomy.models import Synset
 from tests.annotation.hits.conftest import SHAPES, make_candidates
 from tests.concurrency import while_held_open
+from tests.wordnet_snapshot import plane_figures_import
 
 pytestmark = pytest.mark.django_db
 CIRCLE, TRIANGLE, SQUARE = SHAPES
@@ -88,7 +88,7 @@ def test_an_older_campaign_over_the_synset_does_not_let_its_owner_change_the_run
 def test_two_researchers_creating_campaigns_over_one_synset_at_once_do_not_both_claim_it(researcher, other_researcher):
     """The claim is checked, then the campaign's synsets are written: without a lock, the second researcher's
     check could run before the first one's campaign was committed, and both campaigns would claim the synset."""
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     first, second = while_held_open(  # the first request still open when the second one checks
         lambda: campaign_create(owner=researcher, name="circles", wnids=[CIRCLE]),
         lambda: campaign_create(owner=other_researcher, name="mine", wnids=[CIRCLE]),
@@ -106,7 +106,7 @@ def test_an_import_checked_while_another_researcher_creates_a_campaign_over_its_
 ):
     """The import's claim check, then its batch: without a lock, the check could run while the first researcher's
     campaign over the synset was still uncommitted, and the second researcher's images would enter its queue."""
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     circle = Synset.objects.get(id=int(CIRCLE[1:]))
     campaign, batch = while_held_open(  # the campaign's request still open when the import checks its claim
         lambda: campaign_create(owner=researcher, name="circles", wnids=[CIRCLE]),

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from django.db import connection
 
+from tests.wordnet_snapshot import plane_figures_import
+
 ROOT = Path(__file__).resolve().parents[2]
 # Under pytest-xdist each worker (gw0, gw1, ...) prefers its own port, so two workers starting their Redis at
 # the same moment never both pick the same free port.
@@ -242,14 +244,10 @@ def celery_workers(tmp_path) -> Iterator:
 def shapes_campaign(*, per_synset: int, **policy):
     """A running campaign over circle, triangle and square with ``per_synset`` candidates each and no gold.
     Transactional tests start from an empty database, so the synsets are imported here first."""
-    from django.core.management import call_command
-
     from annotation.services.campaigns import campaign_create, campaign_set_state
-    from taxonomy.models import Synset
     from tests.annotation.hits.conftest import SHAPES, make_candidates
 
-    if not Synset.objects.filter(id=int(SHAPES[0][1:])).exists():
-        call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     owner = account_create_fast("researcher", "researcher")
     campaign = campaign_create(owner=owner, name="reliability", wnids=SHAPES, gold_rate=0.0, **policy)
     for wnid in SHAPES:

@@ -13,13 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
 from annotation import demo_images as demo
 from annotation.models import Candidate, ImportBatch, ImportItem
-from taxonomy.models import Synset
 from tests.reliability.conftest import ROOT, _stop, account_create_fast, app_env, requires_postgresql
+from tests.wordnet_snapshot import plane_figures_import
 
 CIRCLE = "n13873502"
 
@@ -95,8 +94,7 @@ def test_an_import_whose_job_is_lost_twice_is_resumed_and_imports_each_url_once(
     transactional_db, tmp_path, app_servers, redis_servers, celery_workers, beat, slow_images
 ):
     # Given an app server whose broker is a Redis of our own, short resume limits, and a researcher
-    if not Synset.objects.filter(id=int(CIRCLE[1:])).exists():
-        call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     token = Token.objects.create(user=account_create_fast("researcher", "researcher")).key
     cache_redis, broker_redis = redis_servers(), redis_servers()
     env = app_env(

@@ -5,7 +5,6 @@ import threading
 from collections import Counter
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, connections
 from django.db.models import F
 
@@ -15,6 +14,7 @@ from annotation.services import boxes
 from annotation.services.boxes import box_task_next, box_task_submit
 from tests.annotation.boxes.conftest import CIRCLE
 from tests.annotation.hits.conftest import make_candidates, qualify
+from tests.wordnet_snapshot import plane_figures_import
 from workers.roles import Role
 from workers.services import account_create
 
@@ -30,8 +30,7 @@ IMAGES = 30
 def test_concurrent_drawers_and_verifiers_finish_every_image_with_one_box(researcher):
     from annotation.services.campaigns import campaign_create, campaign_set_state
 
-    # A transactional test may follow another one in its worker, whose flush emptied WordNet's tables too.
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     campaign = campaign_create(
         owner=researcher, name="c", wnids=[CIRCLE], boxes_enabled=True, gold_rate=0.0, images_per_hit=6
     )

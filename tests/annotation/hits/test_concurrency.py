@@ -12,6 +12,7 @@ from annotation.models import Candidate, HitItem, Vote
 from annotation.selectors.hits import hit_may_come
 from annotation.services.hits import hit_next, hit_submit
 from tests.annotation.hits.conftest import SHAPES, answers_for, qualify
+from tests.wordnet_snapshot import plane_figures_import
 from workers.roles import Role
 from workers.services import account_create
 
@@ -25,9 +26,7 @@ VOTES = 3
     reason="row-lock concurrency is proven on PostgreSQL (CI); SQLite serialises writers instead",
 )
 def test_64_concurrent_workers_never_get_a_candidate_twice_nor_over_assign(make_campaign):
-    from django.core.management import call_command
-
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     campaign = make_campaign(wnids=SHAPES, candidates=120, min_votes=VOTES, max_votes=VOTES, images_per_hit=12)
     workers = [account_create(username=f"w{i:02d}", password="pw-crowd-1x", role=Role.WORKER) for i in range(WORKERS)]
     for w in workers:
@@ -81,13 +80,11 @@ def test_64_concurrent_workers_never_get_a_candidate_twice_nor_over_assign(make_
 def test_concurrent_requests_to_make_one_candidate_gold_give_one_gold_item_and_conflicts(make_campaign):
     """QA: two researchers' clicks (or a double click) on "make gold" for the same candidate both passed the
     "already gold?" check, and the second INSERT hit the unique candidate: a 500 (IntegrityError)."""
-    from django.core.management import call_command
-
     from annotation.errors import Conflict
     from annotation.models import GoldItem
     from annotation.services.manage import gold_from_candidate
 
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     campaign = make_campaign(wnids=SHAPES[:1], candidates=1)
     candidate = Candidate.objects.get()
     outcomes: list = []
@@ -119,13 +116,11 @@ def test_concurrent_requests_to_make_one_candidate_gold_give_one_gold_item_and_c
 def test_promotions_to_gold_and_single_gold_requests_at_once_make_each_candidate_gold_once(make_campaign):
     """QA (read in the code): the promotion inserted its gold items unlocked, so a concurrent "make gold" of one
     of its candidates failed its INSERT on the unique candidate (a 500), or two promotions deadlocked."""
-    from django.core.management import call_command
-
     from annotation.errors import Conflict
     from annotation.models import GoldItem
     from annotation.services.manage import gold_from_candidate, gold_promote
 
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)
+    plane_figures_import()
     campaign = make_campaign(wnids=SHAPES[:1], candidates=6)
     Candidate.objects.update(state=Candidate.State.ACCEPTED, posterior=0.999, votes_count=5, yes_count=5)
     ids = list(Candidate.objects.order_by("id").values_list("id", flat=True))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
 
 from annotation import tasks
@@ -19,6 +18,7 @@ from annotation.models import Vote
 from annotation.services.refit_lock import campaign_refit_running
 from tests.annotation.hits.conftest import campaign_with_votes
 from tests.concurrency import another_connection_waits
+from tests.wordnet_snapshot import plane_figures_import
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,7 +52,7 @@ def _advisory_locks() -> int:
 
 
 def test_a_refit_right_after_one_killed_with_sigkill_runs(make_campaign):
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
+    plane_figures_import()  # a flushed database
     campaign = campaign_with_votes(make_campaign)
     assert campaign.refitted is None
 

@@ -7,13 +7,13 @@ import threading
 import time
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from annotation.models import Campaign, Vote
 from annotation.services.refit import campaign_refit, running_campaigns_refit_due
 from tests.annotation.hits.conftest import campaign_with_votes
 from tests.concurrency import another_connection_waits
+from tests.wordnet_snapshot import plane_figures_import
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -22,7 +22,7 @@ pytestmark = [
 
 
 def test_a_policy_changed_while_a_refit_runs_leaves_the_campaign_due(make_campaign):
-    call_command("import_wordnet", "--root", "plane_figure.n.01", "--no-progress", stdout=None)  # a flushed database
+    plane_figures_import()  # a flushed database
     campaign = campaign_with_votes(make_campaign, confidence=0.95)
     release, outcome = threading.Event(), {}
 
