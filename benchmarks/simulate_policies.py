@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import statistics
@@ -54,6 +53,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from annotation.stats import wilson  # noqa: E402
+
 DEFAULT_MIX = "reliable:0.6,noisy:0.25,spammer:0.1,adversarial:0.05"
 NOISY_MIX = "reliable:0.45,noisy:0.4,spammer:0.1,adversarial:0.05"
 SPAM_MIX = "reliable:0.55,noisy:0.25,spammer:0.2"
@@ -65,16 +67,6 @@ SCENARIOS = {  # name: (mix, policy, further simulate_crowd arguments)
     "spam20": (SPAM_MIX, "adaptive", ("--spammers-first",)),
 }
 PAIRS = {"adaptive": "fixed5", "noisy_adaptive": "noisy_fixed5"}
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return None
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return round(centre - half, 5), round(centre + half, 5)
 
 
 class Databases:

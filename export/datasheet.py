@@ -22,23 +22,11 @@ from statistics import median
 from django.db.models import Count, Max, Min, Q, Sum
 
 from annotation.models import Candidate, GoldItem, Vote
+from annotation.stats import wilson
 from export import selectors
 from export.models import DatasetBox, DatasetImage, DatasetLabel, DatasetVersion
 from taxonomy.models import Synset, wnid_from_offset
 from workers.models import LedgerEntry
-
-Z95 = 1.959963984540054
-
-
-def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a proportion (Wilson 1927); ``successes`` may be fractional."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
 
 
 def _r(value: float | None, places: int = 4) -> float | None:

@@ -366,6 +366,91 @@ class GoldPromoteApi(APIView):
         return Response({"present": result.present, "absent": result.absent}, status=status.HTTP_201_CREATED)
 
 
+AUDIT_SUMMARY = {
+    "judged": serializers.IntegerField(),
+    "correct": serializers.IntegerField(),
+    "precision": serializers.FloatField(allow_null=True, help_text="share of the judged images judged right"),
+    "wilson95": serializers.ListField(child=serializers.FloatField(), allow_null=True),
+    "model_estimate": serializers.FloatField(
+        allow_null=True, help_text="mean posterior of the same images when judged: what consensus expected"
+    ),
+    "wrong_still_accepted": serializers.ListField(child=serializers.IntegerField()),
+    "unjudged": serializers.IntegerField(help_text="accepted images of the synset nobody has judged"),
+}
+
+
+class SynsetAuditApi(APIView):
+    """The synset's precision audit: accepted images drawn at random for you to judge yourself, and what
+    the verdicts so far say (sampled precision with its 95% interval, beside the model's estimate for the same
+    images). ``limit`` (1 to 50, default 12): how many of the next drawn images to show."""
+
+    permission_classes = [IsResearcher]
+
+    class AuditQuery(serializers.Serializer):
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=selectors.AUDIT_WINDOW, default=12)
+
+    @extend_schema(
+        parameters=[AuditQuery],
+        responses=inline_serializer(
+            "SynsetAudit",
+            {
+                "summary": inline_serializer("AuditSummary", AUDIT_SUMMARY),
+                "sample": inline_serializer("AuditSample", CANDIDATE_ROW, many=True),
+            },
+        ),
+    )
+    def get(self, request, campaign_id: int, wnid: str):
+        campaign = campaign_for(request, campaign_id)
+        cs = campaign_synset_for(campaign, wnid)
+        query = self.AuditQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(
+            selectors.synset_audit(synset_id=cs.synset_id, limit=query.validated_data["limit"], request=request)
+        )
+
+
+class CandidateAuditApi(APIView):
+    """Your verdict on an image the synset's audit drew: ``correct`` true if the synset is in it. A changed
+    verdict replaces the earlier one. 201 when recorded, 200 when it was already so."""
+
+    permission_classes = [IsResearcher]
+
+    class CandidateAuditInput(serializers.Serializer):
+        correct = serializers.BooleanField()
+
+    @extend_schema(
+        request=CandidateAuditInput,
+        responses=inline_serializer(
+            "AuditVerdict",
+            {
+                "candidate": serializers.IntegerField(),
+                "correct": serializers.BooleanField(),
+                "summary": inline_serializer("AuditVerdictSummary", AUDIT_SUMMARY),
+            },
+        ),
+    )
+    def post(self, request, campaign_id: int, candidate_id: int):
+        campaign = campaign_for(request, campaign_id)
+        payload = self.CandidateAuditInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        judgement, written = call(
+            manage.candidate_audit,
+            campaign=campaign,
+            candidate_id=candidate_id,
+            correct=payload.validated_data["correct"],
+            by=request.user,
+        )
+        synset_id = judgement.candidate.synset_id
+        return Response(
+            {
+                "candidate": judgement.candidate_id,
+                "correct": judgement.correct,
+                "summary": selectors.synset_audit(synset_id=synset_id, limit=1)["summary"],
+            },
+            status=status.HTTP_201_CREATED if written else status.HTTP_200_OK,
+        )
+
+
 class CandidateOverrideApi(APIView):
     """Accept, reject or re-open a candidate; recorded with your reason and what consensus had said."""
 

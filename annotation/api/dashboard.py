@@ -158,9 +158,9 @@ class TreeApi(_Panel):
 
 
 class QualityApi(_Panel):
-    """Estimated precision per synset and overall, gold accuracy and agreement distributions of the
-    campaign's workers (ten bins over 0–1), and the workers blocked in it. ``synsets=false`` leaves out the
-    per-synset list (the dashboard page takes those figures from progress, a page at a time)."""
+    """Estimated precision per synset and overall, the audited (sampled) precision, gold accuracy and agreement
+    distributions of the campaign's workers (ten bins over 0–1), and the workers blocked in it. ``synsets=false``
+    leaves out the per-synset list (the dashboard page takes those figures from progress, a page at a time)."""
 
     class QualityQuery(serializers.Serializer):
         synsets = serializers.BooleanField(required=False, default=True)
@@ -172,6 +172,10 @@ class QualityApi(_Panel):
             {
                 "precision": serializers.FloatField(allow_null=True),
                 "precision_labels": serializers.IntegerField(),
+                "audit": serializers.DictField(
+                    help_text="researchers' verdicts on accepted images drawn at random on the synset pages: judged, "
+                    "correct, precision, wilson95, model_estimate, wrong_still_accepted"
+                ),
                 "gold_accuracy": serializers.FloatField(allow_null=True),
                 "bins": serializers.ListField(child=serializers.FloatField()),
                 "gold_accuracy_histogram": serializers.ListField(child=serializers.IntegerField()),

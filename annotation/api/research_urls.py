@@ -30,6 +30,16 @@ urlpatterns = [
         name="campaign-gold-promote",
     ),
     path(
+        "campaigns/<int:campaign_id>/synsets/<str:wnid>/audit/",
+        campaigns.SynsetAuditApi.as_view(),
+        name="campaign-synset-audit",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/candidates/<int:candidate_id>/audit/",
+        campaigns.CandidateAuditApi.as_view(),
+        name="candidate-audit",
+    ),
+    path(
         "campaigns/<int:campaign_id>/candidates/<int:candidate_id>/override/",
         campaigns.CandidateOverrideApi.as_view(),
         name="candidate-override",

@@ -6,6 +6,7 @@ from annotation.models.images import Candidate, Image, ImportBatch, ImportItem
 from annotation.models.rollups import (
     ActivityBucket,
     ActivityBucketWorker,
+    AuditJudgement,
     CampaignWorker,
     DecisionOverride,
     SynsetActivity,
@@ -15,6 +16,7 @@ from annotation.models.rollups import (
 __all__ = [
     "ActivityBucket",
     "ActivityBucketWorker",
+    "AuditJudgement",
     "Box",
     "BoxAnswer",
     "BoxJob",

@@ -131,6 +131,23 @@ class DecisionOverride(models.Model):
         return f"{self.action} candidate {self.candidate_id}"
 
 
+class AuditJudgement(models.Model):
+    """A researcher's own verdict on an accepted candidate that a precision audit drew at random: is the
+    synset really in the image? The share judged right is the sampled precision (ImageNet measured 99.7% this
+    way), set beside the model's estimate for the same images: the posteriors they had when judged. One per
+    candidate (its label is the synset's, whichever campaign asked); a changed verdict replaces it."""
+
+    candidate = models.OneToOneField("annotation.Candidate", on_delete=models.CASCADE, related_name="audit")
+    campaign = models.ForeignKey("annotation.Campaign", on_delete=models.CASCADE, related_name="+")
+    correct = models.BooleanField()
+    posterior = models.FloatField(null=True, blank=True)  # consensus P(present) when judged
+    judged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    judged = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"candidate {self.candidate_id} judged {'right' if self.correct else 'wrong'}"
+
+
 class WorkerAction(models.Model):
     """A block or unblock of a worker by a person, with the reason (automatic blocks by the consensus refit
     are on the worker's profile and qualification)."""

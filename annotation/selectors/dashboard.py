@@ -6,6 +6,8 @@ Sizes per call for a campaign of 1,000 synsets and 10^7 votes: ≤ 60 minute or 
 synset rows (plus their ancestors in the closure), one row per worker.
 """
 
+import hashlib
+import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,6 +24,7 @@ from annotation.consensus import fit_imagenet_table
 from annotation.consensus.item_effect import look_alike_share
 from annotation.models import (
     ActivityBucket,
+    AuditJudgement,
     Box,
     BoxJob,
     Campaign,
@@ -35,6 +38,7 @@ from annotation.models import (
 from annotation.selectors.boxes import box_job_summary
 from annotation.selectors.images import image_urls
 from annotation.services.campaigns import TRANSITIONS
+from annotation.stats import wilson
 from taxonomy.models import Synset, SynsetClosure, SynsetEdge, wnid_from_offset
 from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
@@ -506,6 +510,8 @@ def quality(*, campaign: Campaign, with_synsets: bool = True) -> dict:
     result = {
         "precision": round(mass / counted, 4) if counted else None,
         "precision_labels": counted,  # the consensus labels the estimate is the mean posterior of
+        # Researchers' own verdicts on accepted images drawn at random (synset pages): the sampled precision.
+        "audit": audit_summary(synset_ids=CampaignSynset.objects.filter(campaign=campaign).values("synset_id")),
         "gold_accuracy": round(gold_correct / gold_answered, 4) if gold_answered else None,
         "gold_answered": gold_answered,
         "bins": [round(i / HISTOGRAM_BINS, 2) for i in range(HISTOGRAM_BINS + 1)],
@@ -804,6 +810,66 @@ def synset_disagreements(*, synset_id: int) -> QuerySet[Candidate]:
         .select_related("image")
         .order_by("split", "-votes_count", "id")
     )
+
+
+# ---- Precision audit ------------------------------------------------------------------------------------
+
+# How far into a synset's draw a verdict may reach: the audit's next images, not a choice among all accepted.
+AUDIT_WINDOW = 50
+
+
+def _audit_order(synset_id: int):
+    secret = hashlib.sha256(("synsight precision audit " + settings.SECRET_KEY).encode()).digest()
+    return lambda candidate_id: hashlib.blake2b(
+        f"{synset_id}:{candidate_id}".encode(), key=secret, digest_size=8
+    ).digest()
+
+
+def audit_draw(*, synset_id: int, limit: int = AUDIT_WINDOW) -> list[int]:
+    """The next ``limit`` accepted, non-gold candidates of the synset that nobody has judged, in the audit's
+    draw order: a random permutation fixed per synset and keyed by the site's secret. Every accepted image is
+    equally likely to come next, a reload draws the same ones, and nobody chooses which images are judged (a
+    sample picked by a person would measure the person's picks). Images accepted later take their random place
+    in the same order."""
+    ids = Candidate.objects.filter(
+        synset_id=synset_id, state=Candidate.State.ACCEPTED, gold__isnull=True, audit__isnull=True
+    ).values_list("id", flat=True)
+    return heapq.nsmallest(limit, ids, key=_audit_order(synset_id))
+
+
+def audit_summary(*, synset_ids) -> dict:
+    """What the researchers' verdicts say of the accepted labels of these synsets (a list or a subquery):
+    judged, judged right, the sampled precision with its 95% Wilson interval, the model's estimate for the
+    same images (mean posterior when judged) and the candidates judged wrong that are still accepted (the
+    first 100 by id: the audit measures; a researcher rejects them with an override)."""
+    rows = AuditJudgement.objects.filter(candidate__synset_id__in=synset_ids)
+    figures = rows.aggregate(
+        n=Count("id"), right=Count("id", filter=Q(correct=True)), mass=Sum("posterior"), weighed=Count("posterior")
+    )
+    n, right = figures["n"], figures["right"]
+    wrong = rows.filter(correct=False, candidate__state=Candidate.State.ACCEPTED).order_by("candidate_id")
+    return {
+        "judged": n,
+        "correct": right,
+        "precision": round(right / n, 4) if n else None,
+        "wilson95": wilson(right, n),
+        "model_estimate": round(figures["mass"] / figures["weighed"], 4) if figures["weighed"] else None,
+        "wrong_still_accepted": list(wrong.values_list("candidate_id", flat=True)[:100]),
+    }
+
+
+def synset_audit(*, synset_id: int, limit: int, request=None) -> dict:
+    """The synset's audit summary, how many accepted images are still unjudged, and the next ``limit`` the
+    audit draws, as candidate rows in draw order."""
+    ids = audit_draw(synset_id=synset_id, limit=limit)
+    by_id = {c.id: c for c in Candidate.objects.filter(id__in=ids).select_related("image")}
+    unjudged = Candidate.objects.filter(
+        synset_id=synset_id, state=Candidate.State.ACCEPTED, gold__isnull=True, audit__isnull=True
+    ).count()
+    return {
+        "summary": audit_summary(synset_ids=[synset_id]) | {"unjudged": unjudged},
+        "sample": candidate_rows([by_id[i] for i in ids], request),
+    }
 
 
 # ---- Workers (admin pages) ------------------------------------------------------------------------------

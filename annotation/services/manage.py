@@ -1,6 +1,7 @@
 """A researcher steering a campaign and an admin managing workers: overriding or re-opening consensus
-decisions (recorded as DecisionOverride), gold items from candidates, blocking and unblocking workers with
-a reason (recorded as WorkerAction), bonuses and corrections of a worker's earnings, approving payments."""
+decisions (recorded as DecisionOverride), researchers' own verdicts in a precision audit (AuditJudgement),
+gold items from candidates, blocking and unblocking workers with a reason (recorded as WorkerAction), bonuses
+and corrections of a worker's earnings, approving payments."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from django.db.models import Count, Max, Sum
 
 from annotation.errors import AnnotationError, Conflict, NotFound, shown
 from annotation.models import (
+    AuditJudgement,
     BoxTask,
     Campaign,
     CampaignSynset,
@@ -21,6 +23,7 @@ from annotation.models import (
     Hit,
     WorkerAction,
 )
+from annotation.selectors.dashboard import AUDIT_WINDOW, audit_draw
 from annotation.services import refit
 from annotation.services.campaigns import gold_item_create, synsets_claim_hold
 from annotation.services.consensus import counters_move
@@ -95,6 +98,38 @@ def candidate_override(
         fields.append("priority")
     candidate.save(update_fields=fields)
     return record
+
+
+@transaction.atomic
+def candidate_audit(
+    *, campaign: Campaign, candidate_id: int, correct: bool, by: User | None = None
+) -> tuple[AuditJudgement, bool]:
+    """A researcher's verdict on an accepted candidate that the synset's precision audit drew
+    (``audit_draw``): the synset is in the image (``correct``) or it is not. The same verdict again changes
+    nothing; a different one replaces it (a slip of the mouse). Returns the judgement and whether anything
+    was written. The candidate's state is left alone: the audit measures, an override corrects."""
+    candidate = _candidate_in(campaign, candidate_id, lock=True)
+    synsets_claim_hold(user=by, synset_ids=[candidate.synset_id], doing="audit its labels")
+    judgement = AuditJudgement.objects.filter(candidate=candidate).first()
+    if judgement is not None:
+        if judgement.correct == correct:
+            return judgement, False
+        judgement.correct, judgement.judged_by = correct, by
+        judgement.save(update_fields=["correct", "judged_by", "judged"])
+        return judgement, True
+    if GoldItem.objects.filter(candidate=candidate).exists():
+        raise Conflict(f"Candidate {candidate.id} is a gold item: its answer is known, the audit judges consensus.")
+    if candidate.state != Candidate.State.ACCEPTED:
+        raise Conflict(f"Candidate {candidate.id} is {candidate.state}; the audit judges accepted candidates only.")
+    if candidate.id not in audit_draw(synset_id=candidate.synset_id, limit=AUDIT_WINDOW):
+        raise Conflict(
+            f"Candidate {candidate.id} is not among the next {AUDIT_WINDOW} images this synset's audit drew; "
+            "judge the images the audit draws, so that the sample stays random."
+        )
+    judgement = AuditJudgement.objects.create(
+        candidate=candidate, campaign=campaign, correct=correct, posterior=candidate.posterior, judged_by=by
+    )
+    return judgement, True
 
 
 @transaction.atomic

@@ -270,6 +270,41 @@ def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_recor
     assert (override.candidate_id, override.action, override.reason) == (first.id, "accept", "clearly a whippet")
 
 
+def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_precision(live_server, page, dog_taxonomy):
+    from annotation.models import AuditJudgement
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET])
+    accepted = make_candidates(WHIPPET, 3)
+    Candidate.objects.filter(id__in=[c.id for c in accepted]).update(state=Candidate.State.ACCEPTED, posterior=0.99)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/synsets/{WHIPPET}/")
+    summary, cards = page.locator("#audit-summary"), page.locator("#audit-sample > div")
+    expect(summary).to_have_text("No accepted image judged yet. 3 accepted images not judged yet.")
+    expect(cards).to_have_count(3)
+
+    right = int(cards.nth(0).get_attribute("data-audit"))
+    cards.nth(0).get_by_role("button", name=re.compile(r": yes, it shows")).click()
+    expect(cards).to_have_count(2)
+    wrong = int(cards.nth(0).get_attribute("data-audit"))
+    cards.nth(0).get_by_role("button", name=re.compile(r": no, it does not")).click()
+    expect(page.locator("#audit-status")).to_have_text(f"#{wrong}: wrong (recorded).")
+    expect(summary).to_have_text(
+        "1 of 2 judged right: sampled precision 50.0% (95% interval 9.4%–90.5%); the model expected 99.0% of the "
+        f"same images. Judged wrong and still accepted: #{wrong} (reject them under Accepted). "
+        "1 accepted image not judged yet."
+    )
+    assert dict(AuditJudgement.objects.values_list("candidate_id", "correct")) == {right: True, wrong: False}
+
+    # The campaign's dashboard sets the sampled precision beside the model's estimate.
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    expect(page.locator("#audited-precision")).to_have_text("50.0%")
+    expect(page.locator("#audit-basis")).to_have_text(
+        " (1 of 2 judged right; 95% interval 9.4%–90.5%; the model expected 99.0% of them)"
+    )
+
+
 def test_the_research_pages_fit_a_phone_screen_and_their_tables_scroll_on_their_own(live_server, browser, dog_taxonomy):
     # The progress, workers and campaigns tables are wider than a phone: the page stayed 390 px wide for the
     # header only, and the tables stretched the document to ~1,000 px (pan and zoom to read any figure).

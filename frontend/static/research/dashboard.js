@@ -260,6 +260,12 @@
     // What the estimate rests on: 99.9% of one label and of ten thousand must not read alike.
     const n = d.precision_labels;
     document.getElementById("precision-basis").textContent = n ? ` (mean posterior of ${n} consensus label${n === 1 ? "" : "s"})` : "";
+    // The sampled precision: researchers' own verdicts on accepted images drawn at random (synset pages).
+    const a = d.audit;
+    document.getElementById("audited-precision").textContent = a.judged ? precisionPct(a.precision) : "–";
+    document.getElementById("audit-basis").textContent = a.judged
+      ? ` (${a.correct} of ${a.judged} judged right; 95% interval ${precisionPct(a.wilson95[0])}–${precisionPct(a.wilson95[1])}; the model expected ${precisionPct(a.model_estimate)} of them)`
+      : " (no accepted image judged yet: judge a sample on a synset's page)";
     document.getElementById("gold-accuracy").textContent = pct(d.gold_accuracy);
     document.getElementById("agreement").textContent = pct(d.agreement_mean);
     const list = document.getElementById("blocked");

@@ -1,5 +1,6 @@
-// Inspecting one synset of a campaign: counts, the learned confidence table, candidates by state (or the
-// disagreements) with thumbnails, and per-candidate overrides and gold marks, recorded through the API.
+// Inspecting one synset of a campaign: counts, the learned confidence table, the precision audit (accepted images
+// drawn at random for the researcher's own yes or no), candidates by state (or the disagreements) with thumbnails,
+// and per-candidate overrides and gold marks, recorded through the API.
 "use strict";
 (function () {
   const root = document.getElementById("inspect");
@@ -39,6 +40,58 @@
       table.appendChild(tr);
     });
     box.replaceChildren(el("p", `From ${t.seed_items} seed items of ${t.items} voted (prior ${t.good_prior}, P(yes|present) ${t.p_yes_good}, P(yes|absent) ${t.p_yes_bad}).`, "muted"), table);
+  }
+
+  // The precision audit. Percentages rounded down, as on the dashboard: 99.96% must not read as 100%.
+  const auditSummary = document.getElementById("audit-summary");
+  const auditCards = document.getElementById("audit-sample");
+  const auditStatus = document.getElementById("audit-status");
+  const pct = (v) => `${(Math.floor(v * 1000) / 10).toFixed(1)}%`;
+  function auditLine(s) {
+    const judged = s.judged
+      ? `${s.correct} of ${s.judged} judged right: sampled precision ${pct(s.precision)} (95% interval ${pct(s.wilson95[0])}–${pct(s.wilson95[1])}); the model expected ${pct(s.model_estimate)} of the same images.`
+      : "No accepted image judged yet.";
+    const wrong = s.wrong_still_accepted.length
+      ? ` Judged wrong and still accepted: ${s.wrong_still_accepted.map((i) => "#" + i).join(", ")} (reject them under Accepted).`
+      : "";
+    auditSummary.textContent = `${judged}${wrong} ${s.unjudged} accepted image${s.unjudged === 1 ? "" : "s"} not judged yet.`;
+  }
+  function auditCard(c) {
+    const div = el("div", undefined, "card");
+    div.dataset.audit = String(c.id);
+    const thumb = el("div", undefined, "thumb");
+    const img = el("img"); img.src = c.thumbnail; img.alt = `candidate ${c.id}`;
+    thumb.appendChild(img);
+    div.append(thumb, el("p", `#${c.id} · ${c.yes}/${c.votes} yes · p=${c.posterior === null ? "–" : c.posterior.toFixed(3)}`, "small"));
+    const actions = el("div", undefined, "card-actions");
+    const buttons = [["Yes", true], ["No", false]].map(([label, correct]) => {
+      const b = el("button", label, "small-button");
+      b.type = "button";
+      b.setAttribute("aria-label", `Candidate ${c.id}: ${label.toLowerCase()}, it ${correct ? "shows" : "does not show"} the synset`);
+      b.addEventListener("click", async () => {
+        buttons.forEach((x) => { x.disabled = true; });
+        const r = await api.request("POST", `${base}candidates/${c.id}/audit/`, { correct });
+        if (!r.ok) {
+          auditStatus.textContent = (r.data && r.data.detail) || "Not recorded; try again.";
+          buttons.forEach((x) => { x.disabled = false; });
+          return;
+        }
+        div.remove();
+        auditStatus.textContent = `#${c.id}: ${correct ? "right" : "wrong"} (recorded).`;
+        auditLine(r.data.summary);
+        if (!auditCards.children.length) audit();
+      });
+      actions.appendChild(b);
+      return b;
+    });
+    div.appendChild(actions);
+    return div;
+  }
+  async function audit() {
+    const r = await api.request("GET", `${base}synsets/${wnid}/audit/?limit=12`);
+    if (!r.ok) { auditSummary.textContent = (r.data && r.data.detail) || "The audit did not load."; return; }
+    auditLine(r.data.summary);
+    auditCards.replaceChildren(...r.data.sample.map(auditCard));
   }
 
   function card(c) {
@@ -118,5 +171,6 @@
     overview();
   });
   overview();
+  audit();
   load(true);
 })();
