@@ -100,6 +100,7 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
         .values_list("synset_id", "n", "images", "uncovered")
     }  # fmt: skip
     no_object = version.frozen.get("boxes_no_object", {})
+    audit = version.frozen.get("audit", {})
     rows = []
     for synset_id in sorted(sums):
         direct, implied, total_p, n_p, overridden, against = sums[synset_id]
@@ -131,9 +132,22 @@ def _per_synset(version: DatasetVersion) -> list[dict]:
                     "accuracy": _r(gold_correct / gold_n) if gold_n else None,
                     "wilson95": wilson(gold_correct, gold_n),
                 },
+                "audit": _audit_row(*audit.get(wnid_from_offset(synset_id), (0, 0, 0))),
             }
         )
     return rows
+
+
+def _audit_row(judged: int, correct: int, wrong_labels: int) -> dict:
+    """Researchers' verdicts on accepted images their precision audit drew at random (frozen at the snapshot):
+    the sampled precision, with its 95% Wilson interval, and this version's labels judged wrong."""
+    return {
+        "judged": judged,
+        "correct": correct,
+        "precision": _r(correct / judged) if judged else None,
+        "wilson95": wilson(correct, judged),
+        "wrong_labels": wrong_labels,
+    }
 
 
 def _votes_summary(version: DatasetVersion) -> dict:
@@ -318,6 +332,16 @@ def limitations(version: DatasetVersion, summary: dict) -> list[str]:
         items.append("Ancestor labels are implied by the WordNet hierarchy, not verified by workers.")
     if any(row["gold"]["answers"] == 0 for row in summary["synsets"]):
         items.append("Some synsets had no gold answers, so their precision rests on the model alone.")
+    if not summary["audit"]["judged"]:
+        items.append(
+            "No accepted image was audited by a researcher: the precision figures are the model's estimate, not "
+            "a sampled precision."
+        )
+    elif summary["audit"]["wrong_labels"]:
+        items.append(
+            f"{summary['audit']['wrong_labels']} label(s) of this version were judged wrong in the precision audit "
+            "and are still included (an override rejects them before the next version)."
+        )
     return items
 
 
@@ -356,6 +380,7 @@ def datasheet_build(*, version: DatasetVersion, info: dict) -> dict:
             "boxes": sum(row["boxes"]["boxes"] for row in synsets),
             "boxes_no_object": sum(row["boxes"]["no_object"] for row in synsets),
         },
+        "audit": _audit_row(*(sum(row["audit"][k] for row in synsets) for k in ("judged", "correct", "wrong_labels"))),
         "empty_classes": [
             wnid_from_offset(i)
             for i in selectors.version_synset_ids(version=version) or ()
@@ -455,6 +480,31 @@ def datasheet_markdown(sheet: dict) -> str:
             f"{_fmt(p['mean_posterior'])} | "
             f"{_fmt(p['wilson95'])} | {g['answers']} | {_fmt(g['accuracy'])} | {_fmt(g['wilson95'])} |"
         )
+    audit = sheet["audit"]
+    lines += [
+        "",
+        "## Precision audit",
+        "",
+        "Researchers judged accepted images drawn at random (an order fixed per synset, not chosen by anyone); "
+        "every verdict up to the snapshot counts, on labels since rejected too.",
+        "",
+    ]
+    if audit["judged"]:
+        lines += [
+            f"- Sampled precision: {audit['correct']} of {audit['judged']} judged right, {_fmt(audit['precision'])} "
+            f"(95% {_fmt(audit['wilson95'])}); labels of this version judged wrong: {audit['wrong_labels']}",
+            "",
+            "| wnid | judged | right | precision | 95% | labels judged wrong |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {row['wnid']} | {a['judged']} | {a['correct']} | {_fmt(a['precision'])} | {_fmt(a['wilson95'])} "
+                f"| {a['wrong_labels']} |"
+                for row in sheet["synsets"]
+                if (a := row["audit"])["judged"]
+            ],
+        ]
+    else:
+        lines.append("- No accepted image was audited.")
     vpl, dates, pay = crowd["votes_per_label"], crowd["collection"], cost["hourly_pay"]
     if pay["median"] is None:
         hourly = "no paid work" if not cost["ledger_entries"] else "no answering time recorded"

@@ -32,7 +32,17 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from annotation.errors import disk_full, hidden_character, paths_cut, shown
-from annotation.models import Box, BoxJob, Campaign, CampaignSynset, Candidate, DecisionOverride, GoldItem, Vote
+from annotation.models import (
+    AuditJudgement,
+    Box,
+    BoxJob,
+    Campaign,
+    CampaignSynset,
+    Candidate,
+    DecisionOverride,
+    GoldItem,
+    Vote,
+)
 from export import datasheet, files, integrity, selectors
 from export.errors import Conflict, ExportError, Forbidden
 from export.files import VersionFolder, json_bytes, safe_relative
@@ -55,7 +65,8 @@ MAX_VERSION = 1_000_000  # an explicit version number above this is refused (the
 # so that ``export_dataset --verify`` of a version built before says "written by format N, this code writes
 # M" instead of only "differs". Recorded on each version as it finishes (DatasetVersion.exporter_format).
 # 1: the first numbered format (2026-12-07).
-EXPORTER_FORMAT = 1
+# 2: the datasheet reports the researchers' precision audit (2026-12-07).
+EXPORTER_FORMAT = 2
 DEFAULT_OPTIONS = {
     "synsets": None,  # None: every synset of the campaigns
     "min_confidence": 0.0,
@@ -340,11 +351,34 @@ def dataset_snapshot_take(*, version: DatasetVersion) -> None:
             "gold_items": GoldItem.objects.filter(synset_id__in=synset_ids).count(),
             "boxes_no_object": {wnid_from_offset(k): no_object[k] for k in sorted(no_object)},
             "splits_from": splits_from,
+            "audit": _audit_freeze(version, synset_ids),
         }
         DatasetVersion.objects.filter(id=version.id).update(
             snapshot_at=timezone.now(), images=n_images, labels=n_labels, boxes=n_boxes, frozen=frozen, **high_water
         )
     version.refresh_from_db()
+
+
+def _audit_freeze(version: DatasetVersion, synset_ids: list[int]) -> dict[str, list[int]]:
+    """The precision audit as it stands at the snapshot (a verdict given or changed later must not change a
+    rebuild): per synset with verdicts, [judged, judged right, labels of this version judged wrong]. Every verdict
+    on the synset's candidates counts, those since rejected included: the audit measures consensus, and the
+    unjudged labels are as likely to be wrong as the judged ones were."""
+    figures: dict[int, list[int]] = {}
+    for synset_id, correct, n in (
+        AuditJudgement.objects.filter(candidate__synset_id__in=synset_ids)
+        .values_list("candidate__synset_id", "correct").annotate(n=Count("id")).order_by()
+    ):  # fmt: skip
+        entry = figures.setdefault(synset_id, [0, 0, 0])
+        entry[0] += n
+        entry[1] += n if correct else 0
+    wrong = AuditJudgement.objects.filter(candidate__synset_id__in=synset_ids, correct=False).values("candidate_id")
+    for synset_id, n in (
+        DatasetLabel.objects.filter(version=version, direct=True, candidate_id__in=wrong)
+        .values_list("synset_id").annotate(n=Count("id")).order_by()
+    ):  # fmt: skip
+        figures[synset_id][2] = n
+    return {wnid_from_offset(k): figures[k] for k in sorted(figures)}
 
 
 OVERRIDE_MODEL_VERSION = "override"  # the model_version of a label a researcher's override accepted

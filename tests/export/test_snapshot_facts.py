@@ -179,6 +179,42 @@ def test_verify_passes_after_a_gold_item_is_added_and_a_campaign_renamed(
     assert sheet["gold_items"] == 1 and sheet["campaigns"] == [{"id": campaign.id, "name": "Shapes"}]
 
 
+def test_the_datasheet_reports_the_precision_audit_as_it_stood_at_the_snapshot(
+    campaign, admin, researcher, django_capture_on_commit_callbacks
+) -> None:
+    from annotation.services.manage import candidate_audit
+    from annotation.stats import wilson
+
+    _, markdown = sheet_of(build(admin, campaign, name="before", options={"formats": ["votes"]},
+                                 capture=django_capture_on_commit_callbacks))  # fmt: skip
+    assert "- No accepted image was audited." in markdown
+    assert "No accepted image was audited by a researcher: the precision figures are the model's estimate" in markdown
+
+    circles = Candidate.objects.filter(synset_id=int(CIRCLE[1:]), state="accepted", gold__isnull=True)
+    right_1, right_2, wrong_kept, wrong_rejected = circles.order_by("id")[:4]
+    for candidate, correct in [(right_1, True), (right_2, True), (wrong_kept, False), (wrong_rejected, False)]:
+        candidate_audit(campaign=campaign, candidate_id=candidate.id, correct=correct, by=researcher)
+    Candidate.objects.filter(id=wrong_rejected.id).update(state="rejected")  # consensus changed its mind since
+    version = build(admin, campaign, options={"formats": ["votes"]}, capture=django_capture_on_commit_callbacks)
+
+    # Every verdict counts (the rejected one too: the audit measures consensus); one wrong label is exported.
+    assert version.frozen["audit"] == {CIRCLE: [4, 2, 1]}
+    sheet, markdown = sheet_of(version)
+    expected = {"judged": 4, "correct": 2, "precision": 0.5, "wilson95": list(wilson(2, 4)), "wrong_labels": 1}
+    assert sheet["audit"] == expected
+    judged = {row["wnid"]: row["audit"]["judged"] for row in sheet["synsets"]}
+    assert judged == {wnid: 4 if wnid == CIRCLE else 0 for wnid in WNIDS}
+    assert next(row for row in sheet["synsets"] if row["wnid"] == CIRCLE)["audit"] == expected
+    low, high = wilson(2, 4)
+    assert f"- Sampled precision: 2 of 4 judged right, 0.500 (95% [{low:.3f}, {high:.3f}])" in markdown
+    assert f"| {CIRCLE} | 4 | 2 | 0.500 | [{low:.3f}, {high:.3f}] | 1 |" in markdown
+    assert "1 label(s) of this version were judged wrong in the precision audit and are still included" in markdown
+
+    # A verdict given or changed after the snapshot does not change the version.
+    candidate_audit(campaign=campaign, candidate_id=wrong_kept.id, correct=True, by=researcher)
+    assert services.dataset_version_verify(version=version).verdict == "identical"
+
+
 # ---- 6: a class with no images ------------------------------------------------------------------------------
 
 
@@ -293,7 +329,8 @@ def test_name_and_notes_cannot_fake_headings_or_figures(campaign, admin, django_
         "",
     ]
     assert [line for line in lines if line.startswith("#")] == [
-        lines[0], "## Composition", "## Labels per synset", "## Collection", "## Cost and pay", "## Known limitations"
+        lines[0], "## Composition", "## Labels per synset", "## Precision audit", "## Collection", "## Cost and pay",
+        "## Known limitations",
     ]  # fmt: skip
     assert not any(line.startswith("- Images: 999999") for line in lines)
 
@@ -307,5 +344,6 @@ def test_the_frozen_facts_are_in_the_version(campaign, admin, django_capture_on_
         "gold_items": 1,
         "boxes_no_object": {},
         "splits_from": None,
+        "audit": {},
     }
     assert Path(services.version_folder(version)).is_dir()
