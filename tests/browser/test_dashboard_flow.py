@@ -296,12 +296,16 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
         "1 accepted image not judged yet."
     )
     assert dict(AuditJudgement.objects.values_list("candidate_id", "correct")) == {right: True, wrong: False}
+    cards.nth(0).get_by_role("button", name=re.compile(r": yes, it shows")).click()
+    expect(summary).to_contain_text("2 of 3 judged right")
+    expect(summary).to_contain_text("Every accepted image has been judged.")
+    expect(cards).to_have_count(0)
 
     # The campaign's dashboard sets the sampled precision beside the model's estimate.
     page.goto(f"{live_server.url}/research/{campaign.id}/")
-    expect(page.locator("#audited-precision")).to_have_text("50.0%")
+    expect(page.locator("#audited-precision")).to_have_text("66.6%")  # rounded down, as every precision there
     expect(page.locator("#audit-basis")).to_have_text(
-        " (1 of 2 judged right; 95% interval 9.4%–90.5%; the model expected 99.0% of them)"
+        " (2 of 3 judged right; 95% interval 20.7%–93.8%; the model expected 99.0% of them)"
     )
 
 

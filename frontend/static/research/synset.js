@@ -54,7 +54,10 @@
     const wrong = s.wrong_still_accepted.length
       ? ` Judged wrong and still accepted: ${s.wrong_still_accepted.map((i) => "#" + i).join(", ")} (reject them under Accepted).`
       : "";
-    auditSummary.textContent = `${judged}${wrong} ${s.unjudged} accepted image${s.unjudged === 1 ? "" : "s"} not judged yet.`;
+    let left;
+    if (s.unjudged) left = ` ${s.unjudged} accepted image${s.unjudged === 1 ? "" : "s"} not judged yet.`;
+    else left = s.judged ? " Every accepted image has been judged." : " Nothing is accepted yet to audit.";
+    auditSummary.textContent = judged + wrong + left;
   }
   function auditCard(c) {
     const div = el("div", undefined, "card");
