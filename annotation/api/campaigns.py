@@ -288,6 +288,7 @@ CANDIDATE_ROW = {
     "gold": serializers.CharField(allow_null=True),
     "override": serializers.DictField(allow_null=True),
     "thumbnail": serializers.CharField(),
+    "medium": serializers.CharField(help_text="the image at up to 1024 px on its longer side, to look closer"),
     "width": serializers.IntegerField(),
     "height": serializers.IntegerField(),
     "boxes": serializers.ListField(

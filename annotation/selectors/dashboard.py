@@ -786,7 +786,7 @@ def candidate_rows(candidates, request=None) -> list[dict]:
             "posterior": round(c.posterior, 4) if c.posterior is not None else None,
             "gold": None if c.id not in gold else ("present" if gold[c.id] else "absent"),
             "override": overrides.get(c.id),
-            "thumbnail": image_urls(c.image, request)["thumbnail"],
+            **{size: url for size, url in image_urls(c.image, request).items() if size != "original"},
             # The box pipeline's final boxes, in pixels of the displayed image (width x height).
             "width": c.image.width,
             "height": c.image.height,

@@ -296,7 +296,10 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
         "1 accepted image not judged yet."
     )
     assert dict(AuditJudgement.objects.values_list("candidate_id", "correct")) == {right: True, wrong: False}
-    cards.nth(0).get_by_role("button", name=re.compile(r": yes, it shows")).click()
+    # The last one by keyboard (Y answers for the first image drawn); its thumbnail links to the larger image.
+    last = Candidate.objects.select_related("image").get(id=int(cards.nth(0).get_attribute("data-audit")))
+    expect(cards.nth(0).locator("a.thumb")).to_have_attribute("href", re.compile(re.escape(last.image.medium.name)))
+    page.keyboard.press("y")
     expect(summary).to_contain_text("2 of 3 judged right")
     expect(summary).to_contain_text("Every accepted image has been judged.")
     expect(cards).to_have_count(0)

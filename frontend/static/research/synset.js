@@ -62,7 +62,10 @@
   function auditCard(c) {
     const div = el("div", undefined, "card");
     div.dataset.audit = String(c.id);
-    const thumb = el("div", undefined, "thumb");
+    // The thumbnail opens the larger image in a new tab: a verdict may need a closer look.
+    const thumb = el("a", undefined, "thumb");
+    thumb.href = c.medium; thumb.target = "_blank"; thumb.rel = "noopener";
+    thumb.title = "Open the larger image";
     const img = el("img"); img.src = c.thumbnail; img.alt = `candidate ${c.id}`;
     thumb.appendChild(img);
     div.append(thumb, el("p", `#${c.id} · ${c.yes}/${c.votes} yes · p=${c.posterior === null ? "–" : c.posterior.toFixed(3)}`, "small"));
@@ -90,6 +93,17 @@
     div.appendChild(actions);
     return div;
   }
+  // Y and N judge the first image of the draw, as its buttons do (not while typing, nor with a modifier).
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) return;
+    if (event.target.closest && event.target.closest("input, textarea, select")) return;
+    const key = event.key.toLowerCase();
+    if (key !== "y" && key !== "n") return;
+    const first = auditCards.querySelector("[data-audit]");
+    if (!first) return;
+    const button = first.querySelectorAll("button")[key === "y" ? 0 : 1];
+    if (button && !button.disabled) { event.preventDefault(); button.click(); }
+  });
   async function audit() {
     const r = await api.request("GET", `${base}synsets/${wnid}/audit/?limit=12`);
     if (!r.ok) { auditSummary.textContent = (r.data && r.data.detail) || "The audit did not load."; return; }
