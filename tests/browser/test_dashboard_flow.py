@@ -292,7 +292,8 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
     expect(page.locator("#audit-status")).to_have_text(f"#{wrong}: wrong (recorded).")
     expect(summary).to_have_text(
         "1 of 2 judged right: sampled precision 50.0% (95% interval 9.4%–90.5%); the model expected 99.0% of the "
-        f"same images. Judged wrong and still accepted: #{wrong} (reject them under Accepted). "
+        "same images. The model's estimate is above the audit's interval: its posteriors are over-confident here. "
+        f"Judged wrong and still accepted: #{wrong} (reject them under Accepted). "
         "1 accepted image not judged yet."
     )
     assert dict(AuditJudgement.objects.values_list("candidate_id", "correct")) == {right: True, wrong: False}
@@ -308,7 +309,8 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
     page.goto(f"{live_server.url}/research/{campaign.id}/")
     expect(page.locator("#audited-precision")).to_have_text("66.6%")  # rounded down, as every precision there
     expect(page.locator("#audit-basis")).to_have_text(
-        " (2 of 3 judged right; 95% interval 20.7%–93.8%; the model expected 99.0% of them)"
+        " (2 of 3 judged right; 95% interval 20.7%–93.8%; the model expected 99.0% of them, above the interval: "
+        "over-confident)"
     )
 
 

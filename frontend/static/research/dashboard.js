@@ -264,7 +264,7 @@
     const a = d.audit;
     document.getElementById("audited-precision").textContent = a.judged ? precisionPct(a.precision) : "–";
     document.getElementById("audit-basis").textContent = a.judged
-      ? ` (${a.correct} of ${a.judged} judged right; 95% interval ${precisionPct(a.wilson95[0])}–${precisionPct(a.wilson95[1])}; the model expected ${precisionPct(a.model_estimate)} of them)`
+      ? ` (${a.correct} of ${a.judged} judged right; 95% interval ${precisionPct(a.wilson95[0])}–${precisionPct(a.wilson95[1])}; the model expected ${precisionPct(a.model_estimate)} of them${a.model_estimate > a.wilson95[1] ? ", above the interval: over-confident" : ""})`
       : " (no accepted image judged yet: judge a sample on a synset's page)";
     document.getElementById("gold-accuracy").textContent = pct(d.gold_accuracy);
     document.getElementById("agreement").textContent = pct(d.agreement_mean);

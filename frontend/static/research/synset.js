@@ -51,13 +51,16 @@
     const judged = s.judged
       ? `${s.correct} of ${s.judged} judged right: sampled precision ${pct(s.precision)} (95% interval ${pct(s.wilson95[0])}–${pct(s.wilson95[1])}); the model expected ${pct(s.model_estimate)} of the same images.`
       : "No accepted image judged yet.";
+    const calibration = s.judged && s.model_estimate > s.wilson95[1]
+      ? " The model's estimate is above the audit's interval: its posteriors are over-confident here."
+      : s.judged && s.model_estimate < s.wilson95[0] ? " The model's estimate is below the audit's interval: its posteriors are too cautious here." : "";
     const wrong = s.wrong_still_accepted.length
       ? ` Judged wrong and still accepted: ${s.wrong_still_accepted.map((i) => "#" + i).join(", ")} (reject them under Accepted).`
       : "";
     let left;
     if (s.unjudged) left = ` ${s.unjudged} accepted image${s.unjudged === 1 ? "" : "s"} not judged yet.`;
     else left = s.judged ? " Every accepted image has been judged." : " Nothing is accepted yet to audit.";
-    auditSummary.textContent = judged + wrong + left;
+    auditSummary.textContent = judged + calibration + wrong + left;
   }
   function auditCard(c) {
     const div = el("div", undefined, "card");
