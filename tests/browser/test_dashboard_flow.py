@@ -11,7 +11,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from annotation.models import Campaign, CampaignSynset, Candidate
-from annotation.services import rollups
+from annotation.services import refit, rollups
 from tests.annotation.hits.conftest import make_candidates, qualify
 from tests.dashboard.conftest import submit
 from workers.models import LedgerEntry, Qualification
@@ -271,13 +271,14 @@ def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_recor
 
 
 def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_precision(live_server, page, dog_taxonomy):
-    from annotation.models import AuditJudgement
+    from annotation.models import AuditJudgement, DecisionOverride
     from annotation.services.campaigns import campaign_create
 
     researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
     campaign = campaign_create(owner=researcher, name="Hounds", wnids=[WHIPPET])
     accepted = make_candidates(WHIPPET, 3)
     Candidate.objects.filter(id__in=[c.id for c in accepted]).update(state=Candidate.State.ACCEPTED, posterior=0.99)
+    refit.campaign_counters_recount(campaign=campaign)
     sign_in(page, live_server, researcher)
     page.goto(f"{live_server.url}/research/{campaign.id}/synsets/{WHIPPET}/")
     summary, cards = page.locator("#audit-summary"), page.locator("#audit-sample > div")
@@ -293,7 +294,7 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
     expect(summary).to_have_text(
         "1 of 2 judged right: sampled precision 50.0% (95% interval 9.4%–90.5%); the model expected 99.0% of the "
         "same images. The model's estimate is above the audit's interval: its posteriors are over-confident here. "
-        f"Judged wrong and still accepted: #{wrong} (reject them under Accepted). "
+        f"Judged wrong and still accepted: #{wrong}. "
         "1 accepted image not judged yet."
     )
     assert dict(AuditJudgement.objects.values_list("candidate_id", "correct")) == {right: True, wrong: False}
@@ -304,6 +305,19 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
     expect(summary).to_contain_text("2 of 3 judged right")
     expect(summary).to_contain_text("Every accepted image has been judged.")
     expect(cards).to_have_count(0)
+
+    # What the audit found wrong is one click from rejected: an override with the audit as its reason.
+    page.get_by_role("button", name=f"Reject #{wrong}").click()
+    expect(page.locator("#audit-status")).to_have_text(f"#{wrong}: accepted → rejected (recorded).")
+    expect(summary).not_to_contain_text("Judged wrong and still accepted")
+    expect(page.locator("#audit-reject button")).to_have_count(0)
+    override = DecisionOverride.objects.get()
+    assert (override.candidate_id, override.action, override.reason) == (
+        wrong,
+        "reject",
+        "judged wrong in the precision audit",
+    )
+    assert Candidate.objects.get(id=wrong).state == Candidate.State.REJECTED
 
     # The campaign's dashboard sets the sampled precision beside the model's estimate.
     page.goto(f"{live_server.url}/research/{campaign.id}/")

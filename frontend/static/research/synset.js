@@ -46,6 +46,7 @@
   const auditSummary = document.getElementById("audit-summary");
   const auditCards = document.getElementById("audit-sample");
   const auditStatus = document.getElementById("audit-status");
+  const auditReject = document.getElementById("audit-reject");
   const pct = (v) => `${(Math.floor(v * 1000) / 10).toFixed(1)}%`;
   function auditLine(s) {
     const judged = s.judged
@@ -55,12 +56,28 @@
       ? " The model's estimate is above the audit's interval: its posteriors are over-confident here."
       : s.judged && s.model_estimate < s.wilson95[0] ? " The model's estimate is below the audit's interval: its posteriors are too cautious here." : "";
     const wrong = s.wrong_still_accepted.length
-      ? ` Judged wrong and still accepted: ${s.wrong_still_accepted.map((i) => "#" + i).join(", ")} (reject them under Accepted).`
+      ? ` Judged wrong and still accepted: ${s.wrong_still_accepted.map((i) => "#" + i).join(", ")}.`
       : "";
     let left;
     if (s.unjudged) left = ` ${s.unjudged} accepted image${s.unjudged === 1 ? "" : "s"} not judged yet.`;
     else left = s.judged ? " Every accepted image has been judged." : " Nothing is accepted yet to audit.";
     auditSummary.textContent = judged + calibration + wrong + left;
+    // One click rejects what the audit found wrong (an override, recorded with that reason), no hunt through
+    // the Accepted tab's pages.
+    auditReject.replaceChildren(...s.wrong_still_accepted.map((id) => {
+      const b = el("button", `Reject #${id}`, "small-button");
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        b.disabled = true;
+        const r = await api.request("POST", `${base}candidates/${id}/override/`, { action: "reject", reason: "judged wrong in the precision audit" });
+        auditStatus.textContent = r.ok ? `#${id}: accepted → rejected (recorded).` : (r.data && r.data.detail) || "Failed.";
+        if (!r.ok) { b.disabled = false; return; }
+        overview();
+        audit();
+        load(true);
+      });
+      return b;
+    }));
   }
   function auditCard(c) {
     const div = el("div", undefined, "card");
