@@ -441,12 +441,11 @@ class CandidateAuditApi(APIView):
             correct=payload.validated_data["correct"],
             by=request.user,
         )
-        synset_id = judgement.candidate.synset_id
         return Response(
             {
                 "candidate": judgement.candidate_id,
                 "correct": judgement.correct,
-                "summary": selectors.synset_audit(synset_id=synset_id, limit=1)["summary"],
+                "summary": selectors.synset_audit_summary(synset_id=judgement.candidate.synset_id),
             },
             status=status.HTTP_201_CREATED if written else status.HTTP_200_OK,
         )

@@ -825,15 +825,20 @@ def _audit_order(synset_id: int):
     ).digest()
 
 
+def _audit_pool(synset_id: int) -> QuerySet[Candidate]:
+    """What the audit draws from: the synset's accepted, non-gold candidates nobody has judged."""
+    return Candidate.objects.filter(
+        synset_id=synset_id, state=Candidate.State.ACCEPTED, gold__isnull=True, audit__isnull=True
+    )
+
+
 def audit_draw(*, synset_id: int, limit: int = AUDIT_WINDOW) -> list[int]:
     """The next ``limit`` accepted, non-gold candidates of the synset that nobody has judged, in the audit's
     draw order: a random permutation fixed per synset and keyed by the site's secret. Every accepted image is
     equally likely to come next, a reload draws the same ones, and nobody chooses which images are judged (a
     sample picked by a person would measure the person's picks). Images accepted later take their random place
     in the same order."""
-    ids = Candidate.objects.filter(
-        synset_id=synset_id, state=Candidate.State.ACCEPTED, gold__isnull=True, audit__isnull=True
-    ).values_list("id", flat=True)
+    ids = _audit_pool(synset_id).values_list("id", flat=True)
     return heapq.nsmallest(limit, ids, key=_audit_order(synset_id))
 
 
@@ -858,16 +863,18 @@ def audit_summary(*, synset_ids) -> dict:
     }
 
 
+def synset_audit_summary(*, synset_id: int) -> dict:
+    """The synset's audit summary and how many of its accepted images are still unjudged."""
+    return audit_summary(synset_ids=[synset_id]) | {"unjudged": _audit_pool(synset_id).count()}
+
+
 def synset_audit(*, synset_id: int, limit: int, request=None) -> dict:
-    """The synset's audit summary, how many accepted images are still unjudged, and the next ``limit`` the
-    audit draws, as candidate rows in draw order."""
+    """The synset's audit summary and the next ``limit`` images the audit draws, as candidate rows in draw
+    order."""
     ids = audit_draw(synset_id=synset_id, limit=limit)
     by_id = {c.id: c for c in Candidate.objects.filter(id__in=ids).select_related("image")}
-    unjudged = Candidate.objects.filter(
-        synset_id=synset_id, state=Candidate.State.ACCEPTED, gold__isnull=True, audit__isnull=True
-    ).count()
     return {
-        "summary": audit_summary(synset_ids=[synset_id]) | {"unjudged": unjudged},
+        "summary": synset_audit_summary(synset_id=synset_id),
         "sample": candidate_rows([by_id[i] for i in ids], request),
     }
 
