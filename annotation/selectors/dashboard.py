@@ -281,13 +281,15 @@ def _eta(remaining_answers: float, unknown: int, starved: int, rate: float, span
     return round(remaining_answers / rate, 1), "at the last hour's answer rate"
 
 
-PROGRESS_SORTS = ("behind", "hardest", "flags", "precision")
+PROGRESS_SORTS = ("behind", "hardest", "flags", "precision", "audit")
 
 
 def _progress_key(row: dict, sort: str) -> tuple:
     """``behind``: furthest behind the target first; ``hardest``: the largest unresolved share, then the most
     votes per decision; ``flags``: starved and stuck first, then furthest behind; ``precision``: the lowest
-    estimated precision first (none yet last). Ties by wnid, so that pages neither overlap nor skip."""
+    estimated precision first (none yet last); ``audit``: over-confident first, then the lowest audited
+    precision, the most judged first among equals (none judged last). Ties by wnid, so that pages neither
+    overlap nor skip."""
     behind = row["accepted"] / row["target"] if row["target"] else 1.0
     if sort == "hardest":
         return -(row["unresolved_share"] or 0), -(row["votes_per_decision"] or 0), row["wnid"]
@@ -295,7 +297,45 @@ def _progress_key(row: dict, sort: str) -> tuple:
         return -(row["starved"] + row["stuck"]), behind, row["wnid"]
     if sort == "precision":
         return 2 if row["precision"] is None else row["precision"], row["wnid"]
+    if sort == "audit":
+        audit = row["audit"]
+        if audit is None:
+            return 1, 2, 0, row["wnid"]
+        return 0 if row["overconfident"] else 1, audit["precision"], -audit["judged"], row["wnid"]
     return behind, row["wnid"]
+
+
+def _audits_by_synset(campaign: Campaign) -> dict[int, dict]:
+    """Per synset of the campaign with verdicts: judged, judged right, the sampled precision with its 95%
+    Wilson interval and the model's estimate for the same images (as ``audit_summary``, one grouped query)."""
+    rows = (
+        AuditJudgement.objects.filter(
+            candidate__synset_id__in=CampaignSynset.objects.filter(campaign=campaign).values("synset_id")
+        )
+        .values("candidate__synset_id")
+        .annotate(
+            n=Count("id"), right=Count("id", filter=Q(correct=True)), mass=Sum("posterior"), weighed=Count("posterior")
+        )
+        .values_list("candidate__synset_id", "n", "right", "mass", "weighed")
+    )
+    return {synset_id: _audit_figures(n, right, mass, weighed) for synset_id, n, right, mass, weighed in rows}
+
+
+def _audit_figures(n: int, right: int, mass: float | None, weighed: int) -> dict:
+    """From verdict counts (judged, judged right) and the posteriors recorded with them (sum, how many)."""
+    return {
+        "judged": n,
+        "correct": right,
+        "precision": round(right / n, 4) if n else None,
+        "wilson95": wilson(right, n),
+        "model_estimate": round(mass / weighed, 4) if weighed else None,
+    }
+
+
+def _overconfident(audit: dict | None) -> bool:
+    """The audit's 95% interval lies below the model's estimate for the images it judged: the posteriors
+    promise more than the researchers' own verdicts found (the synset page's sentence, as a flag)."""
+    return bool(audit and audit["model_estimate"] is not None and audit["model_estimate"] > audit["wilson95"][1])
 
 
 def progress(
@@ -312,7 +352,8 @@ def progress(
     the campaign's last start or resume at the earliest — while the campaign is busy elsewhere) and short
     (too few candidates left to reach the target); the answers still needed at the synset's own yield
     (accepted per answer; the campaign's until it has one) and the time to finish at the last hour's
-    answer rate.
+    answer rate; the precision audit's figures (None before a verdict) and the ``overconfident`` flag when
+    its interval lies below the model's estimate.
 
     Totals are over every synset. ``synsets`` lists those whose name, words or wnid contain ``query`` (any
     case), in the order ``sort`` names (PROGRESS_SORTS; by wnid without one), ``limit`` of them from
@@ -327,6 +368,7 @@ def progress(
     rate, rate_minutes = _recent_answer_rate(campaign, now)
     stuck_before = now - timedelta(minutes=settings.DASHBOARD_STUCK_MINUTES)
     busy = rate > 0
+    audits = _audits_by_synset(campaign)
     synsets, remaining_total, unknown = [], 0.0, 0
     for r in rows:
         missing = max(0, target - r.accepted)
@@ -342,6 +384,7 @@ def progress(
         # stuck minutes after the start only because nobody has reached it yet.
         quiet_since = max((t for t in (r.last_answer_at, campaign.running_since) if t is not None), default=None)
         idle = quiet_since is None or quiet_since < stuck_before
+        audit = audits.get(r.synset_id)
         synsets.append(
             {
                 "wnid": wnid_from_offset(r.synset_id),
@@ -365,6 +408,8 @@ def progress(
                 "precision": round(r.precision, 4) if r.precision is not None else None,
                 "look_alikes": round(r.look_alikes, 3) if r.look_alikes is not None else None,
                 "answers_needed": round(needed) if needed is not None else None,
+                "audit": audit,
+                "overconfident": _overconfident(audit),
                 "last_answer_at": r.last_answer_at,
             }
         )
@@ -396,6 +441,8 @@ def progress(
             "done": sum(s["done"] for s in synsets),
             "starved": sum(s["starved"] for s in synsets),
             "stuck": sum(s["stuck"] for s in synsets),
+            "audited": len(audits),
+            "overconfident": sum(s["overconfident"] for s in synsets),
             # Unknown while a synset has no yield to estimate it by (not 0: that would read as "nothing left").
             "answers_needed": round(remaining_total) if not unknown else None,
             "eta_minutes": eta_minutes,
@@ -851,14 +898,8 @@ def audit_summary(*, synset_ids) -> dict:
     figures = rows.aggregate(
         n=Count("id"), right=Count("id", filter=Q(correct=True)), mass=Sum("posterior"), weighed=Count("posterior")
     )
-    n, right = figures["n"], figures["right"]
     wrong = rows.filter(correct=False, candidate__state=Candidate.State.ACCEPTED).order_by("candidate_id")
-    return {
-        "judged": n,
-        "correct": right,
-        "precision": round(right / n, 4) if n else None,
-        "wilson95": wilson(right, n),
-        "model_estimate": round(figures["mass"] / figures["weighed"], 4) if figures["weighed"] else None,
+    return _audit_figures(figures["n"], figures["right"], figures["mass"], figures["weighed"]) | {
         "wrong_still_accepted": list(wrong.values_list("candidate_id", flat=True)[:100]),
     }
 

@@ -129,10 +129,10 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     expect(page.locator("#precision-basis")).to_have_text(" (mean posterior of 4 consensus labels)")
     whippet = page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')
     expect(whippet).to_contain_text("99.9%")
-    look_alikes = whippet.locator("td").nth(8)
+    look_alikes = whippet.locator("td").nth(9)
     expect(look_alikes).to_have_text("25%")
     expect(look_alikes).to_have_attribute("title", re.compile("fool workers more than the campaign's typical"))
-    expect(page.locator(f'#progress-table tr[data-wnid="{IBIZAN}"] td').nth(8)).to_have_text("–")  # no refit yet
+    expect(page.locator(f'#progress-table tr[data-wnid="{IBIZAN}"] td').nth(9)).to_have_text("–")  # no refit yet
 
     # A campaign of thousands of synsets shows 100 rows: the researcher finds one by name or wnid.
     page.locator("#progress-filter").fill("ibiz")
@@ -326,6 +326,14 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
         " (2 of 3 judged right; 95% interval 20.7%–93.8%; the model expected 99.0% of them, above the interval: "
         "over-confident)"
     )
+    # ... and the progress table the synset's own audit, flagged: a campaign of thousands of synsets sorts it first.
+    row = page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')
+    audited = row.locator("td").nth(8)
+    expect(audited).to_have_text("2/3")
+    expect(audited).to_have_attribute("title", re.compile(r"^Sampled precision 66\.6% \(95% interval 20\.7%–93\.8%\)"))
+    badge = row.locator(".badge.flag-overconfident")
+    expect(badge).to_have_attribute("title", re.compile("below the model's estimate"))
+    expect(page.locator("#progress-note")).to_contain_text("· 1 over-confident by the audit")
 
 
 def test_the_research_pages_fit_a_phone_screen_and_their_tables_scroll_on_their_own(live_server, browser, dog_taxonomy):

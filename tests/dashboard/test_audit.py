@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from annotation.models import AuditJudgement, Candidate
 from annotation.selectors.dashboard import AUDIT_WINDOW
 from tests.annotation.hits.conftest import make_candidates, make_gold
-from tests.dashboard.conftest import CIRCLE
+from tests.dashboard.conftest import CIRCLE, TRIANGLE
 
 
 @pytest.fixture
@@ -83,6 +83,42 @@ def test_verdicts_give_the_sampled_precision_beside_the_model_estimate(api, seed
     assert override.status_code == 201
     after = api.get(audit_url(seeded)).json()["summary"]
     assert (after["judged"], after["correct"], after["wrong_still_accepted"]) == (2, 1, [])
+
+
+def test_the_progress_table_shows_each_synsets_audit_and_flags_an_over_confident_model(api, seeded):
+    first, second = seeded.candidates[0], seeded.candidates[1]  # accepted at 0.99 and 0.97
+    progress_url = f"/api/v1/campaigns/{seeded.campaign.id}/dashboard/progress/"
+
+    def rows(**query):
+        data = api.get(progress_url, query).json()
+        return {s["wnid"]: (s["audit"], s["overconfident"]) for s in data["synsets"]}, data
+
+    before, data = rows()
+    assert before == {CIRCLE: (None, False), TRIANGLE: (None, False)}
+    assert (data["totals"]["audited"], data["totals"]["overconfident"]) == (0, 0)
+
+    api.post(verdict_url(seeded, first.id), {"correct": True}, format="json")
+    api.post(verdict_url(seeded, second.id), {"correct": True}, format="json")
+    both_right, _ = rows()
+    # Two of two right: the interval (34%-100%) holds the model's 98%, so nothing is flagged.
+    assert both_right[CIRCLE] == (
+        {"judged": 2, "correct": 2, "precision": 1.0, "wilson95": [0.3424, 1.0], "model_estimate": 0.98},
+        False,
+    )
+
+    api.post(verdict_url(seeded, second.id), {"correct": False}, format="json")
+    one_wrong, data = rows(sort="audit")
+    # One of two: the interval (9%-91%) lies below the model's 98% for the same images.
+    assert one_wrong[CIRCLE] == (
+        {"judged": 2, "correct": 1, "precision": 0.5, "wilson95": [0.0945, 0.9055], "model_estimate": 0.98},
+        True,
+    )
+    assert one_wrong[TRIANGLE] == (None, False)
+    assert [s["wnid"] for s in data["synsets"]] == [CIRCLE, TRIANGLE]  # over-confident first, unaudited last
+    assert (data["totals"]["audited"], data["totals"]["overconfident"]) == (1, 1)
+    # The same figures as the synset's own audit summary.
+    summary = api.get(audit_url(seeded)).json()["summary"]
+    assert {k: summary[k] for k in one_wrong[CIRCLE][0]} == one_wrong[CIRCLE][0]
 
 
 def test_the_same_verdict_again_changes_nothing_and_a_changed_one_replaces_it(api, seeded):

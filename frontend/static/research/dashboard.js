@@ -23,6 +23,9 @@
     starved: "No open candidates left: import more images for this synset.",
     stuck: "Open candidates, but no answer for a while (since the campaign started or resumed) while other synsets get answers.",
     short: "Fewer open candidates left than accepted images still needed, even if every one is accepted.",
+    overconfident: "The precision audit's 95% interval lies below the model's estimate for the images it judged: "
+      + "the posteriors promise more than your verdicts found. Reject the wrong ones on the synset's page, add gold "
+      + "among its look-alikes, or judge more.",
   };
   const LOOK_ALIKES_MEANING = "Share of this synset's negatives that fool workers more than the campaign's typical "
     + "negative (estimated at the last refit). Agreement on such images proves less, so they take more votes; "
@@ -174,12 +177,18 @@
       for (const v of [s.candidates, s.open, s.accepted, s.rejected, s.unresolved]) tr.appendChild(el("td", String(v), "num"));
       tr.appendChild(el("td", fmt(s.votes_per_decision, 2), "num"));
       tr.appendChild(el("td", precisionPct(s.precision), "num"));
+      const audit = s.audit;
+      const audited = el("td", audit ? `${audit.correct}/${audit.judged}` : "–", "num");
+      audited.title = audit
+        ? `Sampled precision ${precisionPct(audit.precision)} (95% interval ${precisionPct(audit.wilson95[0])}–${precisionPct(audit.wilson95[1])}); the model expected ${precisionPct(audit.model_estimate)} of the same images.`
+        : "No accepted image judged yet: the synset's page draws a sample to judge.";
+      tr.appendChild(audited);
       const lookAlikes = el("td", s.look_alikes === null || s.look_alikes === undefined ? "–" : `${Math.round(s.look_alikes * 100)}%`, "num");
       lookAlikes.title = LOOK_ALIKES_MEANING;
       tr.appendChild(lookAlikes);
       tr.appendChild(el("td", s.answers_needed === null ? "–" : String(s.answers_needed), "num"));
       const flags = el("td");
-      for (const f of ["done", "starved", "stuck", "short"]) {
+      for (const f of ["done", "starved", "stuck", "short", "overconfident"]) {
         if (!s[f]) continue;
         const badge = el("span", f, `badge flag-${f}`);
         badge.title = FLAG_MEANING[f];
@@ -192,7 +201,8 @@
     document.getElementById("progress-shown").textContent = query
       ? `${matched} of ${t.synsets} synsets match “${query}”${matched > shown ? `; the first ${shown} shown` : ""}.`
       : (matched > shown ? `The first ${shown} of ${matched} synsets shown; find one by name or wnid above.` : "");
-    document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`;
+    document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`
+      + (t.overconfident ? ` · ${t.overconfident} over-confident by the audit` : "");
     document.getElementById("all-done").hidden = !(t.synsets > 0 && t.done === t.synsets && document.getElementById("campaign-state").textContent !== "finished");
     // The note is on screen, not in a tooltip: why no time can be told is what the researcher must act on.
     root.querySelectorAll('[data-stat="eta"]').forEach((n) => { n.textContent = minutes(t.eta_minutes); });
