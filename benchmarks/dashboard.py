@@ -1,5 +1,6 @@
 """Dashboard endpoints at scale: a campaign of 1,000 synsets with 10,000,000 votes (2,000,000 candidates,
-~417,000 HITs, 2,000 workers, 14 days of minute and hour buckets), bulk-loaded with COPY into a scratch
+~417,000 HITs, 2,000 workers, 14 days of minute and hour buckets, a precision audit of 50 accepted images per
+synset), bulk-loaded with COPY into a scratch
 PostgreSQL database; then every dashboard and synset-inspection endpoint is called through Django's test
 client (the full request path: URL routing, session auth, DRF, JSON) and timed. Prints JSON with p50/p95 in
 ms per endpoint and whether each stays within the 200 ms budget.
@@ -292,6 +293,27 @@ def load(args) -> dict:
             ),
         )
         cursor.execute("SELECT setval(pg_get_serial_sequence('annotation_candidate', 'id'), %s)", [n_candidates])
+        # A precision audit of 50 accepted images per synset (the dashboard and the progress table read it).
+        accepted_ids = np.flatnonzero(state == "accepted")
+        synset_of = cand_synset[accepted_ids]
+        first_of_synset = np.searchsorted(synset_of, synset_of)  # candidates are in synset order
+        judged = accepted_ids[np.arange(len(accepted_ids)) - first_of_synset < 50]
+        copy_rows(
+            cursor,
+            "annotation_auditjudgement",
+            ["candidate_id", "synset_id", "campaign_id", "correct", "posterior", "judged_by_id", "judged"],
+            text_chunks(
+                [
+                    cand_ids[judged],
+                    cand_synset[judged],
+                    np.full(len(judged), campaign.id),
+                    np.where(rng.random(len(judged)) < 0.99, "t", "f"),
+                    posterior[judged].round(4),
+                    np.full(len(judged), researcher.id),
+                    np.full(len(judged), now.isoformat()),
+                ]
+            ),
+        )
         # HITs and votes.
         hit_ids = np.arange(1, n_hits + 1)
         hit_worker = users[rng.integers(0, n_workers, n_hits)]
@@ -604,6 +626,7 @@ def main() -> None:
         "throughput_all": f"{base}dashboard/throughput/?window=all",
         "progress": f"{base}dashboard/progress/",
         "progress_page": f"{base}dashboard/progress/?sort=behind&limit=100",  # what the dashboard page asks
+        "progress_audit": f"{base}dashboard/progress/?sort=audit&limit=100",
         "tree": f"{base}dashboard/tree/",
         "quality": f"{base}dashboard/quality/",
         "quality_page": f"{base}dashboard/quality/?synsets=false",  # what the dashboard page asks
@@ -611,6 +634,7 @@ def main() -> None:
         "synset_overview": f"{base}synsets/{data['leaf']}/",
         "synset_candidates": f"{base}synsets/{data['leaf']}/candidates/?state=accepted",
         "synset_disagreements": f"{base}synsets/{data['leaf']}/disagreements/",
+        "synset_audit": f"{base}synsets/{data['leaf']}/audit/",
         "campaign_list": "/api/v1/campaigns/",
     }
     results = {name: measure(client, url, args.repeat) for name, url in urls.items()}

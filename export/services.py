@@ -366,13 +366,13 @@ def _audit_freeze(version: DatasetVersion, synset_ids: list[int]) -> dict[str, l
     unjudged labels are as likely to be wrong as the judged ones were."""
     figures: dict[int, list[int]] = {}
     for synset_id, correct, n in (
-        AuditJudgement.objects.filter(candidate__synset_id__in=synset_ids)
-        .values_list("candidate__synset_id", "correct").annotate(n=Count("id")).order_by()
+        AuditJudgement.objects.filter(synset_id__in=synset_ids)
+        .values_list("synset_id", "correct").annotate(n=Count("id")).order_by()
     ):  # fmt: skip
         entry = figures.setdefault(synset_id, [0, 0, 0])
         entry[0] += n
         entry[1] += n if correct else 0
-    wrong = AuditJudgement.objects.filter(candidate__synset_id__in=synset_ids, correct=False).values("candidate_id")
+    wrong = AuditJudgement.objects.filter(synset_id__in=synset_ids, correct=False).values("candidate_id")
     for synset_id, n in (
         DatasetLabel.objects.filter(version=version, direct=True, candidate_id__in=wrong)
         .values_list("synset_id").annotate(n=Count("id")).order_by()

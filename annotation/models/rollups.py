@@ -138,6 +138,9 @@ class AuditJudgement(models.Model):
     candidate (its label is the synset's, whichever campaign asked); a changed verdict replaces it."""
 
     candidate = models.OneToOneField("annotation.Candidate", on_delete=models.CASCADE, related_name="audit")
+    # The candidate's synset, copied (a candidate never changes synset): the progress table and the quality panel
+    # group a campaign's verdicts by synset, and through the candidate that join scanned every candidate.
+    synset = models.ForeignKey("taxonomy.Synset", on_delete=models.PROTECT, related_name="+")
     campaign = models.ForeignKey("annotation.Campaign", on_delete=models.CASCADE, related_name="+")
     correct = models.BooleanField()
     posterior = models.FloatField(null=True, blank=True)  # consensus P(present) when judged

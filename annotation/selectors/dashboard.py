@@ -310,13 +310,13 @@ def _audits_by_synset(campaign: Campaign) -> dict[int, dict]:
     Wilson interval and the model's estimate for the same images (as ``audit_summary``, one grouped query)."""
     rows = (
         AuditJudgement.objects.filter(
-            candidate__synset_id__in=CampaignSynset.objects.filter(campaign=campaign).values("synset_id")
+            synset_id__in=CampaignSynset.objects.filter(campaign=campaign).values("synset_id")
         )
-        .values("candidate__synset_id")
+        .values("synset_id")
         .annotate(
             n=Count("id"), right=Count("id", filter=Q(correct=True)), mass=Sum("posterior"), weighed=Count("posterior")
         )
-        .values_list("candidate__synset_id", "n", "right", "mass", "weighed")
+        .values_list("synset_id", "n", "right", "mass", "weighed")
     )
     return {synset_id: _audit_figures(n, right, mass, weighed) for synset_id, n, right, mass, weighed in rows}
 
@@ -894,7 +894,7 @@ def audit_summary(*, synset_ids) -> dict:
     judged, judged right, the sampled precision with its 95% Wilson interval, the model's estimate for the
     same images (mean posterior when judged) and the candidates judged wrong that are still accepted (the
     first 100 by id: the audit measures; a researcher rejects them with an override)."""
-    rows = AuditJudgement.objects.filter(candidate__synset_id__in=synset_ids)
+    rows = AuditJudgement.objects.filter(synset_id__in=synset_ids)
     figures = rows.aggregate(
         n=Count("id"), right=Count("id", filter=Q(correct=True)), mass=Sum("posterior"), weighed=Count("posterior")
     )

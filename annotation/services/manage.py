@@ -127,7 +127,12 @@ def candidate_audit(
             "judge the images the audit draws, so that the sample stays random."
         )
     judgement = AuditJudgement.objects.create(
-        candidate=candidate, campaign=campaign, correct=correct, posterior=candidate.posterior, judged_by=by
+        candidate=candidate,
+        synset_id=candidate.synset_id,
+        campaign=campaign,
+        correct=correct,
+        posterior=candidate.posterior,
+        judged_by=by,
     )
     return judgement, True
 

@@ -70,3 +70,38 @@ def test_blocked_qualifications_take_the_reason_their_profile_recorded():
     new = executor.loader.project_state(after).apps.get_model("workers", "Qualification")
     reasons = dict(new.objects.filter(id__in=ids).values_list("worker__username", "blocked_reason"))
     assert reasons == {"spammer-m": "Answers in 0.1 s.", "quiet-m": "", "fine-m": ""}  # no profile: no reason
+
+
+@pytest.mark.usefixtures("back_to_latest")
+def test_existing_audit_verdicts_get_their_candidates_synset():
+    before, after = [("annotation", "0022_audit_judgement")], [("annotation", "0024_audit_judgement_synset_required")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "annotation"]
+    old = executor.loader.project_state(before + others).apps
+    owner = old.get_model("auth", "User").objects.create(username="owner-audit")
+    campaign = old.get_model("annotation", "Campaign").objects.create(name="audited", owner=owner)
+    synsets = [
+        old.get_model("taxonomy", "Synset").objects.create(id=offset, name=f"s{offset}.n.01", gloss="", depth=1)
+        for offset in (9000011, 9000012)
+    ]
+    judged = []
+    for i, synset in enumerate(synsets * 2):
+        image = old.get_model("annotation", "Image").objects.create(
+            sha256=f"{i + 100:064x}", format="JPEG", width=1, height=1, byte_size=1, phash=0
+        )
+        candidate = old.get_model("annotation", "Candidate").objects.create(image=image, synset=synset)
+        judgement = old.get_model("annotation", "AuditJudgement").objects.create(
+            candidate=candidate, campaign=campaign, correct=i % 2 == 0, posterior=0.99
+        )
+        judged.append(judgement.id)
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+
+    new = executor.loader.project_state(after).apps
+    rows = new.get_model("annotation", "AuditJudgement").objects.filter(id__in=judged)
+    assert sorted(rows.values_list("synset_id", "candidate__synset_id")) == [
+        (9000011, 9000011), (9000011, 9000011), (9000012, 9000012), (9000012, 9000012)
+    ]  # fmt: skip
