@@ -124,15 +124,35 @@ def workers_manage(request):
                     note=request.POST.get("note", ""),
                     by=request.user,
                 )
-                messages.success(request, f"{worker.username}: {entry.kind} of {entry.amount} added, unpaid.")
+                messages.success(request, _adjustment_sentence(worker, entry))
             elif action == "approve":
                 up_to = int(request.POST.get("up_to_entry") or 0)
                 approval = manage.payments_approve(up_to_entry=up_to)
                 messages.success(request, f"Approved {approval.entries} ledger entries, {approval.amount} in total.")
         except (AnnotationError, ValueError) as error:
+            # The page again with the refused row's form open and what was typed in it, to be put right.
             messages.error(request, getattr(error, "message", str(error)))
+            return _workers_page(request, request.POST.get("q", "").strip()[:100], refused=request.POST, status=400)
         return redirect(f"{reverse('research-workers')}?q={request.POST.get('q', '')}")
-    query = request.GET.get("q", "").strip()[:100]
+    return _workers_page(request, request.GET.get("q", "").strip()[:100])
+
+
+def _adjustment_sentence(worker: User, entry) -> str:
+    if entry.kind == "correction":
+        if entry.amount < 0:
+            return f"{worker.username}: correction of {entry.amount} taken back from their unpaid earnings."
+        return f"{worker.username}: correction of +{entry.amount} added to their unpaid earnings."
+    return f"{worker.username}: {entry.kind} of {entry.amount} added, unpaid."
+
+
+def _posted_id(posted) -> int | None:
+    try:
+        return int(posted.get("worker", ""))
+    except ValueError:
+        return None
+
+
+def _workers_page(request, query: str, refused=None, status: int = 200):
     return render(
         request,
         "research/workers.html",
@@ -140,7 +160,12 @@ def workers_manage(request):
             "workers": selectors.workers_overview(query=query),
             "query": query,
             "unpaid": selectors.payments_unpaid_summary(),
+            "refused": refused or {},
+            # The worker whose form was refused, by which form: that row shows what was typed, to be put right.
+            "again_adjust": _posted_id(refused) if refused and refused.get("action") == "adjust" else None,
+            "again_block": _posted_id(refused) if refused and refused.get("action") in {"block", "unblock"} else None,
         },
+        status=status,
     )
 
 

@@ -83,9 +83,31 @@ def test_a_bad_adjustment_is_refused_with_a_sentence_and_records_nothing(seeded,
         follow=True,
     )
 
-    assert response.status_code == 200
-    assert sentence in response.content.decode().replace("&#x27;", "'")
+    assert response.status_code == 400
+    page = response.content.decode().replace("&#x27;", "'")
+    assert sentence in page
     assert _ledger(seeded.worker) == before
+    # The refused row's form is open again with what was typed, to be put right rather than typed again.
+    row = page.split('data-worker="worker"', 1)[1].split("</tr>", 1)[0]
+    assert '<details class="adjust" open>' in row
+    assert f'value="{amount}"' in row and (not note.strip() or f'value="{note}"' in row)
+    assert ('<option value="correction" selected>' in row) == (kind == "correction")
+    assert '<details class="adjust" open>' not in page.split('data-worker="other_worker"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_a_correction_says_whether_it_adds_or_takes_back(seeded, admin):
+    client = _client(admin)
+    form = {"action": "adjust", "worker": seeded.worker.id, "kind": "correction", "note": "a HIT counted twice"}
+
+    added = client.post("/manage/workers/", {**form, "amount": "0.40"}, follow=True).content.decode()
+    taken = client.post("/manage/workers/", {**form, "amount": "-0.30"}, follow=True).content.decode()
+
+    assert "worker: correction of +0.40 added to their unpaid earnings." in added
+    assert "worker: correction of -0.30 taken back from their unpaid earnings." in taken
+    assert [amount for kind, amount, *_ in _ledger(seeded.worker) if kind == "correction"] == [
+        Decimal("0.40"),
+        Decimal("-0.30"),
+    ]
 
 
 def test_paid_earnings_are_not_taken_back(seeded, admin):
@@ -99,7 +121,7 @@ def test_only_crowd_workers_have_earnings_to_adjust(seeded, admin, researcher):
         ledger_adjust(worker=researcher, kind="bonus", amount="1", note="thanks", by=admin)
     form = {"action": "adjust", "worker": "x", "kind": "bonus", "amount": "1", "note": "n"}
     response = _client(admin).post("/manage/workers/", form, follow=True)
-    assert response.status_code == 200 and not LedgerEntry.objects.filter(kind="bonus").exists()
+    assert response.status_code == 400 and not LedgerEntry.objects.filter(kind="bonus").exists()
 
 
 @pytest.mark.django_db(transaction=True)
