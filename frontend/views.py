@@ -23,11 +23,14 @@ def home(request):
 
 def taxonomy_search(request):
     # The terms the search uses, shown back as such: a NUL or other control character is not echoed (QA).
-    query = taxonomy.search_terms(request.GET.get("q", ""))[:200]
+    terms = taxonomy.search_terms(request.GET.get("q", ""))
+    query = terms[:200]
     page = None
     if query:
         page = Paginator(taxonomy.synset_search(query=query), 50).get_page(request.GET.get("page"))
-    return render(request, "frontend/taxonomy_search.html", {"query": query, "page": page})
+    return render(
+        request, "frontend/taxonomy_search.html", {"query": query, "page": page, "shortened": len(terms) > len(query)}
+    )
 
 
 def synset_detail(request, wnid: str):

@@ -238,6 +238,12 @@ def test_a_campaign_of_many_synsets_finds_the_synset_to_import_images_for(live_s
     expect(page.locator("#import-rejected li")).to_contain_text("notes.png — ")
     expect(page.locator("#import-rejected")).not_to_contain_text("undefined")
     assert Candidate.objects.filter(synset_id=int(IBIZAN[1:])).count() == 1
+    # URLs go one a line, as the label says: a line with spaces is one item (refused with a reason), not three.
+    page.locator("#import-files").set_input_files([])
+    page.locator("#import-urls").fill("not a url\n\n   https://example.invalid/a hound.jpg  \n")
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/image-imports/") and r.method == "POST") as sent:
+        page.get_by_role("button", name="Import").click()
+    assert sent.value.post_data_json["urls"] == ["not a url", "https://example.invalid/a hound.jpg"]
 
 
 def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_records_nothing(

@@ -19,7 +19,7 @@ def test_researcher_searches_and_walks_the_hierarchy(live_server, page, dog_taxo
     page.get_by_label("Search synsets").fill("whippet")
     page.keyboard.press("Enter")
 
-    expect(page.locator("#result-count")).to_have_text(re.compile(r"^1 synset match"))
+    expect(page.locator("#result-count")).to_have_text(re.compile(r"^1 synset matches"))
     page.get_by_role("link", name=re.compile("n02091134 whippet")).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("whippet")

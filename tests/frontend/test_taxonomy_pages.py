@@ -8,7 +8,15 @@ def test_search_page_lists_matches(client):
 
     assert response.status_code == 200
     assert b"n02091134" in response.content
-    assert b"1 synset match" in response.content
+    assert b"1 synset matches" in response.content
+
+
+def test_a_search_that_finds_nothing_says_so(client):
+    body = client.get("/taxonomy/", {"q": "zzzzqqq"}).content.decode()
+    assert "0 synsets match “zzzzqqq”. Try fewer or other words" in body
+
+    long = client.get("/taxonomy/", {"q": "whippet " + "x" * 300}).content.decode()
+    assert "Only the first 200 characters of the search were used." in long
 
 
 def test_synset_page_shows_gloss_path_and_children(client):

@@ -417,7 +417,8 @@
     const out = document.getElementById("import-status");
     const synset = synsetField.value.trim();
     const files = document.getElementById("import-files").files;
-    const urls = document.getElementById("import-urls").value.split(/\s+/).filter(Boolean);
+    // One URL a line, as the label says: a line with a space in it is one (refused) item, not several.
+    const urls = document.getElementById("import-urls").value.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
     const term = document.getElementById("import-term").value;
     const rejectedList = document.getElementById("import-rejected");
     rejectedList.replaceChildren();
