@@ -296,7 +296,15 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
     expect(cards).to_have_count(2)
     wrong = int(cards.nth(0).get_attribute("data-audit"))
     cards.nth(0).get_by_role("button", name=re.compile(r": no, it does not")).click()
-    expect(page.locator("#audit-status")).to_have_text(f"#{wrong}: wrong (recorded).")
+    expect(page.locator("#audit-status")).to_have_text(f"#{wrong}: wrong (recorded). Change #{wrong} to right")
+    # A slip of the key is turned round from the status line, and back again: one verdict per image throughout.
+    page.get_by_role("button", name=f"Change #{wrong} to right").click()
+    expect(page.locator("#audit-status")).to_have_text(
+        f"#{wrong}: changed to right (recorded). Change #{wrong} to wrong"
+    )
+    expect(summary).to_contain_text("2 of 2 judged right")
+    page.get_by_role("button", name=f"Change #{wrong} to wrong").click()
+    expect(page.locator("#audit-status")).to_contain_text(f"#{wrong}: changed to wrong (recorded).")
     expect(summary).to_have_text(
         "1 of 2 judged right: sampled precision 50.0% (95% interval 9.4%–90.5%); the model expected 99.0% of the "
         "same images. The model's estimate is above the audit's interval: its posteriors are over-confident here. "

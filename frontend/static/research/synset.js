@@ -79,6 +79,19 @@
       return b;
     }));
   }
+  // The last verdict, with a button to turn it round: a slip of the key is put right here, not by an override.
+  function verdictStatus(id, correct, changed) {
+    const change = el("button", `Change #${id} to ${correct ? "wrong" : "right"}`, "small-button");
+    change.type = "button";
+    change.addEventListener("click", async () => {
+      change.disabled = true;
+      const r = await api.request("POST", `${base}candidates/${id}/audit/`, { correct: !correct });
+      if (!r.ok) { auditStatus.textContent = (r.data && r.data.detail) || "Not changed; try again."; return; }
+      verdictStatus(id, !correct, "changed to ");
+      auditLine(r.data.summary);
+    });
+    auditStatus.replaceChildren(document.createTextNode(`#${id}: ${changed}${correct ? "right" : "wrong"} (recorded). `), change);
+  }
   function auditCard(c) {
     const div = el("div", undefined, "card");
     div.dataset.audit = String(c.id);
@@ -103,7 +116,7 @@
           return;
         }
         div.remove();
-        auditStatus.textContent = `#${c.id}: ${correct ? "right" : "wrong"} (recorded).`;
+        verdictStatus(c.id, correct, "");
         auditLine(r.data.summary);
         if (!auditCards.children.length) audit();
       });
