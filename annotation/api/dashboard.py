@@ -59,6 +59,10 @@ class SummaryApi(_Panel):
                 "hits_per_hour_5m": serializers.FloatField(),
                 "active_workers_5m": serializers.IntegerField(),
                 "boxes_enabled": serializers.BooleanField(),
+                "gold_items": serializers.IntegerField(
+                    help_text="gold items of the campaign's synsets; workers qualify through a quiz of them, so "
+                    "with none nobody can start"
+                ),
                 "boxes": serializers.DictField(
                     child=serializers.IntegerField(),
                     allow_null=True,

@@ -720,6 +720,8 @@ def summary(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "refitted": campaign.refitted,
         "model_version": campaign.model_version,
         "boxes_enabled": campaign.boxes_enabled,
+        # Workers qualify through a quiz of gold items: without any, nobody can start (the page says so).
+        "gold_items": GoldItem.objects.filter(synset__campaigns=campaign).count(),
         # The box pipeline, when the campaign collects boxes or did: images per state and the final boxes.
         "boxes": _box_figures(campaign)
         if campaign.boxes_enabled or BoxJob.objects.filter(campaign=campaign).exists()

@@ -153,7 +153,8 @@ def worker_stats(*, worker: User) -> dict:
 def worker_campaigns(*, worker: User) -> list[dict]:
     """Running campaigns with the worker's qualification status in each, and whether the campaign is
     ``complete`` (every synset has reached its target, so the scheduler hands out no more verification HITs;
-    box work on its accepted images may remain)."""
+    box work on its accepted images may remain) and whether it has a quiz to qualify with (``quiz_ready``: gold
+    items in its synsets)."""
     from django.db.models import Count, Exists, OuterRef
 
     from annotation.models import Campaign, CampaignSynset
@@ -164,9 +165,10 @@ def worker_campaigns(*, worker: User) -> list[dict]:
     ):
         statuses[campaign_id], reasons[campaign_id] = status, reason
     short = CampaignSynset.objects.filter(campaign_id=OuterRef("id"), accepted__lt=OuterRef("target_per_synset"))
+    gold = GoldItem.objects.filter(synset__campaigns=OuterRef("id"))  # what quiz_start draws from
     campaigns = (
         Campaign.objects.filter(state=Campaign.State.RUNNING)
-        .annotate(n=Count("campaign_synsets"), short=Exists(short))
+        .annotate(n=Count("campaign_synsets"), short=Exists(short), quiz_ready=Exists(gold))
         .order_by("id")
     )
     return [
@@ -178,6 +180,7 @@ def worker_campaigns(*, worker: User) -> list[dict]:
             "blocked_reason": reasons.get(c.id, ""),
             "boxes": c.boxes_enabled,
             "complete": c.n > 0 and not c.short,
+            "quiz_ready": c.quiz_ready,
         }
         for c in campaigns
     ]

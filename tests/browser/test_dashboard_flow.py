@@ -340,6 +340,9 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
         " (2 of 3 judged right; 95% interval 20.7%–93.8%; the model expected 99.0% of them, above the interval: "
         "over-confident)"
     )
+    # This campaign has no gold items: the page says that no worker can start (they qualify through a quiz of them).
+    expect(page.locator("#no-gold")).to_be_visible()
+    expect(page.locator("#no-gold")).to_contain_text("Workers cannot start yet")
     # ... and the progress table the synset's own audit, flagged: a campaign of thousands of synsets sorts it first.
     row = page.locator(f'#progress-table tr[data-wnid="{WHIPPET}"]')
     audited = row.locator("td").nth(8)
@@ -348,6 +351,11 @@ def test_a_researcher_judges_the_images_the_audit_draws_and_sees_the_sampled_pre
     badge = row.locator(".badge.flag-overconfident")
     expect(badge).to_have_attribute("title", re.compile("below the model's estimate"))
     expect(page.locator("#progress-note")).to_contain_text("· 1 over-confident by the audit")
+    # A gold item (here added directly): the next refresh of the page takes the notice away.
+    from annotation.services.campaigns import gold_item_create
+
+    gold_item_create(candidate=make_candidates(WHIPPET, 1)[0], present=True)
+    expect(page.locator("#no-gold")).to_be_hidden(timeout=15_000)
 
 
 def test_the_research_pages_fit_a_phone_screen_and_their_tables_scroll_on_their_own(live_server, browser, dog_taxonomy):

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,7 +13,7 @@ from annotation.selectors import dashboard
 from annotation.services import refit, rollups
 from annotation.services.campaigns import campaign_set_state
 from annotation.services.manage import candidate_override
-from tests.annotation.hits.conftest import make_candidates
+from tests.annotation.hits.conftest import make_candidates, make_gold
 from tests.dashboard.conftest import CIRCLE, TRIANGLE
 from workers.models import Qualification, WorkerProfile
 from workers.roles import Role
@@ -67,6 +68,21 @@ def test_summary(seeded, client_for):
         "spent": "0.20",
         "active_workers_5m": 2,
     }
+
+
+def test_a_campaign_without_gold_tells_the_researcher_and_its_workers_that_nobody_can_start(seeded, client_for):
+    # Workers qualify through a quiz of gold items; the seeded campaign has none.
+    assert get(client_for(seeded.researcher), seeded, "summary")["gold_items"] == 0
+    newcomer = Client()
+    newcomer.force_login(account_create(username="newcomer", password="pw-newcomer-1", role=Role.WORKER))
+    home = newcomer.get("/work/").content.decode()
+    assert "not open yet" in home and "has not added the quiz" in home
+    assert f'href="/work/{seeded.campaign.id}/quiz/"' not in home
+
+    make_gold(TRIANGLE, 2)
+    assert get(client_for(seeded.researcher), seeded, "summary")["gold_items"] == 2
+    home = newcomer.get("/work/").content.decode()
+    assert "not open yet" not in home and f'href="/work/{seeded.campaign.id}/quiz/"' in home
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,7 @@
       button.disabled = !r.data.next_states.includes(button.dataset.state);
     });
     document.getElementById("start").textContent = r.data.state === "draft" ? "Start" : "Resume";
+    document.getElementById("no-gold").hidden = r.data.gold_items > 0 || r.data.state === "finished";
     document.getElementById("policy-panel").hidden = r.data.state === "finished";
     const boxes = document.getElementById("boxes-panel");
     boxes.hidden = !r.data.boxes;

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from annotation.models import Candidate
 from annotation.services import refit
-from tests.annotation.hits.conftest import SHAPES, qualify
+from tests.annotation.hits.conftest import SHAPES, make_gold, qualify
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,7 @@ def test_a_worker_not_yet_qualified_for_a_complete_box_campaign_is_told_the_quiz
 ):
     campaign = make_campaign(wnids=SHAPES[:1], candidates=3, target_per_synset=2, boxes_enabled=True)
     accept(SHAPES[0], 2)
+    make_gold(SHAPES[0], 1)  # the quiz's items
     refit.campaign_counters_recount(campaign=campaign)
     client.force_login(worker)
     row = campaign_row(client.get(reverse("work-home")).content.decode(), campaign.name)
