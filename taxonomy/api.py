@@ -104,6 +104,9 @@ class SynsetDescendantsApi(ListAPIView):
         return selectors.synset_descendants(synset=synset, leaves_only=leaves in {"true", "1"})
 
 
+NAMED_MEMBERS = 100  # names for a label set's first members: a page shows some, a set may have 30,000
+
+
 class LabelSetCheckApi(APIView):
     """Check a label set: no member may be an ancestor of another; sensitive members need an opt-in."""
 
@@ -122,6 +125,11 @@ class LabelSetCheckApi(APIView):
                 "unknown": serializers.ListField(child=serializers.CharField()),
                 "overlaps": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
                 "sensitive": serializers.ListField(child=serializers.CharField()),
+                "names": serializers.DictField(
+                    child=serializers.CharField(),
+                    help_text=f"wnid → words, for the first {NAMED_MEMBERS} members as sent and those the first 10 "
+                    "overlaps and first 20 sensitive members name (so that a page shows names, not only codes)",
+                ),
             },
         ),
     )
@@ -139,5 +147,8 @@ class LabelSetCheckApi(APIView):
                 "unknown": report.unknown,
                 "overlaps": [list(pair) for pair in report.overlaps],
                 "sensitive": report.sensitive,
+                "names": selectors.label_set_names(
+                    report=report, first=payload.validated_data["wnids"][:NAMED_MEMBERS]
+                ),
             }
         )

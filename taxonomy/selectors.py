@@ -139,6 +139,14 @@ def label_set_check(*, wnids: list[str]) -> LabelSetReport:
     )
 
 
+def label_set_names(*, report: LabelSetReport, first: list[str]) -> dict[str, str]:
+    """wnid → words for the members among ``first`` (as sent; any case) and those the report's first 10 overlaps
+    and first 20 sensitive members name (a whole subtree overlaps nearly everywhere: not a name per member)."""
+    wanted = {w.lower() for w in first} | {w for pair in report.overlaps[:10] for w in pair}
+    wanted |= set(report.sensitive[:20])
+    return {s.wnid: s.words for s in report.synsets if s.wnid in wanted}
+
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 

@@ -54,11 +54,16 @@ def test_researcher_creates_campaign_watches_charts_blocks_spammer_admin_downloa
     page.locator("#root").fill("whippet")
     first = page.locator("#root-results li").first
     expect(first).to_contain_text(f"{WHIPPET} whippet")
+    expect(first.locator(".gloss")).to_contain_text("small slender dog")  # the gloss on screen, not in a tooltip
     expect(page.locator("#root-results")).not_to_contain_text("undefined")
     first.get_by_role("button").click()
     expect(page.locator("#root")).to_have_value(WHIPPET)
     page.locator("#wnids").fill(f"{WHIPPET}\n{IBIZAN}\n{DOG}")
-    expect(page.locator("#check-overlaps")).to_contain_text(f"{DOG} › {WHIPPET}")
+    # Names beside the codes: which synset is the ancestor, and what the label set holds.
+    expect(page.locator("#check-overlaps")).to_contain_text(f"dog ({DOG}) › whippet ({WHIPPET})")
+    expect(page.locator("#check-members li")).to_have_text(
+        [f"{WHIPPET} whippet", f"{IBIZAN} Ibizan hound, Ibizan Podenco", f"{DOG} dog, domestic dog, Canis familiaris"]
+    )
     page.locator("#wnids").fill(f"{WHIPPET}\n{IBIZAN}")
     expect(page.locator("#check-summary")).to_have_text("2 synsets · no overlaps")
     page.get_by_label("Name").fill("Hounds")

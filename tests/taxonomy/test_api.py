@@ -113,7 +113,12 @@ def test_ilsvrc_classes_do_not_overlap(api):
         "unknown": [],
         "overlaps": [],
         "sensitive": ["n09835506", "n10148035", "n10565667"],
+        "names": response.json()["names"],
     }
+    # Names for the first 100 members as sent (and the sensitive ones), not for all 1,000.
+    names = response.json()["names"]
+    assert set(names) == set(wnids[:100]) | {"n09835506", "n10148035", "n10565667"}
+    assert names["n10148035"] == "groom, bridegroom"
 
 
 def test_label_set_check_lists_conflicting_pairs_unknown_and_sensitive(api):
@@ -125,6 +130,12 @@ def test_label_set_check_lists_conflicting_pairs_unknown_and_sensitive(api):
     assert data["overlaps"] == [["n02084071", "n02085620"], ["n02084071", "n02091134"]]
     assert data["unknown"] == ["n99999999"]
     assert data["sensitive"] == ["n00007846"]
+    assert data["names"] == {
+        "n02084071": "dog, domestic dog, Canis familiaris",
+        "n02091134": "whippet",
+        "n02085620": "Chihuahua",
+        "n00007846": "person, individual, someone, somebody, mortal, soul",
+    }
 
 
 def test_the_leaves_under_animal_include_humans_and_are_flagged(api):

@@ -29,6 +29,7 @@
     if (!r.ok) { check.replaceChildren(node("span", (r.data && r.data.detail) || "Check failed.", "error")); lastReport = null; return; }
     const d = r.data;
     lastReport = d;
+    const named = (wnid) => (d.names[wnid] ? `${d.names[wnid].split(", ")[0]} (${wnid})` : wnid);
     const parts = [];
     const head = node("p", `${d.count} synset${d.count === 1 ? "" : "s"} · `);
     head.appendChild(node("b", d.ok ? "no overlaps" : "not a clean label set", d.ok ? "ok" : "error"));
@@ -37,14 +38,28 @@
     if (d.overlaps.length) {
       const p = node("p", `${d.overlaps.length} overlapping pair${d.overlaps.length === 1 ? "" : "s"} (ancestor › descendant), e.g. `, "error");
       p.id = "check-overlaps";
-      p.appendChild(node("code", d.overlaps.slice(0, 3).map((o) => o.join(" › ")).join(", ")));
+      p.appendChild(document.createTextNode(d.overlaps.slice(0, 3).map((o) => o.map(named).join(" › ")).join("; ")));
       parts.push(p);
     }
     if (d.unknown.length) parts.push(node("p", `Unknown: ${d.unknown.slice(0, 10).join(", ")}`, "error"));
     if (d.sensitive.length) {
-      const p = node("p", `${d.sensitive.length} sensitive (people) synset${d.sensitive.length === 1 ? "" : "s"}: ${d.sensitive.slice(0, 5).join(", ")} — labelling them needs the explicit opt-in below.`, "warn");
+      const p = node("p", `${d.sensitive.length} sensitive (people) synset${d.sensitive.length === 1 ? "" : "s"}: ${d.sensitive.slice(0, 5).map(named).join(", ")} — labelling them needs the explicit opt-in below.`, "warn");
       p.id = "check-sensitive";
       parts.push(p);
+    }
+    // What the codes are: the first members, by name, in the order of the list.
+    const shown = list.filter((w) => d.names[w]).slice(0, 20);
+    if (shown.length) {
+      const members = node("ul", undefined, "plain members");
+      members.id = "check-members";
+      for (const w of shown) {
+        const li = node("li");
+        li.appendChild(node("code", w));
+        li.appendChild(document.createTextNode(" " + d.names[w]));
+        members.appendChild(li);
+      }
+      if (d.count > shown.length) members.appendChild(node("li", `… and ${d.count - shown.length} more`, "muted"));
+      parts.push(members);
     }
     check.replaceChildren(...parts);
   }
@@ -65,9 +80,10 @@
         b.type = "button";
         b.appendChild(node("code", s.wnid));
         b.appendChild(document.createTextNode(" " + ((s.lemmas && s.lemmas.length) ? s.lemmas.join(", ") : s.name)));
-        if (s.gloss) b.title = s.gloss;
         b.addEventListener("click", () => { root.value = s.wnid; results.replaceChildren(); });
         li.appendChild(b);
+        // The gloss on screen: the eight senses of "dog" are told apart by it, not by hovering over each.
+        if (s.gloss) li.appendChild(node("div", s.gloss, "gloss"));
         return li;
       }));
     }, 250);
