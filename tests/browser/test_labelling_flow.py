@@ -1,6 +1,7 @@
 """A new worker signs up, passes the quiz, labels two HITs with the keyboard and sees their stats change; a
 worker on a phone-sized screen taps through a HIT. In Debian's Chromium against the live server."""
 
+import itertools
 import re
 
 import pytest
@@ -236,6 +237,27 @@ def test_with_a_quiz_per_synset_the_page_takes_the_worker_to_the_next_synsets_qu
     second = pass_quiz()
     assert second != first
     expect(page.locator("#synset-name")).to_have_text(second.split(",")[0])
+
+
+def test_a_hit_about_another_synset_than_the_last_marks_the_new_question(live_server, page, demo_images):
+    # Consecutive HITs often ask about different synsets: the new name is marked, a repeated one is not.
+    researcher = demo_images(12)
+    campaign = campaign_create(owner=researcher, name="Shapes", wnids=[CIRCLE, TRIANGLE], images_per_hit=2,
+                               gold_rate=0.0, min_votes=1)  # fmt: skip
+    gold_item_create(candidate=Candidate.objects.filter(synset_id=int(CIRCLE[1:])).order_by("id").first(), present=True)
+    campaign = campaign_set_state(campaign=campaign, state="running")
+    worker = worker_signed_in(page, live_server.url, "erin")
+    Qualification.objects.create(worker=worker, campaign=campaign, status=Qualification.Status.QUALIFIED)
+    page.goto(f"{live_server.url}/work/{campaign.id}/")
+    heading, names, marked = page.locator("header.task h1"), [], []
+    for _ in range(4):
+        ready(page)
+        names.append(page.locator("#synset-name").text_content())
+        marked.append("new-synset" in (heading.get_attribute("class") or ""))
+        page.keyboard.press("Enter")
+        expect(page.locator("#done-count")).to_have_text(str(len(names)), timeout=20_000)
+    assert marked[0] is False  # the first question of the page is not "new"
+    assert marked[1:] == [now != before for before, now in itertools.pairwise(names)], (names, marked)
 
 
 def test_a_blocked_worker_reads_why_on_the_labelling_page_and_at_home(live_server, page, circle_campaign):

@@ -42,6 +42,7 @@
   let focus = 0;
   let ready = false;
   let key = null;
+  let lastSynset = null;
   let done = 0;
   let failures = 0;  // next-HIT failures in a row, for the backoff
   let asking = false;  // a next-HIT request is on its way
@@ -185,6 +186,10 @@
     marks = restored ? kept.marks.map(Boolean) : data.items.map(() => false);
     key = restored && kept.key ? kept.key : api.newKey();
     const s = data.synset;
+    // A new category is marked for a moment: consecutive HITs often ask about different synsets, and a worker going
+    // fast would otherwise carry the last question over to images of the next.
+    heading.classList.toggle("new-synset", lastSynset !== null && lastSynset !== s.wnid);
+    lastSynset = s.wnid;
     synsetName.textContent = s.lemmas[0];
     article.textContent = /^[aeiou]/i.test(s.lemmas[0]) ? "an" : "a";
     gloss.textContent = s.gloss;
