@@ -270,6 +270,7 @@ class ProfileApi(APIView):
                 "agreement": serializers.FloatField(allow_null=True, help_text="share agreeing with consensus"),
                 "median_seconds_per_image": serializers.FloatField(allow_null=True),
                 "earnings": serializers.CharField(help_text="a decimal amount, e.g. '1.20'"),
+                "unpaid": serializers.CharField(help_text="of the earnings, what is not approved for payment yet"),
                 "adjustments": serializers.ListField(
                     child=serializers.DictField(),
                     help_text="the latest 20 bonuses and corrections, newest first: kind ('bonus' or 'correction'), "

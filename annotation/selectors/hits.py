@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from annotation.models import Campaign, CampaignSynset, Candidate, GoldItem, Hit, HitItem, Image, QuizAttempt, Vote
 from annotation.selectors.images import image_urls, media_urls
@@ -117,7 +117,9 @@ ADJUSTMENTS_SHOWN = 20
 def worker_stats(*, worker: User) -> dict:
     profile = WorkerProfile.objects.filter(user=worker).first() or WorkerProfile(user=worker)
     recent = list(Vote.objects.filter(worker=worker).order_by("-id").values_list("response_ms", flat=True)[:500])
-    earned = LedgerEntry.objects.filter(worker=worker).aggregate(total=Sum("amount"))["total"]
+    earned = LedgerEntry.objects.filter(worker=worker).aggregate(
+        total=Sum("amount"), unpaid=Sum("amount", filter=Q(paid=False))
+    )
     return {
         "username": worker.username,
         "hits_done": profile.hits_done,
@@ -126,7 +128,8 @@ def worker_stats(*, worker: User) -> dict:
         "gold_accuracy": profile.gold_accuracy,
         "agreement": profile.agreement,
         "median_seconds_per_image": statistics.median(recent) / 1000 if recent else None,
-        "earnings": str(Decimal(earned or 0).quantize(Decimal("0.01"))),
+        "earnings": str(Decimal(earned["total"] or 0).quantize(Decimal("0.01"))),
+        "unpaid": str(Decimal(earned["unpaid"] or 0).quantize(Decimal("0.01"))),  # not yet approved for payment
         # The bonuses and corrections an admin added, newest first, with the note that says why: a total that moved
         # without a HIT is explained where the worker reads it.
         "adjustments": [

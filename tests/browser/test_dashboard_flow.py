@@ -275,7 +275,7 @@ def test_a_researchers_override_on_the_synset_page_is_confirmed_and_cancel_recor
     page.once("dialog", lambda dialog: dialog.accept("clearly a whippet"))
     page.locator("#candidates > div").first.get_by_role("button", name="Accept").click()
     expect(page.locator("#candidates-status")).to_have_text(
-        f"Candidate {first.id}: new → accepted (recorded). 1 new candidates."
+        f"Candidate {first.id}: new → accepted (recorded). 1 new candidate."
     )
     override = DecisionOverride.objects.get()
     assert (override.candidate_id, override.action, override.reason) == (first.id, "accept", "clearly a whippet")

@@ -90,6 +90,8 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     # Enter while the larger view is open only closes it; its hint is readable on the dark overlay
     page.keyboard.press("z")
     expect(page.locator("#zoom")).to_be_visible()
+    expect(page.locator("#zoom .keys-hint")).to_have_text("Press Z or Esc to close")
+    expect(page.locator("#zoom .touch-hint")).to_be_hidden()
     assert zoom_hint_contrast(page) >= 4.5
     page.keyboard.press("Enter")
     expect(page.locator("#zoom")).to_be_hidden()
@@ -194,6 +196,12 @@ def test_on_a_phone_the_grid_fits_the_screen_and_a_tap_marks_and_submits(live_se
         expect(page.locator("#submit")).to_be_in_viewport()
         page.locator("#grid .tile").nth(1).tap()
         expect(page.locator("#grid .tile.marked")).to_have_count(1)
+        # A long press opens the larger view; its hint speaks of taps here, not of keys the phone does not have.
+        page.locator("#grid .tile").nth(2).dispatch_event("contextmenu")
+        expect(page.locator("#zoom .touch-hint")).to_be_visible()
+        expect(page.locator("#zoom .keys-hint")).to_be_hidden()
+        page.locator("#zoom").tap()
+        expect(page.locator("#zoom")).to_be_hidden()
         page.locator("#submit").tap()
         expect(page.locator("#done-count")).to_have_text("1", timeout=20_000)
         settled(page)

@@ -41,8 +41,13 @@ def test_an_admin_adds_a_bonus_on_the_workers_page_and_the_worker_reads_it(seede
     me = _client(seeded.worker).get("/api/v1/me/").json()
     assert me["earnings"] == "2.60"
     assert [(a["kind"], a["amount"], a["note"]) for a in me["adjustments"]] == [("bonus", "2.50", "careful boxes")]
+    assert me["unpaid"] == "2.60"
     home = _client(seeded.worker).get("/work/").content.decode()
     assert "careful boxes" in home and "2.50" in home
+    assert '<span data-stat="unpaid">2.60</span> not paid yet' in home
+    payments_approve(worker_ids=[seeded.worker.id])  # paid: still earned, no longer unpaid
+    assert _client(seeded.worker).get("/api/v1/me/").json()["unpaid"] == "0.00"
+    assert '<span data-stat="unpaid">0.00</span> not paid yet' in _client(seeded.worker).get("/work/").content.decode()
 
 
 def test_a_negative_correction_takes_back_unpaid_earnings_and_the_payouts_follow(seeded, admin):

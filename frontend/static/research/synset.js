@@ -205,7 +205,8 @@
     r.data.results.forEach((c) => cards.appendChild(card(c)));
     next = r.data.next;
     more.hidden = !next;
-    const count = `${r.data.count} ${state === "disagreements" ? "candidates with split votes" : state + " candidates"}.`;
+    const n = r.data.count, plural = n === 1 ? "" : "s";
+    const count = `${n} ${state === "disagreements" ? `candidate${plural} with split votes` : `${state} candidate${plural}`}.`;
     status.textContent = note ? `${note} ${count}` : count;
   }
   document.querySelectorAll("#states [data-state]").forEach((b) => b.addEventListener("click", () => {

@@ -3,6 +3,7 @@ import hmac
 from datetime import datetime
 
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -285,7 +286,13 @@ def test_profile_reports_the_workers_own_figures(make_campaign, worker, client_f
     assert data["hits_done"] == 1
     assert data["answers"] == 10
     assert data["median_seconds_per_image"] == 1.5
-    assert data["earnings"] == "0.10"
+    assert data["earnings"] == "0.10" and data["unpaid"] == "0.10"
+    page = Client()
+    page.force_login(worker)
+    assert '<b data-stat="median_seconds">1.5 s</b>' in page.get("/work/").content.decode()
+    # Under a second, in milliseconds, as the speed screen's block reason gives it (not "0.1 s" beside "52 ms").
+    Vote.objects.filter(worker=worker).update(response_ms=52)
+    assert '<b data-stat="median_seconds">52 ms</b>' in page.get("/work/").content.decode()
     assert data["qualifications"] == [
         {"campaign": campaign.id, "campaign_name": "shapes", "status": "qualified", "blocked_reason": ""}
     ]
