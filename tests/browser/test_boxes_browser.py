@@ -81,6 +81,14 @@ def test_a_box_drawn_with_the_mouse_is_stored_in_image_pixels_and_verified_on_th
     expect(page.locator("#status")).to_contain_text("press Enter")
     page.keyboard.press("Enter")  # confirm the box on image 1
     expect(page.locator("#position")).to_have_text("2")
+    # U goes back to image 1 with its box on it again (nothing was sent): confirmed again, it is the same box.
+    expect(page.locator("#back")).to_be_enabled()
+    page.keyboard.press("u")
+    expect(page.locator("#position")).to_have_text("1")
+    expect(page.locator("#status")).to_have_text("Back to image 1: its answer was taken back; answer it again.")
+    expect(page.locator("#back")).to_be_disabled()
+    page.keyboard.press("Enter")
+    expect(page.locator("#position")).to_have_text("2")
     answerable(page, "#drawer")  # answer keys are taken once the image has loaded and been seen a moment
     page.keyboard.press("x")  # image 2: not present
     expect(page.locator("#done-count")).to_have_text("1")

@@ -209,6 +209,7 @@
     H = item.image.height;
     box = null; zoom = 1; ox = 0; oy = 0;
     document.getElementById("position").textContent = String(index + 1);
+    document.getElementById("back").disabled = index === 0;
     clearTimeout(pauseTimer);
     setAnswerable(false);
     const loading = new Image();
@@ -245,6 +246,18 @@
     save();
     if (index < task.items.length) show();
     else submit();
+  }
+
+  // Back to the previous image of this task, its answer taken back (a slip of X, N or S), its box on it again
+  // to adjust or confirm. Nothing has been sent: a task's answers go together after its last image.
+  function back() {
+    if (!task || busy || index === 0) return;
+    const last = answers.pop();
+    index -= 1;
+    save();
+    show();
+    if (last.boxes) { box = last.boxes[0]; draw(); }
+    say(`Back to image ${index + 1}: its answer was taken back; answer it again.`);
   }
 
   // No task on screen (none right now, or none for this worker): no question, no canvas, no buttons; the status
@@ -358,6 +371,7 @@
       s: () => answer("skip"), S: () => answer("skip"),
       n: () => answer("no_more"), N: () => answer("no_more"),
       x: () => answer("not_present"), X: () => answer("not_present"),
+      u: back, U: back,
     };
     if (answerKeys[k]) {
       event.preventDefault();
@@ -382,6 +396,7 @@
   document.getElementById("no-more").addEventListener("click", then(() => answer("no_more")));
   document.getElementById("absent").addEventListener("click", then(() => answer("not_present")));
   document.getElementById("skip").addEventListener("click", then(() => answer("skip")));
+  document.getElementById("back").addEventListener("click", then(back));
   window.addEventListener("resize", () => { if (task) layout(); });
   // Leaving the page gives its task back: a minute later its images go to others (api.js, giveBackOnLeave).
   const shownAgain = api.giveBackBoxTask({ nextUrl: "/api/v1/campaigns/" + campaign + "/boxes/draw/next/", current: () => (task && !busy ? task.id : null), render });
