@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotation import views as annotation_views
 from annotation.api import dashboard as annotation_dashboard
 from config import health
+from config.api_docs import RedocView
 
 api_v1 = [
     path("", include("taxonomy.urls")),
@@ -15,7 +16,7 @@ api_v1 = [
     path("", include("export.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("redoc/", RedocView.as_view(url_name="schema"), name="api-redoc"),
 ]
 
 urlpatterns = [
