@@ -9,6 +9,7 @@ it is injected into the page under test, never served by the app."""
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -274,9 +275,19 @@ PAGES = [
 
 @pytest.mark.parametrize("open_page", PAGES, ids=[p.__name__ for p in PAGES])
 def test_the_page_has_no_serious_or_critical_accessibility_violations(page, world, open_page):
+    # And asks nothing of another host (a CDN, a font service): everything a page uses is served by the app.
+    here = urlsplit(world.url).netloc
+    elsewhere = []
+    page.on(
+        "request",
+        lambda r: (
+            urlsplit(r.url).scheme in {"http", "https"} and urlsplit(r.url).netloc != here and elsewhere.append(r.url)
+        ),
+    )
     open_page(page, world)
     violations = axe_violations(page)
     assert violations == [], f"{page.url}:\n{described(violations)}"
+    assert elsewhere == [], elsewhere
 
 
 # ---- The worker pages under the keyboard alone ------------------------------------------------------------------
