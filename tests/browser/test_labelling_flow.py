@@ -65,6 +65,12 @@ def test_worker_signs_up_passes_quiz_labels_two_hits_by_keyboard(live_server, pa
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, alice")
     page.get_by_role("link", name="Take the quiz").click()
     expect(page.locator("#quiz-grid .tile")).to_have_count(4)
+    # Each tile's question sits below its image, not over it.
+    first_tile = page.locator("#quiz-grid .tile").first
+    expect(first_tile.locator(".caption")).to_have_text("circle?")
+    expect(first_tile.locator("img")).to_have_js_property("complete", True)
+    image_box, caption_box = first_tile.locator("img").bounding_box(), first_tile.locator(".caption").bounding_box()
+    assert image_box["y"] + image_box["height"] <= caption_box["y"] + 0.5, (image_box, caption_box)
     attempt = QuizAttempt.objects.get(worker__username="alice")
     truth = dict(GoldItem.objects.values_list("id", "present"))
     for index, gold_id in enumerate(attempt.items):
