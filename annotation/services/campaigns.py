@@ -3,6 +3,7 @@
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotation.errors import AnnotationError, Conflict, Forbidden, NameTaken, hidden_character
@@ -33,10 +34,18 @@ def synsets_claim_check(*, user: User | None, synset_ids, doing: str) -> None:
     first one's accepted images and set gold with wrong answers in the first one's running campaign.)"""
     if user is None or user_has_role(user, Role.ADMIN):
         return
+    unfinished = CampaignSynset.objects.filter(synset_id__in=list(synset_ids)).exclude(
+        campaign__state=Campaign.State.FINISHED
+    )
+    # An admin's campaign claims a synset against other researchers too, but not against a researcher whose own
+    # unfinished campaign has it: an admin who labels the same synsets must not lock the owner out of their
+    # running campaign (QA: a draft of an admin's over the leaves under animal took every animal synset away
+    # from a researcher's running ILSVRC campaign).
+    own = unfinished.filter(campaign__owner=user).values("synset_id")
+    admins = Q(campaign__owner__is_superuser=True) | Q(campaign__owner__groups__name=Role.ADMIN.value)
     clash = (
-        CampaignSynset.objects.filter(synset_id__in=list(synset_ids))
-        .exclude(campaign__state=Campaign.State.FINISHED)
-        .exclude(campaign__owner=user)
+        unfinished.exclude(campaign__owner=user)
+        .exclude(admins & Q(synset_id__in=own))
         .order_by("synset_id")
         .values_list("synset_id", flat=True)
         .first()

@@ -49,6 +49,30 @@ def test_another_researcher_cannot_label_a_synset_of_an_unfinished_campaign_unti
     campaign_create(owner=other_researcher, name="mine now", wnids=[CIRCLE, SQUARE])
 
 
+def test_an_admins_campaign_over_the_synset_leaves_the_researcher_their_own_running_one(
+    researcher, other_researcher, admin
+):
+    running = campaign_set_state(
+        campaign=campaign_create(owner=researcher, name="circles", wnids=[CIRCLE]), state="running"
+    )
+    candidate = make_candidates(CIRCLE, 1)[0]
+    campaign_create(owner=admin, name="admin's shapes", wnids=[CIRCLE, SQUARE])  # a draft over the same synset
+
+    # The researcher still runs their campaign: imports, gold, overrides, and another campaign of their own.
+    client = api(researcher)
+    gold = client.post(
+        f"/api/v1/campaigns/{running.id}/candidates/{candidate.id}/gold/", {"present": True}, format="json"
+    )
+    assert gold.status_code == 201, gold.json()
+    campaign_create(owner=researcher, name="circles again", wnids=[CIRCLE])
+    # A synset only the admin's campaign has is the admin's, as before; and another researcher is refused both.
+    with pytest.raises(Forbidden):
+        campaign_create(owner=researcher, name="squares", wnids=[SQUARE])
+    with pytest.raises(Forbidden) as refused:
+        campaign_create(owner=other_researcher, name="mine", wnids=[CIRCLE])
+    assert refused.value.message == CLAIMED.format("label it in a campaign")
+
+
 def test_an_older_campaign_over_the_synset_does_not_let_its_owner_change_the_running_one(
     researcher, other_researcher, admin
 ):
