@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpResponse, JsonResponse
 from django.templatetags.static import static
+from django.urls import is_valid_path
 from django.utils.html import format_html
 from django.views import defaults
 from rest_framework import exceptions
@@ -179,6 +180,32 @@ class DebugApiNotFoundMiddleware:
         ):
             return not_found(request, None)
         return response
+
+
+class ApiTrailingSlashMiddleware:
+    """Before CommonMiddleware: a POST, PUT, PATCH or DELETE to an API URL without its trailing slash, whose
+    slashed form is an endpoint, answers 404 with a sentence that names the URL to use. CommonMiddleware's
+    APPEND_SLASH would answer a 301 that clients follow as a GET (the request silently lost), or under DEBUG a
+    RuntimeError as an HTML 500. A GET keeps the redirect: it loses nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if (
+            request.method not in {"GET", "HEAD", "OPTIONS"}
+            and path.startswith("/api/")
+            and not path.endswith("/")
+            and not is_valid_path(path, getattr(request, "urlconf", None))
+            and is_valid_path(f"{path}/", getattr(request, "urlconf", None))
+        ):
+            sentence = (
+                f"There is no API endpoint at {request.path}: the API's URLs end with a slash; "
+                f"send the {request.method} to {request.path}/."
+            )
+            return JsonResponse({"detail": sentence, "code": "no_trailing_slash"}, status=404)
+        return self.get_response(request)
 
 
 def bad_request(request, exception):

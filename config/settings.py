@@ -59,6 +59,8 @@ MIDDLEWARE = [
     # After WhiteNoise (static files answer before reaching it): compresses JSON and HTML only.
     "config.compression.TextGZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware's APPEND_SLASH: an API POST without its slash is answered with a sentence.
+    "config.api_errors.ApiTrailingSlashMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

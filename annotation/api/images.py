@@ -7,7 +7,7 @@ from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -203,7 +203,14 @@ class SynsetCandidatesApi(ListAPIView):
         state = self.request.query_params.get("state") or None
         if state is not None and state not in Candidate.State.values:
             raise ValidationError({"state": [f"state must be one of {', '.join(Candidate.State.values)}."]})
-        return selectors.synset_candidates(synset_id=_synset(self.kwargs["wnid"]).id, state=state)
+        wnid = self.kwargs["wnid"]
+        try:  # the wnid is the URL's: unknown is 404, as for every URL that names a synset; malformed stays 400
+            synset = taxonomy.synset_get(wnid=wnid)
+        except taxonomy.InvalidWnid as error:
+            raise ValidationError({"wnid": [str(error)]}, code="invalid_wnid") from None
+        except Synset.DoesNotExist:
+            raise NotFound(f"No synset {wnid} in this database.") from None
+        return selectors.synset_candidates(synset_id=synset.id, state=state)
 
 
 urlpatterns = [

@@ -156,6 +156,13 @@ def test_admin_may_import_and_list_candidates(db, media, admin, shapes, django_c
     assert (candidate["width"], candidate["height"], candidate["state"]) == (image.width, image.height, "new")
 
 
+def test_a_synsets_candidates_url_with_an_unknown_wnid_is_404_and_a_malformed_one_400(db, researcher) -> None:
+    unknown = client_for(researcher).get("/api/v1/synsets/n99999999/candidates/")
+    malformed = client_for(researcher).get("/api/v1/synsets/nXXX/candidates/")
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "No synset n99999999 in this database.")
+    assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_wnid"
+
+
 def test_unknown_batch_is_404(db, researcher) -> None:
     response = client_for(researcher).get("/api/v1/image-imports/999999/")
     assert response.status_code == 404

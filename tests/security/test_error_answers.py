@@ -73,6 +73,24 @@ def test_under_debug_an_api_url_no_route_matches_still_answers_json(db, settings
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", ["post", "patch", "put", "delete"])
+def test_an_api_write_without_the_trailing_slash_names_the_url_to_use(db, settings, debug, method):
+    # APPEND_SLASH answered a 301 that clients follow as a GET (the write lost), or under DEBUG an HTML 500.
+    settings.DEBUG = debug
+
+    response = getattr(Client(), method)("/api/v1/campaigns", "{}", content_type="application/json")
+
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "detail": f"There is no API endpoint at /api/v1/campaigns: the API's URLs end with a slash; "
+        f"send the {method.upper()} to /api/v1/campaigns/.",
+        "code": "no_trailing_slash",
+    }
+    assert Client().get("/api/v1/campaigns").status_code == 301  # a GET keeps the redirect: it loses nothing
+    assert Client().post("/api/v1/nothing-here", "{}", content_type="application/json").status_code == 404
+
+
 def test_a_page_url_no_route_matches_keeps_the_html_404(db):
     response = Client().get("/no-such-page/")
 
