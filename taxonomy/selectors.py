@@ -29,6 +29,9 @@ def search_terms(query: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in query).split())
 
 
+SYNSET_NAME = re.compile(r"[^\s.]+(?:\.[^\s.]+)*\.n\.\d{2}", re.IGNORECASE)  # lemma.n.NN (a lemma may hold dots)
+
+
 def synset_search(*, query: str) -> QuerySet[Synset]:
     """Synsets matching a wnid, a lemma or words of the gloss. Synsets whose first lemma is the query come
     first, in WordNet's sense order (dog.n.01 before dog.n.03), then other exact lemmas, partial lemma
@@ -36,6 +39,8 @@ def synset_search(*, query: str) -> QuerySet[Synset]:
     query = search_terms(query)
     if re.match(WNID_PATTERN, query):
         return Synset.objects.filter(id=int(query[1:]))
+    if SYNSET_NAME.fullmatch(query):  # the name the pages show a synset by, e.g. dog.n.01
+        return Synset.objects.filter(name__iexact=query)
     if not query:
         return Synset.objects.none()
     words = query.split(" ")

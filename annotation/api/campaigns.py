@@ -214,7 +214,7 @@ class LabelSetExpandApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("root", str, required=True),
+            OpenApiParameter("root", str, required=True, description="a wnid (n02084071) or a synset name (dog.n.01)"),
             OpenApiParameter("mode", str, enum=["self", "children", "leaves", "subtree"]),
         ],
         responses=inline_serializer(
@@ -223,9 +223,13 @@ class LabelSetExpandApi(APIView):
         ),
     )
     def get(self, request):
-        root, mode = request.query_params.get("root", ""), request.query_params.get("mode", "leaves")
+        root, mode = request.query_params.get("root", "").strip(), request.query_params.get("mode", "leaves")
         try:
-            synset = taxonomy.synset_get(wnid=root)
+            # A wnid, or the name the pages show a synset by (dog.n.01).
+            if taxonomy.SYNSET_NAME.fullmatch(root):
+                synset = Synset.objects.get(name__iexact=root)
+            else:
+                synset = taxonomy.synset_get(wnid=root)
         except taxonomy.InvalidWnid as error:
             raise ValidationError({"root": [str(error)]}, code="invalid_wnid") from None
         except Synset.DoesNotExist:

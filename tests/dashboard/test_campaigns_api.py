@@ -99,6 +99,16 @@ def test_label_set_expansion_modes(api):
     assert len(get("subtree")["wnids"]) == 190  # dog.n.01 and its 189 descendants
 
 
+def test_a_label_set_is_picked_and_a_synset_found_by_the_name_the_pages_show(api):
+    # The pages name synsets dog.n.01; the picker and the search took only a wnid or words.
+    by_name = api.get("/api/v1/campaigns/label-set/expand/", {"root": "Dog.N.01", "mode": "self"})
+    assert (by_name.status_code, by_name.json()["wnids"]) == (200, ["n02084071"])
+    missing = api.get("/api/v1/campaigns/label-set/expand/", {"root": "nosuch.n.01", "mode": "self"})
+    assert (missing.status_code, missing.json()["detail"]) == (404, "No synset nosuch.n.01 in this database.")
+    found = api.get("/api/v1/synsets/", {"q": "dog.n.01"}).json()
+    assert [s["wnid"] for s in found["results"]] == ["n02084071"]
+
+
 def test_state_changes_start_pause_resume_finish(api, seeded):
     url = f"/api/v1/campaigns/{seeded.campaign.id}/state/"
     assert api.post(url, {"state": "paused"}, format="json").json()["state"] == "paused"
