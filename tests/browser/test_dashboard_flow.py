@@ -561,3 +561,35 @@ def test_the_pay_charts_legend_says_what_red_bars_mean(live_server, page, dog_ta
         "() => Chart.getChart('pay-chart').legend.legendItems.map((item) => [item.text, item.fillStyle])"
     )
     assert legend[0] == ["effective hourly pay (red: below the floor)", "#2e7d32"]
+
+
+def test_the_progress_table_pages_through_every_synset_a_hundred_at_a_time(live_server, page, dog_taxonomy):
+    # The table showed the first 100 synsets of the order chosen and nothing reached the rest but the API.
+    from annotation.services.campaigns import campaign_create
+    from taxonomy.models import Synset
+    from taxonomy.selectors import synset_descendants
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    leaves = sorted(s.wnid for s in synset_descendants(synset=Synset.objects.get(name="dog.n.01"), leaves_only=True))
+    assert len(leaves) > 100
+    campaign = campaign_create(owner=researcher, name="Dogs", wnids=leaves)
+    sign_in(page, live_server, researcher)
+    page.goto(f"{live_server.url}/research/{campaign.id}/")
+    rows, shown = page.locator("#progress-table tbody tr"), page.locator("#progress-shown")
+    page.locator("#progress-sort").select_option("precision")  # none has a precision yet: by wnid
+    expect(shown).to_have_text(f"Synsets 1–100 of {len(leaves)} shown; find one by name or wnid above.")
+    expect(rows.first).to_have_attribute("data-wnid", leaves[0])
+    expect(page.locator("#progress-previous")).to_be_disabled()
+
+    page.locator("#progress-next").click()
+    expect(shown).to_have_text(f"Synsets 101–{len(leaves)} of {len(leaves)} shown; find one by name or wnid above.")
+    expect(rows).to_have_count(len(leaves) - 100)
+    expect(rows.first).to_have_attribute("data-wnid", leaves[100])
+    expect(page.locator("#progress-next")).to_be_disabled()
+    page.locator("#progress-previous").click()
+    expect(rows.first).to_have_attribute("data-wnid", leaves[0])
+    # A new search starts from its first page.
+    page.locator("#progress-next").click()
+    expect(rows.first).to_have_attribute("data-wnid", leaves[100])
+    page.locator("#progress-filter").fill("n0")
+    expect(rows.first).to_have_attribute("data-wnid", leaves[0])

@@ -151,7 +151,7 @@
   // The server filters, sorts and pages the synsets (a campaign may have tens of thousands); the table shows
   // the first PROGRESS_ROWS of the chosen order, the chart its first 25.
   const PROGRESS_ROWS = 100;
-  let progressData = null, progressAsked = 0;
+  let progressData = null, progressAsked = 0, progressOffset = 0;
   function renderProgress() {
     if (!progressData) return;
     const query = progressData.query;  // the one this answer is for (the field may have moved on)
@@ -198,10 +198,15 @@
       tr.appendChild(flags);
       return tr;
     }));
-    const t = progressData.totals, matched = progressData.matched, shown = list.length;
+    const t = progressData.totals, matched = progressData.matched, shown = list.length, from = progressData.offset;
+    // Rows from+1 to from+shown of the order chosen; the pager steps through the rest, 100 at a time.
+    const range = shown && matched > shown ? `rows ${from + 1}–${from + shown} of ${matched}` : "";
     document.getElementById("progress-shown").textContent = query
-      ? `${matched} of ${t.synsets} synsets match “${query}”${matched > shown ? `; the first ${shown} shown` : ""}.`
-      : (matched > shown ? `The first ${shown} of ${matched} synsets shown; find one by name or wnid above.` : "");
+      ? `${matched} of ${t.synsets} synsets match “${query}”${range ? `; ${range} shown` : ""}.`
+      : (range ? `Synsets ${range.slice(5)} shown; find one by name or wnid above.` : "");
+    document.getElementById("progress-pager").hidden = matched <= PROGRESS_ROWS;
+    document.getElementById("progress-previous").disabled = from === 0;
+    document.getElementById("progress-next").disabled = from + shown >= matched;
     document.getElementById("progress-note").textContent = `${t.done} of ${t.synsets} synsets done · ${t.starved} starved · ${t.stuck} stuck`
       + (t.overconfident ? ` · ${t.overconfident} over-confident by the audit` : "");
     document.getElementById("all-done").hidden = !(t.synsets > 0 && t.done === t.synsets && document.getElementById("campaign-state").textContent !== "finished");
@@ -215,18 +220,33 @@
       sort: document.getElementById("progress-sort").value,
       q: document.getElementById("progress-filter").value.trim(),
       limit: String(PROGRESS_ROWS),
+      offset: String(progressOffset),
     });
     const asked = ++progressAsked;
     const r = await api.request("GET", `${base}dashboard/progress/?${params}`);
     if (!r.ok || asked !== progressAsked) return;  // a later question (the researcher typed on) answers instead
-    progressData = { ...r.data, query: params.get("q") };
+    if (progressOffset && progressOffset >= r.data.matched) {  // fewer rows than before: back to the last page
+      progressOffset = Math.max(0, Math.floor((r.data.matched - 1) / PROGRESS_ROWS) * PROGRESS_ROWS);
+      refreshProgress();
+      return;
+    }
+    progressData = { ...r.data, query: params.get("q"), offset: progressOffset };
     renderProgress();
   }
   let typing = null;
-  document.getElementById("progress-sort").addEventListener("change", refreshProgress);
+  const firstPage = () => { progressOffset = 0; refreshProgress(); };
+  document.getElementById("progress-sort").addEventListener("change", firstPage);
   document.getElementById("progress-filter").addEventListener("input", () => {
     clearTimeout(typing);
-    typing = setTimeout(refreshProgress, 250);
+    typing = setTimeout(firstPage, 250);
+  });
+  document.getElementById("progress-previous").addEventListener("click", () => {
+    progressOffset = Math.max(0, progressOffset - PROGRESS_ROWS);
+    refreshProgress();
+  });
+  document.getElementById("progress-next").addEventListener("click", () => {
+    progressOffset += PROGRESS_ROWS;
+    refreshProgress();
   });
 
   async function refreshTree() {
