@@ -4,6 +4,7 @@ the version folder as one streamed tar. Admins may export any campaign, research
 import re
 
 from django.http import Http404, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
@@ -256,7 +257,7 @@ class DatasetDownloadApi(APIView):
             response["Content-Range"] = f"bytes {first}-{last}/{length}"
         response["Accept-Ranges"] = "bytes"
         response["ETag"] = etag
-        response["Content-Disposition"] = f'attachment; filename="{services.download_filename(version)}"'
+        response["Content-Disposition"] = content_disposition_header(True, services.download_filename(version))
         return response
 
     def handle_exception(self, exc):

@@ -813,9 +813,12 @@ def public_error(error: BaseException) -> str:
 
 
 def download_filename(version: DatasetVersion) -> str:
-    """``<name>-v<version>.tar`` with the name reduced to letters, digits and ``._-`` (runs of anything else
-    become one '-'), at most 100 characters; 'dataset' when nothing is left."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", version.name).strip("-._")[:100].strip("-._") or "dataset"
+    """``<name>-v<version>.tar`` with the name reduced to letters and digits of any script and ``._-``: runs of
+    anything else, with the dots beside them, become one '-', runs of dots one dot; at most 100 characters,
+    'dataset' when nothing is left. The response names it with RFC 6266's ``filename*`` when it is not ASCII."""
+    safe = re.sub(r"[.-]*-[.-]*", "-", re.sub(r"[^\w.-]+", "-", version.name))  # "/../" is one '-'
+    safe = re.sub(r"\.{2,}", ".", safe)
+    safe = safe.strip("-._")[:100].strip("-._") or "dataset"
     return f"{safe}-v{version.version}.tar"
 
 

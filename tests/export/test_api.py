@@ -293,7 +293,10 @@ def test_version_one_million_is_accepted_and_the_next_automatic_one_follows(
         ("shapes", 3, "shapes-v3.tar"),
         ("Shapes & circles / 2026", 12, "Shapes-circles-2026-v12.tar"),
         ('../"evil"\r\nX-Header: 1', 1, "evil-X-Header-1-v1.tar"),
-        ("ÿÿÿ", 2, "dataset-v2.tar"),
+        ("ÿÿÿ", 2, "ÿÿÿ-v2.tar"),
+        ('Ünïcødé 鳥 / ../../etc "x"', 1, "Ünïcødé-鳥-etc-x-v1.tar"),
+        ("_ ~ _", 4, "dataset-v4.tar"),
+        ("my.data...v2", 5, "my.data.v2-v5.tar"),
     ],
 )
 def test_the_download_filename_is_the_safe_name_and_version(name, version, filename) -> None:
