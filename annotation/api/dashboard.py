@@ -116,7 +116,7 @@ class ProgressApi(_Panel):
             required=False,
             allow_null=True,
             default=None,
-            error_messages={"invalid_choice": f"sort must be one of {', '.join(selectors.PROGRESS_SORTS)}."},
+            error_messages={"invalid_choice": f"it must be one of {', '.join(selectors.PROGRESS_SORTS)}."},
         )
         limit = serializers.IntegerField(required=False, min_value=1, max_value=5000, allow_null=True, default=None)
         offset = serializers.IntegerField(required=False, min_value=0, default=0)

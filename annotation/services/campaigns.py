@@ -92,12 +92,18 @@ def campaign_create(*, owner: User, name: str, wnids: list[str], allow_sensitive
     if report.overlaps:
         ancestor, descendant = report.overlaps[0]
         raise AnnotationError(
-            f"The label set overlaps: {ancestor} is an ancestor of {descendant} ({len(report.overlaps)} pairs)."
+            f"The label set overlaps: {ancestor} is an ancestor of {descendant} "
+            f"({len(report.overlaps)} pair{'' if len(report.overlaps) == 1 else 's'})."
         )
     if report.sensitive and not allow_sensitive:
+        which = (
+            f"{report.sensitive[0]} is sensitive (a people category)"
+            if len(report.sensitive) == 1
+            else f"{len(report.sensitive)} synsets are sensitive (people categories), e.g. {report.sensitive[0]}"
+        )
         raise AnnotationError(
-            f"{len(report.sensitive)} synsets are sensitive (people categories), e.g. {report.sensitive[0]}; "
-            "opt in explicitly with allow_sensitive to label them."
+            f"{which}; opt in explicitly with allow_sensitive to label "
+            + ("them." if len(report.sensitive) > 1 else "it.")
         )
     name = (name or "").strip()
     if hidden := hidden_character(name):

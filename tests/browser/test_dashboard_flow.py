@@ -593,3 +593,16 @@ def test_the_progress_table_pages_through_every_synset_a_hundred_at_a_time(live_
     expect(rows.first).to_have_attribute("data-wnid", leaves[100])
     page.locator("#progress-filter").fill("n0")
     expect(rows.first).to_have_attribute("data-wnid", leaves[0])
+
+
+def test_a_long_campaign_name_without_spaces_wraps_instead_of_widening_the_pages(live_server, page, dog_taxonomy):
+    from annotation.services.campaigns import campaign_create
+
+    researcher = account_create(username="researcher", password="pw-researcher-1", role=Role.RESEARCHER)
+    campaign = campaign_create(owner=researcher, name="Hounds" * 33, wnids=[WHIPPET])  # 198 characters
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, live_server, researcher)
+    for path in ("/research/", f"/research/{campaign.id}/"):
+        page.goto(f"{live_server.url}{path}")
+        expect(page.get_by_text("Hounds" * 33).first).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280, path

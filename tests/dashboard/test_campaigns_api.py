@@ -33,7 +33,8 @@ def test_create_campaign_from_a_label_set_with_policy(api, researcher):
 def test_overlapping_label_set_is_refused_and_nothing_is_created(api):
     shape = "n13862780"  # shape.n.02, an ancestor of circle
     response = api.post("/api/v1/campaigns/", {"name": "x", "wnids": [shape, CIRCLE]}, format="json")
-    assert response.status_code == 400 and "overlaps" in response.json()["detail"]
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"The label set overlaps: {shape} is an ancestor of {CIRCLE} (1 pair)."
     assert not Campaign.objects.exists()
 
 
@@ -271,3 +272,16 @@ def test_each_panel_answers_exactly_the_fields_its_schema_documents(api, seeded,
     documented = api.get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"][component]
     answered = data["results"][0] if "results" in data else data
     assert set(answered) == set(documented["properties"])
+
+
+def test_a_sensitive_synset_needs_the_opt_in_and_the_refusal_names_it(api):
+    person = "n00007846"  # person.n.01
+    response = api.post("/api/v1/campaigns/", {"name": "people", "wnids": [person]}, format="json")
+    assert (response.status_code, response.json()["detail"]) == (
+        400,
+        f"{person} is sensitive (a people category); opt in explicitly with allow_sensitive to label it.",
+    )
+    opted = api.post(
+        "/api/v1/campaigns/", {"name": "people", "wnids": [person], "allow_sensitive": True}, format="json"
+    )
+    assert opted.status_code == 201
