@@ -55,10 +55,21 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields, the most one may carry."
         )
+    elif isinstance(exc, exceptions.ParseError):  # DRF's "JSON parse error - Expecting value: line 1 column 2 …"
+        exc = exceptions.ParseError(
+            f"The request body is not valid JSON ({str(exc.detail).removeprefix('JSON parse error - ').rstrip('.')}); "
+            "send a JSON object."
+            if str(exc.detail).startswith("JSON parse error")
+            else str(exc.detail)
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
+        if exc.get_codes() == {"non_field_errors": ["null"]}:  # a JSON null for the whole body: "No data provided"
+            exc = exceptions.ValidationError(
+                {"non_field_errors": ["The request body is empty (null); send a JSON object."]}, code="null"
+            )
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = {
             "detail": _first(exc.detail, with_field=True),

@@ -91,6 +91,16 @@ def test_an_api_write_without_the_trailing_slash_names_the_url_to_use(db, settin
     assert Client().post("/api/v1/nothing-here", "{}", content_type="application/json").status_code == 404
 
 
+def test_a_body_that_is_not_json_or_is_null_answers_a_sentence(db):
+    broken = Client().post("/api/v1/label-sets/check/", '{"wnids": [', "application/json")
+    null = Client().post("/api/v1/label-sets/check/", "null", "application/json")
+
+    assert broken.status_code == 400 and broken.json()["code"] == "parse_error"
+    assert _sentence(broken).startswith("The request body is not valid JSON (Expecting value: line 1 column 12")
+    assert _sentence(broken).endswith("); send a JSON object.")
+    assert (null.status_code, _sentence(null)) == (400, "The request body is empty (null); send a JSON object.")
+
+
 def test_a_page_url_no_route_matches_keeps_the_html_404(db):
     response = Client().get("/no-such-page/")
 
@@ -129,5 +139,5 @@ def test_json_nested_deeper_than_the_parser_can_follow_answers_400_and_stores_no
         response = client.post(f"/api/v1/hits/{world.hit.id}/submit/", body, "application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
-    assert _sentence(response) == "JSON parse error - the body is nested too deeply."
+    assert _sentence(response) == "The request body is nested too deeply to read; send a flatter JSON object."
     assert not Vote.objects.exists()
