@@ -74,12 +74,19 @@ def box_oracle(*, campaign: Campaign) -> dict[tuple[str, str], BoxTruth]:
     return oracle
 
 
+DEMO_TRUTH_MODEL_VERSION = "demo-truth"  # labels the box simulation's set-up took from the demo's truth
+
+
 def accept_true_positives(*, campaign: Campaign) -> int:
     """Simulation set-up without a presence run: mark the campaign's demo candidates that truly show their
-    synset accepted (as a perfect presence stage would), so they enter the box pipeline. Returns how many."""
+    synset accepted (as a perfect presence stage would), so they enter the box pipeline. Returns how many. Their
+    model version says where the label came from (DEMO_TRUTH_MODEL_VERSION): an export's datasheet lists it
+    among the model versions, rather than showing labels with no votes and no source."""
     truth = demo_selectors.demo_truth_by_candidate(synset_ids=demo_selectors.campaign_synset_ids(campaign))
     ids = [c for c, item in truth.items() if item.positive]
-    accepted = Candidate.objects.filter(id__in=ids).update(state=Candidate.State.ACCEPTED)
+    accepted = Candidate.objects.filter(id__in=ids).update(
+        state=Candidate.State.ACCEPTED, model_version=DEMO_TRUTH_MODEL_VERSION
+    )
     campaign_counters_recount(campaign=campaign)  # states moved outside consensus, which keeps the counters
     return accepted
 

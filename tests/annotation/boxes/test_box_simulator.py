@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from annotation import demo_images as demo
-from annotation.models import BoxJob
+from annotation.models import BoxJob, Candidate
 from annotation.services import demo as demo_service
 from annotation.services import demo_boxes
 from tests.simulator.conftest import fresh_database
@@ -36,6 +36,9 @@ def box_demo_campaign(transactional_db, settings, tmp_path):
         owner=owner, name="box shapes", wnids=SYNSETS, boxes_enabled=True, gold_rate=0.0
     )
     assert demo_boxes.accept_true_positives(campaign=campaign) > 30
+    # Labels taken from the demo's truth say so (an export lists the model version), not "no source".
+    accepted = Candidate.objects.filter(state=Candidate.State.ACCEPTED)
+    assert set(accepted.values_list("model_version", flat=True)) == {demo_boxes.DEMO_TRUTH_MODEL_VERSION}
     return campaign
 
 
